@@ -1,0 +1,154 @@
+/**
+ * Images from a folder with one sub-folder per class (`pets/cat/1.png`, `pets/dog/7.jpg`), decoded with
+ * imagescript and split by a seeded stratified shuffle.
+ * @module
+ */
+import { decodeImageBytes } from "./decode_image.ts";
+import { HansError } from "../errors.ts";
+import type { Dataset, DatasetSplit } from "./dataset.ts";
+import { stratifiedSplit } from "./split.ts";
+
+/** Options of `loadImageFolder`. */
+export interface ImageFolderOptions {
+  /** Seed of the train/test split. */
+  seed: number;
+  /** Share of each class that goes to the test part, in (0, 1) (default 0.2). */
+  testFraction?: number;
+}
+
+/** One decoded image: RGBA bytes, row-major. */
+interface Decoded {
+  file: string;
+  width: number;
+  height: number;
+  rgba: Uint8Array;
+}
+
+const IMAGE_FILE = /\.(png|jpe?g)$/i;
+
+/**
+ * Loads a folder of labelled images: each sub-folder is a class (sorted names are the class names) holding
+ * PNG or JPEG files, all of the same width and height. Channels are 1 when every pixel of every image is gray
+ * (R = G = B), else 3; alpha is dropped. Each class gives `testFraction` of its images (rounded; at least
+ * one when it has two or more) to the test part. Hidden entries and files of other types are skipped.
+ */
+export async function loadImageFolder(path: string, options: ImageFolderOptions): Promise<DatasetSplit> {
+  const testFraction = options.testFraction ?? 0.2;
+  if (!(testFraction > 0 && testFraction < 1)) {
+    throw new HansError(`folder: testFraction ${testFraction} must be between 0 and 1 (exclusive).`);
+  }
+  const classNames = await classFolders(path);
+  const images: Decoded[] = [];
+  const labels: number[] = [];
+  for (const [label, className] of classNames.entries()) {
+    const files = await imageFiles(`${path}/${className}`);
+    for (const file of files) {
+      const image = await decodeFile(file);
+      const first = images[0];
+      if (first && (image.width !== first.width || image.height !== first.height)) {
+        throw new HansError(
+          `${file} is ${image.width}x${image.height} but ${first.file} is ${first.width}x${first.height}; ` +
+            `resize your images to ${first.width}x${first.height}.`,
+        );
+      }
+      images.push(image);
+      labels.push(label);
+    }
+  }
+  const split = stratifiedSplit(labels, {
+    testCount: Math.round(images.length * testFraction),
+    seed: options.seed,
+  });
+  if (split.test.length === 0) {
+    throw new HansError(
+      `${path}: ${images.length} images are too few to split; give some class at least two images.`,
+    );
+  }
+  const channels = images.every(isGray) ? 1 : 3;
+  const name = (await Deno.realPath(path)).split(/[\\/]/).pop() || "folder";
+  const meta = { name, channels, classNames, height: images[0].height, width: images[0].width };
+  return {
+    train: assemble(meta, images, labels, split.train),
+    test: assemble(meta, images, labels, split.test),
+  };
+}
+
+/** Sorted names of the class sub-folders of `path`. */
+async function classFolders(path: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(path)) {
+      if (entry.name.startsWith(".")) continue;
+      const isFolder = entry.isDirectory ||
+        (entry.isSymlink && (await Deno.stat(`${path}/${entry.name}`)).isDirectory);
+      if (isFolder) names.push(entry.name);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new HansError(`${path} does not exist.`);
+    if (error instanceof Deno.errors.NotADirectory) {
+      throw new HansError(`${path} is not a folder; give a folder with one sub-folder of images per class.`);
+    }
+    throw error;
+  }
+  if (names.length === 0) {
+    throw new HansError(
+      `${path} has no sub-folders; put each class's images in a sub-folder named after the class ` +
+        `(e.g. ${path}/cat/1.png).`,
+    );
+  }
+  return names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Sorted paths of the PNG and JPEG files in `folder`; throws when there are none. */
+async function imageFiles(folder: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(folder)) {
+    if (!entry.name.startsWith(".") && !entry.isDirectory && IMAGE_FILE.test(entry.name)) {
+      names.push(entry.name);
+    }
+  }
+  if (names.length === 0) {
+    throw new HansError(
+      `class folder ${folder} holds no .png, .jpg or .jpeg files; add images or remove it.`,
+    );
+  }
+  return names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((name) => `${folder}/${name}`);
+}
+
+async function decodeFile(file: string): Promise<Decoded> {
+  const image = await decodeImageBytes(await Deno.readFile(file), file);
+  return { file, width: image.width, height: image.height, rgba: image.rgba };
+}
+
+function isGray(image: Decoded): boolean {
+  const { rgba } = image;
+  for (let i = 0; i < rgba.length; i += 4) {
+    if (rgba[i] !== rgba[i + 1] || rgba[i] !== rgba[i + 2]) return false;
+  }
+  return true;
+}
+
+function assemble(
+  meta: Pick<Dataset, "name" | "channels" | "classNames" | "height" | "width">,
+  images: Decoded[],
+  labels: number[],
+  indices: number[],
+): Dataset {
+  const pixels = meta.height * meta.width;
+  const out = new Float32Array(indices.length * pixels * meta.channels);
+  indices.forEach((k, i) => {
+    const rgba = images[k].rgba;
+    for (let p = 0; p < pixels; p++) {
+      for (let c = 0; c < meta.channels; c++) {
+        out[(i * pixels + p) * meta.channels + c] = rgba[p * 4 + c] / 255;
+      }
+    }
+  });
+  return {
+    ...meta,
+    classNames: [...meta.classNames],
+    images: out,
+    labels: Int32Array.from(indices, (k) => labels[k]),
+    count: indices.length,
+  };
+}

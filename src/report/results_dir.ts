@@ -1,0 +1,172 @@
+/**
+ * The results folder of one run, written atomically: everything goes into a hidden temporary sibling folder
+ * that is renamed to its final name only at the end, so an interrupted or failed run never leaves a
+ * half-written folder under the final name.
+ * @module
+ */
+import { basename, dirname, isAbsolute, join, normalize } from "node:path";
+import { HansError } from "../errors.ts";
+
+/**
+ * The default results folder for a task: `results/<task>-<UTC time>`, with the time written as
+ * `2026-11-25T19-30-05Z` (colons replaced so the name works on every file system).
+ */
+export function defaultResultsPath(task: string, now: Date = new Date()): string {
+  const stamp = now.toISOString().slice(0, 19).replaceAll(":", "-");
+  return `results/${task}-${stamp}Z`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) return false;
+    throw error;
+  }
+}
+
+function randomSuffix(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A results folder being written. Create it with {@linkcode ResultsDir.create}, write files, then
+ * {@linkcode ResultsDir.commit} (rename to the final name) or {@linkcode ResultsDir.abort} (delete). While it
+ * is open, Ctrl-C (SIGINT) deletes the temporary folder and exits with code 130.
+ *
+ * @example
+ * ```ts
+ * const out = await ResultsDir.create(defaultResultsPath("clever-hans"));
+ * try {
+ *   await out.writeJson("metrics.json", metrics);
+ *   await out.writeFile("report.html", html);
+ *   console.log(`results in ${await out.commit()}`);
+ * } catch (error) {
+ *   await out.abort();
+ *   throw error;
+ * }
+ * ```
+ */
+export class ResultsDir {
+  /** The folder the results will have once committed. */
+  readonly finalPath: string;
+  /** The hidden temporary folder files are written to until commit. */
+  readonly tempPath: string;
+  #state: "open" | "committed" | "aborted" = "open";
+  #onInterrupt: () => void;
+
+  private constructor(finalPath: string, tempPath: string) {
+    this.finalPath = finalPath;
+    this.tempPath = tempPath;
+    this.#onInterrupt = () => {
+      try {
+        Deno.removeSync(tempPath, { recursive: true });
+      } catch {
+        // Exiting anyway; nothing more to do.
+      }
+      Deno.exit(130);
+    };
+    Deno.addSignalListener("SIGINT", this.#onInterrupt);
+  }
+
+  /**
+   * Starts a results folder for `finalPath`: creates the parent folder if missing and a temporary sibling
+   * `.<name>.partial-<random>` to write into. Throws a {@linkcode HansError} when `finalPath` already exists
+   * or its parent cannot be written.
+   */
+  static async create(finalPath: string): Promise<ResultsDir> {
+    const target = normalize(finalPath).replace(/[\\/]+$/, "");
+    if (await exists(target)) {
+      throw new HansError(`results folder ${finalPath} exists; pass another --out or remove it`);
+    }
+    const parent = dirname(target);
+    const tempPath = join(parent, `.${basename(target)}.partial-${randomSuffix()}`);
+    try {
+      await Deno.mkdir(parent, { recursive: true });
+      await Deno.mkdir(tempPath);
+    } catch (error) {
+      throw new HansError(
+        `cannot write the results folder in ${parent} (${
+          reason(error)
+        }); pass --out with a folder you can write`,
+        { cause: error },
+      );
+    }
+    return new ResultsDir(target, tempPath);
+  }
+
+  /** Whether files can still be written (neither committed nor aborted). */
+  get isOpen(): boolean {
+    return this.#state === "open";
+  }
+
+  /**
+   * The full path of `name` inside the results folder: inside the temporary folder while open, inside the
+   * final folder after commit. `name` is relative and may contain sub-folders (`maps/7.png`), but no `..`.
+   */
+  path(name: string): string {
+    const clean = normalize(name);
+    if (
+      isAbsolute(clean) || clean === ".." || clean.startsWith("../") || clean.startsWith("..\\") ||
+      clean === "."
+    ) {
+      throw new Error(`results file name must be relative and stay inside the folder, got "${name}"`);
+    }
+    return join(this.#state === "committed" ? this.finalPath : this.tempPath, clean);
+  }
+
+  /** Writes `value` as pretty-printed JSON (2-space indent, trailing newline) to `name`. */
+  async writeJson(name: string, value: unknown): Promise<void> {
+    await this.writeFile(name, JSON.stringify(value, null, 2) + "\n");
+  }
+
+  /** Writes bytes or UTF-8 text to `name`, creating sub-folders as needed; replaces an existing file. */
+  async writeFile(name: string, data: Uint8Array | string): Promise<void> {
+    if (this.#state !== "open") {
+      throw new Error(`results folder is already ${this.#state}; cannot write ${name}`);
+    }
+    const path = this.path(name);
+    await Deno.mkdir(dirname(path), { recursive: true });
+    if (typeof data === "string") await Deno.writeTextFile(path, data);
+    else await Deno.writeFile(path, data);
+  }
+
+  /**
+   * Renames the temporary folder to the final path and returns that path. When something appeared at the
+   * final path meanwhile, throws a {@linkcode HansError} naming the temporary folder, which is then kept (a
+   * later `abort()` does not delete it), so the run's results are not lost.
+   */
+  async commit(): Promise<string> {
+    if (this.#state !== "open") throw new Error(`results folder is already ${this.#state}`);
+    if (await exists(this.finalPath)) {
+      this.#close("aborted"); // keep the temporary folder: the run's results are still in it
+      throw new HansError(
+        `results folder ${this.finalPath} appeared while the run was writing; ` +
+          `its results are in ${this.tempPath}`,
+      );
+    }
+    await Deno.rename(this.tempPath, this.finalPath);
+    this.#close("committed");
+    return this.finalPath;
+  }
+
+  /** Deletes the temporary folder and everything in it. Safe to call more than once, and after commit. */
+  async abort(): Promise<void> {
+    if (this.#state !== "open") return;
+    this.#close("aborted");
+    await Deno.remove(this.tempPath, { recursive: true }).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+
+  #close(state: "committed" | "aborted"): void {
+    this.#state = state;
+    Deno.removeSignalListener("SIGINT", this.#onInterrupt);
+  }
+}
