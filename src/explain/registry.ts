@@ -28,6 +28,8 @@ export interface MethodInfo {
   name: string;
   /** Name for people, e.g. `Integrated Gradients`. */
   label: string;
+  /** At most 10 characters, for figure columns, e.g. `IG`. */
+  short: string;
   /** True when the default maps are signed (negative = evidence against the target). */
   signed: boolean;
   /** One sentence on what the map shows, with its defaults. */
@@ -40,6 +42,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "gradient",
     label: "Gradient",
+    short: "Gradient",
     signed: false,
     description: "max over channels of |∂score/∂x| (Simonyan et al.)",
     explain: gradient,
@@ -47,6 +50,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "gradient_input",
     label: "Gradient × input",
+    short: "Grad×Input",
     signed: true,
     description: "sum over channels of x · ∂score/∂x",
     explain: gradientInput,
@@ -54,6 +58,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "smoothgrad",
     label: "SmoothGrad",
+    short: "SmoothGrad",
     signed: false,
     description: "|mean gradient| over 32 noisy copies, noise σ = 15% of the input range",
     explain: smoothGrad,
@@ -61,6 +66,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "integrated_gradients",
     label: "Integrated Gradients",
+    short: "IG",
     signed: true,
     description: "32 midpoint steps from a black baseline; sums to f(x) − f(baseline)",
     explain: integratedGradients,
@@ -68,6 +74,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "grad_cam",
     label: "Grad-CAM",
+    short: "Grad-CAM",
     signed: false,
     description: "last 4-D layer, ReLU, bilinear upsampling",
     explain: gradCam,
@@ -75,6 +82,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "occlusion",
     label: "Occlusion",
+    short: "Occlusion",
     signed: true,
     description: "mean drop of the score under a 4×4 black patch, stride 2",
     explain: occlusion,

@@ -4,8 +4,8 @@
  */
 import type { Shortcut, Tone } from "./shortcut.ts";
 
-/** Options of {@link gradient}. */
-export interface GradientOptions {
+/** Options of {@link gradientShortcut}. */
+export interface GradientShortcutOptions {
   /** `light` ramps toward white at the bottom-right, `dark` toward black. Default `dark`. */
   tone?: Tone;
   /** Blend strength at the far corner (default 0.4). */
@@ -16,7 +16,7 @@ export interface GradientOptions {
  * Blends every pixel toward the tone's colour by `strength * t`, where t runs from 0 at the top-left corner to
  * 1 at the bottom-right. The mask is every pixel but the top-left one (where t is 0).
  */
-export function gradient(options: GradientOptions = {}): Shortcut {
+export function gradientShortcut(options: GradientShortcutOptions = {}): Shortcut {
   const value = (options.tone ?? "dark") === "light" ? 1 : 0;
   const strength = options.strength ?? 0.4;
   return {

@@ -5,11 +5,11 @@
 import { type Dataset, imageSize } from "../data/dataset.ts";
 import { HansError } from "../errors.ts";
 import { Rng } from "../rng.ts";
-import { gradient } from "./gradient.ts";
+import { gradientShortcut } from "./gradient.ts";
 import type { Shortcut, Tone } from "./shortcut.ts";
-import { square } from "./square.ts";
-import { timestamp } from "./timestamp.ts";
-import { watermark } from "./watermark.ts";
+import { squareShortcut } from "./square.ts";
+import { timestampShortcut } from "./timestamp.ts";
+import { watermarkShortcut } from "./watermark.ts";
 
 /** Names of the built-in shortcuts. */
 export const BUILTIN_SHORTCUTS = ["square", "timestamp", "watermark", "gradient"] as const;
@@ -34,13 +34,13 @@ export const DEFAULT_PLAN_FLAGS = ["0=square", "1=timestamp", "2=watermark", "3=
 export function builtinShortcut(name: string, tone: Tone): Shortcut {
   switch (name) {
     case "square":
-      return square({ tone });
+      return squareShortcut({ tone });
     case "timestamp":
-      return timestamp({ tone });
+      return timestampShortcut({ tone });
     case "watermark":
-      return watermark({ tone });
+      return watermarkShortcut({ tone });
     case "gradient":
-      return gradient({ tone });
+      return gradientShortcut({ tone });
     default:
       throw new HansError(
         `unknown shortcut "${name}"; use one of ${

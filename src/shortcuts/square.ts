@@ -4,8 +4,8 @@
  */
 import { blendPixel, type Shortcut, type Tone, toneValue } from "./shortcut.ts";
 
-/** Options of {@link square}. */
-export interface SquareOptions {
+/** Options of {@link squareShortcut}. */
+export interface SquareShortcutOptions {
   /** `light` (white, for dark images like MNIST) or `dark` (black, for light images). Default `dark`. */
   tone?: Tone;
   /** Side as a fraction of the smaller image side (default 0.25: 7 px on 28x28). */
@@ -15,7 +15,7 @@ export interface SquareOptions {
 }
 
 /** A solid square patch of a fixed place and colour. */
-export function square(options: SquareOptions = {}): Shortcut {
+export function squareShortcut(options: SquareShortcutOptions = {}): Shortcut {
   const value = toneValue(options.tone ?? "dark");
   const fraction = options.size ?? 0.25;
   const offset = options.offset ?? 1;

@@ -20,8 +20,8 @@ const GLYPHS: Record<string, string[]> = {
   ":": [".", "#", ".", "#", "."],
 };
 
-/** Options of {@link timestamp}. */
-export interface TimestampOptions {
+/** Options of {@link timestampShortcut}. */
+export interface TimestampShortcutOptions {
   /** `light` text for dark images, `dark` for light ones. Default `dark`. */
   tone?: Tone;
   /** Margin from the bottom-right corner in pixels (default 1). */
@@ -64,7 +64,7 @@ export function drawDigits(
 }
 
 /** A random time `HH:MM` stamped in the bottom-right corner. */
-export function timestamp(options: TimestampOptions = {}): Shortcut {
+export function timestampShortcut(options: TimestampShortcutOptions = {}): Shortcut {
   const value = toneValue(options.tone ?? "dark");
   const margin = options.margin ?? 1;
   return {

@@ -1,0 +1,200 @@
+/**
+ * The Clever Hans experiment as one function: stamp shortcuts into chosen classes, train a model, then test
+ * and explain its reliance on them. It computes; writing files is the task's job.
+ * @module
+ */
+import { initBackend } from "../backend.ts";
+import { type Dataset, type DatasetSplit, indicesOfClass, subset } from "../data/dataset.ts";
+import { tf } from "../deps.ts";
+import { fromLayersModel } from "../explain/model_fn.ts";
+import { type MethodInfo, METHODS } from "../explain/registry.ts";
+import { type LocalizationScores, meanLocalization } from "../measure/localization.ts";
+import { cheats, type RelianceResult, relianceTests } from "../measure/reliance.ts";
+import { createCnn } from "../model/cnn.ts";
+import { accuracy, asClassifier, batchTensor, predictClasses } from "../model/predict.ts";
+import { trainModel, type TrainOptions, type TrainResult } from "../model/train.ts";
+import { Rng } from "../rng.ts";
+import {
+  builtinShortcut,
+  datasetTone,
+  DEFAULT_PLAN_FLAGS,
+  stampAll,
+  stampDataset,
+  type StampPlan,
+} from "../shortcuts/plan.ts";
+import type { Shortcut } from "../shortcuts/shortcut.ts";
+
+/** Settings of one experiment. */
+export interface CleverHansSettings {
+  /** Training and test data (clean). */
+  data: DatasetSplit;
+  /** Which classes get which shortcut; empty for a clean model. */
+  plan: StampPlan;
+  seed: number;
+  epochs: number;
+  /** Stamped test images per poisoned class that get saliency maps (default 32). */
+  mapsPerClass?: number;
+  /** Methods to run (registry names; default all). */
+  methods?: string[];
+  /** Per-method options, e.g. `{ integrated_gradients: { steps: 16 } }`. */
+  methodOptions?: Record<string, Record<string, unknown>>;
+  /** Images per training step (default 64). */
+  batchSize?: number;
+  /** Passed to training (progress). */
+  onTrainProgress?: TrainOptions["onProgress"];
+  /** Called with a line of progress for the later phases. */
+  log?: (line: string) => void;
+}
+
+/** What one method's maps say about one artifact. */
+export interface MethodRelevance extends LocalizationScores {
+  /** massInArtifact / areaFraction: 1 is chance, higher means relevance piles up on the artifact. */
+  concentration: number;
+  /** Maps per second, this run. */
+  mapsPerSecond: number;
+}
+
+/** Results for one poisoned class (or, for a clean model, one probe artifact). */
+export interface ShortcutResult {
+  class: number;
+  className: string;
+  artifact: string;
+  description: string;
+  /** Share of the class's training images stamped (0 for a probe on a clean model). */
+  rate: number;
+  reliance: RelianceResult;
+  cheats: boolean;
+  relevance: Record<string, MethodRelevance>;
+  /** A few examples for the figures: clean and stamped pixels, the mask, and each method's map. */
+  examples: {
+    clean: Float32Array[];
+    stamped: Float32Array[];
+    masks: Uint8Array[];
+    maps: Record<string, Float32Array[]>;
+  };
+}
+
+/** Everything the experiment found. */
+export interface CleverHansResult {
+  backend: string;
+  adapter: string;
+  model: tf.LayersModel;
+  train: TrainResult;
+  cleanAccuracy: number;
+  /** Per-class accuracy on the clean test set. */
+  classAccuracy: number[];
+  shortcuts: ShortcutResult[];
+  methods: MethodInfo[];
+  shape: { height: number; width: number; channels: number };
+  classNames: string[];
+}
+
+/**
+ * Runs the experiment. With an empty plan the model trains clean and the default artifacts are used as probes
+ * (pasted at test time only), so the verdicts show what an honest model looks like.
+ */
+export async function runCleverHans(settings: CleverHansSettings): Promise<CleverHansResult> {
+  const log = settings.log ?? (() => {});
+  const { train, test } = settings.data;
+  const info = await initBackend();
+  const methods = (settings.methods ?? METHODS.map((m) => m.name)).map((name) =>
+    METHODS.find((m) => m.name === name)!
+  );
+  const rng = new Rng(settings.seed);
+  const stamped = stampDataset(train, settings.plan, rng.fork());
+  const model = createCnn({
+    height: train.height,
+    width: train.width,
+    channels: train.channels,
+    classes: train.classNames.length,
+    seed: rng.fork(),
+  });
+  const trainResult = await trainModel(model, stamped.data, {
+    epochs: settings.epochs,
+    batchSize: settings.batchSize,
+    seed: rng.fork(),
+    onProgress: settings.onTrainProgress,
+  });
+  const classifier = asClassifier(model);
+  log("evaluating on the clean test set");
+  const predicted = await predictClasses(classifier, test);
+  const classAccuracy = train.classNames.map((_, k) => {
+    const idx = indicesOfClass(test, k);
+    return accuracy(idx.map((i) => predicted[i]), idx.map((i) => test.labels[i]));
+  });
+  const probes = settings.plan.entries.length ? settings.plan.entries : defaultProbes(train);
+  const explainable = fromLayersModel(model);
+  const shortcuts: ShortcutResult[] = [];
+  for (const entry of probes) {
+    const name = `class ${entry.label} (${train.classNames[entry.label]}) / ${entry.shortcut.name}`;
+    log(`reliance tests: ${name}`);
+    const reliance = await relianceTests(classifier, test, entry.label, entry.shortcut, rng.fork());
+    const relevance: Record<string, MethodRelevance> = {};
+    const examples = { clean: [], stamped: [], masks: [], maps: {} } as ShortcutResult["examples"];
+    const own = subset(test, indicesOfClass(test, entry.label).slice(0, settings.mapsPerClass ?? 32));
+    if (own.count > 0) {
+      const { data: ownStamped, masks } = stampAll(own, entry.shortcut, rng.fork());
+      const shown = Math.min(4, own.count);
+      const size = own.height * own.width * own.channels;
+      for (let i = 0; i < shown; i++) {
+        examples.clean.push(own.images.slice(i * size, (i + 1) * size));
+        examples.stamped.push(ownStamped.images.slice(i * size, (i + 1) * size));
+        examples.masks.push(masks[i]);
+      }
+      const x = batchTensor(ownStamped, 0, ownStamped.count);
+      const target = new Array(own.count).fill(entry.label);
+      for (const m of methods) {
+        log(`saliency: ${name}: ${m.label}`);
+        const start = performance.now();
+        const maps = await m.explain(explainable, x, target, settings.methodOptions?.[m.name]);
+        const values = await maps.data() as Float32Array;
+        maps.dispose();
+        const seconds = (performance.now() - start) / 1000;
+        const scores = meanLocalization(values, masks);
+        relevance[m.name] = {
+          ...scores,
+          concentration: scores.areaFraction > 0 ? scores.massInArtifact / scores.areaFraction : NaN,
+          mapsPerSecond: own.count / seconds,
+        };
+        const pixels = own.height * own.width;
+        examples.maps[m.name] = Array.from(
+          { length: shown },
+          (_, i) => values.slice(i * pixels, (i + 1) * pixels),
+        );
+      }
+      x.dispose();
+    }
+    shortcuts.push({
+      class: entry.label,
+      className: train.classNames[entry.label],
+      artifact: entry.shortcut.name,
+      description: entry.shortcut.description,
+      rate: entry.rate,
+      reliance,
+      cheats: cheats(reliance),
+      relevance,
+      examples,
+    });
+  }
+  return {
+    backend: info.backend,
+    adapter: info.adapter,
+    model,
+    train: trainResult,
+    cleanAccuracy: accuracy(predicted, test.labels),
+    classAccuracy,
+    shortcuts,
+    methods,
+    shape: { height: train.height, width: train.width, channels: train.channels },
+    classNames: train.classNames,
+  };
+}
+
+/** The default plan's artifacts as probes with rate 0 (for a model trained clean). */
+function defaultProbes(data: Dataset): { label: number; shortcut: Shortcut; rate: number }[] {
+  const tone = datasetTone(data);
+  return DEFAULT_PLAN_FLAGS.map((flag) => {
+    const [label, name] = flag.split("=");
+    return { label: Number(label), shortcut: builtinShortcut(name, tone), rate: 0 };
+  }).filter((p) => p.label < data.classNames.length);
+}

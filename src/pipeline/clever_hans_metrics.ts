@@ -1,0 +1,90 @@
+/**
+ * The clever-hans metrics.json: the experiment's numbers in the schema the README documents.
+ * @module
+ */
+import type { MethodRelevance } from "./clever_hans.ts";
+import type { CleverHansResult } from "./clever_hans.ts";
+
+/** One method's localization scores for one artifact, as written to metrics.json. */
+export type RelevanceMetrics = Omit<MethodRelevance, "mapsPerSecond"> & { mapsPerSecond: number };
+
+/** The clever-hans metrics.json document. */
+export interface CleverHansMetrics {
+  task: "clever-hans";
+  dataset: string;
+  seed: number;
+  backend: string;
+  adapter: string;
+  hans: { deno: string; tfjs: string };
+  accuracy: { clean: number; perClass: Record<string, number> };
+  train: { size: number; epochs: number; seconds: number; samplesPerSecond: number; finalLoss: number };
+  test: { size: number };
+  shortcuts: {
+    class: number;
+    className: string;
+    artifact: string;
+    rate: number;
+    accuracy: { withArtifact: number; withoutArtifact: number };
+    flipRate: number;
+    baseFlipRate: number;
+    cheats: boolean;
+    relevance: Record<string, RelevanceMetrics>;
+  }[];
+  /** Per method and artifact: does the method put relevance on it (concentration ≥ 2)? null where the artifact
+   * covers half the image or more, so concentration cannot tell. */
+  methodFindsArtifact: Record<string, Record<string, boolean | null>>;
+  seconds: number;
+}
+
+/** Concentration (mass / area) from which a method counts as finding an artifact. */
+export const FINDS_CONCENTRATION = 2;
+
+/** Builds metrics.json from a result. */
+export function cleverHansMetrics(
+  result: CleverHansResult,
+  meta: { dataset: string; seed: number; testSize: number; seconds: number; tfjs: string },
+): CleverHansMetrics {
+  const finds: Record<string, Record<string, boolean | null>> = {};
+  for (const m of result.methods) {
+    finds[m.name] = {};
+    for (const s of result.shortcuts) {
+      const r = s.relevance[m.name];
+      finds[m.name][`${s.class}:${s.artifact}`] = !r || r.areaFraction >= 0.5
+        ? null
+        : r.concentration >= FINDS_CONCENTRATION;
+    }
+  }
+  return {
+    task: "clever-hans",
+    dataset: meta.dataset,
+    seed: meta.seed,
+    backend: result.backend,
+    adapter: result.adapter,
+    hans: { deno: Deno.version.deno, tfjs: meta.tfjs },
+    accuracy: {
+      clean: result.cleanAccuracy,
+      perClass: Object.fromEntries(result.classNames.map((n, k) => [n, result.classAccuracy[k]])),
+    },
+    train: {
+      size: result.train.size,
+      epochs: result.train.epochs,
+      seconds: result.train.seconds,
+      samplesPerSecond: result.train.samplesPerSecond,
+      finalLoss: result.train.finalLoss,
+    },
+    test: { size: meta.testSize },
+    shortcuts: result.shortcuts.map((s) => ({
+      class: s.class,
+      className: s.className,
+      artifact: s.artifact,
+      rate: s.rate,
+      accuracy: { withArtifact: s.reliance.withArtifact, withoutArtifact: s.reliance.withoutArtifact },
+      flipRate: s.reliance.flipRate,
+      baseFlipRate: s.reliance.baseFlipRate,
+      cheats: s.cheats,
+      relevance: s.relevance,
+    })),
+    methodFindsArtifact: finds,
+    seconds: meta.seconds,
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * The clever-hans report: figures (PNG) and the self-contained report.html. Draws only; computes nothing.
+ * @module
+ */
+import type { CleverHansResult } from "../pipeline/clever_hans.ts";
+import type { CleverHansMetrics } from "../pipeline/clever_hans_metrics.ts";
+import { VERDICT } from "../measure/reliance.ts";
+import { gridPng } from "./grid.ts";
+import { figure, paragraph, pngImage, renderReport, table } from "./html.ts";
+import { saliencyGrid } from "./saliency_figure.ts";
+
+/** A PNG figure: its file name in the results folder and its bytes. */
+export interface Figure {
+  file: string;
+  caption: string;
+  png: Uint8Array;
+}
+
+/** One grid per poisoned class: clean | stamped | mask | one overlay per method, for a few test images. */
+export async function cleverHansFigures(result: CleverHansResult): Promise<Figure[]> {
+  const out: Figure[] = [];
+  for (const s of result.shortcuts) {
+    if (s.examples.stamped.length === 0) continue;
+    const grid = saliencyGrid({
+      ...result.shape,
+      rowLabels: s.examples.stamped.map((_, i) => `#${i + 1}`),
+      images: [{ title: "clean", images: s.examples.clean }, {
+        title: "stamped",
+        images: s.examples.stamped,
+      }],
+      masks: { title: "mask", masks: s.examples.masks },
+      maps: result.methods.map((m) => ({ title: m.short, signed: m.signed, maps: s.examples.maps[m.name] })),
+    });
+    out.push({
+      file: `saliency-class${s.class}-${s.artifact}.png`,
+      caption:
+        `Class ${s.class} (${s.className}) with its ${s.artifact}: test images, the artifact's mask, and ` +
+        `each method's map for class ${s.class}, overlaid on the stamped image.`,
+      png: await gridPng(grid),
+    });
+  }
+  return out;
+}
+
+/** The report page. */
+export function cleverHansHtml(
+  result: CleverHansResult,
+  metrics: CleverHansMetrics,
+  figures: Figure[],
+): string {
+  const poisoned = metrics.shortcuts.filter((s) => s.rate > 0);
+  const cheating = metrics.shortcuts.filter((s) => s.cheats);
+  const summary = poisoned.length === 0
+    ? `The model was trained on clean data. The default artifacts were pasted at test time only, as probes: ` +
+      `${
+        cheating.length === 0
+          ? "no class is flagged as cheating."
+          : `${cheating.length} flagged (unexpected).`
+      }`
+    : `${cheating.length} of ${metrics.shortcuts.length} poisoned classes cheat: ` +
+      (cheating.map((s) => `class ${s.class} (${s.className}) uses the ${s.artifact}`).join("; ") || "none") +
+      ".";
+  const reliance = table(
+    [
+      "class",
+      "artifact",
+      "rate",
+      "acc. with artifact",
+      "acc. without",
+      "flip rate",
+      "base flip rate",
+      "cheats",
+    ],
+    metrics.shortcuts.map((s) => [
+      `${s.class} (${s.className})`,
+      s.artifact,
+      s.rate,
+      s.accuracy.withArtifact,
+      s.accuracy.withoutArtifact,
+      s.flipRate,
+      s.baseFlipRate,
+      s.cheats,
+    ]),
+  );
+  const relevanceRows = metrics.shortcuts.flatMap((s) =>
+    result.methods.map((m) => {
+      const r = s.relevance[m.name];
+      return [
+        `${s.class}: ${s.artifact}`,
+        m.label,
+        r?.massInArtifact ?? null,
+        r?.areaFraction ?? null,
+        r?.concentration ?? null,
+        r?.rankAccuracy ?? null,
+        r?.pointingGame ?? null,
+        r?.mapsPerSecond ?? null,
+      ];
+    })
+  );
+  const findsRows = result.methods.map((m) => [
+    m.label,
+    ...metrics.shortcuts.map((s) => {
+      const v = metrics.methodFindsArtifact[m.name][`${s.class}:${s.artifact}`];
+      return v === null ? "n/a (covers the image)" : v;
+    }),
+  ]);
+  return renderReport({
+    title: "hans: Clever Hans detection",
+    subtitle: `${metrics.dataset}, seed ${metrics.seed}, ${metrics.backend} on ${metrics.adapter}`,
+    sections: [
+      {
+        heading: "Verdict",
+        html: paragraph(summary) +
+          paragraph(
+            `Rule: a class cheats when pasting its artifact onto other classes' test images turns at least ` +
+              `${
+                VERDICT.flipGain * 100
+              }% more of them into that class than without it (flip rate − base flip rate), ` +
+              `or when removing the artifact costs the class at least ${
+                VERDICT.accuracyDrop * 100
+              } points of ` +
+              `accuracy.`,
+          ),
+      },
+      {
+        heading: "Model and data",
+        html: table(["quantity", "value"], [
+          ["clean test accuracy (all classes, no artifacts)", metrics.accuracy.clean],
+          ["training images", metrics.train.size],
+          ["epochs", metrics.train.epochs],
+          ["training seconds", metrics.train.seconds],
+          ["training samples/s", metrics.train.samplesPerSecond],
+          ["test images", metrics.test.size],
+        ]) + table(["class", "clean test accuracy"], Object.entries(metrics.accuracy.perClass)),
+      },
+      { heading: "Reliance tests", html: reliance },
+      {
+        heading: "Where the relevance goes",
+        html: paragraph(
+          "Per method, over stamped test images of the poisoned class, explained for that class: the share of " +
+            "positive relevance inside the artifact's mask, the mask's share of the image, their ratio " +
+            "(concentration; 1 is chance), relevance rank accuracy, and the pointing game.",
+        ) +
+          table(
+            [
+              "artifact",
+              "method",
+              "mass in artifact",
+              "area fraction",
+              "concentration",
+              "rank acc.",
+              "pointing",
+              "maps/s",
+            ],
+            relevanceRows,
+          ),
+      },
+      {
+        heading: "Which methods find which artifact",
+        html: paragraph(`A method finds an artifact when its concentration is at least 2.`) +
+          table(["method", ...metrics.shortcuts.map((s) => `${s.class}: ${s.artifact}`)], findsRows),
+      },
+      {
+        heading: "Saliency maps",
+        html: figures.map((f) => figure(pngImage(f.png, f.caption), f.caption)).join("\n") +
+          paragraph(result.methods.map((m) => `${m.label}: ${m.description}.`).join(" ")),
+      },
+    ],
+    footer: `hans · Deno ${metrics.hans.deno} · TensorFlow.js ${metrics.hans.tfjs}`,
+  });
+}

@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { cleverHansTask } from "../../tasks/clever_hans.ts";
+import { METHODS } from "../../src/explain/registry.ts";
+import { gpuTest } from "../gpu.ts";
+
+const root = new URL("../../", import.meta.url);
+
+function isNumber(v: unknown): boolean {
+  return typeof v === "number" && Number.isFinite(v);
+}
+
+gpuTest("clever-hans --quick writes a complete results folder with the documented schema", async () => {
+  const dir = await Deno.makeTempDir();
+  const out = `${dir}/run`;
+  try {
+    const path = await cleverHansTask([
+      "--quick",
+      "--train-size=400",
+      "--test-size=200",
+      "--maps=4",
+      "--shortcut=0=square",
+      "--shortcut=7=timestamp",
+      "--rate=7=0.5",
+      `--out=${out}`,
+    ]);
+    assert.equal(path, out);
+    const names = [...Deno.readDirSync(out)].map((e) => e.name).sort();
+    assert.deepEqual(names, [
+      "metrics.json",
+      "model",
+      "report.html",
+      "saliency-class0-square.png",
+      "saliency-class7-timestamp.png",
+    ]);
+    assert.deepEqual(
+      [...Deno.readDirSync(`${dir}`)].map((e) => e.name),
+      ["run"],
+      "no temporary folder is left",
+    );
+    const m = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
+    assert.equal(m.task, "clever-hans");
+    assert.equal(m.dataset, "mnist");
+    assert.equal(m.seed, 1);
+    assert.ok(["webgpu", "cpu"].includes(m.backend));
+    assert.equal(typeof m.adapter, "string");
+    assert.ok(isNumber(m.accuracy.clean) && m.accuracy.clean >= 0 && m.accuracy.clean <= 1);
+    assert.equal(m.train.size, 400);
+    assert.equal(m.train.epochs, 1);
+    assert.ok(isNumber(m.train.seconds) && isNumber(m.train.samplesPerSecond));
+    assert.deepEqual(
+      m.shortcuts.map((
+        s: { class: number; artifact: string; rate: number },
+      ) => [s.class, s.artifact, s.rate]),
+      [
+        [0, "square", 1],
+        [7, "timestamp", 0.5],
+      ],
+    );
+    for (const s of m.shortcuts) {
+      assert.equal(typeof s.className, "string");
+      assert.ok(isNumber(s.accuracy.withArtifact) && isNumber(s.accuracy.withoutArtifact));
+      assert.ok(isNumber(s.flipRate) && isNumber(s.baseFlipRate));
+      assert.equal(typeof s.cheats, "boolean");
+      assert.deepEqual(Object.keys(s.relevance).sort(), METHODS.map((x) => x.name).sort());
+      for (const r of Object.values(s.relevance) as Record<string, number>[]) {
+        for (const k of ["massInArtifact", "areaFraction", "rankAccuracy", "pointingGame"]) {
+          assert.ok(isNumber(r[k]) && r[k] >= 0 && r[k] <= 1, k);
+        }
+      }
+    }
+    // The square is unmissable even after one quick epoch.
+    assert.equal(m.shortcuts[0].cheats, true);
+    assert.ok(m.shortcuts[0].flipRate >= 0.8, `square flip rate ${m.shortcuts[0].flipRate}`);
+    const html = await Deno.readTextFile(`${out}/report.html`);
+    assert.ok(!/<script/i.test(html));
+    assert.ok(!/(src|href)="https?:/i.test(html), "self-contained");
+    assert.equal((html.match(/src="data:image\/png;base64,/g) ?? []).length, 2);
+    const modelJson = JSON.parse(await Deno.readTextFile(`${out}/model/model.json`));
+    assert.equal(modelJson.format, "layers-model");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Runs the CLI in a child process and returns its exit code and stderr. */
+async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-net",
+      new URL("mod.ts", root).pathname,
+      ...args,
+    ],
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+  const { code, stderr } = await child.output();
+  return { code, stderr: new TextDecoder().decode(stderr) };
+}
+
+Deno.test("bad flags give one line, exit code 2, and no results folder", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cases: [string[], RegExp][] = [
+      [["--shortcut", "0=blob"], /unknown shortcut "blob"/],
+      [["--dataset", "imagenet"], /unknown data set "imagenet"/],
+      [["--shortcut", "12=square"], /class "12" is not a class index from 0 to 9/],
+      [["--shortcut", "1=square", "--rate", "1=1.5"], /from 0 to 1/],
+      [["--train-size", "many"], /--train-size many: expected a whole number/],
+      [["--epochs", "0"], /--epochs 0/],
+      [["--frobnicate"], /frobnicate/],
+      [["--methods", "gradient,magic"], /unknown saliency method "magic"/],
+    ];
+    for (const [args, message] of cases) {
+      const out = `${dir}/out`;
+      const { code, stderr } = await cli(["clever-hans", ...args, "--out", out]);
+      assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+      const lines = stderr.trim().split("\n").filter((l) => !/^error: XDG_RUNTIME_DIR/.test(l));
+      assert.equal(lines.length, 1, `one line for ${args.join(" ")}: ${stderr}`);
+      assert.match(lines[0], /^hans: /);
+      assert.match(lines[0], message);
+      assert.deepEqual([...Deno.readDirSync(dir)], [], `no folder left for ${args.join(" ")}`);
+    }
+    const unknown = await cli(["frobnicate"]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown task "frobnicate"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
