@@ -12,6 +12,7 @@ import { printProgress } from "../src/model/train.ts";
 import { runCleverHans } from "../src/pipeline/clever_hans.ts";
 import { cleverHansMetrics } from "../src/pipeline/clever_hans_metrics.ts";
 import { cleverHansFigures, cleverHansHtml } from "../src/report/clever_hans_report.ts";
+import { sprayFigures } from "../src/report/spray_report.ts";
 import { defaultResultsPath, ResultsDir } from "../src/report/results_dir.ts";
 import { datasetTone, parsePlan } from "../src/shortcuts/plan.ts";
 import { numberFlag, parseFlags } from "./cli.ts";
@@ -32,6 +33,8 @@ tests and saliency maps that it cheats. Writes results/clever-hans-<UTC time>/ (
   --rate C=SHARE      share of class C's training images stamped, 0..1 (default 1)
   --maps N            stamped test images per class that get saliency maps (default 32; --quick 8)
   --methods LIST      comma-separated saliency methods (default all: ${METHODS.map((m) => m.name).join(",")})
+  --spray-method M    saliency method whose maps SpRAy clusters per class (default gradient_input; none: skip)
+  --control           also train a control model with the same artifacts on every class
   --backend NAME      webgpu (default when an adapter exists) or cpu
   --out DIR           results folder (must not exist)
   --quick             small data, one epoch, light saliency settings: for tests and a first look
@@ -51,6 +54,8 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
     maps: { type: "string" },
     methods: { type: "string" },
     backend: { type: "string" },
+    "spray-method": { type: "string" },
+    control: { type: "boolean" },
     out: { type: "string" },
     quick: { type: "boolean" },
     help: { type: "boolean" },
@@ -72,6 +77,9 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
   const epochs = numberFlag("epochs", flags.epochs, quick ? 1 : 2, { min: 1, max: 1000, integer: true });
   const mapsPerClass = numberFlag("maps", flags.maps, quick ? 8 : 32, { min: 1, max: 10000, integer: true });
   const methods = flags.methods ? flags.methods.split(",").map((m) => method(m.trim()).name) : undefined;
+  const sprayMethod = flags["spray-method"] === "none"
+    ? "none"
+    : method(flags["spray-method"] ?? "gradient_input").name;
   const spec = parseDatasetSpec(flags.dataset ?? "mnist");
   if (flags.backend !== undefined && flags.backend !== "webgpu" && flags.backend !== "cpu") {
     throw new (await import("../src/errors.ts")).HansError(`--backend ${flags.backend}: use webgpu or cpu.`);
@@ -99,6 +107,9 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
           occlusion: { patch: 4, stride: 4 },
         }
         : undefined,
+      spray: sprayMethod !== "none",
+      sprayMethod: sprayMethod === "none" ? undefined : sprayMethod,
+      control: flags.control ?? false,
       onTrainProgress: printProgress,
       log: (line) => console.error(line),
     });
@@ -108,8 +119,12 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
       testSize: data.test.count,
       seconds: (performance.now() - started) / 1000,
       tfjs: versions.tfjs,
+      sprayMethod,
     });
-    const figures = await cleverHansFigures(result);
+    const figures = [
+      ...await cleverHansFigures(result),
+      ...(result.spray ? await sprayFigures(result.spray, result.shape) : []),
+    ];
     await out.writeJson("metrics.json", metrics);
     for (const f of figures) await out.writeFile(f.file, f.png);
     await out.writeFile("report.html", cleverHansHtml(result, metrics, figures));
@@ -122,6 +137,23 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
       console.error(
         `class ${s.class} ${s.artifact}: with ${s.accuracy.withArtifact.toFixed(3)} without ` +
           `${s.accuracy.withoutArtifact.toFixed(3)} flip ${s.flipRate.toFixed(3)} cheats ${s.cheats}`,
+      );
+    }
+    for (const c of metrics.spray?.classes ?? []) {
+      if (c.flagged || c.artifactPurity !== null) {
+        console.error(
+          `SpRAy class ${c.class}: ${c.clusters} clusters, eigengap ${
+            c.eigengap.toFixed(3)
+          }, flagged ${c.flagged}` +
+            (c.artifactPurity === null
+              ? ""
+              : `, artifact purity ${c.artifactPurity.toFixed(3)} recall ${c.artifactRecall!.toFixed(3)}`),
+        );
+      }
+    }
+    for (const s of metrics.control?.shortcuts ?? []) {
+      console.error(
+        `control class ${s.class} ${s.artifact}: flip ${s.flipRate.toFixed(3)} cheats ${s.cheats}`,
       );
     }
     console.error(`clean accuracy ${metrics.accuracy.clean.toFixed(3)}; results in ${path}`);

@@ -18,6 +18,30 @@ export interface GradCamOptions {
   batchSize?: number;
 }
 
+/**
+ * Grad-CAM maps `[m,H,W]` of one chunk `x` at input resolution: `chain` from {@link layerChain}, `at` the
+ * index of the explained layer, `weights` from targetWeights. Shared with Guided Grad-CAM.
+ */
+export function gradCamMaps(
+  chain: tf.layers.Layer[],
+  at: number,
+  x: tf.Tensor4D,
+  weights: tf.Tensor2D,
+  relu: boolean,
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [, height, width] = x.shape;
+    const activations = applyLayers(chain, x, 0, at) as tf.Tensor4D;
+    const head = (a: tf.Tensor) =>
+      tf.sum(targetScores(applyLayers(chain, a, at + 1, chain.length - 1) as tf.Tensor2D, weights));
+    const grads = tf.grad(head)(activations) as tf.Tensor4D;
+    const alphas = tf.mean(grads, [1, 2], true);
+    let cam = tf.sum(tf.mul(alphas, activations), 3, true) as tf.Tensor4D;
+    if (relu) cam = tf.relu(cam);
+    return tf.image.resizeBilinear(cam, [height, width]).squeeze([3]) as tf.Tensor3D;
+  });
+}
+
 /** Grad-CAM maps `[n,H,W]` at input resolution (bilinear upsampling, align corners off). */
 export function gradCam(
   model: ExplainableModel,
@@ -27,16 +51,8 @@ export function gradCam(
 ): Promise<tf.Tensor3D> {
   const chain = layerChain(model, "Grad-CAM");
   const at = pickLayer(chain, options.layer, "Grad-CAM");
-  const [, height, width] = images.shape;
   return Promise.resolve(mapChunks(images, options.batchSize ?? 256, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
-    const activations = applyLayers(chain, x, 0, at) as tf.Tensor4D;
-    const head = (a: tf.Tensor) =>
-      tf.sum(targetScores(applyLayers(chain, a, at + 1, chain.length - 1) as tf.Tensor2D, w));
-    const grads = tf.grad(head)(activations) as tf.Tensor4D;
-    const alphas = tf.mean(grads, [1, 2], true);
-    let cam = tf.sum(tf.mul(alphas, activations), 3, true) as tf.Tensor4D;
-    if (options.relu ?? true) cam = tf.relu(cam);
-    return tf.image.resizeBilinear(cam, [height, width]).squeeze([3]) as tf.Tensor3D;
+    return gradCamMaps(chain, at, x, w, options.relu ?? true);
   }));
 }

@@ -4,7 +4,8 @@
  * @module
  */
 import { initBackend } from "../backend.ts";
-import { type Dataset, type DatasetSplit, indicesOfClass, subset } from "../data/dataset.ts";
+import { type Dataset, type DatasetSplit, imageSize, indicesOfClass, subset } from "../data/dataset.ts";
+import { sprayAnalysis, type SprayClassResult } from "./spray_analysis.ts";
 import { tf } from "../deps.ts";
 import { fromLayersModel } from "../explain/model_fn.ts";
 import { type MethodInfo, METHODS } from "../explain/registry.ts";
@@ -20,6 +21,7 @@ import {
   DEFAULT_PLAN_FLAGS,
   stampAll,
   stampDataset,
+  stampEveryClass,
   type StampPlan,
 } from "../shortcuts/plan.ts";
 import type { Shortcut } from "../shortcuts/shortcut.ts";
@@ -40,6 +42,11 @@ export interface CleverHansSettings {
   methodOptions?: Record<string, Record<string, unknown>>;
   /** Images per training step (default 64). */
   batchSize?: number;
+  /** Run SpRAy on every class (default true), with this method's maps (default `gradient_input`). */
+  spray?: boolean;
+  sprayMethod?: string;
+  /** Also train a control model with the same artifacts on every class (default false). */
+  control?: boolean;
   /** Passed to training (progress). */
   onTrainProgress?: TrainOptions["onProgress"];
   /** Called with a line of progress for the later phases. */
@@ -84,6 +91,10 @@ export interface CleverHansResult {
   /** Per-class accuracy on the clean test set. */
   classAccuracy: number[];
   shortcuts: ShortcutResult[];
+  /** SpRAy per class, when asked for. */
+  spray?: SprayClassResult[];
+  /** The control model's training and reliance results, when asked for. */
+  control?: { train: TrainResult; cleanAccuracy: number; shortcuts: ShortcutResult[] };
   methods: MethodInfo[];
   shape: { height: number; width: number; channels: number };
   classNames: string[];
@@ -102,40 +113,107 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
   );
   const rng = new Rng(settings.seed);
   const stamped = stampDataset(train, settings.plan, rng.fork());
+  const poisoned = await trainCnn(stamped.data, settings, rng.fork());
+  const probes = settings.plan.entries.length ? settings.plan.entries : defaultProbes(train);
+  const analysisSeed = rng.fork();
+  log("evaluating on the clean test set");
+  const evaluation = await evaluate(poisoned.model, test);
+  const shortcuts = await analyzeShortcuts(poisoned.model, test, probes, methods, settings, analysisSeed);
+  const spray = settings.spray ?? true
+    ? await sprayAnalysis(fromLayersModel(poisoned.model), test, settings.plan, {
+      method: settings.sprayMethod,
+      seed: rng.fork(),
+      log,
+    })
+    : undefined;
+  let control: CleverHansResult["control"];
+  if (settings.control) {
+    log("control model: the same artifacts at the same rates on every class");
+    const controlData = stampEveryClass(train, settings.plan, rng.fork()).data;
+    const trained = await trainCnn(controlData, settings, rng.fork());
+    const controlEval = await evaluate(trained.model, test);
+    control = {
+      train: trained.result,
+      cleanAccuracy: controlEval.cleanAccuracy,
+      shortcuts: await analyzeShortcuts(trained.model, test, probes, methods, settings, analysisSeed),
+    };
+    trained.model.dispose();
+  }
+  return {
+    backend: info.backend,
+    adapter: info.adapter,
+    model: poisoned.model,
+    train: poisoned.result,
+    ...evaluation,
+    shortcuts,
+    spray,
+    control,
+    methods,
+    shape: { height: train.height, width: train.width, channels: train.channels },
+    classNames: train.classNames,
+  };
+}
+
+async function trainCnn(
+  data: Dataset,
+  settings: CleverHansSettings,
+  seed: number,
+): Promise<{ model: tf.LayersModel; result: TrainResult }> {
+  const rng = new Rng(seed);
   const model = createCnn({
-    height: train.height,
-    width: train.width,
-    channels: train.channels,
-    classes: train.classNames.length,
+    height: data.height,
+    width: data.width,
+    channels: data.channels,
+    classes: data.classNames.length,
     seed: rng.fork(),
   });
-  const trainResult = await trainModel(model, stamped.data, {
+  const result = await trainModel(model, data, {
     epochs: settings.epochs,
     batchSize: settings.batchSize,
     seed: rng.fork(),
     onProgress: settings.onTrainProgress,
   });
-  const classifier = asClassifier(model);
-  log("evaluating on the clean test set");
-  const predicted = await predictClasses(classifier, test);
-  const classAccuracy = train.classNames.map((_, k) => {
+  return { model, result };
+}
+
+async function evaluate(
+  model: tf.LayersModel,
+  test: Dataset,
+): Promise<{ cleanAccuracy: number; classAccuracy: number[] }> {
+  const predicted = await predictClasses(asClassifier(model), test);
+  const classAccuracy = test.classNames.map((_, k) => {
     const idx = indicesOfClass(test, k);
     return accuracy(idx.map((i) => predicted[i]), idx.map((i) => test.labels[i]));
   });
-  const probes = settings.plan.entries.length ? settings.plan.entries : defaultProbes(train);
+  return { cleanAccuracy: accuracy(predicted, test.labels), classAccuracy };
+}
+
+/** Reliance tests and saliency localization for each probe (poisoned class and its artifact). */
+async function analyzeShortcuts(
+  model: tf.LayersModel,
+  test: Dataset,
+  probes: { label: number; shortcut: Shortcut; rate: number }[],
+  methods: MethodInfo[],
+  settings: CleverHansSettings,
+  seed: number,
+): Promise<ShortcutResult[]> {
+  const log = settings.log ?? (() => {});
+  const classifier = asClassifier(model);
   const explainable = fromLayersModel(model);
+  const rng = new Rng(seed);
   const shortcuts: ShortcutResult[] = [];
   for (const entry of probes) {
-    const name = `class ${entry.label} (${train.classNames[entry.label]}) / ${entry.shortcut.name}`;
+    const name = `class ${entry.label} (${test.classNames[entry.label]}) / ${entry.shortcut.name}`;
     log(`reliance tests: ${name}`);
     const reliance = await relianceTests(classifier, test, entry.label, entry.shortcut, rng.fork());
     const relevance: Record<string, MethodRelevance> = {};
     const examples = { clean: [], stamped: [], masks: [], maps: {} } as ShortcutResult["examples"];
     const own = subset(test, indicesOfClass(test, entry.label).slice(0, settings.mapsPerClass ?? 32));
+    const stampSeed = rng.fork();
     if (own.count > 0) {
-      const { data: ownStamped, masks } = stampAll(own, entry.shortcut, rng.fork());
+      const { data: ownStamped, masks } = stampAll(own, entry.shortcut, stampSeed);
       const shown = Math.min(4, own.count);
-      const size = own.height * own.width * own.channels;
+      const size = imageSize(own);
       for (let i = 0; i < shown; i++) {
         examples.clean.push(own.images.slice(i * size, (i + 1) * size));
         examples.stamped.push(ownStamped.images.slice(i * size, (i + 1) * size));
@@ -166,7 +244,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     }
     shortcuts.push({
       class: entry.label,
-      className: train.classNames[entry.label],
+      className: test.classNames[entry.label],
       artifact: entry.shortcut.name,
       description: entry.shortcut.description,
       rate: entry.rate,
@@ -176,18 +254,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
       examples,
     });
   }
-  return {
-    backend: info.backend,
-    adapter: info.adapter,
-    model,
-    train: trainResult,
-    cleanAccuracy: accuracy(predicted, test.labels),
-    classAccuracy,
-    shortcuts,
-    methods,
-    shape: { height: train.height, width: train.width, channels: train.channels },
-    classNames: train.classNames,
-  };
+  return shortcuts;
 }
 
 /** The default plan's artifacts as probes with rate 0 (for a model trained clean). */

@@ -2,8 +2,8 @@
  * The clever-hans metrics.json: the experiment's numbers in the schema the README documents.
  * @module
  */
-import type { MethodRelevance } from "./clever_hans.ts";
-import type { CleverHansResult } from "./clever_hans.ts";
+import type { TrainResult } from "../model/train.ts";
+import type { CleverHansResult, MethodRelevance, ShortcutResult } from "./clever_hans.ts";
 
 /** One method's localization scores for one artifact, as written to metrics.json. */
 export type RelevanceMetrics = Omit<MethodRelevance, "mapsPerSecond"> & { mapsPerSecond: number };
@@ -30,6 +30,29 @@ export interface CleverHansMetrics {
     cheats: boolean;
     relevance: Record<string, RelevanceMetrics>;
   }[];
+  /** SpRAy per class (absent with `--spray-method none`). */
+  spray?: {
+    method: string;
+    classes: {
+      class: number;
+      className: string;
+      count: number;
+      stamped: number;
+      clusters: number;
+      eigengap: number;
+      flagged: boolean;
+      artifactPurity: number | null;
+      artifactRecall: number | null;
+      clusterSizes: number[];
+      eigenvalues: number[];
+    }[];
+  };
+  /** The control model (with `--control`): same fields as the poisoned model's. */
+  control?: {
+    accuracy: { clean: number };
+    train: { size: number; epochs: number; seconds: number; samplesPerSecond: number; finalLoss: number };
+    shortcuts: CleverHansMetrics["shortcuts"];
+  };
   /** Per method and artifact: does the method put relevance on it (concentration ≥ 2)? null where the artifact
    * covers half the image or more, so concentration cannot tell. */
   methodFindsArtifact: Record<string, Record<string, boolean | null>>;
@@ -42,7 +65,14 @@ export const FINDS_CONCENTRATION = 2;
 /** Builds metrics.json from a result. */
 export function cleverHansMetrics(
   result: CleverHansResult,
-  meta: { dataset: string; seed: number; testSize: number; seconds: number; tfjs: string },
+  meta: {
+    dataset: string;
+    seed: number;
+    testSize: number;
+    seconds: number;
+    tfjs: string;
+    sprayMethod: string;
+  },
 ): CleverHansMetrics {
   const finds: Record<string, Record<string, boolean | null>> = {};
   for (const m of result.methods) {
@@ -65,26 +95,55 @@ export function cleverHansMetrics(
       clean: result.cleanAccuracy,
       perClass: Object.fromEntries(result.classNames.map((n, k) => [n, result.classAccuracy[k]])),
     },
-    train: {
-      size: result.train.size,
-      epochs: result.train.epochs,
-      seconds: result.train.seconds,
-      samplesPerSecond: result.train.samplesPerSecond,
-      finalLoss: result.train.finalLoss,
-    },
+    train: trainMetrics(result.train),
     test: { size: meta.testSize },
-    shortcuts: result.shortcuts.map((s) => ({
-      class: s.class,
-      className: s.className,
-      artifact: s.artifact,
-      rate: s.rate,
-      accuracy: { withArtifact: s.reliance.withArtifact, withoutArtifact: s.reliance.withoutArtifact },
-      flipRate: s.reliance.flipRate,
-      baseFlipRate: s.reliance.baseFlipRate,
-      cheats: s.cheats,
-      relevance: s.relevance,
-    })),
+    shortcuts: result.shortcuts.map(shortcutMetrics),
+    spray: result.spray && {
+      method: meta.sprayMethod,
+      classes: result.spray.map((c) => ({
+        class: c.class,
+        className: c.className,
+        count: c.count,
+        stamped: c.stamped,
+        clusters: c.clusters,
+        eigengap: c.eigengap,
+        flagged: c.flagged,
+        artifactPurity: c.artifactPurity,
+        artifactRecall: c.artifactRecall,
+        clusterSizes: c.result.clusterSizes,
+        eigenvalues: c.result.eigenvalues,
+      })),
+    },
+    control: result.control && {
+      accuracy: { clean: result.control.cleanAccuracy },
+      train: trainMetrics(result.control.train),
+      shortcuts: result.control.shortcuts.map(shortcutMetrics),
+    },
     methodFindsArtifact: finds,
     seconds: meta.seconds,
+  };
+}
+
+function trainMetrics(t: TrainResult): CleverHansMetrics["train"] {
+  return {
+    size: t.size,
+    epochs: t.epochs,
+    seconds: t.seconds,
+    samplesPerSecond: t.samplesPerSecond,
+    finalLoss: t.finalLoss,
+  };
+}
+
+function shortcutMetrics(s: ShortcutResult): CleverHansMetrics["shortcuts"][number] {
+  return {
+    class: s.class,
+    className: s.className,
+    artifact: s.artifact,
+    rate: s.rate,
+    accuracy: { withArtifact: s.reliance.withArtifact, withoutArtifact: s.reliance.withoutArtifact },
+    flipRate: s.reliance.flipRate,
+    baseFlipRate: s.reliance.baseFlipRate,
+    cheats: s.cheats,
+    relevance: s.relevance,
   };
 }

@@ -8,6 +8,7 @@ import { VERDICT } from "../measure/reliance.ts";
 import { gridPng } from "./grid.ts";
 import { figure, paragraph, pngImage, renderReport, table } from "./html.ts";
 import { saliencyGrid } from "./saliency_figure.ts";
+import { spraySection } from "./spray_report.ts";
 
 /** A PNG figure: its file name in the results folder and its bytes. */
 export interface Figure {
@@ -160,10 +161,58 @@ export function cleverHansHtml(
         html: paragraph(`A method finds an artifact when its concentration is at least 2.`) +
           table(["method", ...metrics.shortcuts.map((s) => `${s.class}: ${s.artifact}`)], findsRows),
       },
+      ...(result.spray && metrics.spray
+        ? [{
+          heading: "Finding the cheat without knowing it (SpRAy)",
+          html: spraySection(result.spray, metrics.spray.method, figures),
+        }]
+        : []),
+      ...(metrics.control
+        ? [{
+          heading: "Control model",
+          html: paragraph(
+            `A second model trained on the same data with the same artifacts stamped at the same rates on every ` +
+              `class, so they carry no label information (clean test accuracy ${
+                metrics.control.accuracy.clean.toFixed(3)
+              }).`,
+          ) + table(
+            ["class", "artifact", "model", "acc. with", "acc. without", "flip rate", "cheats"],
+            metrics.shortcuts.flatMap((s, i) => {
+              const c = metrics.control!.shortcuts[i];
+              return [
+                [
+                  `${s.class}`,
+                  s.artifact,
+                  "poisoned",
+                  s.accuracy.withArtifact,
+                  s.accuracy.withoutArtifact,
+                  s.flipRate,
+                  s.cheats,
+                ],
+                [
+                  `${c.class}`,
+                  c.artifact,
+                  "control",
+                  c.accuracy.withArtifact,
+                  c.accuracy.withoutArtifact,
+                  c.flipRate,
+                  c.cheats,
+                ],
+              ];
+            }),
+          ),
+        }]
+        : []),
       {
         heading: "Saliency maps",
-        html: figures.map((f) => figure(pngImage(f.png, f.caption), f.caption)).join("\n") +
-          paragraph(result.methods.map((m) => `${m.label}: ${m.description}.`).join(" ")),
+        html: figures.filter((f) =>
+          f.file.startsWith("saliency-")
+        ).map((f) => figure(pngImage(f.png, f.caption), f.caption)).join("\n") +
+          paragraph(
+            result.methods.map((m) =>
+              `${m.label}: ${m.description}.`
+            ).join(" "),
+          ),
       },
     ],
     footer: `hans · Deno ${metrics.hans.deno} · TensorFlow.js ${metrics.hans.tfjs}`,

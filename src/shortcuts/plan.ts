@@ -163,3 +163,17 @@ export function stampAll(
   }
   return { data: { ...data, images }, masks };
 }
+
+/**
+ * The control stamping: every entry's shortcut is stamped on the same share `rate` of *every* class, so the
+ * artifacts carry no label information and a model has no reason to rely on them.
+ */
+export function stampEveryClass(data: Dataset, plan: StampPlan, seed: number): StampedData {
+  const classes = data.classNames.map((_, label) => label);
+  const spread: StampPlan = {
+    entries: plan.entries.flatMap((e) => classes.map((label) => ({ ...e, label }))),
+  };
+  const stamped = stampDataset(data, spread, seed);
+  const entryOf = stamped.entryOf.map((e) => (e < 0 ? -1 : Math.floor(e / classes.length)));
+  return { ...stamped, entryOf };
+}

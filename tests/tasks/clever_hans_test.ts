@@ -25,13 +25,20 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
     ]);
     assert.equal(path, out);
     const names = [...Deno.readDirSync(out)].map((e) => e.name).sort();
-    assert.deepEqual(names, [
-      "metrics.json",
-      "model",
-      "report.html",
-      "saliency-class0-square.png",
-      "saliency-class7-timestamp.png",
-    ]);
+    assert.deepEqual(
+      names,
+      [
+        "metrics.json",
+        "model",
+        "report.html",
+        "saliency-class0-square.png",
+        "saliency-class7-timestamp.png",
+        "spray-class0.png",
+        "spray-class7.png",
+      ].concat(
+        [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => /^spray-class[1-689]\.png$/.test(n)),
+      ).sort(),
+    );
     assert.deepEqual(
       [...Deno.readDirSync(`${dir}`)].map((e) => e.name),
       ["run"],
@@ -68,13 +75,29 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
         }
       }
     }
+    assert.equal(m.spray.method, "gradient_input");
+    assert.equal(m.spray.classes.length, 10);
+    for (const c of m.spray.classes) {
+      assert.ok(Number.isInteger(c.clusters) && c.clusters >= 1);
+      assert.equal(typeof c.flagged, "boolean");
+      assert.ok(isNumber(c.eigengap));
+      assert.equal(c.clusterSizes.reduce((a: number, b: number) => a + b, 0), c.count);
+      if (c.class === 0 || c.class === 7) assert.ok(isNumber(c.artifactPurity) && isNumber(c.artifactRecall));
+      else assert.equal(c.artifactPurity, null);
+    }
+    assert.equal(
+      m.spray.classes[0].stamped,
+      m.spray.classes[0].count,
+      "rate 1 stamps every test image of class 0",
+    );
     // The square is unmissable even after one quick epoch.
     assert.equal(m.shortcuts[0].cheats, true);
     assert.ok(m.shortcuts[0].flipRate >= 0.8, `square flip rate ${m.shortcuts[0].flipRate}`);
     const html = await Deno.readTextFile(`${out}/report.html`);
     assert.ok(!/<script/i.test(html));
     assert.ok(!/(src|href)="https?:/i.test(html), "self-contained");
-    assert.equal((html.match(/src="data:image\/png;base64,/g) ?? []).length, 2);
+    const pngs = [...Deno.readDirSync(out)].filter((e) => e.name.endsWith(".png")).length;
+    assert.equal((html.match(/src="data:image\/png;base64,/g) ?? []).length, pngs, "every figure is inline");
     const modelJson = JSON.parse(await Deno.readTextFile(`${out}/model/model.json`));
     assert.equal(modelJson.format, "layers-model");
   } finally {

@@ -1,0 +1,52 @@
+/**
+ * LRP-αβ (Bach et al. 2015; Montavon et al. 2019): relevance propagated from the target score down to the
+ * pixels with the αβ-rule (default α = 1, β = 0) on the hidden layers and the z^B-rule on the first layer.
+ * See {@link lrpRelevance}.
+ * @module
+ */
+import type { tf } from "../deps.ts";
+import { HansError } from "../errors.ts";
+import { readChain } from "./chain.ts";
+import { alphaBetaRule, lrpRelevance, type LrpRule, zBRule } from "./lrp.ts";
+import { type ExplainableModel, mapChunks, reduceChannels } from "./model_fn.ts";
+import { sliceTarget, type Target, targetWeights } from "./target.ts";
+
+/** Options of {@link lrpAlphaBeta}. */
+export interface LrpAlphaBetaOptions {
+  /** α ≥ 1; β = α − 1 so that α − β = 1 (default 1: α1β0, only positive contributions count). */
+  alpha?: number;
+  /** Rule of the first layer: `zB` (the default, for pixels in `bounds`) or `alphaBeta` (the hidden rule). */
+  inputRule?: "zB" | "alphaBeta";
+  /** Lowest and highest input value for the z^B-rule (default [0, 1]). */
+  bounds?: [number, number];
+  /** Max pooling: `winner` takes all (the default) or `proportional` to the inputs. */
+  maxPooling?: "winner" | "proportional";
+  /** Max of |relevance| over channels (true) or the signed sum over channels (false, the default). */
+  absolute?: boolean;
+  /** Images per pass (default 128). */
+  batchSize?: number;
+}
+
+/**
+ * LRP-αβ maps `[n,H,W]`: relevance summed over channels, signed. With α1β0 on the hidden layers and the z^B
+ * input rule the map sums to the target score when the model has no biases. Same model needs as
+ * {@link lrpEpsilon}.
+ */
+export function lrpAlphaBeta(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: Target,
+  options: LrpAlphaBetaOptions = {},
+): Promise<tf.Tensor3D> {
+  const alpha = options.alpha ?? 1;
+  if (!(alpha >= 1)) throw new HansError(`LRP-αβ needs alpha ≥ 1 (beta = alpha − 1); got ${alpha}.`);
+  const steps = readChain(model, "LRP-αβ");
+  const hidden = alphaBetaRule(alpha);
+  const [low, high] = options.bounds ?? [0, 1];
+  const input: LrpRule = (options.inputRule ?? "zB") === "zB" ? zBRule(low, high) : hidden;
+  const composite = { input, hidden, maxPooling: options.maxPooling ?? "winner" };
+  return Promise.resolve(mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
+    const w = targetWeights(sliceTarget(target, start, end), model.classes);
+    return reduceChannels(lrpRelevance(steps, x, w, composite, "LRP-αβ"), options.absolute ?? false);
+  }));
+}

@@ -1,0 +1,52 @@
+/**
+ * LRP-ε (Bach et al. 2015; Montavon et al. 2019): relevance propagated from the target score down to the
+ * pixels with the ε-rule on the hidden layers and the z^B-rule on the first layer. See {@link lrpRelevance}.
+ * @module
+ */
+import type { tf } from "../deps.ts";
+import { readChain } from "./chain.ts";
+import { epsilonRule, lrpRelevance, type LrpRule, zBRule } from "./lrp.ts";
+import { type ExplainableModel, mapChunks, reduceChannels } from "./model_fn.ts";
+import { sliceTarget, type Target, targetWeights } from "./target.ts";
+
+/** Options of {@link lrpEpsilon}. */
+export interface LrpEpsilonOptions {
+  /**
+   * ε relative to the root mean square of each layer's pre-activations, per image (default 1e-6: practically
+   * LRP-0, which conserves relevance; about 0.25 absorbs weak, contradictory relevance, as in Montavon's
+   * tutorial).
+   */
+  epsilon?: number;
+  /** Rule of the first layer: `zB` (the default, for pixels in `bounds`) or `epsilon` (the hidden rule). */
+  inputRule?: "zB" | "epsilon";
+  /** Lowest and highest input value for the z^B-rule (default [0, 1]). */
+  bounds?: [number, number];
+  /** Max pooling: `winner` takes all (the default) or `proportional` to the inputs. */
+  maxPooling?: "winner" | "proportional";
+  /** Max of |relevance| over channels (true) or the signed sum over channels (false, the default). */
+  absolute?: boolean;
+  /** Images per pass (default 128). */
+  batchSize?: number;
+}
+
+/**
+ * LRP-ε maps `[n,H,W]`: relevance summed over channels, signed (positive = speaks for the target). Without
+ * biases and with a small ε the map sums to the target score. Needs a sequential LayersModel of Conv2D, Dense,
+ * pooling and Flatten layers with ReLU activations whose last layer is a Dense layer giving logits.
+ */
+export function lrpEpsilon(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: Target,
+  options: LrpEpsilonOptions = {},
+): Promise<tf.Tensor3D> {
+  const steps = readChain(model, "LRP-ε");
+  const hidden = epsilonRule(options.epsilon ?? 1e-6);
+  const [low, high] = options.bounds ?? [0, 1];
+  const input: LrpRule = (options.inputRule ?? "zB") === "zB" ? zBRule(low, high) : hidden;
+  const composite = { input, hidden, maxPooling: options.maxPooling ?? "winner" };
+  return Promise.resolve(mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
+    const w = targetWeights(sliceTarget(target, start, end), model.classes);
+    return reduceChannels(lrpRelevance(steps, x, w, composite, "LRP-ε"), options.absolute ?? false);
+  }));
+}

@@ -1,0 +1,34 @@
+/**
+ * SmoothGrad² (Hooker et al. 2019, "SG-SQ"): the mean of the squared gradient over noisy copies of the input.
+ * Unlike SmoothGrad it cannot cancel: a pixel whose gradient flips sign from copy to copy still counts.
+ * @module
+ */
+import { tf } from "../deps.ts";
+import type { ExplainableModel } from "./model_fn.ts";
+import { type NoiseOptions, noisyGradientMaps } from "./smoothgrad.ts";
+import type { Target } from "./target.ts";
+
+/** Options of {@link smoothGradSquared}: the noise options of SmoothGrad (32 copies, σ = 15% of [0, 1]). */
+export type SmoothGradSquaredOptions = NoiseOptions;
+
+/**
+ * SmoothGrad² maps `[n,H,W]`: mean over noisy copies of the squared gradient, max over channels. Unsigned
+ * (≥ 0) by construction, in squared score units per squared input unit.
+ */
+export function smoothGradSquared(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: Target,
+  options: SmoothGradSquaredOptions = {},
+): Promise<tf.Tensor3D> {
+  return Promise.resolve(
+    noisyGradientMaps(
+      model,
+      images,
+      target,
+      options,
+      true,
+      ({ sumSquares, samples }) => tf.max(tf.div(sumSquares!, samples), 3) as tf.Tensor3D,
+    ),
+  );
+}

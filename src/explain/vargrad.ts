@@ -1,0 +1,32 @@
+/**
+ * VarGrad (Adebayo et al. 2018, "Local explanation methods for deep neural networks lack sensitivity to
+ * parameter values"): the variance of the gradient over noisy copies of the input.
+ * @module
+ */
+import { tf } from "../deps.ts";
+import type { ExplainableModel } from "./model_fn.ts";
+import { type NoiseOptions, noisyGradientMaps } from "./smoothgrad.ts";
+import type { Target } from "./target.ts";
+
+/** Options of {@link varGrad}: the noise options of SmoothGrad (32 copies, σ = 15% of [0, 1]). */
+export type VarGradOptions = NoiseOptions;
+
+/**
+ * VarGrad maps `[n,H,W]`: per input value the population variance of the gradient over the noisy copies,
+ * mean(g²) − mean(g)² (clipped at 0 against rounding), max over channels. Unsigned (≥ 0) by construction.
+ * A model whose gradient does not change with the input (a linear one) gets 0 everywhere.
+ */
+export function varGrad(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: Target,
+  options: VarGradOptions = {},
+): Promise<tf.Tensor3D> {
+  return Promise.resolve(
+    noisyGradientMaps(model, images, target, options, true, ({ sum, sumSquares, samples }) => {
+      const mean = tf.div(sum, samples);
+      const variance = tf.relu(tf.sub(tf.div(sumSquares!, samples), tf.square(mean)));
+      return tf.max(variance, 3) as tf.Tensor3D;
+    }),
+  );
+}

@@ -1,0 +1,100 @@
+/**
+ * The SpRAy part of a report: a summary table, per class the eigenvalue spectrum and the spectral embedding
+ * (coloured by cluster, and by the truth SpRAy was not told), and per cluster its mean map and sample images.
+ * @module
+ */
+import type { SprayClassResult } from "../pipeline/spray_analysis.ts";
+import { colorize } from "./colormap.ts";
+import type { Figure } from "./clever_hans_report.ts";
+import { gridPng } from "./grid.ts";
+import { escapeHtml, figure, paragraph, pngImage, table } from "./html.ts";
+import { imageToRgba } from "./png.ts";
+import { normalizeByMaxAbs } from "./saliency_figure.ts";
+import { linePlot, scatterPlot } from "./svg.ts";
+
+/** One PNG per class worth a look (flagged, or holding an artifact): a row per cluster. */
+export async function sprayFigures(
+  classes: SprayClassResult[],
+  shape: { height: number; width: number; channels: number },
+): Promise<Figure[]> {
+  const out: Figure[] = [];
+  for (const c of classes.filter(worthShowing)) {
+    const rows = c.result.meanMaps.map((mean, k) => ({
+      label: `c${k}`,
+      cells: [
+        colorize(normalizeByMaxAbs(mean), { map: "diverging", min: -1, max: 1 }),
+        ...c.samples[k].map((img) => imageToRgba(img, shape.height, shape.width, shape.channels as 1 | 3)),
+      ],
+    }));
+    const png = await gridPng({
+      columns: ["mean map", "sample", "sample", "sample", "sample"],
+      rows,
+      cellWidth: shape.width,
+      cellHeight: shape.height,
+      scale: Math.max(1, Math.round(84 / Math.max(shape.height, shape.width))),
+      colorbars: [{ label: "mean map / its max |value|", min: -1, max: 1, map: "diverging" }],
+    });
+    out.push({
+      file: `spray-class${c.class}.png`,
+      caption: `SpRAy on class ${c.class} (${c.className}): per cluster (c0 the largest), the mean of its ` +
+        `normalized relevance maps and up to four of its images.`,
+      png,
+    });
+  }
+  return out;
+}
+
+/** The report section's HTML. */
+export function spraySection(classes: SprayClassResult[], method: string, figures: Figure[]): string {
+  const summary = table(
+    ["class", "maps", "stamped", "clusters", "eigengap", "flagged", "artifact purity", "artifact recall"],
+    classes.map((c) => [
+      `${c.class} (${c.className})`,
+      c.count,
+      c.stamped,
+      c.clusters,
+      c.eigengap,
+      c.flagged,
+      c.artifactPurity,
+      c.artifactRecall,
+    ]),
+  );
+  const details = classes.filter(worthShowing).map((c) => {
+    const spectrum = linePlot({
+      title: `class ${c.class}: eigenvalues of the normalized Laplacian`,
+      xLabel: "index",
+      yLabel: "eigenvalue",
+      series: [{ name: "eigenvalue", x: c.result.eigenvalues.map((_, i) => i + 1), y: c.result.eigenvalues }],
+      width: 420,
+      height: 300,
+    });
+    const byCluster = scatterPlot({
+      title: `class ${c.class}: spectral embedding by cluster`,
+      points: c.result.embedding2d.map(([x, y], i) => ({ x, y, group: c.result.assignments[i] })),
+      groupNames: c.result.clusterSizes.map((n, k) => `cluster ${k} (${n})`),
+      width: 420,
+      height: 300,
+    });
+    const byTruth = scatterPlot({
+      title: `class ${c.class}: the same, by truth (not shown to SpRAy)`,
+      points: c.result.embedding2d.map(([x, y], i) => ({ x, y, group: c.isStamped[i] ? 1 : 0 })),
+      groupNames: ["clean", "stamped"],
+      width: 420,
+      height: 300,
+    });
+    const fig = figures.find((f) => f.file === `spray-class${c.class}.png`);
+    return `<h3>Class ${c.class} (${escapeHtml(c.className)})${c.flagged ? ": flagged" : ""}</h3>` +
+      `<div class="plots">${spectrum}${byCluster}${byTruth}</div>` +
+      (fig ? figure(pngImage(fig.png, fig.caption), fig.caption) : "");
+  }).join("\n");
+  return paragraph(
+    `Spectral relevance analysis (Lapuschkin et al. 2019) clusters each class's ${method} maps of stamped ` +
+      `test images (stamped at the training rates) without knowing where or whether an artifact is. A class ` +
+      `is flagged when the eigengap picks more than one cluster, the gap is at least 0.2, and the second ` +
+      `cluster holds at least 5% of the maps. Purity and recall score the cluster holding most stamped images.`,
+  ) + summary + details;
+}
+
+function worthShowing(c: SprayClassResult): boolean {
+  return c.flagged || c.stamped > 0;
+}

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+
+const root = new URL("../../", import.meta.url);
+
+const TYPES: Record<string, string> = {
+  ts: "application/typescript",
+  json: "application/json",
+  wgsl: "text/plain",
+  jpg: "image/jpeg",
+};
+
+/** Serves the checkout read-only on a loopback port, with the MIME types Deno needs for remote modules. */
+function serveCheckout(): { url: string; close: () => Promise<void> } {
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    async (req) => {
+      const path = decodeURIComponent(new URL(req.url).pathname);
+      if (path.includes("..")) return new Response("no", { status: 403 });
+      try {
+        const body = await Deno.readFile(new URL(`.${path}`, root));
+        const ext = path.slice(path.lastIndexOf(".") + 1);
+        return new Response(body, { headers: { "content-type": TYPES[ext] ?? "application/octet-stream" } });
+      } catch {
+        return new Response("not found", { status: 404 });
+      }
+    },
+  );
+  return { url: `http://127.0.0.1:${server.addr.port}`, close: () => (ac.abort(), server.finished) };
+}
+
+Deno.test({
+  name: "clever-hans runs from a URL with no checkout and a fresh DENO_DIR",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const server = serveCheckout();
+    const work = await Deno.makeTempDir();
+    try {
+      const child = new Deno.Command(Deno.execPath(), {
+        cwd: work,
+        args: [
+          "run",
+          "--allow-read",
+          "--allow-write=results",
+          "--allow-env=XDG_RUNTIME_DIR,IMAGESCRIPT_WASM_SIMD",
+          `--allow-import=127.0.0.1`,
+          `${server.url}/mod.ts`,
+          "clever-hans",
+          "--quick",
+          "--train-size=100",
+          "--test-size=60",
+          "--maps=2",
+          "--methods=gradient",
+          "--spray-method=none",
+          "--out=results/remote",
+        ],
+        env: { DENO_DIR: `${work}/deno_dir`, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      });
+      const { code, stderr } = await child.output();
+      const log = new TextDecoder().decode(stderr);
+      assert.equal(code, 0, log.slice(-3000));
+      const metrics = JSON.parse(await Deno.readTextFile(`${work}/results/remote/metrics.json`));
+      assert.equal(metrics.task, "clever-hans");
+      assert.equal(metrics.train.size, 100);
+    } finally {
+      await server.close();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
