@@ -23,17 +23,24 @@ export * from "./src/model/cnn.ts";
 export * from "./src/model/train.ts";
 export * from "./src/model/predict.ts";
 export * from "./src/model/io.ts";
+export * from "./src/model/load.ts";
+export * from "./src/model/input_range.ts";
+export * from "./src/pipeline/contrastive.ts";
 export * from "./src/pipeline/clever_hans.ts";
 export * from "./src/pipeline/clever_hans_metrics.ts";
 export { tf } from "./src/deps.ts";
 
 import { cleverHansTask } from "./tasks/clever_hans.ts";
+import { pretrainTask } from "./tasks/pretrain.ts";
+import { contrastiveTask } from "./tasks/contrastive.ts";
 import { runTask } from "./tasks/cli.ts";
 import { HansError } from "./src/errors.ts";
 
 /** The tasks the command line knows, by name. */
 export const TASKS: Record<string, (args: string[]) => Promise<unknown>> = {
   "clever-hans": cleverHansTask,
+  pretrain: pretrainTask,
+  contrastive: contrastiveTask,
 };
 
 /** The command line: `mod.ts <task> [flags]`. */

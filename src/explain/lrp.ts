@@ -81,8 +81,9 @@ export function epsilonRule(epsilon: number): LrpRule {
 
 /**
  * The αβ-rule with β = α − 1 (α = 1: α1β0, the z⁺-rule): positive contributions a_i w_ij > 0 share α·R,
- * negative ones −β·R; biases are left out, so relevance is conserved wherever a unit has a positive
- * contribution. Inputs of either sign are handled (a positive contribution is a⁺w⁺ or a⁻w⁻).
+ * negative ones −β·R; biases are left out. With β = 0 relevance is conserved wherever a unit has a positive
+ * contribution (every active ReLU unit has one); with β > 0 a unit with no negative contribution passes on α·R,
+ * not R, so the total drifts. Inputs of either sign are handled (a positive contribution is a⁺w⁺ or a⁻w⁻).
  */
 export function alphaBetaRule(alpha: number): LrpRule {
   const beta = alpha - 1;

@@ -4,14 +4,22 @@
  */
 import type { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { activations } from "./activations.ts";
 import { gradCam } from "./grad_cam.ts";
 import { gradient } from "./gradient.ts";
 import { gradientInput } from "./gradient_input.ts";
+import { guidedBackprop } from "./guided_backprop.ts";
+import { guidedGradCam } from "./guided_grad_cam.ts";
 import { integratedGradients } from "./integrated_gradients.ts";
+import { lrpAlphaBeta } from "./lrp_alpha_beta.ts";
+import { lrpEpsilon } from "./lrp_epsilon.ts";
 import type { ExplainableModel } from "./model_fn.ts";
 import { occlusion } from "./occlusion.ts";
+import { rise } from "./rise.ts";
 import { smoothGrad } from "./smoothgrad.ts";
+import { smoothGradSquared } from "./smoothgrad_sq.ts";
 import type { Target } from "./target.ts";
+import { varGrad } from "./vargrad.ts";
 
 /** Every method's signature: maps `[n,H,W]` for a batch of images `[n,H,W,C]` and a target per image. */
 export type ExplainFunction = (
@@ -34,6 +42,11 @@ export interface MethodInfo {
   signed: boolean;
   /** One sentence on what the map shows, with its defaults. */
   description: string;
+  /**
+   * True for attribution methods (the map says how much each pixel counts for the target); false for maps
+   * that ignore the target (activations), which relevance metrics should leave out or label as such.
+   */
+  attribution: boolean;
   explain: ExplainFunction;
 }
 
@@ -45,6 +58,7 @@ export const METHODS: MethodInfo[] = [
     short: "Gradient",
     signed: false,
     description: "max over channels of |∂score/∂x| (Simonyan et al.)",
+    attribution: true,
     explain: gradient,
   },
   {
@@ -53,6 +67,7 @@ export const METHODS: MethodInfo[] = [
     short: "Grad×Input",
     signed: true,
     description: "sum over channels of x · ∂score/∂x",
+    attribution: true,
     explain: gradientInput,
   },
   {
@@ -61,7 +76,28 @@ export const METHODS: MethodInfo[] = [
     short: "SmoothGrad",
     signed: false,
     description: "|mean gradient| over 32 noisy copies, noise σ = 15% of the input range",
+    attribution: true,
     explain: smoothGrad,
+  },
+  {
+    name: "smoothgrad_sq",
+    label: "SmoothGrad²",
+    short: "SG²",
+    signed: false,
+    description:
+      "mean squared gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
+    attribution: true,
+    explain: smoothGradSquared,
+  },
+  {
+    name: "vargrad",
+    label: "VarGrad",
+    short: "VarGrad",
+    signed: false,
+    description:
+      "variance of the gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
+    attribution: true,
+    explain: varGrad,
   },
   {
     name: "integrated_gradients",
@@ -69,7 +105,18 @@ export const METHODS: MethodInfo[] = [
     short: "IG",
     signed: true,
     description: "32 midpoint steps from a black baseline; sums to f(x) − f(baseline)",
+    attribution: true,
     explain: integratedGradients,
+  },
+  {
+    name: "guided_backprop",
+    label: "Guided Backprop",
+    short: "GuidedBP",
+    signed: false,
+    description:
+      "max over channels of |gradient| with every ReLU passing only positive gradients of positive inputs",
+    attribution: true,
+    explain: guidedBackprop,
   },
   {
     name: "grad_cam",
@@ -77,7 +124,38 @@ export const METHODS: MethodInfo[] = [
     short: "Grad-CAM",
     signed: false,
     description: "last 4-D layer, ReLU, bilinear upsampling",
+    attribution: true,
     explain: gradCam,
+  },
+  {
+    name: "guided_grad_cam",
+    label: "Guided Grad-CAM",
+    short: "G-GradCAM",
+    signed: false,
+    description:
+      "Guided Backprop × Grad-CAM (last 4-D layer, bilinear upsampling); max over channels of |value|",
+    attribution: true,
+    explain: guidedGradCam,
+  },
+  {
+    name: "lrp_epsilon",
+    label: "LRP-ε",
+    short: "LRP-ε",
+    signed: true,
+    description: "z^B-rule on the first layer (pixels in [0, 1]), ε-rule above (ε = 1e-6 × RMS of the " +
+      "pre-activations), winner-take-all max pooling; sum over channels",
+    attribution: true,
+    explain: lrpEpsilon,
+  },
+  {
+    name: "lrp_alpha_beta",
+    label: "LRP-α1β0",
+    short: "LRP-α1β0",
+    signed: true,
+    description: "z^B-rule on the first layer (pixels in [0, 1]), α1β0-rule above (positive contributions " +
+      "only), winner-take-all max pooling; sum over channels",
+    attribution: true,
+    explain: lrpAlphaBeta,
   },
   {
     name: "occlusion",
@@ -85,7 +163,29 @@ export const METHODS: MethodInfo[] = [
     short: "Occlusion",
     signed: true,
     description: "mean drop of the score under a 4×4 black patch, stride 2",
+    attribution: true,
     explain: occlusion,
+  },
+  {
+    name: "rise",
+    label: "RISE",
+    short: "RISE",
+    signed: true,
+    description:
+      "mean of 2000 random masks (7×7 cells kept with p = 0.5, bilinear, shifted) weighted by the " +
+      "masked image's score, / p",
+    attribution: true,
+    explain: rise,
+  },
+  {
+    name: "activations",
+    label: "Activations",
+    short: "Activation",
+    signed: false,
+    description: "not an attribution: mean over channels of the last 4-D layer's activations, bilinear " +
+      "upsampling; the target is ignored",
+    attribution: false,
+    explain: activations,
   },
 ];
 

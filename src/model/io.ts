@@ -1,5 +1,6 @@
 /**
- * Saving and loading models in the TF.js LayersModel format (`model.json` + `weights.bin`) on the local disk.
+ * Saving and loading models in the TF.js LayersModel format (`model.json` + `weights.bin`) on the local disk,
+ * and the checked reading of any TF.js `model.json` and its weight files (shared with `load.ts`).
  * @module
  */
 import { tf } from "../deps.ts";
@@ -7,7 +8,9 @@ import { HansError } from "../errors.ts";
 
 /** The files of a saved model: `model.json` text and the weights' bytes. */
 export interface SavedModelFiles {
+  /** Text of model.json. */
   modelJson: string;
+  /** Bytes of weights.bin. */
   weights: Uint8Array;
 }
 
@@ -44,61 +47,156 @@ export async function saveModel(model: tf.LayersModel, dir: string): Promise<voi
   await Deno.writeFile(`${dir}/weights.bin`, files.weights);
 }
 
-/** Loads a LayersModel from the bytes of `model.json` and its weight files (by manifest path). */
-export async function loadLayersModelFromFiles(
-  modelJson: string,
-  readWeights: (path: string) => Promise<Uint8Array>,
-  source: string,
-): Promise<tf.LayersModel> {
-  let json: {
-    modelTopology?: unknown;
-    weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-  };
+/** One group of a model.json `weightsManifest`: weight files (read in order and joined) and the weights in them. */
+export interface WeightsGroup {
+  /** File names, relative to model.json. */
+  paths: string[];
+  /** The weights stored in these files, in order. */
+  weights: tf.io.WeightsManifestEntry[];
+}
+
+/** The parts of a TF.js `model.json` that hans reads (LayersModel or GraphModel format). */
+export interface ModelJson {
+  /** `layers-model`, `graph-model`, or absent in older LayersModel files. */
+  format?: string;
+  /** A Keras model config (LayersModel) or a GraphDef (GraphModel). */
+  modelTopology: Record<string, unknown>;
+  /** Where the weights are and what they hold. */
+  weightsManifest: WeightsGroup[];
+  /** What wrote the file (e.g. the tfjs or Keras version). */
+  generatedBy?: string;
+  /** The converter's version, or null when the model was not converted. */
+  convertedBy?: string | null;
+  /** GraphModel: the signature naming inputs and outputs. */
+  signature?: Record<string, unknown>;
+  /** GraphModel: the graph that initializes hash tables. */
+  modelInitializer?: Record<string, unknown>;
+  /** GraphModel: the signature of `modelInitializer`. */
+  initializerSignature?: Record<string, unknown>;
+  /** LayersModel: the training config (optimizer, loss), ignored for inference. */
+  trainingConfig?: tf.io.TrainingConfig;
+  /** Anything the author stored beside the model. */
+  userDefinedMetadata?: Record<string, unknown>;
+}
+
+/**
+ * Parses the text of a `model.json`; throws a HansError when it is not JSON or has no `modelTopology` or
+ * `weightsManifest`. `source` names the file in messages.
+ */
+export function parseModelJson(text: string, source: string): ModelJson {
+  let json: Partial<ModelJson> | null;
   try {
-    json = JSON.parse(modelJson);
+    json = JSON.parse(text);
   } catch (e) {
     throw new HansError(
       `${source} is not valid JSON (${(e as Error).message}); point to a TF.js model.json.`,
     );
   }
-  if (!json || typeof json !== "object" || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
+  if (
+    !json || typeof json !== "object" || !json.modelTopology || typeof json.modelTopology !== "object" ||
+    !Array.isArray(json.weightsManifest) ||
+    !json.weightsManifest.every((g) => Array.isArray(g?.paths) && Array.isArray(g?.weights))
+  ) {
     throw new HansError(`${source} has no modelTopology or weightsManifest; it is not a TF.js model.json.`);
   }
+  return json as ModelJson;
+}
+
+/**
+ * Bytes that `specs` take in a weights file: elements times the stored dtype's size (the quantized dtype
+ * when there is one). Undefined when a weight holds strings, whose size the manifest does not give.
+ */
+export function weightsByteLength(specs: tf.io.WeightsManifestEntry[]): number | undefined {
+  let total = 0;
+  for (const spec of specs) {
+    const stored = spec.quantization?.dtype ?? spec.dtype;
+    const size = BYTES_PER_ELEMENT[stored];
+    if (size === undefined) return undefined;
+    total += spec.shape.reduce((a, b) => a * b, 1) * size;
+  }
+  return total;
+}
+
+/**
+ * Reads every weight file of `json` with `readFile(path)` (path as written in the manifest) and checks each
+ * group's bytes against what its manifest needs. Returns the weight specs and their bytes joined in order.
+ * Errors from `readFile` that are not HansErrors become HansErrors naming the file.
+ */
+export async function readWeights(
+  json: ModelJson,
+  readFile: (path: string) => Promise<Uint8Array>,
+  source: string,
+): Promise<{ specs: tf.io.WeightsManifestEntry[]; data: Uint8Array }> {
   const specs: tf.io.WeightsManifestEntry[] = [];
   const chunks: Uint8Array[] = [];
   for (const group of json.weightsManifest) {
     specs.push(...group.weights);
+    let held = 0;
     for (const path of group.paths) {
+      let bytes: Uint8Array;
       try {
-        chunks.push(await readWeights(path));
+        bytes = await readFile(path);
       } catch (e) {
         if (e instanceof HansError) throw e;
-        throw new HansError(`weights file "${path}" of ${source} cannot be read: ${(e as Error).message}.`);
+        throw new HansError(
+          `weights file "${path}" of ${source} cannot be read (${(e as Error).message}); put it next to ` +
+            `model.json.`,
+        );
       }
+      chunks.push(bytes);
+      held += bytes.length;
+    }
+    const needed = weightsByteLength(group.weights);
+    if (needed !== undefined && held !== needed) {
+      const names = group.paths.map((p) => `"${p}"`).join(", ");
+      throw new HansError(
+        `weights file${group.paths.length === 1 ? "" : "s"} ${names} of ${source} hold${
+          group.paths.length === 1 ? "s" : ""
+        } ${held} bytes but the manifest needs ${needed}; the download is incomplete or the file belongs ` +
+          `to another model, so copy it again.`,
+      );
     }
   }
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const expected = specs.reduce(
-    (n, s) => n + s.shape.reduce((a, b) => a * b, 1) * bytesPerElement(s.dtype),
-    0,
-  );
-  if (total !== expected) {
-    throw new HansError(
-      `the weights of ${source} hold ${total} bytes but its manifest needs ${expected}; the files are incomplete.`,
-    );
-  }
-  const weightData = new Uint8Array(total);
+  const data = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let offset = 0;
   for (const c of chunks) {
-    weightData.set(c, offset);
+    data.set(c, offset);
     offset += c.length;
   }
+  return { specs, data };
+}
+
+/** The tfjs ModelArtifacts of a parsed `model.json` and its weights (for tf.loadLayersModel/loadGraphModel). */
+export function modelArtifacts(
+  json: ModelJson,
+  weights: { specs: tf.io.WeightsManifestEntry[]; data: Uint8Array },
+): tf.io.ModelArtifacts {
+  const data = weights.data;
+  return {
+    modelTopology: json.modelTopology as tf.io.ModelArtifacts["modelTopology"],
+    format: json.format,
+    generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy,
+    signature: json.signature as tf.io.ModelArtifacts["signature"],
+    modelInitializer: json.modelInitializer as tf.io.ModelArtifacts["modelInitializer"],
+    initializerSignature: json.initializerSignature as tf.io.ModelArtifacts["initializerSignature"],
+    trainingConfig: json.trainingConfig,
+    userDefinedMetadata: json.userDefinedMetadata as tf.io.ModelArtifacts["userDefinedMetadata"],
+    weightSpecs: weights.specs,
+    weightData: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer,
+  };
+}
+
+/** Loads a LayersModel from the bytes of `model.json` and its weight files (by manifest path). */
+export async function loadLayersModelFromFiles(
+  modelJson: string,
+  readWeightsFile: (path: string) => Promise<Uint8Array>,
+  source: string,
+): Promise<tf.LayersModel> {
+  const json = parseModelJson(modelJson, source);
+  const weights = await readWeights(json, readWeightsFile, source);
   try {
-    return await tf.loadLayersModel(tf.io.fromMemory({
-      modelTopology: json.modelTopology as tf.io.ModelJSON["modelTopology"],
-      weightSpecs: specs,
-      weightData: weightData.buffer,
-    }));
+    return await tf.loadLayersModel(tf.io.fromMemory(modelArtifacts(json, weights)));
   } catch (e) {
     throw new HansError(`${source} cannot be built as a LayersModel: ${(e as Error).message}`);
   }
@@ -117,6 +215,12 @@ export async function loadModelFromDisk(path: string): Promise<tf.LayersModel> {
   return await loadLayersModelFromFiles(text, (p) => Deno.readFile(`${dir}/${p}`), file);
 }
 
-function bytesPerElement(dtype: string): number {
-  return dtype === "float32" || dtype === "int32" ? 4 : dtype === "bool" ? 1 : 4;
-}
+const BYTES_PER_ELEMENT: Record<string, number | undefined> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  complex64: 8,
+  uint8: 1,
+  uint16: 2,
+  float16: 2,
+};

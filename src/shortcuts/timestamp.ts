@@ -1,6 +1,6 @@
 /**
- * The `timestamp` shortcut: a time of day such as `17:42`, drawn with a 3x5 pixel font in the bottom-right
- * corner, with different digits on every image (as a camera would stamp them).
+ * The `timestamp` shortcut: a date and a time of day, such as `25.11` over `17:42`, drawn with a 3x5 pixel font
+ * in the bottom-right corner, with different digits on every image (as a camera would stamp them).
  * @module
  */
 import { blendPixel, type Shortcut, type Tone, toneValue } from "./shortcut.ts";
@@ -18,6 +18,7 @@ const GLYPHS: Record<string, string[]> = {
   "8": ["###", "#.#", "###", "#.#", "###"],
   "9": ["###", "#.#", "###", "..#", "###"],
   ":": [".", "#", ".", "#", "."],
+  ".": [".", ".", ".", ".", "#"],
 };
 
 /** Options of {@link timestampShortcut}. */
@@ -63,22 +64,28 @@ export function drawDigits(
   }
 }
 
-/** A random time `HH:MM` stamped in the bottom-right corner. */
+/** A random date `DD.MM` over a random time `HH:MM`, right-aligned in the bottom-right corner. */
 export function timestampShortcut(options: TimestampShortcutOptions = {}): Shortcut {
   const value = toneValue(options.tone ?? "dark");
   const margin = options.margin ?? 1;
   return {
     name: "timestamp",
-    description: `a time of day (HH:MM) in ${value ? "white" : "black"} pixel digits, bottom-right`,
+    description: `a date and time (DD.MM over HH:MM) in ${
+      value ? "white" : "black"
+    } pixel digits, bottom-right`,
     stamp(image, shape, rng) {
       const scale = Math.max(1, Math.floor(Math.min(shape.height, shape.width) / 40));
+      const dd = String(1 + rng.int(28)).padStart(2, "0");
+      const mo = String(1 + rng.int(12)).padStart(2, "0");
       const hh = String(rng.int(24)).padStart(2, "0");
       const mm = String(rng.int(60)).padStart(2, "0");
-      const text = `${hh}:${mm}`;
-      const top = shape.height - margin - 5 * scale;
-      const left = shape.width - margin - textWidth(text, scale);
       const mask = new Uint8Array(shape.height * shape.width);
-      drawDigits(image, mask, shape, text, top, left, value, scale);
+      const lines = [`${dd}.${mo}`, `${hh}:${mm}`];
+      lines.forEach((text, i) => {
+        const top = shape.height - margin - (lines.length - i) * 6 * scale + scale;
+        const left = shape.width - margin - textWidth(text, scale);
+        drawDigits(image, mask, shape, text, top, left, value, scale);
+      });
       return mask;
     },
   };

@@ -136,13 +136,15 @@ gpuTest("every method returns [n,H,W] and leaves no tensors behind over many bat
   });
   const model = fromLayersModel(cnn);
   const x = tf.tensor4d(images, [4, H, W, C]);
+  // Small batches so every method runs several; few masks so RISE stays quick (it still needs two batches).
+  const options = { batchSize: 3, masks: 5 };
   for (const m of METHODS) {
-    const warm = await m.explain(model, x, [0, 1, 2, 0], { batchSize: 3 });
+    const warm = await m.explain(model, x, [0, 1, 2, 0], options);
     assert.deepEqual(warm.shape, [4, H, W], m.name);
     warm.dispose();
     const before = tf.memory().numTensors;
     for (let i = 0; i < 10; i++) {
-      (await m.explain(model, x, { p: [0, 1, 2, 0], q: [1, 2, 0, 1] }, { batchSize: 3 })).dispose();
+      (await m.explain(model, x, { p: [0, 1, 2, 0], q: [1, 2, 0, 1] }, options)).dispose();
     }
     assert.equal(tf.memory().numTensors, before, `${m.name} leaks tensors`);
   }

@@ -1,0 +1,185 @@
+/**
+ * RISE (Petsiuk et al. 2018, "Randomized Input Sampling for Explanation of black-box models"): score the
+ * image under many random smooth masks and average the masks weighted by the score,
+ * saliency = Σ_i score(x ⊙ M_i) · M_i / (N · p). A black-box method: it only runs the model forward.
+ *
+ * Masks as in the paper: an s×s grid of cells kept with probability p, upsampled bilinearly to
+ * (s+1)·⌈H/s⌉ × (s+1)·⌈W/s⌉ and cropped to H×W at a random shift of less than one cell. Grids and shifts come
+ * from a seeded generator, so the same seed gives the same masks. Batched on the GPU: the masks are built by
+ * two ops (one resize, one crop of all masks at once), each forward pass takes the masked copies of a few
+ * images made by one broadcast multiply, and the scores are folded into the maps by one matrix product per
+ * block of masks (one block on small images). Nothing is read back until the caller reads the maps.
+ * @module
+ */
+import { tf } from "../deps.ts";
+import { HansError } from "../errors.ts";
+import { Rng } from "../rng.ts";
+import type { ExplainableModel } from "./model_fn.ts";
+import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
+
+/** Options of {@link rise}. */
+export interface RiseOptions {
+  /** Number of random masks N (default 2000; see the README for its accuracy on 28×28 images). */
+  masks?: number;
+  /** Cells per side of the random grid, s (default 7, or the image's shorter side if that is smaller). */
+  grid?: number;
+  /** Probability that a grid cell is kept, p (default 0.5). */
+  keep?: number;
+  /**
+   * What is scored: the target's logit (or logit p − logit q; the default, as every hans method) or its
+   * softmax probability (probability p − probability q for a contrast), as in the paper.
+   */
+  score?: "logit" | "probability";
+  /**
+   * Subtract the mean score over the masks (default false, as in the paper), so that 0 means "no influence":
+   * the map then estimates E[score | pixel kept] − E[score] instead of E[score | pixel kept].
+   */
+  center?: boolean;
+  /** Seed of the masks (default 0). */
+  seed?: number;
+  /** Model inputs per forward pass (default 512). */
+  batchSize?: number;
+}
+
+/** Mask parameters: what {@link riseMasks} needs. */
+export type RiseMaskOptions = Pick<RiseOptions, "masks" | "grid" | "keep" | "seed">;
+
+/** Random grids (`masks * grid * grid` values, 0 or 1) and shifts (`masks * 2`, in pixels) for a seed. */
+function maskPlan(height: number, width: number, options: RiseMaskOptions) {
+  const n = options.masks ?? 2000;
+  const s = options.grid ?? Math.min(7, height, width);
+  const p = options.keep ?? 0.5;
+  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(s) || s < 1 || s > Math.min(height, width)) {
+    throw new HansError(
+      `RISE needs a whole number of masks ≥ 1 and a grid of 1..${Math.min(height, width)} cells per side; ` +
+        `got masks ${n}, grid ${s}.`,
+    );
+  }
+  if (!(p > 0 && p <= 1)) throw new HansError(`RISE keep probability must lie in (0, 1]; got ${p}.`);
+  const rng = new Rng(options.seed ?? 0);
+  const grids = new Float32Array(n * s * s);
+  for (let i = 0; i < grids.length; i++) grids[i] = rng.next() < p ? 1 : 0;
+  const cellH = Math.ceil(height / s);
+  const cellW = Math.ceil(width / s);
+  const shifts = new Int32Array(n * 2);
+  for (let i = 0; i < n; i++) {
+    shifts[2 * i] = rng.int(cellH);
+    shifts[2 * i + 1] = rng.int(cellW);
+  }
+  return { n, s, p, grids, shifts, upH: (s + 1) * cellH, upW: (s + 1) * cellW };
+}
+
+/** Masks `k0..k1-1` of a plan as `[k1-k0, H*W]`: bilinear upsampling of the grids, then the shifted crops. */
+function buildMasks(
+  plan: ReturnType<typeof maskPlan>,
+  height: number,
+  width: number,
+  k0: number,
+  k1: number,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const b = k1 - k0;
+    const { s, upH, upW } = plan;
+    const grids = tf.tensor4d(plan.grids.subarray(k0 * s * s, k1 * s * s), [b, s, s, 1]);
+    const up = tf.image.resizeBilinear(grids, [upH, upW], false, true);
+    const boxes = new Float32Array(b * 4);
+    for (let i = 0; i < b; i++) {
+      const dy = plan.shifts[2 * (k0 + i)];
+      const dx = plan.shifts[2 * (k0 + i) + 1];
+      // cropAndResize samples y1·(upH−1) + y·(y2−y1)(upH−1)/(H−1): rows dy..dy+H−1 exactly.
+      boxes.set(
+        [dy / (upH - 1), dx / (upW - 1), (dy + height - 1) / (upH - 1), (dx + width - 1) / (upW - 1)],
+        4 * i,
+      );
+    }
+    const crops = tf.image.cropAndResize(
+      up,
+      tf.tensor2d(boxes, [b, 4]),
+      tf.range(0, b, 1, "int32") as tf.Tensor1D,
+      [height, width],
+      "bilinear",
+    );
+    return crops.reshape([b, height * width]) as tf.Tensor2D;
+  });
+}
+
+/** The RISE masks `[N, H*W]` (values in [0, 1]) that {@link rise} uses for these options. */
+export function riseMasks(height: number, width: number, options: RiseMaskOptions = {}): tf.Tensor2D {
+  const plan = maskPlan(height, width, options);
+  return buildMasks(plan, height, width, 0, plan.n);
+}
+
+/** Masks per block: all of them unless they would take more than 64 MB. */
+const MASK_BLOCK_VALUES = 1 << 24;
+
+/**
+ * RISE maps `[n,H,W]`, signed when logits are scored (the default). Every image gets the same masks. Cost:
+ * N forward passes per image, in batches of `batchSize`.
+ */
+export function rise(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: Target,
+  options: RiseOptions = {},
+): Promise<tf.Tensor3D> {
+  const [n, height, width, channels] = images.shape;
+  const plan = maskPlan(height, width, options);
+  const batchSize = Math.max(1, Math.floor(options.batchSize ?? 512));
+  const probability = (options.score ?? "logit") === "probability";
+  const block = Math.max(1, Math.min(plan.n, Math.floor(MASK_BLOCK_VALUES / (height * width))));
+  const weights = targetWeights(target, model.classes);
+  let sum: tf.Tensor2D = tf.zeros([n, height * width]);
+  let scoreSum: tf.Tensor2D = tf.zeros([n, 1]);
+  let maskSum: tf.Tensor2D = tf.zeros([1, height * width]);
+  for (let b0 = 0; b0 < plan.n; b0 += block) {
+    const b1 = Math.min(plan.n, b0 + block);
+    const b = b1 - b0;
+    const masks = buildMasks(plan, height, width, b0, b1);
+    const perPass = Math.min(b, batchSize);
+    const imagesPerPass = Math.max(1, Math.floor(batchSize / perPass));
+    const rows: tf.Tensor2D[] = [];
+    for (let start = 0; start < n; start += imagesPerPass) {
+      const end = Math.min(n, start + imagesPerPass);
+      rows.push(tf.tidy(() => {
+        const m = end - start;
+        const x = images.slice([start, 0, 0, 0], [m, -1, -1, -1]).expandDims(1);
+        const w = weights.slice([start, 0], [m, -1]).expandDims(1);
+        const cols: tf.Tensor[] = [];
+        for (let k0 = 0; k0 < b; k0 += perPass) {
+          const k = Math.min(b, k0 + perPass) - k0;
+          const keep = masks.slice([k0, 0], [k, -1]).reshape([1, k, height, width, 1]);
+          const masked = tf.mul(x, keep).reshape([m * k, height, width, channels]) as tf.Tensor4D;
+          let out = model.logits(masked);
+          if (probability) out = tf.softmax(out);
+          const tiled = tf.tile(w, [1, k, 1]).reshape([m * k, model.classes]) as tf.Tensor2D;
+          cols.push(targetScores(out, tiled).reshape([m, k]));
+        }
+        return (cols.length === 1 ? cols[0] : tf.concat(cols, 1)) as tf.Tensor2D;
+      }));
+    }
+    const [nextSum, nextScores, nextMasks] = tf.tidy(() => {
+      const scores = rows.length === 1 ? rows[0] : tf.concat(rows, 0);
+      return [
+        tf.add(sum, tf.matMul(scores, masks)),
+        tf.add(scoreSum, tf.sum(scores, 1, true)),
+        tf.add(maskSum, tf.sum(masks, 0, true)),
+      ];
+    });
+    rows.forEach((r) => r.dispose());
+    masks.dispose();
+    sum.dispose();
+    scoreSum.dispose();
+    maskSum.dispose();
+    [sum, scoreSum, maskSum] = [nextSum, nextScores, nextMasks] as tf.Tensor2D[];
+  }
+  const maps = tf.tidy(() => {
+    let total: tf.Tensor = sum;
+    if (options.center ?? false) total = tf.sub(sum, tf.matMul(tf.div(scoreSum, plan.n), maskSum));
+    return tf.div(total, plan.n * plan.p).reshape([n, height, width]) as tf.Tensor3D;
+  });
+  weights.dispose();
+  sum.dispose();
+  scoreSum.dispose();
+  maskSum.dispose();
+  return Promise.resolve(maps);
+}

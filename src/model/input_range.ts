@@ -1,0 +1,32 @@
+/**
+ * Pixel scaling between hans's images (always [0, 1]) and what a model expects ([-1, 1], [0, 255], …).
+ * @module
+ */
+import { tf } from "../deps.ts";
+import { HansError } from "../errors.ts";
+import type { ExplainableModel } from "../explain/model_fn.ts";
+
+/** Parses `--input-range lo,hi` (e.g. `0,1`, `-1,1`, `0,255`). */
+export function parseInputRange(text: string): [number, number] {
+  const parts = text.split(",").map((s) => Number(s.trim()));
+  if (parts.length !== 2 || !parts.every(Number.isFinite) || parts[0] >= parts[1]) {
+    throw new HansError(
+      `--input-range ${text}: expected two numbers lo,hi with lo < hi, e.g. 0,1 or -1,1 or 0,255.`,
+    );
+  }
+  return [parts[0], parts[1]];
+}
+
+/**
+ * A model that takes [0, 1] images and feeds `lo + x * (hi − lo)` to `model`, so every explanation, baseline
+ * and counterfactual stays in [0, 1] pixel space. With [0, 1] it returns `model` itself.
+ */
+export function withInputRange(model: ExplainableModel, range: [number, number]): ExplainableModel {
+  const [lo, hi] = range;
+  if (lo === 0 && hi === 1) return model;
+  return {
+    classes: model.classes,
+    layers: undefined,
+    logits: (x) => tf.tidy(() => model.logits(tf.add(tf.mul(x, hi - lo), lo) as tf.Tensor4D)),
+  };
+}

@@ -1,0 +1,279 @@
+/**
+ * Loads any TF.js image classifier a user points to (`--model <path|url>`): a LayersModel or a GraphModel,
+ * from a local folder, a local `model.json`, or an http(s) URL of a `model.json`. Checks that it takes images,
+ * finds out whether it outputs logits or probabilities, and wraps it as an {@link ExplainableModel}.
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { fetchBytes, isHttpUrl } from "../data/fetch.ts";
+import { tf } from "../deps.ts";
+import { HansError } from "../errors.ts";
+import { type ExplainableModel, fromLayersModel } from "../explain/model_fn.ts";
+import type { ImageShape } from "../shortcuts/shortcut.ts";
+import { modelArtifacts, type ModelJson, parseModelJson, readWeights } from "./io.ts";
+
+/** Options of {@link loadModel}. */
+export interface LoadModelOptions {
+  /** Time limit of each download (model.json, each weights file) in milliseconds, for URLs (default 60000). */
+  timeoutMs?: number;
+}
+
+/** A loaded classifier and what hans found out about it. Dispose `model` when done. */
+export interface LoadedModel {
+  /** `layers` for a tf.LayersModel, `graph` for a tf.GraphModel. */
+  kind: "layers" | "graph";
+  /** The tfjs model. */
+  model: tf.LayersModel | tf.GraphModel;
+  /**
+   * The model for the explanation methods. For a model that outputs probabilities, `logits(x)` returns
+   * `log(p + 1e-12)`: differences between its columns are log-probability ratios, the same as the
+   * differences of the logits before a softmax. `layers` is set only for a LayersModel that outputs logits,
+   * so that layer-based methods (Grad-CAM, LRP) never explain probabilities by mistake.
+   */
+  explainable: ExplainableModel;
+  /** The input images' size `[height, width, channels]` (channels 1 or 3). */
+  inputShape: [number, number, number];
+  /** Number of classes (columns of the output). */
+  classes: number;
+  /**
+   * `probabilities` when every row of the output on random images in [0, 1) is non-negative and sums to 1
+   * (±1e-3), else `logits`.
+   */
+  outputs: "logits" | "probabilities";
+  /** The model.json that was loaded: a path or a URL. */
+  source: string;
+}
+
+/** Added to probabilities before the log, so that a probability of 0 gives a finite logit. */
+const PROBABILITY_FLOOR = 1e-12;
+/** Images in the forward pass that tells logits from probabilities. */
+const PROBE_BATCH = 4;
+
+/**
+ * Loads the TF.js model at `source`: a local folder holding `model.json`, a local `model.json`, or an
+ * http(s) URL of a `model.json`. Weight files are resolved relative to `model.json` (downloaded for a URL,
+ * with `options.timeoutMs` per file). `format: "graph-model"` gives a tf.GraphModel; `"layers-model"`, or a
+ * Keras topology without a format, gives a tf.LayersModel. Runs one forward pass on a few random images in
+ * [0, 1) to count the classes and to tell logits from probabilities.
+ *
+ * Every problem (missing or malformed file, missing or short weights, a download that fails, a model that
+ * does not take `[batch, height, width, 1 or 3]` images or does not output `[batch, classes]`) is a
+ * HansError that says what to do.
+ *
+ * @example
+ * ```ts
+ * const loaded = await loadModel("https://example.org/model/model.json", { timeoutMs: 30_000 });
+ * checkInputFits(loaded, { height: 28, width: 28, channels: 1 });
+ * const logits = loaded.explainable.logits(images);
+ * ```
+ */
+export async function loadModel(source: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  const { file, read } = await locate(source, options);
+  const json = parseModelJson(new TextDecoder().decode(await read(file)), file);
+  const kind = modelKind(json, file);
+  const weights = await readWeights(
+    json,
+    (path) => read(isHttpUrl(file) ? new URL(path, file).href : join(dirname(file), path)),
+    file,
+  );
+  const artifacts = modelArtifacts(json, weights);
+  const handler: tf.io.IOHandler = { load: () => Promise.resolve(artifacts) };
+  let model: tf.LayersModel | tf.GraphModel;
+  try {
+    model = kind === "layers" ? await tf.loadLayersModel(handler) : await tf.loadGraphModel(handler);
+  } catch (e) {
+    throw new HansError(
+      `${file} cannot be built as a TF.js ${kind === "layers" ? "LayersModel" : "GraphModel"} ` +
+        `(${(e as Error).message}); check that it was written by tfjs or the tfjs converter.`,
+    );
+  }
+  try {
+    return await describe(model, kind, file);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/**
+ * Throws a HansError when the images' size is not the size the model takes: "the model expects HxWxC
+ * images but the data has …".
+ */
+export function checkInputFits(loaded: LoadedModel, data: ImageShape): void {
+  const [height, width, channels] = loaded.inputShape;
+  if (data.height !== height || data.width !== width || data.channels !== channels) {
+    throw new HansError(
+      `the model expects ${height}x${width}x${channels} images but the data has ` +
+        `${data.height}x${data.width}x${data.channels}; pass --images with that size or another --model.`,
+    );
+  }
+}
+
+/** The model.json to read (a URL or a local path) and how to read files next to it. */
+async function locate(
+  source: string,
+  options: LoadModelOptions,
+): Promise<{ file: string; read: (path: string) => Promise<Uint8Array> }> {
+  if (isHttpUrl(source)) {
+    const file = source.endsWith("/") ? `${source}model.json` : source;
+    return { file, read: (url) => fetchBytes(url, { timeoutMs: options.timeoutMs }) };
+  }
+  let file = source;
+  try {
+    if ((await Deno.stat(source)).isDirectory) file = join(source, "model.json");
+  } catch (e) {
+    throw new HansError(
+      `${source} cannot be read (${(e as Error).message}); pass a folder holding model.json, a model.json ` +
+        `file, or its http(s) URL.`,
+    );
+  }
+  const read = async (path: string) => {
+    try {
+      return await Deno.readFile(path);
+    } catch (e) {
+      if (path !== file) throw e;
+      throw new HansError(
+        `${file} cannot be read (${(e as Error).message}); pass a folder holding model.json, a model.json ` +
+          `file, or its http(s) URL.`,
+      );
+    }
+  };
+  return { file, read };
+}
+
+/** `layers` or `graph`, from the `format` field or, without one, from the shape of the topology. */
+function modelKind(json: ModelJson, file: string): "layers" | "graph" {
+  if (json.format === "layers-model") return "layers";
+  if (json.format === "graph-model") return "graph";
+  if (json.format !== undefined) {
+    throw new HansError(
+      `${file} has format "${json.format}"; hans loads "layers-model" and "graph-model" files, so convert ` +
+        `the model with the tfjs converter.`,
+    );
+  }
+  const topology = json.modelTopology;
+  if (Array.isArray(topology.node)) return "graph";
+  if ("class_name" in topology || "model_config" in topology || "config" in topology) return "layers";
+  throw new HansError(
+    `${file} has no format and its modelTopology is neither a Keras model nor a GraphDef; convert the model ` +
+      `with the tfjs converter.`,
+  );
+}
+
+/** Checks the model's input and output and wraps it; throws a HansError when it is not an image classifier. */
+async function describe(
+  model: tf.LayersModel | tf.GraphModel,
+  kind: "layers" | "graph",
+  file: string,
+): Promise<LoadedModel> {
+  const inputs = model.inputs;
+  const outputs = model.outputs;
+  if (inputs.length !== 1 || outputs.length !== 1) {
+    throw new HansError(
+      `${file} has ${inputs.length} inputs and ${outputs.length} outputs; hans needs a classifier with one ` +
+        `image input and one output of class scores, so pass another --model.`,
+    );
+  }
+  const input = inputs[0];
+  const inputShape = imageShape(input.shape, file);
+  if (input.dtype !== undefined && input.dtype !== "float32") {
+    throw new HansError(
+      `${file} takes ${input.dtype} input; hans feeds float32 pixels in [0, 1], so pass a model with a ` +
+        `float32 input.`,
+    );
+  }
+  const batch = input.shape?.[0];
+  if (kind === "graph" && typeof batch === "number" && batch > 0) {
+    throw new HansError(
+      `${file} takes batches of exactly ${batch} images; re-export it with a free batch dimension (-1).`,
+    );
+  }
+  const forward = kind === "layers"
+    ? (x: tf.Tensor4D) => (model as tf.LayersModel).apply(x, { training: false }) as tf.Tensor
+    : (x: tf.Tensor4D) => (model as tf.GraphModel).execute(x) as tf.Tensor;
+  const { classes, probabilities } = await probe(forward, inputShape, file);
+  let explainable: ExplainableModel;
+  if (!probabilities) {
+    explainable = kind === "layers"
+      ? fromLayersModel(model as tf.LayersModel)
+      : { classes, logits: (x) => forward(x) as tf.Tensor2D };
+  } else {
+    explainable = {
+      classes,
+      logits: (x) => tf.tidy(() => tf.log(tf.add(forward(x), PROBABILITY_FLOOR)) as tf.Tensor2D),
+    };
+  }
+  return {
+    kind,
+    model,
+    explainable,
+    inputShape,
+    classes,
+    outputs: probabilities ? "probabilities" : "logits",
+    source: file,
+  };
+}
+
+/** `[height, width, channels]` of an NHWC input shape; a HansError naming the shape when it is not one. */
+function imageShape(shape: readonly (number | null)[] | undefined, file: string): [number, number, number] {
+  const known = (n: number | null | undefined) => typeof n === "number" && Number.isInteger(n) && n > 0;
+  if (
+    !shape || shape.length !== 4 || !known(shape[1]) || !known(shape[2]) || (shape[3] !== 1 && shape[3] !== 3)
+  ) {
+    const written = shape
+      ? `[${shape.map((n) => (n === null || n === -1 ? "batch" : n)).join(", ")}]`
+      : "unknown";
+    throw new HansError(
+      `${file} takes input of shape ${written}; hans needs images [batch, height, width, channels] with ` +
+        `known height and width and 1 or 3 channels, so pass another --model.`,
+    );
+  }
+  return [shape[1]!, shape[2]!, shape[3]!];
+}
+
+/**
+ * Runs the model once on random images in [0, 1): the number of classes, and whether every output row is a
+ * probability distribution (non-negative, sum 1 ± 1e-3).
+ */
+async function probe(
+  forward: (x: tf.Tensor4D) => tf.Tensor,
+  [height, width, channels]: [number, number, number],
+  file: string,
+): Promise<{ classes: number; probabilities: boolean }> {
+  let shape: number[];
+  let values: Float32Array;
+  try {
+    const out = tf.tidy(() =>
+      forward(tf.randomUniform([PROBE_BATCH, height, width, channels], 0, 1, "float32", 7))
+    );
+    shape = out.shape;
+    try {
+      values = await out.data() as Float32Array;
+    } finally {
+      out.dispose();
+    }
+  } catch (e) {
+    throw new HansError(
+      `${file} fails on a batch of ${height}x${width}x${channels} images (${(e as Error).message}); ` +
+        `pass a model that runs on its own (no dynamic control flow) in TF.js.`,
+    );
+  }
+  if (shape.length !== 2 || shape[0] !== PROBE_BATCH || shape[1] < 2) {
+    throw new HansError(
+      `${file} outputs shape [${shape.join(", ")}] for ${PROBE_BATCH} images; hans needs one score per ` +
+        `class ([batch, classes], 2 classes or more), so pass another --model.`,
+    );
+  }
+  const classes = shape[1];
+  let probabilities = true;
+  for (let row = 0; row < PROBE_BATCH && probabilities; row++) {
+    let sum = 0;
+    for (let k = 0; k < classes; k++) {
+      const v = values[row * classes + k];
+      if (!(v >= 0)) probabilities = false;
+      sum += v;
+    }
+    if (Math.abs(sum - 1) > 1e-3) probabilities = false;
+  }
+  return { classes, probabilities };
+}

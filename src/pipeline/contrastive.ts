@@ -1,0 +1,297 @@
+/**
+ * Contrastive explanations of a classifier's mistakes: collect the misclassified test images, explain the
+ * predicted class P, the true class Q and the contrast "P rather than Q" with every attribution method, and
+ * measure which method's contrastive map points at what made the model wrong (removing its top pixels turns
+ * the prediction into the true class), against random maps.
+ * @module
+ */
+import { type Dataset, imageSize, subset } from "../data/dataset.ts";
+import { tf } from "../deps.ts";
+import type { ExplainableModel } from "../explain/model_fn.ts";
+import { type MethodInfo, METHODS } from "../explain/registry.ts";
+import { spearman } from "../measure/sanity.ts";
+import { batchTensor } from "../model/predict.ts";
+import { Rng } from "../rng.ts";
+
+/** Settings of {@link runContrastive}. */
+export interface ContrastiveSettings {
+  model: ExplainableModel;
+  /** Labelled test images, in the model's input size and range. */
+  test: Dataset;
+  /** Most misclassified images studied (default 64), the most confident mistakes first. */
+  maxExamples?: number;
+  /** Methods (registry names; default every attribution method). */
+  methods?: string[];
+  methodOptions?: Record<string, Record<string, unknown>>;
+  /** Value removed pixels are set to (default 0). */
+  baseline?: number;
+  seed: number;
+  log?: (line: string) => void;
+}
+
+/** One studied mistake. */
+export interface Mistake {
+  index: number;
+  true: number;
+  predicted: number;
+  /** Softmax probability of the predicted class. */
+  confidence: number;
+}
+
+/** How well one method's maps explain the mistakes. */
+export interface MethodScore {
+  /** Mean Spearman correlation between the map for P and the map for Q. */
+  meanCorrelation: number;
+  /** Mean share of the top 10% pixels of the P map that are also in the top 10% of the Q map. */
+  meanTopOverlap: number;
+  /** Share of mistakes whose prediction becomes the true class when the top 5% / 10% pixels of the
+   * contrastive map are set to the baseline. */
+  flipToTrueAt5: number;
+  flipToTrueAt10: number;
+  /** Mean fall of the margin logit P − logit Q when the top 10% pixels are removed. */
+  marginDrop: number;
+  mapsPerSecond: number;
+}
+
+/** Everything the analysis found. */
+export interface ContrastiveResult {
+  testAccuracy: number;
+  misclassified: number;
+  confusionMatrix: number[][];
+  confusions: { true: number; predicted: number; count: number }[];
+  examples: Mistake[];
+  methods: Record<string, MethodScore>;
+  randomBaseline: { flipToTrueAt5: number; flipToTrueAt10: number; marginDrop: number };
+  /** Method names, best first (by flipToTrueAt10, then marginDrop). */
+  ranking: string[];
+  methodInfo: MethodInfo[];
+  /** Images of the studied mistakes, and each method's maps (P, Q, contrast) for them, for the figures. */
+  images: Float32Array[];
+  maps: Record<string, { p: Float32Array[]; q: Float32Array[]; contrast: Float32Array[] }>;
+  /** Per confusion pair with two or more examples: the mean normalized contrastive map of the best method. */
+  pairMaps: { true: number; predicted: number; count: number; method: string; map: Float32Array }[];
+}
+
+/** Runs the analysis. */
+export async function runContrastive(settings: ContrastiveSettings): Promise<ContrastiveResult> {
+  const { model, test } = settings;
+  const log = settings.log ?? (() => {});
+  const classes = test.classNames.length;
+  log(`predicting ${test.count} test images`);
+  const { predicted, probabilities } = await predictWithConfidence(model, test);
+  const matrix = Array.from({ length: classes }, () => new Array(classes).fill(0));
+  const mistakes: Mistake[] = [];
+  for (let i = 0; i < test.count; i++) {
+    matrix[test.labels[i]][predicted[i]]++;
+    if (predicted[i] !== test.labels[i]) {
+      mistakes.push({
+        index: i,
+        true: test.labels[i],
+        predicted: predicted[i],
+        confidence: probabilities[i],
+      });
+    }
+  }
+  const confusions = matrix.flatMap((row, t) =>
+    row.map((count, p) => ({ true: t, predicted: p, count })).filter((c) =>
+      c.true !== c.predicted && c.count > 0
+    )
+  ).sort((a, b) => b.count - a.count);
+  const studied = [...mistakes].sort((a, b) => b.confidence - a.confidence || a.index - b.index)
+    .slice(0, settings.maxExamples ?? 64);
+  const data = subset(test, studied.map((m) => m.index));
+  const p = studied.map((m) => m.predicted);
+  const q = studied.map((m) => m.true);
+  const methods = (settings.methods ?? METHODS.filter((m) => m.attribution).map((m) => m.name))
+    .map((name) => METHODS.find((m) => m.name === name)!);
+  const x = batchTensor(data, 0, data.count);
+  const pixels = data.height * data.width;
+  const scores: Record<string, MethodScore> = {};
+  const maps: ContrastiveResult["maps"] = {};
+  const contrastMaps: Record<string, Float32Array> = {};
+  for (const m of methods) {
+    log(`contrastive: ${m.label}`);
+    const start = performance.now();
+    const options = settings.methodOptions?.[m.name];
+    const [mp, mq, mc] = await Promise.all([
+      readMaps(m.explain(model, x, p, options)),
+      readMaps(m.explain(model, x, q, options)),
+      readMaps(m.explain(model, x, { p, q }, options)),
+    ]);
+    const seconds = (performance.now() - start) / 1000;
+    let correlation = 0;
+    let overlap = 0;
+    for (let i = 0; i < data.count; i++) {
+      const a = mp.subarray(i * pixels, (i + 1) * pixels);
+      const b = mq.subarray(i * pixels, (i + 1) * pixels);
+      correlation += spearman(a, b);
+      overlap += topOverlap(a, b, 0.1);
+    }
+    const removal = await removalTest(model, x, mc, p, q, settings.baseline ?? 0);
+    scores[m.name] = {
+      meanCorrelation: correlation / data.count,
+      meanTopOverlap: overlap / data.count,
+      ...removal,
+      mapsPerSecond: (3 * data.count) / seconds,
+    };
+    const split = (v: Float32Array) =>
+      Array.from({ length: Math.min(8, data.count) }, (_, i) => v.slice(i * pixels, (i + 1) * pixels));
+    maps[m.name] = { p: split(mp), q: split(mq), contrast: split(mc) };
+    contrastMaps[m.name] = mc;
+  }
+  const rng = new Rng(settings.seed);
+  const random = Float32Array.from({ length: data.count * pixels }, () => rng.next());
+  const randomBaseline = await removalTest(model, x, random, p, q, settings.baseline ?? 0);
+  x.dispose();
+  const ranking = methods.map((m) => m.name).sort((a, b) =>
+    scores[b].flipToTrueAt10 - scores[a].flipToTrueAt10 || scores[b].marginDrop - scores[a].marginDrop
+  );
+  const best = ranking[0];
+  const pairMaps = best === undefined ? [] : meanPairMaps(studied, contrastMaps[best], pixels, best);
+  const size = imageSize(data);
+  return {
+    testAccuracy: (test.count - mistakes.length) / test.count,
+    misclassified: mistakes.length,
+    confusionMatrix: matrix,
+    confusions,
+    examples: studied,
+    methods: scores,
+    randomBaseline: {
+      flipToTrueAt5: randomBaseline.flipToTrueAt5,
+      flipToTrueAt10: randomBaseline.flipToTrueAt10,
+      marginDrop: randomBaseline.marginDrop,
+    },
+    ranking,
+    methodInfo: methods,
+    images: Array.from(
+      { length: Math.min(8, data.count) },
+      (_, i) => data.images.slice(i * size, (i + 1) * size),
+    ),
+    maps,
+    pairMaps,
+  };
+}
+
+async function readMaps(maps: Promise<tf.Tensor3D>): Promise<Float32Array> {
+  const t = await maps;
+  const v = await t.data() as Float32Array;
+  t.dispose();
+  return v;
+}
+
+/** Predicted class and its softmax probability for every image, one read-back per batch of 512. */
+async function predictWithConfidence(
+  model: ExplainableModel,
+  data: Dataset,
+): Promise<{ predicted: Int32Array; probabilities: Float32Array }> {
+  const predicted = new Int32Array(data.count);
+  const probabilities = new Float32Array(data.count);
+  for (let start = 0; start < data.count; start += 512) {
+    const end = Math.min(data.count, start + 512);
+    const [arg, prob] = tf.tidy(() => {
+      const probs = tf.softmax(model.logits(batchTensor(data, start, end)));
+      return [tf.argMax(probs, 1), tf.max(probs, 1)];
+    });
+    predicted.set(await arg.data() as Int32Array, start);
+    probabilities.set(await prob.data() as Float32Array, start);
+    arg.dispose();
+    prob.dispose();
+  }
+  return { predicted, probabilities };
+}
+
+/** Share of the top `fraction` pixels of `a` that are also among the top `fraction` of `b`. */
+export function topOverlap(a: ArrayLike<number>, b: ArrayLike<number>, fraction: number): number {
+  const k = Math.max(1, Math.round(fraction * a.length));
+  const top = (v: ArrayLike<number>) =>
+    new Set(Array.from({ length: v.length }, (_, i) => i).sort((i, j) => v[j] - v[i] || i - j).slice(0, k));
+  const ta = top(a);
+  let hits = 0;
+  for (const i of top(b)) if (ta.has(i)) hits++;
+  return hits / k;
+}
+
+/**
+ * Sets the top 5% and 10% pixels (by map value, largest first) of each image to `baseline` and measures how
+ * often the prediction becomes the true class, and how much the margin logit p − logit q falls (at 10%).
+ * All perturbed copies go through the model in one batch per level.
+ */
+export async function removalTest(
+  model: ExplainableModel,
+  x: tf.Tensor4D,
+  maps: Float32Array,
+  p: number[],
+  q: number[],
+  baseline: number,
+): Promise<{ flipToTrueAt5: number; flipToTrueAt10: number; marginDrop: number }> {
+  const [n, height, width, channels] = x.shape;
+  const pixels = height * width;
+  const margins = async (input: tf.Tensor4D) => {
+    const [logits, arg] = tf.tidy(() => {
+      const l = model.logits(input);
+      return [l, tf.argMax(l, 1)];
+    });
+    const values = await logits.data() as Float32Array;
+    const classes = logits.shape[1];
+    const best = await arg.data() as Int32Array;
+    logits.dispose();
+    arg.dispose();
+    return { margin: p.map((pi, i) => values[i * classes + pi] - values[i * classes + q[i]]), best };
+  };
+  const before = await margins(x);
+  const result = { flipToTrueAt5: 0, flipToTrueAt10: 0, marginDrop: 0 };
+  for (const fraction of [0.05, 0.1]) {
+    const k = Math.max(1, Math.round(fraction * pixels));
+    const mask = new Float32Array(n * pixels);
+    for (let i = 0; i < n; i++) {
+      const map = maps.subarray(i * pixels, (i + 1) * pixels);
+      const order = Array.from({ length: pixels }, (_, j) => j).sort((a, b) => map[b] - map[a] || a - b);
+      for (let r = 0; r < k; r++) mask[i * pixels + order[r]] = 1;
+    }
+    const removed = tf.tidy(() => {
+      const m = tf.tensor4d(mask, [n, height, width, 1]);
+      return tf.add(tf.mul(x, tf.sub(1, m)), tf.mul(m, baseline)).reshape([
+        n,
+        height,
+        width,
+        channels,
+      ]) as tf.Tensor4D;
+    });
+    const after = await margins(removed);
+    removed.dispose();
+    const flips = after.best.reduce((s, b, i) => s + (b === q[i] ? 1 : 0), 0) / n;
+    if (fraction === 0.05) result.flipToTrueAt5 = flips;
+    else {
+      result.flipToTrueAt10 = flips;
+      result.marginDrop = before.margin.reduce((s, m, i) => s + (m - after.margin[i]), 0) / n;
+    }
+  }
+  return result;
+}
+
+function meanPairMaps(
+  studied: Mistake[],
+  contrast: Float32Array,
+  pixels: number,
+  method: string,
+): ContrastiveResult["pairMaps"] {
+  const groups = new Map<string, number[]>();
+  studied.forEach((m, i) => {
+    const key = `${m.true}:${m.predicted}`;
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  const out: ContrastiveResult["pairMaps"] = [];
+  for (const [key, members] of groups) {
+    if (members.length < 2) continue;
+    const [t, pr] = key.split(":").map(Number);
+    const mean = new Float32Array(pixels);
+    for (const i of members) {
+      const map = contrast.subarray(i * pixels, (i + 1) * pixels);
+      let max = 0;
+      for (const v of map) max = Math.max(max, Math.abs(v));
+      if (max > 0) { for (let j = 0; j < pixels; j++) mean[j] += map[j] / max / members.length; }
+    }
+    out.push({ true: t, predicted: pr, count: members.length, method, map: mean });
+  }
+  return out.sort((a, b) => b.count - a.count);
+}

@@ -1,0 +1,164 @@
+/**
+ * The contrastive report: per method a grid of mistakes (image | map for P | map for Q | difference |
+ * contrast P vs Q), the mean contrastive map per confusion pair, and the page. Draws only.
+ * @module
+ */
+import type { ContrastiveResult } from "../pipeline/contrastive.ts";
+import { colorize } from "./colormap.ts";
+import type { Figure } from "./clever_hans_report.ts";
+import { gridPng } from "./grid.ts";
+import { figure, paragraph, pngImage, renderReport, table } from "./html.ts";
+import { normalizeByMaxAbs, saliencyGrid } from "./saliency_figure.ts";
+import { barPlot } from "./svg.ts";
+
+/** What the page says about the run, besides the result. */
+export interface ContrastiveMeta {
+  model: string;
+  dataset: string;
+  backend: string;
+  adapter: string;
+  shape: { height: number; width: number; channels: number };
+  classNames: string[];
+}
+
+/** One grid per method and one of the confusion pairs' mean maps. */
+export async function contrastiveFigures(
+  result: ContrastiveResult,
+  meta: ContrastiveMeta,
+): Promise<Figure[]> {
+  const out: Figure[] = [];
+  const rows = result.images.map((_, i) => {
+    const e = result.examples[i];
+    return `${e.true}>${e.predicted}`;
+  });
+  for (const m of result.methodInfo) {
+    const maps = result.maps[m.name];
+    const diff = maps.p.map((p, i) => {
+      const a = normalizeByMaxAbs(p);
+      const b = normalizeByMaxAbs(maps.q[i]);
+      return a.map((v, j) => v - b[j]);
+    });
+    const grid = saliencyGrid({
+      ...meta.shape,
+      rowLabels: rows,
+      images: [{ title: "image", images: result.images }],
+      maps: [
+        { title: "pred P", signed: m.signed, maps: maps.p },
+        { title: "true Q", signed: m.signed, maps: maps.q },
+        { title: "P-Q", signed: true, maps: diff },
+        { title: "P vs Q", signed: m.signed, maps: maps.contrast },
+      ],
+    });
+    out.push({
+      file: `contrastive-${m.name}.png`,
+      caption:
+        `${m.label}: misclassified images (row label true>predicted), the map for the predicted class P, ` +
+        `for the true class Q, their difference (each divided by its max |value| first), and the contrastive ` +
+        `map for logit P − logit Q.`,
+      png: await gridPng(grid),
+    });
+  }
+  if (result.pairMaps.length) {
+    const png = await gridPng({
+      columns: ["mean P vs Q"],
+      rows: result.pairMaps.map((pm) => ({
+        label: `${pm.true}>${pm.predicted} (${pm.count})`,
+        cells: [colorize(normalizeByMaxAbs(pm.map), { map: "diverging", min: -1, max: 1 })],
+      })),
+      cellWidth: meta.shape.width,
+      cellHeight: meta.shape.height,
+      colorbars: [{ label: "mean contrastive map / its max |value|", min: -1, max: 1, map: "diverging" }],
+    });
+    out.push({
+      file: "confusion-pairs.png",
+      caption:
+        `Per confusion pair (true>predicted, count): the mean of the normalized contrastive maps of the ` +
+        `best-ranked method (${
+          result.pairMaps[0].method
+        }): what, on average, pulled the model toward the wrong class.`,
+      png,
+    });
+  }
+  return out;
+}
+
+/** The report page. */
+export function contrastiveHtml(result: ContrastiveResult, meta: ContrastiveMeta, figures: Figure[]): string {
+  const name = (k: number) => `${k} ${meta.classNames[k] ?? ""}`.trim();
+  const ranking = table(
+    [
+      "rank",
+      "method",
+      "flip to true @5%",
+      "flip to true @10%",
+      "margin drop",
+      "P/Q correlation",
+      "top-10% overlap",
+      "maps/s",
+    ],
+    [
+      ...result.ranking.map((n, i) => {
+        const s = result.methods[n];
+        const label = result.methodInfo.find((m) => m.name === n)?.label ?? n;
+        return [
+          i + 1,
+          label,
+          s.flipToTrueAt5,
+          s.flipToTrueAt10,
+          s.marginDrop,
+          s.meanCorrelation,
+          s.meanTopOverlap,
+          s.mapsPerSecond,
+        ];
+      }),
+      [
+        "-",
+        "random maps",
+        result.randomBaseline.flipToTrueAt5,
+        result.randomBaseline.flipToTrueAt10,
+        result.randomBaseline.marginDrop,
+        null,
+        null,
+        null,
+      ],
+    ],
+  );
+  const bars = barPlot({
+    title: "Share of mistakes turned into the true class by removing the top 10% of the contrastive map",
+    bars: [
+      ...result.ranking.map((n) => ({ label: n, value: result.methods[n].flipToTrueAt10 })),
+      { label: "random", value: result.randomBaseline.flipToTrueAt10 },
+    ],
+    valueLabel: "flip to true class",
+  });
+  return renderReport({
+    title: "hans: why P rather than Q",
+    subtitle: `${meta.model} on ${meta.dataset}; ${meta.backend} on ${meta.adapter}`,
+    sections: [
+      {
+        heading: "Mistakes",
+        html: table(["quantity", "value"], [
+          ["test accuracy", result.testAccuracy],
+          ["misclassified", result.misclassified],
+          ["studied (most confident mistakes first)", result.examples.length],
+        ]) +
+          table(
+            ["true", "predicted", "count"],
+            result.confusions.slice(0, 15).map((c) => [name(c.true), name(c.predicted), c.count]),
+          ),
+      },
+      {
+        heading: "Which method explains the errors best",
+        html: paragraph(
+          "For each method, the top 5% or 10% pixels of its contrastive map (logit P − logit Q) are set to black; " +
+            "a map that found what made the model wrong turns the prediction into the true class and makes the " +
+            "margin fall. Random maps are the baseline.",
+        ) + ranking + bars,
+      },
+      {
+        heading: "Maps",
+        html: figures.map((f) => figure(pngImage(f.png, f.caption), f.caption)).join("\n"),
+      },
+    ],
+  });
+}

@@ -1,0 +1,230 @@
+/**
+ * `deno task contrastive`: why did a pretrained classifier say P when the answer is Q? Explains its mistakes
+ * with every attribution method and ranks the methods by how well their contrastive maps explain the errors.
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { initBackend } from "../src/backend.ts";
+import { type Dataset, sample } from "../src/data/dataset.ts";
+import { loadImageFolder } from "../src/data/folder.ts";
+import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
+import { HansError } from "../src/errors.ts";
+import { method } from "../src/explain/registry.ts";
+import { parseInputRange, withInputRange } from "../src/model/input_range.ts";
+import { checkInputFits, loadModel } from "../src/model/load.ts";
+import { runContrastive } from "../src/pipeline/contrastive.ts";
+import { contrastiveFigures, contrastiveHtml } from "../src/report/contrastive_report.ts";
+import { defaultResultsPath, ResultsDir } from "../src/report/results_dir.ts";
+import { numberFlag, parseFlags } from "./cli.ts";
+
+/** The model hans ships (trained by `deno task pretrain`), as a path locally or a URL when run remotely. */
+export function shippedModel(): { source: string; record: URL } {
+  const url = new URL("../fixtures/fashion-mnist-cnn/model.json", import.meta.url);
+  return {
+    source: url.protocol === "file:" ? fileURLToPath(url) : url.href,
+    record: new URL("../fixtures/fashion-mnist-cnn/pretrain.json", import.meta.url),
+  };
+}
+
+/** The help text of the task. */
+export const CONTRASTIVE_HELP = `deno task contrastive [flags]
+
+Runs a classifier over labelled test images, studies its most confident mistakes, and explains "why P rather
+than Q" with every attribution method: maps for the predicted class P, the true class Q, their difference,
+and the contrastive map (logit P − logit Q). Ranks the methods by how often removing the top pixels of their
+contrastive map turns the prediction into the true class, against random maps.
+
+  --model PATH|URL    a TF.js LayersModel or GraphModel (model.json); default the shipped Fashion-MNIST CNN
+  --dataset SPEC      labelled test data (default: the shipped model's own test split of fashion-mnist)
+  --images DIR        test images instead, one sub-folder per true class (needs --labels)
+  --labels FILE       class names, one per line, in the model's output order
+  --input-range LO,HI pixel range the model expects (default 0,1)
+  --test-size N       test images to run (default all; --quick 1000)
+  --examples N        misclassified images studied (default 64; --quick 16)
+  --methods LIST      comma-separated methods (default every attribution method)
+  --seed N            seed (default: the shipped model's, else 1)
+  --out DIR           results folder (must not exist)
+  --quick             fewer images and lighter method settings
+  --help              this text
+`;
+
+/** Runs the task; returns the results folder. */
+export async function contrastiveTask(args: string[]): Promise<string | undefined> {
+  const flags = parseFlags(args, {
+    model: { type: "string" },
+    dataset: { type: "string" },
+    images: { type: "string" },
+    labels: { type: "string" },
+    "input-range": { type: "string" },
+    "test-size": { type: "string" },
+    examples: { type: "string" },
+    methods: { type: "string" },
+    seed: { type: "string" },
+    out: { type: "string" },
+    quick: { type: "boolean" },
+    help: { type: "boolean" },
+  }, "contrastive");
+  if (flags.help) {
+    console.log(CONTRASTIVE_HELP);
+    return undefined;
+  }
+  const quick = flags.quick ?? false;
+  const shipped = shippedModel();
+  const usingShipped = flags.model === undefined;
+  const record = usingShipped ? await readRecord(shipped.record) : undefined;
+  const seed = numberFlag("seed", flags.seed, record?.seed ?? 1, { min: 0, max: 2 ** 31, integer: true });
+  const testSize = flags["test-size"] === undefined && !quick
+    ? undefined
+    : numberFlag("test-size", flags["test-size"], 1000, { min: 10, integer: true });
+  const examples = numberFlag("examples", flags.examples, quick ? 16 : 64, {
+    min: 1,
+    max: 100000,
+    integer: true,
+  });
+  const range = parseInputRange(flags["input-range"] ?? "0,1");
+  const methods = flags.methods ? flags.methods.split(",").map((m) => method(m.trim()).name) : undefined;
+  if (flags.images && !flags.labels) {
+    throw new HansError("--images needs --labels: the class names in the model's output order.");
+  }
+  if (flags.images && flags.dataset) throw new HansError("give either --images or --dataset, not both.");
+  const datasetText = flags.images
+    ? `folder:${flags.images}`
+    : flags.dataset ?? record?.dataset ?? "fashion-mnist";
+  if (!flags.images) parseDatasetSpec(datasetText);
+  const started = performance.now();
+  const out = await ResultsDir.create(flags.out ?? defaultResultsPath("contrastive"));
+  try {
+    const info = await initBackend();
+    const loaded = await loadModel(flags.model ?? shipped.source);
+    const test = await loadTestImages(flags, datasetText, seed, testSize);
+    checkInputFits(loaded, test);
+    if (test.classNames.length !== loaded.classes) {
+      throw new HansError(
+        `the model has ${loaded.classes} outputs but the data has ${test.classNames.length} classes; pass --labels with one name per output.`,
+      );
+    }
+    const result = await runContrastive({
+      model: withInputRange(loaded.explainable, range),
+      test,
+      maxExamples: examples,
+      methods,
+      methodOptions: quick ? QUICK_OPTIONS : DEFAULT_OPTIONS,
+      seed,
+      log: (line) => console.error(line),
+    });
+    const meta = {
+      model: flags.model ?? "shipped fashion-mnist-cnn",
+      dataset: datasetText,
+      backend: info.backend,
+      adapter: info.adapter,
+      shape: { height: test.height, width: test.width, channels: test.channels },
+      classNames: test.classNames,
+    };
+    const figures = await contrastiveFigures(result, meta);
+    await out.writeJson("metrics.json", {
+      task: "contrastive",
+      model: meta.model,
+      dataset: datasetText,
+      backend: info.backend,
+      adapter: info.adapter,
+      seed,
+      testAccuracy: result.testAccuracy,
+      testSize: test.count,
+      misclassified: result.misclassified,
+      confusions: result.confusions,
+      examples: result.examples,
+      methods: result.methods,
+      randomBaseline: result.randomBaseline,
+      ranking: result.ranking,
+      seconds: (performance.now() - started) / 1000,
+    });
+    for (const f of figures) await out.writeFile(f.file, f.png);
+    await out.writeFile("report.html", contrastiveHtml(result, meta, figures));
+    const path = await out.commit();
+    const top = result.ranking[0];
+    console.error(
+      `test accuracy ${
+        result.testAccuracy.toFixed(4)
+      }, ${result.misclassified} mistakes, ${result.examples.length} studied; ` +
+        `best: ${top} (flip to true @10% ${result.methods[top]?.flipToTrueAt10.toFixed(3)} vs random ` +
+        `${result.randomBaseline.flipToTrueAt10.toFixed(3)}); results in ${path}`,
+    );
+    return path;
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
+}
+
+/** Lighter settings for the sampled methods, so a default run stays within a few minutes. */
+const DEFAULT_OPTIONS = {
+  smoothgrad: { samples: 16 },
+  smoothgrad_sq: { samples: 16 },
+  vargrad: { samples: 16 },
+  integrated_gradients: { steps: 16 },
+};
+
+const QUICK_OPTIONS = {
+  smoothgrad: { samples: 4 },
+  smoothgrad_sq: { samples: 4 },
+  vargrad: { samples: 4 },
+  integrated_gradients: { steps: 4 },
+  occlusion: { patch: 4, stride: 4 },
+  rise: { masks: 100 },
+};
+
+async function readRecord(url: URL): Promise<{ seed: number; dataset: string } | undefined> {
+  try {
+    const text = url.protocol === "file:" ? await Deno.readTextFile(url) : await (await fetch(url)).text();
+    return JSON.parse(text);
+  } catch {
+    throw new HansError(
+      `the shipped model's record ${url.href} cannot be read; run deno task pretrain or pass --model.`,
+    );
+  }
+}
+
+async function loadTestImages(
+  flags: { images?: string; labels?: string },
+  datasetText: string,
+  seed: number,
+  testSize: number | undefined,
+): Promise<Dataset> {
+  if (flags.images) {
+    let names: string[];
+    try {
+      names = (await Deno.readTextFile(flags.labels!)).split("\n").map((l) => l.trim()).filter((l) =>
+        l.length > 0
+      );
+    } catch (e) {
+      throw new HansError(`--labels ${flags.labels} cannot be read (${(e as Error).message}).`);
+    }
+    const split = await loadImageFolder(flags.images, { seed, testFraction: 0.5 });
+    const all = concat(split.train, split.test);
+    const labels = all.labels.map((l) => {
+      const k = names.indexOf(all.classNames[l]);
+      if (k < 0) {
+        throw new HansError(
+          `class folder "${
+            all.classNames[l]
+          }" is not in --labels ${flags.labels}; name folders after the labels.`,
+        );
+      }
+      return k;
+    });
+    const data = { ...all, labels: Int32Array.from(labels), classNames: names };
+    return testSize ? sample(data, testSize, seed) : data;
+  }
+  const { test } = await loadDataset(datasetText, { seed, testSize });
+  return test;
+}
+
+function concat(a: Dataset, b: Dataset): Dataset {
+  const images = new Float32Array(a.images.length + b.images.length);
+  images.set(a.images);
+  images.set(b.images, a.images.length);
+  const labels = new Int32Array(a.count + b.count);
+  labels.set(a.labels);
+  labels.set(b.labels, a.count);
+  return { ...a, images, labels, count: a.count + b.count };
+}

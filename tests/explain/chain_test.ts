@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { tf } from "../../src/deps.ts";
+import { HansError } from "../../src/errors.ts";
+import { readChain, runChain } from "../../src/explain/chain.ts";
+import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { createCnn } from "../../src/model/cnn.ts";
+import { Rng } from "../../src/rng.ts";
+import { gpuTest, take } from "../gpu.ts";
+
+function randomImages(n: number, h: number, w: number, c: number, seed: number): tf.Tensor4D {
+  const rng = new Rng(seed);
+  return tf.tensor4d(Float32Array.from({ length: n * h * w * c }, () => rng.next()), [n, h, w, c]);
+}
+
+gpuTest("the chain interpreter reproduces model.predict bit for bit (default CNN)", async () => {
+  const cnn = createCnn({
+    height: 12,
+    width: 10,
+    channels: 2,
+    classes: 4,
+    seed: 5,
+    filters: [4, 6],
+    hidden: 8,
+  });
+  const x = randomImages(3, 12, 10, 2, 1);
+  const steps = readChain(fromLayersModel(cnn), "test");
+  assert.deepEqual(steps.map((s) => s.kind), [
+    "conv2d",
+    "maxPool",
+    "conv2d",
+    "maxPool",
+    "flatten",
+    "dense",
+    "dense",
+  ]);
+  const expected = await take(cnn.predict(x) as tf.Tensor);
+  const actual = await take(runChain(steps, x));
+  assert.deepEqual(actual, expected);
+  x.dispose();
+  cnn.dispose();
+});
+
+gpuTest(
+  "the chain interpreter reproduces every layer type it supports, and a ReLU hook replaces all ReLUs",
+  async () => {
+    const net = tf.sequential({
+      layers: [
+        tf.layers.inputLayer({ inputShape: [9, 8, 3] }),
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: "valid", useBias: false }),
+        tf.layers.activation({ activation: "relu" }),
+        tf.layers.conv2d({ filters: 3, kernelSize: 2, dilationRate: 2, padding: "same", activation: "relu" }),
+        tf.layers.averagePooling2d({ poolSize: 2, strides: 1, padding: "same" }),
+        tf.layers.maxPooling2d({ poolSize: [2, 1], padding: "valid" }),
+        tf.layers.dropout({ rate: 0.5 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 5, activation: "relu", useBias: false }),
+        tf.layers.reLU(),
+        tf.layers.dense({ units: 3 }),
+      ],
+    });
+    // Non-zero biases, so that a bias left out would show.
+    for (const layer of net.layers) {
+      const w = layer.getWeights();
+      if (w.length === 2) layer.setWeights([w[0], tf.randomNormal(w[1].shape, 0, 0.3, "float32", 9)]);
+    }
+    const x = randomImages(4, 9, 8, 3, 2);
+    const steps = readChain(fromLayersModel(net), "test");
+    assert.deepEqual(steps.map((s) => s.kind), [
+      "conv2d",
+      "activation",
+      "conv2d",
+      "avgPool",
+      "maxPool",
+      "identity",
+      "flatten",
+      "dense",
+      "activation",
+      "dense",
+    ]);
+    const expected = await take(net.predict(x) as tf.Tensor);
+    assert.deepEqual(await take(runChain(steps, x)), expected);
+    // A hook that is tf.relu under another name gives the same numbers (unfused, so allow rounding).
+    const hooked = await take(runChain(steps, x, { relu: (t) => tf.relu(t) }));
+    for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(hooked[i] - expected[i]) < 1e-5);
+    // A hook that is the identity changes the result: it was called.
+    let calls = 0;
+    tf.tidy(() => runChain(steps, x, { relu: (t) => (calls++, t) }));
+    assert.equal(calls, 4);
+    x.dispose();
+    net.dispose();
+  },
+);
+
+gpuTest("the chain interpreter refuses layers it does not know, naming them", () => {
+  const net = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }),
+      tf.layers.batchNormalization({ name: "bn" }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 2 }),
+    ],
+  });
+  assert.throws(() => readChain(fromLayersModel(net), "Guided Backprop"), (e: Error) => {
+    return e instanceof HansError && e.message.includes('"bn"') && e.message.includes("BatchNormalization");
+  });
+  const tanh = tf.sequential({
+    layers: [tf.layers.flatten({ inputShape: [2, 2, 1] }), tf.layers.dense({ units: 2, activation: "tanh" })],
+  });
+  assert.throws(() => readChain(fromLayersModel(tanh), "LRP"), HansError);
+  const noLayers = { classes: 2, logits: (x: tf.Tensor4D) => x.reshape([x.shape[0], -1]) as tf.Tensor2D };
+  assert.throws(() => readChain(noLayers, "LRP"), HansError);
+  net.dispose();
+  tanh.dispose();
+});
