@@ -19,50 +19,75 @@ export type ChainActivation = "relu" | "linear";
 
 /** A Conv2D layer: kernel `[kh,kw,in,out]`, the model's own variable (not a copy). */
 export interface ConvStep {
+  /** Step type. */
   kind: "conv2d";
+  /** The layer's name in the model. */
   name: string;
+  /** Kernel `[kh,kw,in,out]`. */
   kernel: tf.Tensor4D;
+  /** Bias `[out]`, or null when the layer has none. */
   bias: tf.Tensor1D | null;
+  /** Strides (rows, columns). */
   strides: [number, number];
+  /** Padding mode. */
   padding: "same" | "valid";
+  /** Dilation rate (rows, columns). */
   dilations: [number, number];
+  /** Activation after the linear part (or of the layer itself). */
   activation: ChainActivation;
 }
 
 /** A Dense layer on 2-D input: kernel `[in,out]`, the model's own variable (not a copy). */
 export interface DenseStep {
+  /** Step type. */
   kind: "dense";
+  /** The layer's name in the model. */
   name: string;
+  /** Kernel `[in,out]`. */
   kernel: tf.Tensor2D;
+  /** Bias `[out]`, or null when the layer has none. */
   bias: tf.Tensor1D | null;
+  /** Activation after the linear part (or of the layer itself). */
   activation: ChainActivation;
 }
 
 /** A 2-D max or average pooling layer. */
 export interface PoolStep {
+  /** Step type. */
   kind: "maxPool" | "avgPool";
+  /** The layer's name in the model. */
   name: string;
+  /** Window size (rows, columns). */
   poolSize: [number, number];
+  /** Strides (rows, columns). */
   strides: [number, number];
+  /** Padding mode. */
   padding: "same" | "valid";
 }
 
 /** Flatten `[n,h,w,c]` to `[n,h*w*c]`. */
 export interface FlattenStep {
+  /** Step type. */
   kind: "flatten";
+  /** The layer's name in the model. */
   name: string;
 }
 
 /** A stand-alone activation (an Activation or ReLU layer). */
 export interface ActivationStep {
+  /** Step type. */
   kind: "activation";
+  /** The layer's name in the model. */
   name: string;
+  /** Activation after the linear part (or of the layer itself). */
   activation: ChainActivation;
 }
 
 /** A layer that does nothing at inference (Dropout). */
 export interface IdentityStep {
+  /** Step type. */
   kind: "identity";
+  /** The layer's name in the model. */
   name: string;
 }
 

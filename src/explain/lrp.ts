@@ -26,6 +26,7 @@ export type WeightTransform = (w: tf.Tensor) => tf.Tensor;
 
 /** One linear layer as an LRP rule sees it: z = ρ(W)·a + ρ(b), with or without the bias. */
 export interface LinearMap {
+  /** z = ρ(W)·a, plus ρ(b) when `bias` is true. */
   forward(a: tf.Tensor, rho: WeightTransform, bias: boolean): tf.Tensor;
 }
 

@@ -47,6 +47,7 @@ export interface MethodInfo {
    * that ignore the target (activations), which relevance metrics should leave out or label as such.
    */
   attribution: boolean;
+  /** The method itself. */
   explain: ExplainFunction;
 }
 
@@ -172,7 +173,7 @@ export const METHODS: MethodInfo[] = [
     short: "RISE",
     signed: true,
     description:
-      "mean of 2000 random masks (7×7 cells kept with p = 0.5, bilinear, shifted) weighted by the " +
+      "mean of 1000 random masks (7×7 cells kept with p = 0.5, bilinear, shifted) weighted by the " +
       "masked image's score, / p",
     attribution: true,
     explain: rise,

@@ -15,11 +15,16 @@ import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { Rng } from "../rng.ts";
 import type { ExplainableModel } from "./model_fn.ts";
-import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
+import { type Target, targetLength, targetScores, targetWeights } from "./target.ts";
 
 /** Options of {@link rise}. */
 export interface RiseOptions {
-  /** Number of random masks N (default 2000; see the README for its accuracy on 28×28 images). */
+  /**
+   * Number of random masks N (default 1000). Each mask costs one forward pass per image. Measured on MNIST
+   * with the default CNN (lavapipe, about 270 forward passes/s): N = 1000 gives 0.3 maps/s and maps that
+   * correlate 0.92 on average (0.86 at worst over 8 images) with maps from N = 8000; N = 500: 0.91 (0.77);
+   * N = 2000: 0.96 (0.89) at half the speed.
+   */
   masks?: number;
   /** Cells per side of the random grid, s (default 7, or the image's shorter side if that is smaller). */
   grid?: number;
@@ -46,7 +51,7 @@ export type RiseMaskOptions = Pick<RiseOptions, "masks" | "grid" | "keep" | "see
 
 /** Random grids (`masks * grid * grid` values, 0 or 1) and shifts (`masks * 2`, in pixels) for a seed. */
 function maskPlan(height: number, width: number, options: RiseMaskOptions) {
-  const n = options.masks ?? 2000;
+  const n = options.masks ?? 1000;
   const s = options.grid ?? Math.min(7, height, width);
   const p = options.keep ?? 0.5;
   if (!Number.isInteger(n) || n < 1 || !Number.isInteger(s) || s < 1 || s > Math.min(height, width)) {
@@ -127,6 +132,9 @@ export function rise(
   const batchSize = Math.max(1, Math.floor(options.batchSize ?? 512));
   const probability = (options.score ?? "logit") === "probability";
   const block = Math.max(1, Math.min(plan.n, Math.floor(MASK_BLOCK_VALUES / (height * width))));
+  if (targetLength(target) !== n) {
+    throw new HansError(`RISE needs a target per image (${n}); got ${targetLength(target)}.`);
+  }
   const weights = targetWeights(target, model.classes);
   let sum: tf.Tensor2D = tf.zeros([n, height * width]);
   let scoreSum: tf.Tensor2D = tf.zeros([n, 1]);

@@ -135,7 +135,7 @@ async function curves(
   const perPass = Math.max(1, Math.floor((options.batchSize ?? 512) / (steps + 1)));
   const ranks = tf.tensor2d(pixelRanks(options.maps, n, pixels), [n, pixels]);
   const weights = targetWeights(options.target, model.classes);
-  const thresholds = tf.tensor1d(counts).reshape([1, steps + 1, 1, 1, 1]);
+  const thresholds = tf.tidy(() => tf.tensor1d(counts).reshape([1, steps + 1, 1, 1, 1]));
   const parts: tf.Tensor[] = [];
   for (let start = 0; start < n; start += perPass) {
     const end = Math.min(n, start + perPass);

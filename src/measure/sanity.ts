@@ -78,6 +78,7 @@ export interface RandomizationStep {
 
 /** What {@link modelRandomization} finds. */
 export interface RandomizationResult {
+  /** Registry name of the method tested. */
   method: string;
   /** One entry per layer with weights, from the top down. */
   steps: RandomizationStep[];

@@ -60,6 +60,7 @@ gpuTest(
       for (let j = 0; j < H * W; j++) truth[i * H * W + j] = xs[i * H * W + j] * kernel[j * K + target[i]];
     }
     const reversed = truth.map((v) => -v);
+    const tensors = tf.memory().numTensors;
     const delTrue = await deletion(model, x, { maps: truth, target, batchSize: 20 });
     const delRev = await deletion(model, x, { maps: reversed, target });
     const insTrue = await insertion(model, x, { maps: truth, target });
@@ -80,6 +81,11 @@ gpuTest(
       assert.ok(Math.abs(insTrue.curves[i][16] - delTrue.curves[i][0]) < 1e-6);
     }
     assert.ok(Math.abs(delTrue.meanAuc - delTrue.auc.reduce((a, b) => a + b) / n) < 1e-9);
+    assert.equal(
+      tf.memory().numTensors,
+      tensors,
+      `deletion and insertion leave no tensors behind: ${tf.memory().numTensors - tensors}`,
+    );
     x.dispose();
   },
 );

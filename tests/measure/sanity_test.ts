@@ -42,8 +42,10 @@ gpuTest(
     });
     const before = await Promise.all(cnn.getWeights().map((w) => w.data()));
     const target = new Array(n).fill(0);
+    const tensors = tf.memory().numTensors;
     const grad = await modelRandomization(cnn, x, { target, method: "gradient" });
     const guided = await modelRandomization(cnn, x, { target, method: "guided_backprop" });
+    assert.equal(tf.memory().numTensors, tensors, "the randomized copy is disposed");
     assert.deepEqual(grad.steps.map((s) => s.layer), ["logits", "dense1", "conv2", "conv1"]);
     for (const [k, step] of grad.steps.entries()) {
       assert.ok(Math.abs(step.spearman) < 0.25, `gradient, ${step.layer}: ${step.spearman}`);
