@@ -9,7 +9,9 @@ import { sprayAnalysis, type SprayClassResult } from "./spray_analysis.ts";
 import { tf } from "../deps.ts";
 import { fromLayersModel } from "../explain/model_fn.ts";
 import { type MethodInfo, METHODS } from "../explain/registry.ts";
+import { deletion, insertion } from "../measure/faithfulness.ts";
 import { type LocalizationScores, meanLocalization } from "../measure/localization.ts";
+import { modelRandomization } from "../measure/sanity.ts";
 import { cheats, type RelianceResult, relianceTests } from "../measure/reliance.ts";
 import { createCnn } from "../model/cnn.ts";
 import { accuracy, asClassifier, batchTensor, predictClasses } from "../model/predict.ts";
@@ -57,6 +59,10 @@ export interface CleverHansSettings {
 export interface MethodRelevance extends LocalizationScores {
   /** massInArtifact / areaFraction: 1 is chance, higher means relevance piles up on the artifact. */
   concentration: number;
+  /** Area under the deletion / insertion curve of the class probability (first 8 maps; lower / higher is
+   * more faithful). */
+  deletionAuc: number;
+  insertionAuc: number;
   /** Maps per second, this run. */
   mapsPerSecond: number;
 }
@@ -93,6 +99,8 @@ export interface CleverHansResult {
   shortcuts: ShortcutResult[];
   /** SpRAy per class, when asked for. */
   spray?: SprayClassResult[];
+  /** Per method: faithfulness averaged over the probes, and the randomization sanity check. */
+  methodChecks: Record<string, { deletionAuc: number; insertionAuc: number; sanity: number }>;
   /** The control model's training and reliance results, when asked for. */
   control?: { train: TrainResult; cleanAccuracy: number; shortcuts: ShortcutResult[] };
   methods: MethodInfo[];
@@ -108,9 +116,8 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
   const log = settings.log ?? (() => {});
   const { train, test } = settings.data;
   const info = await initBackend();
-  const methods = (settings.methods ?? METHODS.map((m) => m.name)).map((name) =>
-    METHODS.find((m) => m.name === name)!
-  );
+  const methods = (settings.methods ?? METHODS.filter((m) => m.attribution).map((m) => m.name))
+    .map((name) => METHODS.find((m) => m.name === name)!);
   const rng = new Rng(settings.seed);
   const stamped = stampDataset(train, settings.plan, rng.fork());
   const poisoned = await trainCnn(stamped.data, settings, rng.fork());
@@ -119,6 +126,15 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
   log("evaluating on the clean test set");
   const evaluation = await evaluate(poisoned.model, test);
   const shortcuts = await analyzeShortcuts(poisoned.model, test, probes, methods, settings, analysisSeed);
+  const methodChecks = await checkMethods(
+    poisoned.model,
+    test,
+    probes,
+    methods,
+    shortcuts,
+    settings,
+    analysisSeed,
+  );
   const spray = settings.spray ?? true
     ? await sprayAnalysis(fromLayersModel(poisoned.model), test, settings.plan, {
       method: settings.sprayMethod,
@@ -146,6 +162,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     train: poisoned.result,
     ...evaluation,
     shortcuts,
+    methodChecks,
     spray,
     control,
     methods,
@@ -229,9 +246,20 @@ async function analyzeShortcuts(
         maps.dispose();
         const seconds = (performance.now() - start) / 1000;
         const scores = meanLocalization(values, masks);
+        const few = Math.min(FAITHFULNESS_IMAGES, own.count);
+        const fewX = x.slice([0, 0, 0, 0], [few, -1, -1, -1]);
+        const curveOptions = {
+          maps: values.subarray(0, few * own.height * own.width),
+          target: target.slice(0, few),
+        };
+        const del = await deletion(explainable, fewX, curveOptions);
+        const ins = await insertion(explainable, fewX, curveOptions);
+        fewX.dispose();
         relevance[m.name] = {
           ...scores,
           concentration: scores.areaFraction > 0 ? scores.massInArtifact / scores.areaFraction : NaN,
+          deletionAuc: del.meanAuc,
+          insertionAuc: ins.meanAuc,
           mapsPerSecond: own.count / seconds,
         };
         const pixels = own.height * own.width;
@@ -255,6 +283,52 @@ async function analyzeShortcuts(
     });
   }
   return shortcuts;
+}
+
+/** Images per probe used for the deletion/insertion curves and the randomization check. */
+const FAITHFULNESS_IMAGES = 8;
+
+/**
+ * Per method: deletion/insertion AUC averaged over the probes, and the model-randomization check (Spearman
+ * correlation of |map| before and after re-initializing every layer, top down) on stamped images of the first
+ * probe's class.
+ */
+async function checkMethods(
+  model: tf.LayersModel,
+  test: Dataset,
+  probes: { label: number; shortcut: Shortcut }[],
+  methods: MethodInfo[],
+  shortcuts: ShortcutResult[],
+  settings: CleverHansSettings,
+  seed: number,
+): Promise<CleverHansResult["methodChecks"]> {
+  const out: CleverHansResult["methodChecks"] = {};
+  const probe = probes[0];
+  const own = probe
+    ? subset(test, indicesOfClass(test, probe.label).slice(0, FAITHFULNESS_IMAGES))
+    : undefined;
+  const x = own && own.count > 0
+    ? batchTensor(stampAll(own, probe.shortcut, seed).data, 0, own.count)
+    : undefined;
+  for (const m of methods) {
+    const scored = shortcuts.filter((s) => s.relevance[m.name]);
+    const mean = (key: "deletionAuc" | "insertionAuc") =>
+      scored.reduce((sum, s) => sum + s.relevance[m.name][key], 0) / Math.max(1, scored.length);
+    let sanity = NaN;
+    if (x) {
+      settings.log?.(`randomization check: ${m.label}`);
+      const result = await modelRandomization(model, x, {
+        target: new Array(x.shape[0]).fill(probe.label),
+        method: m.name,
+        methodOptions: settings.methodOptions?.[m.name],
+        seed,
+      });
+      sanity = result.sanity;
+    }
+    out[m.name] = { deletionAuc: mean("deletionAuc"), insertionAuc: mean("insertionAuc"), sanity };
+  }
+  x?.dispose();
+  return out;
 }
 
 /** The default plan's artifacts as probes with rate 0 (for a model trained clean). */

@@ -53,6 +53,8 @@ export interface CleverHansMetrics {
     train: { size: number; epochs: number; seconds: number; samplesPerSecond: number; finalLoss: number };
     shortcuts: CleverHansMetrics["shortcuts"];
   };
+  /** Per method: deletion/insertion AUC (mean over the artifacts) and the randomization check's correlation. */
+  methods: Record<string, { deletionAuc: number; insertionAuc: number; sanity: number }>;
   /** Per method and artifact: does the method put relevance on it (concentration ≥ 2)? null where the artifact
    * covers half the image or more, so concentration cannot tell. */
   methodFindsArtifact: Record<string, Record<string, boolean | null>>;
@@ -119,6 +121,7 @@ export function cleverHansMetrics(
       train: trainMetrics(result.control.train),
       shortcuts: result.control.shortcuts.map(shortcutMetrics),
     },
+    methods: result.methodChecks,
     methodFindsArtifact: finds,
     seconds: meta.seconds,
   };

@@ -157,6 +157,23 @@ export function cleverHansHtml(
           ),
       },
       {
+        heading: "Faithful, or only good-looking?",
+        html: paragraph(
+          "Deletion: the class probability as the most relevant pixels are removed first (area under the curve; " +
+            "lower is more faithful). Insertion: the probability as they are added to a black image (higher is " +
+            "more faithful). Randomization check (Adebayo et al. 2018): Spearman correlation of |map| before and " +
+            "after every layer's weights are re-initialized; a method that explains the model should give a " +
+            "correlation near 0, one that mostly draws the input (Guided Backprop) stays high.",
+        ) +
+          table(
+            ["method", "deletion AUC", "insertion AUC", "randomization correlation"],
+            result.methods.map((m) => {
+              const c = metrics.methods[m.name];
+              return [m.label, c?.deletionAuc ?? null, c?.insertionAuc ?? null, c?.sanity ?? null];
+            }),
+          ),
+      },
+      {
         heading: "Which methods find which artifact",
         html: paragraph(`A method finds an artifact when its concentration is at least 2.`) +
           table(["method", ...metrics.shortcuts.map((s) => `${s.class}: ${s.artifact}`)], findsRows),

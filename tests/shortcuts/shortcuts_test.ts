@@ -67,8 +67,8 @@ Deno.test("parsePlan: defaults, rates, none, and clear errors", () => {
   assert.deepEqual(def.entries.map((e) => [e.label, e.shortcut.name, e.rate]), [
     [0, "square", 1],
     [1, "timestamp", 1],
-    [2, "watermark", 1],
     [3, "gradient", 1],
+    [8, "watermark", 1],
   ]);
   const plan = parsePlan(["3=square", "5=timestamp"], ["3=0.3"], opts);
   assert.deepEqual(plan.entries.map((e) => [e.label, e.shortcut.name, e.rate]), [[3, "square", 0.3], [

@@ -4,6 +4,7 @@ import { METHODS } from "../../src/explain/registry.ts";
 import { gpuTest } from "../gpu.ts";
 
 const root = new URL("../../", import.meta.url);
+const attributionMethods = METHODS.filter((x) => x.attribution).map((x) => x.name).sort();
 
 function isNumber(v: unknown): boolean {
   return typeof v === "number" && Number.isFinite(v);
@@ -68,12 +69,26 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
       assert.ok(isNumber(s.accuracy.withArtifact) && isNumber(s.accuracy.withoutArtifact));
       assert.ok(isNumber(s.flipRate) && isNumber(s.baseFlipRate));
       assert.equal(typeof s.cheats, "boolean");
-      assert.deepEqual(Object.keys(s.relevance).sort(), METHODS.map((x) => x.name).sort());
+      assert.deepEqual(Object.keys(s.relevance).sort(), attributionMethods);
       for (const r of Object.values(s.relevance) as Record<string, number>[]) {
-        for (const k of ["massInArtifact", "areaFraction", "rankAccuracy", "pointingGame"]) {
+        for (
+          const k of [
+            "massInArtifact",
+            "areaFraction",
+            "rankAccuracy",
+            "pointingGame",
+            "deletionAuc",
+            "insertionAuc",
+          ]
+        ) {
           assert.ok(isNumber(r[k]) && r[k] >= 0 && r[k] <= 1, k);
         }
       }
+    }
+    assert.deepEqual(Object.keys(m.methods).sort(), attributionMethods);
+    for (const c of Object.values(m.methods) as Record<string, number>[]) {
+      assert.ok(isNumber(c.deletionAuc) && isNumber(c.insertionAuc));
+      assert.ok(isNumber(c.sanity) && c.sanity >= -1 && c.sanity <= 1);
     }
     assert.equal(m.spray.method, "gradient_input");
     assert.equal(m.spray.classes.length, 10);
