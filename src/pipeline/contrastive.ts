@@ -40,7 +40,8 @@ export interface Mistake {
 
 /** How well one method's maps explain the mistakes. */
 export interface MethodScore {
-  /** Mean Spearman correlation between the map for P and the map for Q. */
+  /** Mean Spearman correlation between the map for P and the map for Q (constant maps left out; NaN, written
+   * as null, when every map was constant). */
   meanCorrelation: number;
   /** Mean share of the top 10% pixels of the P map that are also in the top 10% of the Q map. */
   meanTopOverlap: number;
@@ -120,16 +121,22 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
     ]);
     const seconds = (performance.now() - start) / 1000;
     let correlation = 0;
+    let correlated = 0;
     let overlap = 0;
     for (let i = 0; i < data.count; i++) {
       const a = mp.subarray(i * pixels, (i + 1) * pixels);
       const b = mq.subarray(i * pixels, (i + 1) * pixels);
-      correlation += spearman(a, b);
+      const r = spearman(a, b);
+      // A constant map (e.g. an all-zero Grad-CAM) has no ranks to correlate; it is left out of the mean.
+      if (Number.isFinite(r)) {
+        correlation += r;
+        correlated++;
+      }
       overlap += topOverlap(a, b, 0.1);
     }
     const removal = await removalTest(model, x, mc, p, q, settings.baseline ?? 0);
     scores[m.name] = {
-      meanCorrelation: correlation / data.count,
+      meanCorrelation: correlated > 0 ? correlation / correlated : NaN,
       meanTopOverlap: overlap / data.count,
       ...removal,
       mapsPerSecond: (3 * data.count) / seconds,

@@ -33,8 +33,8 @@ gpuTest(
     const x = tf.tensor4d(img, [1, 4, 5, 1]);
     const good = new Float32Array(20);
     good[0] = 1; // the culprit
-    const bad = new Float32Array(20);
-    bad[19] = 1;
+    const bad = new Float32Array(20).fill(1);
+    bad[0] = -1; // the culprit ranked last
     const r1 = await removalTest(model, x, good, [1], [0], 0);
     assert.equal(r1.flipToTrueAt5, 1);
     assert.equal(r1.flipToTrueAt10, 1);
