@@ -43,6 +43,11 @@ export function readTar(bytes: Uint8Array, name: string): TarEntry[] {
       throw new HansError(`${name}: not a tar archive (bad header checksum at byte ${offset}).`);
     }
     const size = header[124] & 0x80 ? base256(header.subarray(125, 136)) : octal(header.subarray(124, 136));
+    if (!Number.isSafeInteger(size)) {
+      throw new HansError(
+        `${name}: not a tar archive (unreadable file size in the header at byte ${offset}).`,
+      );
+    }
     const start = offset + 512;
     if (start + size > bytes.length) {
       throw new HansError(`${name}: the archive is cut short; download it again.`);

@@ -99,7 +99,42 @@ export function parseModelJson(text: string, source: string): ModelJson {
   ) {
     throw new HansError(`${source} has no modelTopology or weightsManifest; it is not a TF.js model.json.`);
   }
+  json.weightsManifest.forEach((group, g) => {
+    const badPath = group.paths.find((p) => typeof p !== "string" || p === "");
+    if (badPath !== undefined) {
+      throw new HansError(
+        `${source}: weightsManifest[${g}].paths holds ${JSON.stringify(badPath)}, not a file name; ` +
+          `it is not a valid TF.js model.json.`,
+      );
+    }
+    group.weights.forEach((spec: unknown, w) => {
+      const problem = weightSpecProblem(spec);
+      if (problem) {
+        throw new HansError(
+          `${source}: weightsManifest[${g}].weights[${w}] ${problem}; it is not a valid TF.js model.json.`,
+        );
+      }
+    });
+  });
   return json as ModelJson;
+}
+
+/** What is wrong with one weightsManifest entry, or undefined when it has a name, a dtype and a shape. */
+function weightSpecProblem(spec: unknown): string | undefined {
+  if (!spec || typeof spec !== "object" || Array.isArray(spec)) return "is not an object";
+  const { name, dtype, shape, quantization } = spec as Record<string, unknown>;
+  if (typeof name !== "string") return "has no name";
+  if (typeof dtype !== "string") return "has no dtype";
+  if (!Array.isArray(shape) || !shape.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+    return "has a shape that is not a list of whole numbers >= 0";
+  }
+  if (
+    quantization !== undefined && quantization !== null &&
+    (typeof quantization !== "object" || typeof (quantization as { dtype?: unknown }).dtype !== "string")
+  ) {
+    return "has a quantization without a dtype";
+  }
+  return undefined;
 }
 
 /**
@@ -110,7 +145,7 @@ export function weightsByteLength(specs: tf.io.WeightsManifestEntry[]): number |
   let total = 0;
   for (const spec of specs) {
     const stored = spec.quantization?.dtype ?? spec.dtype;
-    const size = BYTES_PER_ELEMENT[stored];
+    const size = Object.hasOwn(BYTES_PER_ELEMENT, stored) ? BYTES_PER_ELEMENT[stored] : undefined;
     if (size === undefined) return undefined;
     total += spec.shape.reduce((a, b) => a * b, 1) * size;
   }

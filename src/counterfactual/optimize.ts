@@ -1,0 +1,192 @@
+/**
+ * Counterfactuals by input optimization: change a misclassified image as little as possible until the model
+ * puts it in its true class. Minimizes cross-entropy to the true class + λ1·‖x′−x‖₁ + λ2·‖x′−x‖₂², with Adam on
+ * the smooth part, a proximal (soft-threshold) step for the L1 part, and x′ kept in the pixel range. Many images
+ * optimize together; the update step is one WGSL kernel on WebGPU (see src/kernels/counterfactual_step.ts).
+ * @module
+ */
+import { tf } from "../deps.ts";
+import type { ExplainableModel } from "../explain/model_fn.ts";
+import {
+  counterfactualStep,
+  counterfactualStepReference,
+  type StepSettings,
+} from "../kernels/counterfactual_step.ts";
+
+/** Options of {@link findCounterfactuals}; every field has a default. */
+export interface CounterfactualOptions {
+  /** Adam steps per round (default 150). */
+  steps?: number;
+  /** Rounds of the λ1 search (default 3): after a round, an image that reached its class gets λ1 × 2 (a
+   * smaller change is tried), one that did not gets λ1 / 4. The kept result is the successful x′ with the
+   * smallest L1 change over all rounds, i.e. the largest penalty that still reaches the true class. */
+  rounds?: number;
+  /** Starting λ1 in units of the loss's gradient per pixel (default 0.01), and λ2 (default 0.01, fixed). */
+  lambda1?: number;
+  lambda2?: number;
+  /** Adam's learning rate (default 0.02). */
+  learningRate?: number;
+  /** Success margin κ: logit of the true class minus the best other logit (default 0.5). */
+  kappa?: number;
+  /** Read the margins back once every this many steps (default 10). */
+  checkEvery?: number;
+  /** Valid pixel range (default [0, 1]). */
+  range?: [number, number];
+  /** Extra loss on x′ (e.g. an autoencoder's reconstruction error), summed per image, with its weight. */
+  prior?: { loss: (x: tf.Tensor4D) => tf.Tensor1D; weight: number };
+  /** Use the plain tfjs step instead of the fused kernel (for comparison). */
+  reference?: boolean;
+  /** Called after each round. */
+  onRound?: (round: number, succeeded: number) => void;
+}
+
+/** The counterfactuals of a batch. */
+export interface Counterfactuals {
+  /** x′ per image (`n * size`), the original where no round succeeded. */
+  images: Float32Array;
+  success: boolean[];
+  /** Steps the kept result took (in its round), or the steps of every round when it never succeeded. */
+  steps: number[];
+  /** λ1 of the kept result. */
+  lambda1: number[];
+}
+
+/**
+ * Finds counterfactuals of `images` (`[n,H,W,C]`) for the classes `target` (the true classes). Works on the
+ * GPU throughout; reads back only margins, once every `checkEvery` steps.
+ */
+export async function findCounterfactuals(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: number[],
+  options: CounterfactualOptions = {},
+): Promise<Counterfactuals> {
+  const [n, height, width, channels] = images.shape;
+  const size = height * width * channels;
+  const steps = options.steps ?? 150;
+  const rounds = options.rounds ?? 3;
+  const kappa = options.kappa ?? 0.5;
+  const checkEvery = options.checkEvery ?? 10;
+  const lambda2 = options.lambda2 ?? 0.01;
+  const lambda1 = new Array(n).fill(options.lambda1 ?? 0.01);
+  const settings: Omit<StepSettings, "t"> = {
+    learningRate: options.learningRate ?? 0.02,
+    beta1: 0.9,
+    beta2: 0.999,
+    epsilon: 1e-8,
+    range: options.range ?? [0, 1],
+  };
+  const step = options.reference ? counterfactualStepReference : counterfactualStep;
+  const original = await images.data() as Float32Array;
+  const best = { images: original.slice(), l1: new Array(n).fill(Infinity), steps: new Array(n).fill(0) };
+  const keptLambda = new Array(n).fill(NaN);
+  const oneHot = tf.oneHot(tf.tensor1d(target, "int32"), model.classes);
+  const loss = (x: tf.Tensor) =>
+    tf.tidy(() => {
+      const logits = model.logits(x as tf.Tensor4D);
+      let l = tf.losses.softmaxCrossEntropy(
+        oneHot,
+        logits,
+        undefined,
+        undefined,
+        tf.Reduction.NONE,
+      ) as tf.Tensor1D;
+      if (options.prior) l = tf.add(l, tf.mul(options.prior.loss(x as tf.Tensor4D), options.prior.weight));
+      return tf.sum(l);
+    });
+  const gradOf = tf.grad(loss);
+  for (let round = 0; round < rounds; round++) {
+    let state = tf.tidy(() => tf.concat([images.reshape([1, -1]), tf.zeros([2, n * size])]) as tf.Tensor2D);
+    const active = new Array(n).fill(1);
+    const reached = new Array(n).fill(0);
+    for (let t = 1; t <= steps; t++) {
+      const params = tf.tensor2d(lambda1.flatMap((l1, i) => [l1, lambda2, active[i]]), [n, 3]);
+      const next = tf.tidy(() => {
+        const x = state.slice([0, 0], [1, -1]).reshape([n, height, width, channels]);
+        return step({ original: images, state, grad: gradOf(x), params }, { ...settings, t });
+      });
+      params.dispose();
+      state.dispose();
+      state = next;
+      if (t % checkEvery === 0 || t === steps) {
+        const margins = await margin(model, state, images.shape, target);
+        for (let i = 0; i < n; i++) {
+          if (active[i] && margins[i] >= kappa) {
+            active[i] = 0;
+            reached[i] = t;
+          }
+        }
+        if (active.every((a) => a === 0)) break;
+      }
+    }
+    const x = await state.slice([0, 0], [1, -1]).data() as Float32Array;
+    state.dispose();
+    let succeeded = 0;
+    for (let i = 0; i < n; i++) {
+      if (reached[i] > 0) {
+        succeeded++;
+        let l1 = 0;
+        for (let j = i * size; j < (i + 1) * size; j++) l1 += Math.abs(x[j] - original[j]);
+        if (l1 < best.l1[i]) {
+          best.l1[i] = l1;
+          best.images.set(x.subarray(i * size, (i + 1) * size), i * size);
+          best.steps[i] = reached[i];
+          keptLambda[i] = lambda1[i];
+        }
+        lambda1[i] *= 2;
+      } else {
+        if (best.l1[i] === Infinity) best.steps[i] += steps;
+        lambda1[i] /= 4;
+      }
+    }
+    options.onRound?.(round, succeeded);
+  }
+  oneHot.dispose();
+  return {
+    images: best.images,
+    success: best.l1.map((l) => l !== Infinity),
+    steps: best.steps,
+    lambda1: keptLambda,
+  };
+}
+
+/** Per image: logit of the target class minus the best other logit. */
+async function margin(
+  model: ExplainableModel,
+  state: tf.Tensor2D,
+  shape: number[],
+  target: number[],
+): Promise<number[]> {
+  const logits = tf.tidy(() => model.logits(state.slice([0, 0], [1, -1]).reshape(shape) as tf.Tensor4D));
+  const values = await logits.data() as Float32Array;
+  const classes = logits.shape[1];
+  logits.dispose();
+  return target.map((q, i) => {
+    let other = -Infinity;
+    for (let k = 0; k < classes; k++) if (k !== q) other = Math.max(other, values[i * classes + k]);
+    return values[i * classes + q] - other;
+  });
+}
+
+/** L0 (pixels changed by more than `tolerance` in any channel), L1 and L2 of the change of one image. */
+export function changeNorms(
+  original: Float32Array,
+  changed: Float32Array,
+  channels: number,
+  tolerance = 1e-3,
+): { l0: number; l1: number; l2: number } {
+  let l0 = 0;
+  let l1 = 0;
+  let l2 = 0;
+  for (let p = 0; p < original.length / channels; p++) {
+    let moved = false;
+    for (let c = 0; c < channels; c++) {
+      const d = changed[p * channels + c] - original[p * channels + c];
+      l1 += Math.abs(d);
+      l2 += d * d;
+      if (Math.abs(d) > tolerance) moved = true;
+    }
+    if (moved) l0++;
+  }
+  return { l0, l1, l2: Math.sqrt(l2) };
+}
