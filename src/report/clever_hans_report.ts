@@ -132,7 +132,10 @@ export function cleverHansHtml(
           ["training seconds", metrics.train.seconds],
           ["training samples/s", metrics.train.samplesPerSecond],
           ["test images", metrics.test.size],
-        ]) + table(["class", "clean test accuracy"], Object.entries(metrics.accuracy.perClass)),
+        ]) + table(
+          ["class", "clean test accuracy"],
+          Object.entries(metrics.accuracy.perClass).map(([k, v]) => [k, Number.isFinite(v) ? v : null]),
+        ),
       },
       { heading: "Reliance tests", html: reliance },
       {

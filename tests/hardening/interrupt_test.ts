@@ -14,14 +14,15 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "hans-interrupt-" });
     const child = new Deno.Command(Deno.execPath(), {
-      // --epochs=5: the first progress line comes at the end of epoch 1, with training still going on
+      // progress is printed once per epoch here: a small epoch ends soon, and many keep the training going
       args: [
         "run",
         ...CHILD_PERMISSIONS,
         MOD_TS,
         "clever-hans",
         "--quick",
-        "--epochs=5",
+        "--train-size=128",
+        "--epochs=100",
         "--out",
         `${dir}/run`,
       ],
