@@ -33,6 +33,7 @@ export { tf } from "./src/deps.ts";
 import { cleverHansTask } from "./tasks/clever_hans.ts";
 import { pretrainTask } from "./tasks/pretrain.ts";
 import { contrastiveTask } from "./tasks/contrastive.ts";
+import { benchTask } from "./tasks/bench.ts";
 import { runTask } from "./tasks/cli.ts";
 import { HansError } from "./src/errors.ts";
 
@@ -41,6 +42,7 @@ export const TASKS: Record<string, (args: string[]) => Promise<unknown>> = {
   "clever-hans": cleverHansTask,
   pretrain: pretrainTask,
   contrastive: contrastiveTask,
+  bench: benchTask,
 };
 
 /** The command line: `mod.ts <task> [flags]`. */

@@ -1,0 +1,206 @@
+/**
+ * Benchmark workloads: each runs the hans path and the plain tfjs path on the same model and data in one
+ * process, and reports both rates and their ratio.
+ * @module
+ */
+import { tf } from "./deps.ts";
+import {
+  counterfactualStepFused,
+  counterfactualStepReference,
+  type StepSettings,
+} from "./kernels/counterfactual_step.ts";
+import { findCounterfactuals } from "./counterfactual/optimize.ts";
+import { fromLayersModel } from "./explain/model_fn.ts";
+import { METHODS } from "./explain/registry.ts";
+import { occlusion } from "./explain/occlusion.ts";
+import { occlusionReference } from "./explain/occlusion_reference.ts";
+import { createCnn } from "./model/cnn.ts";
+import { trainModel } from "./model/train.ts";
+import { Rng } from "./rng.ts";
+import type { Dataset } from "./data/dataset.ts";
+
+/** One workload's result: rates in `unit`, the hans path over the plain tfjs path. */
+export interface WorkloadResult {
+  unit: string;
+  hans: number;
+  reference: number;
+  ratio: number;
+  /** What each path is. */
+  note: string;
+}
+
+/** Sizes of the workloads; `quick` shrinks them for tests. */
+export function benchSizes(quick: boolean) {
+  return quick
+    ? {
+      train: 256,
+      gradient: 32,
+      ig: 8,
+      igSteps: 8,
+      occlusion: 4,
+      occlusionReference: 1,
+      smooth: 8,
+      smoothSamples: 8,
+      gradCam: 32,
+      cf: 8,
+      cfSteps: 20,
+    }
+    : {
+      train: 4096,
+      gradient: 256,
+      ig: 64,
+      igSteps: 32,
+      occlusion: 64,
+      occlusionReference: 4,
+      smooth: 64,
+      smoothSamples: 32,
+      gradCam: 256,
+      cf: 64,
+      cfSteps: 200,
+    };
+}
+
+function randomData(n: number, seed: number): Dataset {
+  const rng = new Rng(seed);
+  return {
+    name: "bench",
+    images: Float32Array.from({ length: n * 784 }, () => rng.next()),
+    labels: Int32Array.from({ length: n }, () => rng.int(10)),
+    count: n,
+    height: 28,
+    width: 28,
+    channels: 1,
+    classNames: [..."0123456789"],
+  };
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  await fn(); // warm-up: shader compilation
+  const start = performance.now();
+  await fn();
+  return (performance.now() - start) / 1000;
+}
+
+async function sync(t: tf.Tensor | Promise<tf.Tensor>): Promise<void> {
+  const tensor = await t;
+  await tensor.data();
+  tensor.dispose();
+}
+
+/** Runs every workload and returns them by name; `log` gets a line per workload. */
+export async function runBench(
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<Record<string, WorkloadResult>> {
+  const s = benchSizes(quick);
+  const out: Record<string, WorkloadResult> = {};
+  const add = (name: string, unit: string, hans: number, reference: number, note: string) => {
+    out[name] = { unit, hans, reference, ratio: hans / reference, note };
+    log(
+      `${name.padEnd(22)} ${hans.toFixed(2).padStart(10)} ${reference.toFixed(2).padStart(10)} ${
+        unit.padEnd(10)
+      } ` +
+        `${(hans / reference).toFixed(2)}x  ${note}`,
+    );
+  };
+  // Training: the im2col flag hans sets at start-up against tfjs's default conv kernels.
+  const data = randomData(s.train, 1);
+  const trainRate = async (im2col: boolean) => {
+    tf.env().set("WEBGPU_CONV_SEPARATE_IM2COL_SHADER", im2col);
+    const model = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 1 });
+    await trainModel(model, randomData(128, 2), { epochs: 1, onProgress: () => {} }); // warm-up
+    const r = await trainModel(model, data, { epochs: 1, onProgress: () => {} });
+    model.dispose();
+    return r.samplesPerSecond;
+  };
+  const isWebgpu = tf.getBackend() === "webgpu";
+  const trainHans = await trainRate(isWebgpu);
+  const trainRef = await trainRate(false);
+  tf.env().set("WEBGPU_CONV_SEPARATE_IM2COL_SHADER", isWebgpu);
+  add("train", "samples/s", trainHans, trainRef, "hans's backend settings vs tfjs defaults (Adam, batch 64)");
+
+  const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
+  const model = fromLayersModel(cnn);
+  const images = (n: number) => tf.tensor4d(randomData(n, 5).images, [n, 28, 28, 1]);
+  const targets = (n: number) => Array.from({ length: n }, (_, i) => i % 10);
+  const perImage = async (name: string, x: tf.Tensor4D, options?: Record<string, unknown>) => {
+    const n = x.shape[0];
+    const m = METHODS.find((k) => k.name === name)!;
+    for (let i = 0; i < n; i++) {
+      const xi = x.slice([i, 0, 0, 0], [1, -1, -1, -1]);
+      await sync(m.explain(model, xi, [i % 10], options));
+      xi.dispose();
+    }
+  };
+  const batched = async (name: string, x: tf.Tensor4D, options?: Record<string, unknown>) => {
+    await sync(METHODS.find((k) => k.name === name)!.explain(model, x, targets(x.shape[0]), options));
+  };
+  for (
+    const [name, n, options] of [
+      ["gradient", s.gradient, {}],
+      ["integrated_gradients", s.ig, { steps: s.igSteps }],
+      ["smoothgrad", s.smooth, { samples: s.smoothSamples }],
+      ["grad_cam", s.gradCam, {}],
+    ] as const
+  ) {
+    const x = images(n);
+    const hans = n / await timed(() => batched(name, x, options));
+    const ref = n / await timed(() => perImage(name, x, options));
+    add(name, "maps/s", hans, ref, "batched vs one image at a time");
+    x.dispose();
+  }
+  {
+    const x = images(s.occlusion);
+    const xr = images(s.occlusionReference);
+    const hans = s.occlusion / await timed(() => sync(occlusion(model, x, targets(s.occlusion))));
+    const ref = s.occlusionReference /
+      await timed(() => sync(occlusionReference(model, xr, targets(s.occlusionReference))));
+    add("occlusion", "maps/s", hans, ref, "4x4 patch, stride 2: batched on the GPU vs the per-patch loop");
+    x.dispose();
+    xr.dispose();
+  }
+  if (isWebgpu) {
+    const n = s.cf;
+    const total = n * 784;
+    const x0 = images(n);
+    const state = tf.concat([x0.reshape([1, total]), tf.zeros([2, total])]) as tf.Tensor2D;
+    const grad = tf.randomNormal([n, 28, 28, 1], 0, 0.1, "float32", 7);
+    const params = tf.tensor2d(Array.from({ length: n }, () => [0.01, 0.01, 1]).flat(), [n, 3]);
+    const steps = s.cfSteps;
+    const run = (fn: typeof counterfactualStepFused) => async () => {
+      let st = state.clone();
+      for (let t = 1; t <= steps; t++) {
+        const settings: StepSettings = {
+          t,
+          learningRate: 0.02,
+          beta1: 0.9,
+          beta2: 0.999,
+          epsilon: 1e-8,
+          range: [0, 1],
+        };
+        const next = fn({ original: x0, state: st, grad, params }, settings);
+        st.dispose();
+        st = next;
+      }
+      await sync(st);
+    };
+    const hans = steps / await timed(run(counterfactualStepFused));
+    const ref = steps / await timed(run(counterfactualStepReference));
+    add(
+      "counterfactual_step",
+      "steps/s",
+      hans,
+      ref,
+      `update step alone, ${n} images: fused WGSL vs plain tfjs ops`,
+    );
+    const labels = targets(n);
+    const loop = (reference: boolean) => () =>
+      findCounterfactuals(model, x0, labels, { steps, rounds: 1, reference, kappa: 1e9 });
+    const hansLoop = n / await timed(loop(false));
+    const refLoop = n / await timed(loop(true));
+    add("counterfactual", "images/s", hansLoop, refLoop, `${steps} Adam steps incl. the model's gradient`);
+    [x0, state, grad, params].forEach((t) => t.dispose());
+  }
+  cnn.dispose();
+  return out;
+}
