@@ -18,6 +18,9 @@ export interface SprayOptions {
   size?: number;
   /** Per-map scaling so maps are comparable: "sum" divides by sum |v|, "max" by max |v|. Default "sum". */
   normalize?: SprayNormalization;
+  /** Graph: binary k-nearest neighbours ("knn", the default) or a dense Gaussian kernel whose bandwidth is the
+   * median pairwise distance ("gaussian"). */
+  affinity?: "knn" | "gaussian";
   /** Neighbours per map in the kNN graph. Default `max(5, round(sqrt(count)))`, at most `count - 1`. */
   neighbors?: number;
   /** Largest number of clusters the eigengap heuristic may pick. Default 8. */
@@ -40,6 +43,11 @@ export interface SprayResult {
   assignments: Int32Array;
   /** 2-D point per map for scatter plots: entries of eigenvectors 2 and 3 (0 where there are none). */
   embedding2d: [number, number][];
+  /**
+   * Per cluster, its conductance in the affinity graph: the weight of edges leaving it over the smaller of its
+   * volume and the rest's (0: cut off from the other maps; near 1: no boundary at all).
+   */
+  conductance: number[];
   /** Number of maps in each cluster, indexed like `assignments` (so descending). */
   clusterSizes: number[];
   /** Per cluster, the mean of its normalized maps at the original `height * width` resolution. */
@@ -90,6 +98,7 @@ export function sprayClass(
   if (count === 1) {
     const assignments = new Int32Array(1);
     return {
+      conductance: [1],
       eigenvalues: [0],
       clusters: 1,
       eigengap: 0,
@@ -100,7 +109,9 @@ export function sprayClass(
     };
   }
 
-  const affinity = knnAffinity(features, neighbors);
+  const affinity = options.affinity === "gaussian"
+    ? gaussianAffinity(features)
+    : knnAffinity(features, neighbors);
   const { values, vectors } = laplacianSpectrum(affinity);
   let chosen = 1;
   let eigengap = -Infinity;
@@ -117,6 +128,7 @@ export function sprayClass(
   const { assignments, sizes } = relabelBySize(labels);
   const embedding2d: [number, number][] = vectors.map((row) => [row[1] ?? 0, row[2] ?? 0]);
   return {
+    conductance: conductances(affinity, assignments, sizes.length),
     eigenvalues: values.slice(0, Math.min(count, 2 * maxClusters)),
     clusters: sizes.length,
     eigengap,
@@ -286,8 +298,33 @@ function downsizeAndNormalize(
   return features;
 }
 
-/** Binary kNN adjacency on Euclidean distance, symmetrised with max; ties go to the lower index. */
-function knnAffinity(features: Float64Array[], k: number): Float64Array[] {
+function conductances(affinity: Float64Array[], assignments: Int32Array, k: number): number[] {
+  const cut = new Array(k).fill(0);
+  const volume = new Array(k).fill(0);
+  let total = 0;
+  for (let i = 0; i < affinity.length; i++) {
+    for (let j = 0; j < affinity.length; j++) {
+      const w = affinity[i][j];
+      volume[assignments[i]] += w;
+      total += w;
+      if (assignments[i] !== assignments[j]) cut[assignments[i]] += w;
+    }
+  }
+  return cut.map((c, i) => (k === 1 ? 1 : c / Math.max(1e-12, Math.min(volume[i], total - volume[i]))));
+}
+
+/** Dense Gaussian affinity exp(−d² / 2σ²) with σ the median pairwise Euclidean distance; zero diagonal. */
+function gaussianAffinity(features: Float64Array[]): Float64Array[] {
+  const d2 = squaredDistances(features);
+  const n = features.length;
+  const all: number[] = [];
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) all.push(d2[i][j]);
+  all.sort((a, b) => a - b);
+  const median = all[Math.floor(all.length / 2)] || 1;
+  return d2.map((row, i) => row.map((d, j) => (i === j ? 0 : Math.exp(-d / (2 * median)))));
+}
+
+function squaredDistances(features: Float64Array[]): Float64Array[] {
   const n = features.length;
   const distances = Array.from({ length: n }, () => new Float64Array(n));
   for (let i = 0; i < n; i++) {
@@ -300,6 +337,13 @@ function knnAffinity(features: Float64Array[], k: number): Float64Array[] {
       distances[j][i] = d;
     }
   }
+  return distances;
+}
+
+/** Binary kNN adjacency on Euclidean distance, symmetrised with max; ties go to the lower index. */
+function knnAffinity(features: Float64Array[], k: number): Float64Array[] {
+  const n = features.length;
+  const distances = squaredDistances(features);
   const affinity = Array.from({ length: n }, () => new Float64Array(n));
   const others = new Array<number>(n - 1);
   for (let i = 0; i < n; i++) {

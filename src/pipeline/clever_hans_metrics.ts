@@ -44,6 +44,7 @@ export interface CleverHansMetrics {
       artifactPurity: number | null;
       artifactRecall: number | null;
       clusterSizes: number[];
+      conductance: number[];
       eigenvalues: number[];
     }[];
   };
@@ -113,6 +114,7 @@ export function cleverHansMetrics(
         artifactPurity: c.artifactPurity,
         artifactRecall: c.artifactRecall,
         clusterSizes: c.result.clusterSizes,
+        conductance: c.result.conductance,
         eigenvalues: c.result.eigenvalues,
       })),
     },

@@ -33,7 +33,7 @@ export interface SprayClassResult {
 
 /** Options of {@link sprayAnalysis}. */
 export interface SprayAnalysisOptions {
-  /** Registry name of the method whose maps are clustered (default `gradient_input`). */
+  /** Registry name of the method whose maps are clustered, as absolute values (default `gradient_input`). */
   method?: string;
   /** Most test images per class (default 200). */
   perClass?: number;
@@ -62,10 +62,12 @@ export async function sprayAnalysis(
     const data = subset(stamped.data, idx);
     const x = batchTensor(data, 0, data.count);
     const maps = await method.explain(model, x, new Array(data.count).fill(k));
-    const values = await maps.data() as Float32Array;
+    const values = (await maps.data() as Float32Array).map(Math.abs);
     maps.dispose();
     x.dispose();
-    const result = sprayClass(values, data.count, test.height, test.width, { seed: options.seed });
+    // |map| pooled to 7x7: measured on MNIST with a square or a timestamp on 30% of class 3, this separated the
+    // stamped images best (purity 0.96–1.0, recall 1.0; 14x14 gave 0.89–0.94 / 0.91–1.0).
+    const result = sprayClass(values, data.count, test.height, test.width, { seed: options.seed, size: 7 });
     const isStamped = idx.map((i) => stamped.entryOf[i] >= 0 && plan.entries[stamped.entryOf[i]].label === k);
     const hasArtifact = plan.entries.some((e) => e.label === k && e.rate > 0);
     const pr = hasArtifact ? artifactPurityRecall(result.assignments, isStamped) : null;
