@@ -74,6 +74,8 @@ Deno.test("sprayClass finds two strategies and recovers them exactly", () => {
   const stamped = Array.from(truth, (g) => g === 0);
   assert.deepEqual(artifactPurityRecall(result.assignments, stamped), { purity: 1, recall: 1, cluster: 1 });
   assert(result.eigengap > 0.2, `eigengap ${result.eigengap}`);
+  // Two separate groups: few kNN edges cross between them; one cluster alone would have conductance 1.
+  for (const c of result.conductance) assert(c >= 0 && c < 0.1, `conductance ${result.conductance}`);
   assert(flagged(result));
   // Mean maps are at full resolution and peak where their group's blob is.
   assert.deepEqual(result.meanMaps.length, 2);
@@ -161,6 +163,7 @@ function resultWith(clusters: number, eigengap: number, clusterSizes: number[]):
     assignments: new Int32Array(0),
     embedding2d: [],
     clusterSizes,
+    conductance: clusterSizes.map(() => 0.5),
     meanMaps: [],
   };
 }
