@@ -11,6 +11,7 @@ import { serializeModel } from "../src/model/io.ts";
 import { printProgress } from "../src/model/train.ts";
 import { runCleverHans } from "../src/pipeline/clever_hans.ts";
 import { cleverHansMetrics } from "../src/pipeline/clever_hans_metrics.ts";
+import { HansError } from "../src/errors.ts";
 import { cleverHansFigures, cleverHansHtml } from "../src/report/clever_hans_report.ts";
 import { sprayFigures } from "../src/report/spray_report.ts";
 import { defaultResultsPath, ResultsDir } from "../src/report/results_dir.ts";
@@ -101,7 +102,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
     : method(flags["spray-method"] ?? "gradient_input").name;
   const spec = parseDatasetSpec(flags.dataset ?? "mnist");
   if (flags.backend !== undefined && flags.backend !== "webgpu" && flags.backend !== "cpu") {
-    throw new (await import("../src/errors.ts")).HansError(`--backend ${flags.backend}: use webgpu or cpu.`);
+    throw new HansError(`--backend ${flags.backend}: use webgpu or cpu.`);
   }
   const started = performance.now();
   const out = await ResultsDir.create(flags.out ?? defaultResultsPath("clever-hans"));
