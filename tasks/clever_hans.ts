@@ -48,7 +48,7 @@ const DEFAULT_OPTIONS = {
   smoothgrad: { samples: 16 },
   smoothgrad_sq: { samples: 16 },
   vargrad: { samples: 16 },
-  rise: { masks: 300 },
+  rise: { masks: 200 },
 };
 
 /** Method settings of a --quick run. */

@@ -162,6 +162,7 @@ const DEFAULT_OPTIONS = {
   smoothgrad_sq: { samples: 16 },
   vargrad: { samples: 16 },
   integrated_gradients: { steps: 16 },
+  rise: { masks: 200 },
 };
 
 const QUICK_OPTIONS = {
