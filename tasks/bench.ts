@@ -3,7 +3,7 @@
  * @module
  */
 import { initBackend } from "../src/backend.ts";
-import { runBench } from "../src/bench.ts";
+import { methodRates, runBench } from "../src/bench.ts";
 import { versions } from "../src/deps.ts";
 import { defaultResultsPath, ResultsDir } from "../src/report/results_dir.ts";
 import { parseFlags } from "./cli.ts";
@@ -49,7 +49,9 @@ export async function benchTask(args: string[]): Promise<unknown> {
       } ratio`,
     );
     const workloads = await runBench(flags.quick ?? false, log);
-    const doc = { ...header, workloads };
+    log(`every method, batched, on ${flags.quick ? 8 : 32} images:`);
+    const methods = await methodRates(flags.quick ? 8 : 32, log);
+    const doc = { ...header, workloads, methods };
     await out.writeJson("bench.json", doc);
     const path = await out.commit();
     if (flags.json) console.log(JSON.stringify(doc));

@@ -60,7 +60,7 @@ export async function contrastiveFigures(
   }
   if (result.pairMaps.length) {
     const png = await gridPng({
-      columns: ["mean P vs Q"],
+      columns: ["P vs Q"],
       rows: result.pairMaps.map((pm) => ({
         label: `${pm.true}>${pm.predicted} (${pm.count})`,
         cells: [colorize(normalizeByMaxAbs(pm.map), { map: "diverging", min: -1, max: 1 })],

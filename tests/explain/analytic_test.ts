@@ -143,7 +143,7 @@ gpuTest("every method returns [n,H,W] and leaves no tensors behind over many bat
     assert.deepEqual(warm.shape, [4, H, W], m.name);
     warm.dispose();
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 25; i++) { // 25 calls of at least 2 internal batches each: 50+ batches
       (await m.explain(model, x, { p: [0, 1, 2, 0], q: [1, 2, 0, 1] }, options)).dispose();
     }
     assert.equal(tf.memory().numTensors, before, `${m.name} leaks tensors`);

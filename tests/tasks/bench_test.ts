@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { benchTask } from "../../tasks/bench.ts";
 import { gpuTest } from "../gpu.ts";
+import { METHODS } from "../../src/explain/registry.ts";
 
 gpuTest("bench --quick --json measures every workload, both paths, in one run", async () => {
   const dir = await Deno.makeTempDir();
@@ -11,12 +12,15 @@ gpuTest("bench --quick --json measures every workload, both paths, in one run", 
       deno: string;
       tfjs: string;
       workloads: Record<string, { unit: string; hans: number; reference: number; ratio: number }>;
+      methods: Record<string, number>;
     };
     assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/bench/bench.json`)), doc);
     for (const k of ["adapter", "backend", "deno", "tfjs"] as const) assert.equal(typeof doc[k], "string");
     const expected = ["train", "gradient", "integrated_gradients", "occlusion", "smoothgrad", "grad_cam"];
     if (doc.backend === "webgpu") expected.push("counterfactual", "counterfactual_step");
     assert.deepEqual(Object.keys(doc.workloads).sort(), expected.sort());
+    assert.deepEqual(Object.keys(doc.methods).sort(), METHODS.map((m) => m.name).sort());
+    for (const [name, rate] of Object.entries(doc.methods)) assert.ok(rate > 0, name);
     for (const [name, w] of Object.entries(doc.workloads)) {
       assert.ok(w.hans > 0 && w.reference > 0, name);
       assert.ok(Math.abs(w.ratio - w.hans / w.reference) < 1e-9, name);
