@@ -87,6 +87,23 @@ async function sync(t: tf.Tensor | Promise<tf.Tensor>): Promise<void> {
   tensor.dispose();
 }
 
+/** Maps/s of every registered method (batched, the method's defaults but RISE's 200 masks) on `n` images. */
+export async function methodRates(n: number, log: (line: string) => void): Promise<Record<string, number>> {
+  const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
+  const model = fromLayersModel(cnn);
+  const x = tf.tensor4d(randomData(n, 9).images, [n, 28, 28, 1]);
+  const target = Array.from({ length: n }, (_, i) => i % 10);
+  const out: Record<string, number> = {};
+  for (const m of METHODS) {
+    const options = m.name === "rise" ? { masks: 200 } : undefined;
+    out[m.name] = n / await timed(() => sync(m.explain(model, x, target, options)));
+    log(`${m.name.padEnd(22)} ${out[m.name].toFixed(2).padStart(10)} maps/s`);
+  }
+  x.dispose();
+  cnn.dispose();
+  return out;
+}
+
 /** Runs every workload and returns them by name; `log` gets a line per workload. */
 export async function runBench(
   quick: boolean,
