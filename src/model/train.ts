@@ -104,7 +104,9 @@ export async function trainModel(
           correct = tf.keep(tf.equal(tf.argMax(logits, 1), labels).sum());
           return tf.losses.softmaxCrossEntropy(y, logits);
         }, true) as tf.Scalar;
-        return [tf.add(windowLoss, tf.mul(lossValue, n)), tf.add(windowHits, correct!)];
+        const hitsSoFar = tf.add(windowHits, correct!);
+        correct!.dispose(); // kept past minimize's own scope, so no enclosing tidy would release it
+        return [tf.add(windowLoss, tf.mul(lossValue, n)), hitsSoFar];
       });
       windowLoss.dispose();
       windowHits.dispose();

@@ -37,6 +37,7 @@ const small = {
 gpuTest("a tiny CNN learns a planted square, and the reliance tests catch it", async () => {
   const plan = parsePlan(["1=square"], [], { classCount: 3, tone: "light" });
   const train = stampDataset(noise(600, 1), plan, 2).data;
+  const before = tf.memory().numTensors;
   const model = createCnn({ ...small, seed: 3 });
   const result = await trainModel(model, train, {
     epochs: 4,
@@ -51,6 +52,7 @@ gpuTest("a tiny CNN learns a planted square, and the reliance tests catch it", a
   assert.ok(r.flipRate >= 0.95, `flip rate ${r.flipRate}`);
   assert.equal(cheats(r), true);
   model.dispose();
+  assert.equal(tf.memory().numTensors - before, 0, "training (19 steps × 4 epochs) leaves no tensor behind");
 });
 
 gpuTest(
