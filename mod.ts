@@ -26,6 +26,7 @@ export * from "./src/model/io.ts";
 export * from "./src/model/load.ts";
 export * from "./src/model/input_range.ts";
 export * from "./src/pipeline/contrastive.ts";
+export * from "./src/counterfactual/optimize.ts";
 export * from "./src/pipeline/clever_hans.ts";
 export * from "./src/pipeline/clever_hans_metrics.ts";
 export { tf } from "./src/deps.ts";
@@ -34,6 +35,7 @@ import { cleverHansTask } from "./tasks/clever_hans.ts";
 import { pretrainTask } from "./tasks/pretrain.ts";
 import { contrastiveTask } from "./tasks/contrastive.ts";
 import { benchTask } from "./tasks/bench.ts";
+import { counterfactualTask } from "./tasks/counterfactual.ts";
 import { runTask } from "./tasks/cli.ts";
 import { HansError } from "./src/errors.ts";
 
@@ -43,6 +45,7 @@ export const TASKS: Record<string, (args: string[]) => Promise<unknown>> = {
   pretrain: pretrainTask,
   contrastive: contrastiveTask,
   bench: benchTask,
+  counterfactual: counterfactualTask,
 };
 
 /** The command line: `mod.ts <task> [flags]`. */
