@@ -48,7 +48,7 @@ const DEFAULT_OPTIONS = {
   smoothgrad: { samples: 16 },
   smoothgrad_sq: { samples: 16 },
   vargrad: { samples: 16 },
-  rise: { masks: 200 },
+  rise: { masks: 200, center: true },
 };
 
 /** Method settings of a --quick run. */
@@ -58,7 +58,7 @@ const QUICK_OPTIONS = {
   vargrad: { samples: 4 },
   integrated_gradients: { steps: 8 },
   occlusion: { patch: 4, stride: 4 },
-  rise: { masks: 50 },
+  rise: { masks: 50, center: true },
 };
 
 /** Runs the task with command-line `args`; returns the results folder. */

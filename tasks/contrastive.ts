@@ -162,7 +162,7 @@ const DEFAULT_OPTIONS = {
   smoothgrad_sq: { samples: 16 },
   vargrad: { samples: 16 },
   integrated_gradients: { steps: 16 },
-  rise: { masks: 200 },
+  rise: { masks: 200, center: true },
 };
 
 const QUICK_OPTIONS = {
@@ -171,7 +171,7 @@ const QUICK_OPTIONS = {
   vargrad: { samples: 4 },
   integrated_gradients: { steps: 4 },
   occlusion: { patch: 4, stride: 4 },
-  rise: { masks: 100 },
+  rise: { masks: 100, center: true },
 };
 
 async function readRecord(url: URL): Promise<{ seed: number; dataset: string } | undefined> {

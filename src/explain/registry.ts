@@ -36,7 +36,7 @@ export interface MethodInfo {
   name: string;
   /** Name for people, e.g. `Integrated Gradients`. */
   label: string;
-  /** At most 10 characters, for figure columns, e.g. `IG`. */
+  /** At most 9 ASCII characters (or ×), for figure columns in the pixel font, e.g. `IG`. */
   short: string;
   /** True when the default maps are signed (negative = evidence against the target). */
   signed: boolean;
@@ -65,7 +65,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "gradient_input",
     label: "Gradient × input",
-    short: "Grad×Input",
+    short: "Grad×In",
     signed: true,
     description: "sum over channels of x · ∂score/∂x",
     attribution: true,
@@ -74,7 +74,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "smoothgrad",
     label: "SmoothGrad",
-    short: "SmoothGrad",
+    short: "SmoothGr",
     signed: false,
     description: "|mean gradient| over 32 noisy copies, noise σ = 15% of the input range",
     attribution: true,
@@ -83,7 +83,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "smoothgrad_sq",
     label: "SmoothGrad²",
-    short: "SG²",
+    short: "SG^2",
     signed: false,
     description:
       "mean squared gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
@@ -141,7 +141,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "lrp_epsilon",
     label: "LRP-ε",
-    short: "LRP-ε",
+    short: "LRP-eps",
     signed: true,
     description: "z^B-rule on the first layer (pixels in [0, 1]), ε-rule above (ε = 1e-6 × RMS of the " +
       "pre-activations), winner-take-all max pooling; sum over channels",
@@ -151,7 +151,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "lrp_alpha_beta",
     label: "LRP-α1β0",
-    short: "LRP-α1β0",
+    short: "LRP-a1b0",
     signed: true,
     description: "z^B-rule on the first layer (pixels in [0, 1]), α1β0-rule above (positive contributions " +
       "only), winner-take-all max pooling; sum over channels",
@@ -181,7 +181,7 @@ export const METHODS: MethodInfo[] = [
   {
     name: "activations",
     label: "Activations",
-    short: "Activation",
+    short: "Activ.",
     signed: false,
     description: "not an attribution: mean over channels of the last 4-D layer's activations, bilinear " +
       "upsampling; the target is ignored",
