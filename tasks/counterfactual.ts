@@ -8,6 +8,7 @@ import { type Dataset, subset } from "../src/data/dataset.ts";
 import { loadDataset } from "../src/data/mod.ts";
 import { tf } from "../src/deps.ts";
 import { changeNorms, findCounterfactuals } from "../src/counterfactual/optimize.ts";
+import { predictWithConfidence } from "../src/pipeline/contrastive.ts";
 import { HansError } from "../src/errors.ts";
 import { fromLayersModel } from "../src/explain/model_fn.ts";
 import { createCnn } from "../src/model/cnn.ts";
@@ -231,21 +232,9 @@ async function findMistakes(
   test: Dataset,
   limit: number,
 ): Promise<Dataset & { indices: number[]; predicted: number[] }> {
-  const found: { index: number; predicted: number; confidence: number }[] = [];
-  for (let start = 0; start < test.count; start += 512) {
-    const end = Math.min(test.count, start + 512);
-    const probs = tf.tidy(() => tf.softmax(model.logits(batchTensor(test, start, end))));
-    const values = await probs.data() as Float32Array;
-    const classes = probs.shape[1] as number;
-    probs.dispose();
-    for (let i = 0; i < end - start; i++) {
-      let best = 0;
-      for (let k = 1; k < classes; k++) if (values[i * classes + k] > values[i * classes + best]) best = k;
-      if (best !== test.labels[start + i]) {
-        found.push({ index: start + i, predicted: best, confidence: values[i * classes + best] });
-      }
-    }
-  }
+  const { predicted, probabilities } = await predictWithConfidence(model, test);
+  const found = [...predicted.keys()].filter((i) => predicted[i] !== test.labels[i])
+    .map((index) => ({ index, predicted: predicted[index], confidence: probabilities[index] }));
   const chosen = found.sort((a, b) => b.confidence - a.confidence || a.index - b.index).slice(0, limit);
   return {
     ...subset(test, chosen.map((c) => c.index)),

@@ -187,7 +187,7 @@ async function readMaps(maps: Promise<tf.Tensor3D>): Promise<Float32Array> {
 }
 
 /** Predicted class and its softmax probability for every image, one read-back per batch of 512. */
-async function predictWithConfidence(
+export async function predictWithConfidence(
   model: ExplainableModel,
   data: Dataset,
 ): Promise<{ predicted: Int32Array; probabilities: Float32Array }> {
