@@ -47,6 +47,23 @@ export function occlusionMasks(height: number, width: number, patch: number, str
   return masks;
 }
 
+/** The options with their defaults filled in, checked against the image size `[n,H,W,C]`. */
+export function occlusionSettings(
+  options: OcclusionOptions,
+  shape: number[],
+): { patch: number; stride: number; baseline: number } {
+  const patch = options.patch ?? 4;
+  const stride = options.stride ?? 2;
+  const baseline = options.baseline ?? 0;
+  const [, height, width] = shape;
+  if (patch < 1 || stride < 1 || patch > Math.min(height, width)) {
+    throw new HansError(
+      `occlusion patch ${patch} and stride ${stride} do not fit ${height}x${width} images.`,
+    );
+  }
+  return { patch, stride, baseline };
+}
+
 /** Occlusion maps `[n,H,W]`: signed mean drop of the target score (positive = the region supports it). */
 export function occlusion(
   model: ExplainableModel,
@@ -54,15 +71,8 @@ export function occlusion(
   target: Target,
   options: OcclusionOptions = {},
 ): Promise<tf.Tensor3D> {
-  const patch = options.patch ?? 4;
-  const stride = options.stride ?? 2;
-  const baseline = options.baseline ?? 0;
+  const { patch, stride, baseline } = occlusionSettings(options, images.shape);
   const [n, height, width, channels] = images.shape;
-  if (patch < 1 || stride < 1 || patch > Math.min(height, width)) {
-    throw new HansError(
-      `occlusion patch ${patch} and stride ${stride} do not fit ${height}x${width} images.`,
-    );
-  }
   const maskData = occlusionMasks(height, width, patch, stride);
   const k = maskData.length / (height * width);
   const perPass = Math.max(1, Math.floor((options.batchSize ?? 512) / k));

@@ -6,7 +6,7 @@
 import { tf } from "../deps.ts";
 import type { ExplainableModel } from "./model_fn.ts";
 import type { OcclusionOptions } from "./occlusion.ts";
-import { patchPositions } from "./occlusion.ts";
+import { occlusionSettings, patchPositions } from "./occlusion.ts";
 import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
 
 /** Occlusion maps `[n,H,W]` computed patch by patch (same definition as {@link occlusion}). */
@@ -16,9 +16,7 @@ export async function occlusionReference(
   target: Target,
   options: OcclusionOptions = {},
 ): Promise<tf.Tensor3D> {
-  const patch = options.patch ?? 4;
-  const stride = options.stride ?? 2;
-  const baseline = options.baseline ?? 0;
+  const { patch, stride, baseline } = occlusionSettings(options, images.shape);
   const [n, height, width, channels] = images.shape;
   const out = new Float32Array(n * height * width);
   for (let i = 0; i < n; i++) {

@@ -28,7 +28,8 @@ export const VERDICT = { flipGain: 0.5, accuracyDrop: 0.2 } as const;
 
 /**
  * Runs the reliance tests of `shortcut` for class `label` on the test set `test` (clean images). The artifacts
- * are stamped with `seed`, so the same seed gives the same numbers.
+ * are stamped with `seed`, so the same seed gives the same numbers. `cleanPredicted`, the model's predictions
+ * on the whole clean `test` when the caller already has them, saves running the clean images again.
  */
 export async function relianceTests(
   model: Classifier,
@@ -36,6 +37,7 @@ export async function relianceTests(
   label: number,
   shortcut: Shortcut,
   seed: number,
+  options: { cleanPredicted?: ArrayLike<number> } = {},
 ): Promise<RelianceResult> {
   const own: number[] = [];
   const others: number[] = [];
@@ -44,13 +46,16 @@ export async function relianceTests(
   const otherClean = subset(test, others);
   const ownStamped = stampAll(ownClean, shortcut, seed).data;
   const otherStamped = stampAll(otherClean, shortcut, seed + 1).data;
+  const clean = options.cleanPredicted;
+  const cleanOf = async (indices: number[], data: Dataset) =>
+    clean ? Int32Array.from(indices, (i) => clean[i]) : await predictClasses(model, data);
   const rate = (pred: Int32Array) =>
     pred.reduce((n, p) => n + (p === label ? 1 : 0), 0) / Math.max(1, pred.length);
   return {
     withArtifact: accuracy(await predictClasses(model, ownStamped), ownStamped.labels),
-    withoutArtifact: accuracy(await predictClasses(model, ownClean), ownClean.labels),
+    withoutArtifact: accuracy(await cleanOf(own, ownClean), ownClean.labels),
     flipRate: rate(await predictClasses(model, otherStamped)),
-    baseFlipRate: rate(await predictClasses(model, otherClean)),
+    baseFlipRate: rate(await cleanOf(others, otherClean)),
     classImages: own.length,
     otherImages: others.length,
   };

@@ -125,7 +125,15 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
   const analysisSeed = rng.fork();
   log("evaluating on the clean test set");
   const evaluation = await evaluate(poisoned.model, test);
-  const shortcuts = await analyzeShortcuts(poisoned.model, test, probes, methods, settings, analysisSeed);
+  const shortcuts = await analyzeShortcuts(
+    poisoned.model,
+    test,
+    evaluation.predicted,
+    probes,
+    methods,
+    settings,
+    analysisSeed,
+  );
   const methodChecks = await checkMethods(
     poisoned.model,
     test,
@@ -151,7 +159,15 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     control = {
       train: trained.result,
       cleanAccuracy: controlEval.cleanAccuracy,
-      shortcuts: await analyzeShortcuts(trained.model, test, probes, methods, settings, analysisSeed),
+      shortcuts: await analyzeShortcuts(
+        trained.model,
+        test,
+        controlEval.predicted,
+        probes,
+        methods,
+        settings,
+        analysisSeed,
+      ),
     };
     trained.model.dispose();
   }
@@ -160,7 +176,8 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     adapter: info.adapter,
     model: poisoned.model,
     train: poisoned.result,
-    ...evaluation,
+    cleanAccuracy: evaluation.cleanAccuracy,
+    classAccuracy: evaluation.classAccuracy,
     shortcuts,
     methodChecks,
     spray,
@@ -196,19 +213,20 @@ async function trainCnn(
 async function evaluate(
   model: tf.LayersModel,
   test: Dataset,
-): Promise<{ cleanAccuracy: number; classAccuracy: number[] }> {
+): Promise<{ cleanAccuracy: number; classAccuracy: number[]; predicted: Int32Array }> {
   const predicted = await predictClasses(asClassifier(model), test);
   const classAccuracy = test.classNames.map((_, k) => {
     const idx = indicesOfClass(test, k);
     return accuracy(idx.map((i) => predicted[i]), idx.map((i) => test.labels[i]));
   });
-  return { cleanAccuracy: accuracy(predicted, test.labels), classAccuracy };
+  return { cleanAccuracy: accuracy(predicted, test.labels), classAccuracy, predicted };
 }
 
 /** Reliance tests and saliency localization for each probe (poisoned class and its artifact). */
 async function analyzeShortcuts(
   model: tf.LayersModel,
   test: Dataset,
+  cleanPredicted: Int32Array,
   probes: { label: number; shortcut: Shortcut; rate: number }[],
   methods: MethodInfo[],
   settings: CleverHansSettings,
@@ -222,7 +240,9 @@ async function analyzeShortcuts(
   for (const entry of probes) {
     const name = `class ${entry.label} (${test.classNames[entry.label]}) / ${entry.shortcut.name}`;
     log(`reliance tests: ${name}`);
-    const reliance = await relianceTests(classifier, test, entry.label, entry.shortcut, rng.fork());
+    const reliance = await relianceTests(classifier, test, entry.label, entry.shortcut, rng.fork(), {
+      cleanPredicted,
+    });
     const relevance: Record<string, MethodRelevance> = {};
     const examples = { clean: [], stamped: [], masks: [], maps: {} } as ShortcutResult["examples"];
     const own = subset(test, indicesOfClass(test, entry.label).slice(0, settings.mapsPerClass ?? 32));
