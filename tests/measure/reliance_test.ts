@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Dataset } from "../../src/data/dataset.ts";
 import { tf } from "../../src/deps.ts";
 import { cheats, relianceTests } from "../../src/measure/reliance.ts";
-import type { Classifier } from "../../src/model/predict.ts";
+import { type Classifier, predictClasses } from "../../src/model/predict.ts";
 import { squareShortcut } from "../../src/shortcuts/square.ts";
 import { gpuTest } from "../gpu.ts";
 
@@ -64,6 +64,10 @@ gpuTest(
       otherImages: 20,
     });
     assert.equal(cheats(r), true);
+    // Clean predictions passed in (as the pipeline does) give the same numbers.
+    const toy = data();
+    const clean = await predictClasses(cheater, toy);
+    assert.deepEqual(await relianceTests(cheater, toy, 2, square, 1, { cleanPredicted: clean }), r);
     const h = await relianceTests(honest, data(), 2, square, 1);
     assert.equal(h.flipRate, 0);
     assert.equal(h.withArtifact, 1);
