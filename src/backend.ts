@@ -4,6 +4,7 @@
  * @module
  */
 import { tf, WebGPUBackend } from "./deps.ts";
+import { useHansKernels } from "./kernels/register.ts";
 
 /** What runs the tensor work; recorded in every metrics.json. */
 export interface BackendInfo {
@@ -13,6 +14,11 @@ export interface BackendInfo {
   adapter: string;
   /** True for a software adapter (Mesa llvmpipe/lavapipe) or the cpu backend. */
   software: boolean;
+  /**
+   * Whose kernels run the convolutions, pooling, dense layers and bias sums: `hans` (the hand-written WGSL
+   * of `src/kernels/`, chosen on software adapters) or `tfjs` (its own, on real GPUs and the cpu backend).
+   */
+  kernels: "hans" | "tfjs";
 }
 
 /** Options of {@link initBackend}. */
@@ -21,6 +27,8 @@ export interface InitBackendOptions {
   backend?: "webgpu" | "cpu";
   /** Print the warning about the cpu fallback (default true). */
   warn?: boolean;
+  /** `auto` (default): hans's kernels on software adapters, tfjs's elsewhere; or force one. */
+  kernels?: "auto" | "hans" | "tfjs";
 }
 
 let current: BackendInfo | undefined;
@@ -30,7 +38,14 @@ let current: BackendInfo | undefined;
  * adapter's real storage-buffer limits (tfjs asks for the defaults, under which ops with 8+ inputs are wrong).
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
-  if (current && (!options.backend || options.backend === current.backend)) return current;
+  if (current && (!options.backend || options.backend === current.backend)) {
+    if (current.backend === "webgpu" && options.kernels) {
+      const kernels = pickKernels(options.kernels, current.software);
+      useHansKernels(kernels === "hans");
+      current = { ...current, kernels };
+    }
+    return current;
+  }
   quietMesa();
   const adapter = options.backend === "cpu" ? null : await requestAdapter();
   if (adapter) {
@@ -57,7 +72,10 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       await tf.ready();
       const description = [info.description, info.device, info.vendor, info.architecture]
         .find((s) => s && s.length > 0) ?? "unknown adapter";
-      current = { backend: "webgpu", adapter: description, software: isSoftware(adapter, description) };
+      const software = isSoftware(adapter, description);
+      const kernels = pickKernels(options.kernels ?? "auto", software);
+      useHansKernels(kernels === "hans");
+      current = { backend: "webgpu", adapter: description, software, kernels };
       return current;
     }
   }
@@ -69,13 +87,18 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   }
   await tf.setBackend("cpu");
   await tf.ready();
-  current = { backend: "cpu", adapter: "none", software: true };
+  current = { backend: "cpu", adapter: "none", software: true, kernels: "tfjs" };
   return current;
 }
 
 /** The running backend's info (starts it if needed). */
 export function backendInfo(): BackendInfo | undefined {
   return current;
+}
+
+/** Measured: hans's kernels win on Mesa's software adapter; tfjs's tiled ones are built for real GPUs. */
+function pickKernels(choice: "auto" | "hans" | "tfjs", software: boolean): "hans" | "tfjs" {
+  return choice === "auto" ? (software ? "hans" : "tfjs") : choice;
 }
 
 /** Mesa prints an error line on every run when XDG_RUNTIME_DIR is unset; any existing folder quiets it. */

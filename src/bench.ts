@@ -14,6 +14,7 @@ import { fromLayersModel } from "./explain/model_fn.ts";
 import { METHODS } from "./explain/registry.ts";
 import { occlusion } from "./explain/occlusion.ts";
 import { occlusionReference } from "./explain/occlusion_reference.ts";
+import { hansKernelsActive, useHansKernels } from "./kernels/register.ts";
 import { createCnn } from "./model/cnn.ts";
 import { trainModel } from "./model/train.ts";
 import { Rng } from "./rng.ts";
@@ -120,21 +121,31 @@ export async function runBench(
         `${(hans / reference).toFixed(2)}x  ${note}`,
     );
   };
-  // Training: the im2col flag hans sets at start-up against tfjs's default conv kernels.
+  // Training: hans's kernels (the software-adapter choice) against tfjs's own with its default settings.
   const data = randomData(s.train, 1);
-  const trainRate = async (im2col: boolean) => {
-    tf.env().set("WEBGPU_CONV_SEPARATE_IM2COL_SHADER", im2col);
+  const isWebgpu = tf.getBackend() === "webgpu";
+  const kernelsBefore = hansKernelsActive();
+  const im2colBefore = tf.env().getBool("WEBGPU_CONV_SEPARATE_IM2COL_SHADER");
+  const trainRate = async (hans: boolean) => {
+    useHansKernels(hans && isWebgpu);
+    tf.env().set("WEBGPU_CONV_SEPARATE_IM2COL_SHADER", hans && im2colBefore);
     const model = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 1 });
     await trainModel(model, randomData(128, 2), { epochs: 1, onProgress: () => {} }); // warm-up
     const r = await trainModel(model, data, { epochs: 1, onProgress: () => {} });
     model.dispose();
     return r.samplesPerSecond;
   };
-  const isWebgpu = tf.getBackend() === "webgpu";
-  const trainHans = await trainRate(isWebgpu);
+  const trainHans = await trainRate(true);
   const trainRef = await trainRate(false);
-  tf.env().set("WEBGPU_CONV_SEPARATE_IM2COL_SHADER", isWebgpu);
-  add("train", "samples/s", trainHans, trainRef, "hans's backend settings vs tfjs defaults (Adam, batch 64)");
+  useHansKernels(kernelsBefore);
+  tf.env().set("WEBGPU_CONV_SEPARATE_IM2COL_SHADER", im2colBefore);
+  add(
+    "train",
+    "samples/s",
+    trainHans,
+    trainRef,
+    "hans's WGSL kernels vs tfjs's default kernels (Adam, batch 64)",
+  );
 
   const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
   const model = fromLayersModel(cnn);

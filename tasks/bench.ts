@@ -38,11 +38,15 @@ export async function benchTask(args: string[]): Promise<unknown> {
     const header = {
       adapter: info.adapter,
       backend: info.backend,
+      kernels: info.kernels,
       deno: Deno.version.deno,
       tfjs: versions.tfjs,
     };
     const log = flags.json ? () => {} : (line: string) => console.log(line);
-    log(`adapter ${header.adapter} | backend ${header.backend} | deno ${header.deno} | tfjs ${header.tfjs}`);
+    log(
+      `adapter ${header.adapter} | backend ${header.backend} | kernels ${header.kernels} | ` +
+        `deno ${header.deno} | tfjs ${header.tfjs}`,
+    );
     log(
       `${"workload".padEnd(22)} ${"hans".padStart(10)} ${"reference".padStart(10)} ${
         "unit".padEnd(10)

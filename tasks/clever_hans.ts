@@ -38,6 +38,7 @@ tests and saliency maps that it cheats. Writes results/clever-hans-<UTC time>/ (
   --spray-method M    saliency method whose maps SpRAy clusters per class (default gradient_input; none: skip)
   --control           also train a control model with the same artifacts on every class
   --backend NAME      webgpu (default when an adapter exists) or cpu
+  --kernels NAME      auto (default: hans's WGSL kernels on software adapters, tfjs's on GPUs) | hans | tfjs
   --out DIR           results folder (must not exist)
   --quick             small data, one epoch, light saliency settings: for tests and a first look
   --help              this text
@@ -74,6 +75,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
     maps: { type: "string" },
     methods: { type: "string" },
     backend: { type: "string" },
+    kernels: { type: "string" },
     "spray-method": { type: "string" },
     control: { type: "boolean" },
     out: { type: "string" },
@@ -104,10 +106,14 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
   if (flags.backend !== undefined && flags.backend !== "webgpu" && flags.backend !== "cpu") {
     throw new HansError(`--backend ${flags.backend}: use webgpu or cpu.`);
   }
+  const kernels = flags.kernels ?? "auto";
+  if (kernels !== "auto" && kernels !== "hans" && kernels !== "tfjs") {
+    throw new HansError(`--kernels ${kernels}: use auto, hans or tfjs.`);
+  }
   const started = performance.now();
   const out = await ResultsDir.create(flags.out ?? defaultResultsPath("clever-hans"));
   try {
-    await initBackend({ backend: flags.backend as "webgpu" | "cpu" | undefined });
+    await initBackend({ backend: flags.backend as "webgpu" | "cpu" | undefined, kernels });
     const data = await loadDataset(spec, { seed, trainSize, testSize });
     const plan = parsePlan(flags.shortcut ?? [], flags.rate ?? [], {
       classCount: data.train.classNames.length,

@@ -127,6 +127,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
       dataset: datasetText,
       backend: info.backend,
       adapter: info.adapter,
+      kernels: info.kernels,
       seed,
       testAccuracy: result.testAccuracy,
       testSize: test.count,

@@ -99,6 +99,7 @@ export async function pretrainTask(args: string[]): Promise<string | undefined> 
       train: { seconds: train.seconds, samplesPerSecond: train.samplesPerSecond, finalLoss: train.finalLoss },
       backend: info.backend,
       adapter: info.adapter,
+      kernels: info.kernels,
       tfjs: versions.tfjs,
       deno: Deno.version.deno,
     });

@@ -91,6 +91,7 @@ export interface ShortcutResult {
 export interface CleverHansResult {
   backend: string;
   adapter: string;
+  kernels: string;
   model: tf.LayersModel;
   train: TrainResult;
   cleanAccuracy: number;
@@ -174,6 +175,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
   return {
     backend: info.backend,
     adapter: info.adapter,
+    kernels: info.kernels,
     model: poisoned.model,
     train: poisoned.result,
     cleanAccuracy: evaluation.cleanAccuracy,

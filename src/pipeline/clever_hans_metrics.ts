@@ -15,6 +15,8 @@ export interface CleverHansMetrics {
   seed: number;
   backend: string;
   adapter: string;
+  /** Whose kernels ran the hot ops: `hans` (WGSL, software adapters) or `tfjs`. */
+  kernels: string;
   hans: { deno: string; tfjs: string };
   accuracy: { clean: number; perClass: Record<string, number> };
   train: { size: number; epochs: number; seconds: number; samplesPerSecond: number; finalLoss: number };
@@ -93,6 +95,7 @@ export function cleverHansMetrics(
     seed: meta.seed,
     backend: result.backend,
     adapter: result.adapter,
+    kernels: result.kernels,
     hans: { deno: Deno.version.deno, tfjs: meta.tfjs },
     accuracy: {
       clean: result.cleanAccuracy,

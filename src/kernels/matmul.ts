@@ -1,0 +1,138 @@
+/**
+ * A register-blocked WGSL matrix product for the dense layers: each thread computes a 4×4 block of the
+ * output and keeps it in registers, with no workgroup memory (slow on Mesa's software adapter). Handles
+ * transposed operands, a batch dimension where one side may be shared, and an optional bias and ReLU.
+ * @module
+ */
+import { tf } from "../deps.ts";
+import { FlatProgram, runFlat, type WebGPUBackendLike } from "./program.ts";
+
+const range = (n: number) => [...Array(n).keys()];
+
+class MatMulProgram extends FlatProgram {
+  variableNames: string[];
+  shaderKey: string;
+  override uniforms = "threads : i32, M : i32, N : i32, K : i32, batchA : i32, batchB : i32,";
+
+  constructor(
+    outputShape: number[],
+    threads: number,
+    private readonly transposeA: boolean,
+    private readonly transposeB: boolean,
+    private readonly hasBias: boolean,
+    private readonly relu: boolean,
+  ) {
+    super(outputShape, threads);
+    this.variableNames = hasBias ? ["a", "b", "bias"] : ["a", "b"];
+    this.shaderKey = `hans_matmul_${+transposeA}${+transposeB}${+hasBias}${+relu}`;
+  }
+
+  getUserCode(): string {
+    const rows = range(4);
+    // A(m, k) and B(k, n) as flat indices of the (possibly transposed) operands.
+    const aAt = (m: string) => this.transposeA ? `aBase + k * M + ${m}` : `aBase + ${m} * K + k`;
+    const bAt = (n: string) => this.transposeB ? `bBase + ${n} * K + k` : `bBase + k * N + ${n}`;
+    return `
+      fn main(index : i32) {
+        if (index >= uniforms.threads) { return; }
+        let M = uniforms.M;
+        let N = uniforms.N;
+        let K = uniforms.K;
+        let nBlocks = (N + 3) / 4;
+        let mBlocks = (M + 3) / 4;
+        let nb = index % nBlocks;
+        let rest = index / nBlocks;
+        let mb = rest % mBlocks;
+        let batch = rest / mBlocks;
+        let row0 = mb * 4;
+        let col0 = nb * 4;
+        let aBase = min(batch, uniforms.batchA - 1) * M * K;
+        let bBase = min(batch, uniforms.batchB - 1) * K * N;
+        ${rows.map((i) => `let r${i} = min(row0 + ${i}, M - 1);`).join("\n")}
+        ${rows.map((c) => `let c${c} = min(col0 + ${c}, N - 1);`).join("\n")}
+        ${rows.map((i) => `var acc${i} = vec4<f32>(0.0);`).join("\n")}
+        for (var k = 0; k < K; k++) {
+          let bv = vec4<f32>(${rows.map((c) => `b[${bAt(`c${c}`)}]`).join(", ")});
+          ${rows.map((i) => `acc${i} += a[${aAt(`r${i}`)}] * bv;`).join("\n")}
+        }
+        ${
+      this.hasBias
+        ? `let bv = vec4<f32>(${rows.map((c) => `bias[c${c}]`).join(", ")});\n` +
+          rows.map((i) => `acc${i} += bv;`).join("\n")
+        : ""
+    }
+        ${this.relu ? rows.map((i) => `acc${i} = max(acc${i}, vec4<f32>(0.0));`).join("\n") : ""}
+        let outBase = batch * M * N;
+        ${
+      rows.map((i) =>
+        rows.map((c) => `
+        if (row0 + ${i} < M && col0 + ${c} < N) { result[outBase + (row0 + ${i}) * N + col0 + ${c}] = acc${i}[${c}]; }`)
+          .join("")
+      ).join("")
+    }
+      }
+    `;
+  }
+}
+
+function run(
+  backend: WebGPUBackendLike,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  bias: tf.TensorInfo | undefined,
+  relu: boolean,
+): tf.TensorInfo | undefined {
+  if (a.shape.length < 2 || b.shape.length < 2) return undefined;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const [M, K] = transposeA ? [a.shape[ra - 1], a.shape[ra - 2]] : [a.shape[ra - 2], a.shape[ra - 1]];
+  const [K2, N] = transposeB ? [b.shape[rb - 1], b.shape[rb - 2]] : [b.shape[rb - 2], b.shape[rb - 1]];
+  if (K !== K2 || M === 0 || N === 0 || K === 0) return undefined;
+  const batchDimsA = a.shape.slice(0, -2);
+  const batchDimsB = b.shape.slice(0, -2);
+  const batchA = batchDimsA.reduce((x, y) => x * y, 1);
+  const batchB = batchDimsB.reduce((x, y) => x * y, 1);
+  // One side's batch shared by all of the other's, or both the same; anything else goes to tfjs.
+  let batchDims: number[];
+  if (batchA === batchB && batchDimsA.join() === batchDimsB.join()) batchDims = batchDimsA;
+  else if (batchB === 1) batchDims = batchDimsA;
+  else if (batchA === 1) batchDims = batchDimsB;
+  else return undefined;
+  if (bias && bias.shape.reduce((x, y) => x * y, 1) !== N) return undefined;
+  const batch = Math.max(batchA, batchB);
+  const threads = batch * Math.ceil(M / 4) * Math.ceil(N / 4);
+  const program = new MatMulProgram([...batchDims, M, N], threads, transposeA, transposeB, !!bias, relu);
+  return runFlat(backend, program, bias ? [a, b, bias] : [a, b], [
+    { type: "int32", data: [M] },
+    { type: "int32", data: [N] },
+    { type: "int32", data: [K] },
+    { type: "int32", data: [batchA] },
+    { type: "int32", data: [batchB] },
+  ]);
+}
+
+/** `a · b` with optional transposes; undefined for batch shapes it does not handle. */
+export function batchMatMul(
+  backend: WebGPUBackendLike,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): tf.TensorInfo | undefined {
+  return run(backend, a, b, transposeA, transposeB, undefined, false);
+}
+
+/** `act(a · b + bias)` with act ReLU or none; undefined for shapes it does not handle. */
+export function fusedMatMul(
+  backend: WebGPUBackendLike,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  bias: tf.TensorInfo | undefined,
+  relu: boolean,
+): tf.TensorInfo | undefined {
+  return run(backend, a, b, transposeA, transposeB, bias, relu);
+}

@@ -1,0 +1,140 @@
+/**
+ * WGSL max pooling and its gradient (NHWC, any window, stride and padding, dilation 1), one thread per value
+ * and no workgroup memory. Ties go to the last maximum in scan order, as in tfjs's WebGPU kernels.
+ * @module
+ */
+import { tf } from "../deps.ts";
+import { FlatProgram, runFlat, type WebGPUBackendLike } from "./program.ts";
+
+type PoolInfo = tf.backend_util.Conv2DInfo;
+
+function geometry(c: PoolInfo): string {
+  return `
+    const FH = ${c.filterHeight}; const FW = ${c.filterWidth}; const CH = ${c.inChannels};
+    const IH = ${c.inHeight}; const IW = ${c.inWidth}; const OH = ${c.outHeight}; const OW = ${c.outWidth};
+    const SH = ${c.strideHeight}; const SW = ${c.strideWidth};
+    const PT = ${c.padInfo.top}; const PL = ${c.padInfo.left};`;
+}
+
+function geometryKey(c: PoolInfo): string {
+  return [
+    c.filterHeight,
+    c.filterWidth,
+    c.inChannels,
+    c.inHeight,
+    c.inWidth,
+    c.outHeight,
+    c.outWidth,
+    c.strideHeight,
+    c.strideWidth,
+    c.padInfo.top,
+    c.padInfo.left,
+  ].join("_");
+}
+
+/** The flat index of the window's maximum (last one on ties) for output (b, oy, ox, ch). */
+const ARGMAX = `
+  fn windowArgmax(b : i32, oy : i32, ox : i32, ch : i32) -> i32 {
+    var best = -1;
+    var bestValue = 0.0;
+    for (var fy = 0; fy < FH; fy++) {
+      let iy = oy * SH - PT + fy;
+      if (iy < 0 || iy >= IH) { continue; }
+      for (var fx = 0; fx < FW; fx++) {
+        let ix = ox * SW - PL + fx;
+        if (ix < 0 || ix >= IW) { continue; }
+        let at = ((b * IH + iy) * IW + ix) * CH + ch;
+        let v = x[at];
+        if (best < 0 || v >= bestValue) { best = at; bestValue = v; }
+      }
+    }
+    return best;
+  }`;
+
+class MaxPoolProgram extends FlatProgram {
+  variableNames = ["x"];
+  shaderKey: string;
+
+  constructor(private readonly c: PoolInfo) {
+    super(
+      [c.batchSize, c.outHeight, c.outWidth, c.inChannels],
+      c.batchSize * c.outHeight * c.outWidth * c.inChannels,
+    );
+    this.shaderKey = `hans_maxpool_${geometryKey(c)}`;
+  }
+
+  getUserCode(): string {
+    return `
+      ${geometry(this.c)}
+      ${ARGMAX}
+      fn main(index : i32) {
+        if (index >= uniforms.threads) { return; }
+        let ch = index % CH;
+        var r = index / CH;
+        let ox = r % OW;
+        r = r / OW;
+        let oy = r % OH;
+        let b = r / OH;
+        let best = windowArgmax(b, oy, ox, ch);
+        result[index] = select(0.0, x[max(best, 0)], best >= 0);
+      }
+    `;
+  }
+}
+
+/** dx: each input value gets the dy of every window whose maximum it is. */
+class MaxPoolGradProgram extends FlatProgram {
+  variableNames = ["dy", "x"];
+  shaderKey: string;
+
+  constructor(private readonly c: PoolInfo) {
+    super(
+      [c.batchSize, c.inHeight, c.inWidth, c.inChannels],
+      c.batchSize * c.inHeight * c.inWidth * c.inChannels,
+    );
+    this.shaderKey = `hans_maxpool_grad_${geometryKey(c)}`;
+  }
+
+  getUserCode(): string {
+    return `
+      ${geometry(this.c)}
+      ${ARGMAX}
+      fn main(index : i32) {
+        if (index >= uniforms.threads) { return; }
+        let ch = index % CH;
+        var r = index / CH;
+        let ix = r % IW;
+        r = r / IW;
+        let iy = r % IH;
+        let b = r / IH;
+        // Windows oy with oy·SH − PT ≤ iy < oy·SH − PT + FH, likewise along x.
+        let oyFirst = max(0, (iy + PT - FH + SH) / SH);
+        let oyLast = min(OH - 1, (iy + PT) / SH);
+        let oxFirst = max(0, (ix + PL - FW + SW) / SW);
+        let oxLast = min(OW - 1, (ix + PL) / SW);
+        var sum = 0.0;
+        for (var oy = oyFirst; oy <= oyLast; oy++) {
+          for (var ox = oxFirst; ox <= oxLast; ox++) {
+            if (windowArgmax(b, oy, ox, ch) == index) { sum += dy[((b * OH + oy) * OW + ox) * CH + ch]; }
+          }
+        }
+        result[index] = sum;
+      }
+    `;
+  }
+}
+
+/** Max pooling of NHWC `x`. */
+export function maxPool(backend: WebGPUBackendLike, x: tf.TensorInfo, c: PoolInfo): tf.TensorInfo {
+  return runFlat(backend, new MaxPoolProgram(c), [x]);
+}
+
+/** The gradient of max pooling with respect to its input `x`, given dy. */
+export function maxPoolGrad(
+  backend: WebGPUBackendLike,
+  dy: tf.TensorInfo,
+  x: tf.TensorInfo,
+  c: PoolInfo,
+): tf.TensorInfo {
+  return runFlat(backend, new MaxPoolGradProgram(c), [dy, x]);
+}

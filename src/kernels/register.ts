@@ -1,0 +1,177 @@
+/**
+ * Swaps tfjs's WebGPU kernels for the model's hot ops with hans's hand-written ones (see `conv2d.ts` and
+ * `matmul.ts`). They are faster on Mesa's software adapter, where workgroup memory and barriers are slow, and
+ * are switched on at start-up only there; on a real GPU tfjs's tiled kernels stay. Cases a replacement does
+ * not handle (NCHW, dilation, other dtypes) go to tfjs's own kernel.
+ * @module
+ */
+import { tf } from "../deps.ts";
+import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from "./conv2d.ts";
+import { batchMatMul, fusedMatMul } from "./matmul.ts";
+import { maxPool, maxPoolGrad } from "./pool.ts";
+import { columnSum } from "./reduce.ts";
+import type { WebGPUBackendLike } from "./program.ts";
+
+type KernelFunc = tf.KernelFunc;
+type Args = Parameters<KernelFunc>[0];
+type Attrs = Record<string, unknown>;
+
+const originals = new Map<string, tf.KernelConfig>();
+
+function convInfo(
+  xShape: number[],
+  filterShape: number[],
+  attrs: Attrs,
+): tf.backend_util.Conv2DInfo | undefined {
+  const dataFormat = (attrs.dataFormat as string | undefined) ?? "NHWC";
+  const dilations = attrs.dilations ?? 1;
+  const dilated = Array.isArray(dilations) ? dilations.some((d) => d !== 1) : dilations !== 1;
+  if (dataFormat !== "NHWC" || dilated) return undefined;
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as "same" | "valid" | number,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+  );
+}
+
+function poolInfo(xShape: number[], attrs: Attrs): tf.backend_util.Conv2DInfo | undefined {
+  const dilations = attrs.dilations ?? 1;
+  const dilated = Array.isArray(dilations) ? dilations.some((d) => d !== 1) : dilations !== 1;
+  if (dilated || xShape.length !== 4) return undefined;
+  return tf.backend_util.computePool2DInfo(
+    xShape as [number, number, number, number],
+    attrs.filterSize as [number, number] | number,
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad as "same" | "valid" | number,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+  );
+}
+
+const allFloat = (infos: tf.TensorInfo[]) => infos.every((t) => t.dtype === "float32");
+
+/** The replacements: each returns undefined for a case it leaves to tfjs. */
+const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = {
+  Conv2D({ inputs, backend, attrs }) {
+    const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+    const c = allFloat([x, filter]) ? convInfo(x.shape, filter.shape, attrs as Attrs) : undefined;
+    return c && conv2dForward(backend as unknown as WebGPUBackendLike, x, filter, c);
+  },
+  FusedConv2D({ inputs, backend, attrs }) {
+    const { x, filter, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const a = attrs as Attrs;
+    const activation = a.activation as string;
+    if (preluActivationWeights || (activation !== "linear" && activation !== "relu")) return undefined;
+    if (bias && bias.shape.reduce((p, q) => p * q, 1) !== filter!.shape[3]) return undefined;
+    const c = allFloat([x!, filter!]) ? convInfo(x!.shape, filter!.shape, a) : undefined;
+    return c &&
+      conv2dForward(backend as unknown as WebGPUBackendLike, x!, filter!, c, bias, activation === "relu");
+  },
+  Conv2DBackpropInput({ inputs, backend, attrs }) {
+    const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+    const a = attrs as Attrs;
+    const c = allFloat([dy, filter]) ? convInfo(a.inputShape as number[], filter.shape, a) : undefined;
+    return c && conv2dBackpropInput(backend as unknown as WebGPUBackendLike, dy, filter, c);
+  },
+  Conv2DBackpropFilter({ inputs, backend, attrs }) {
+    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+    const a = attrs as Attrs;
+    const c = allFloat([x, dy]) ? convInfo(x.shape, a.filterShape as number[], a) : undefined;
+    return c && conv2dBackpropFilter(backend as unknown as WebGPUBackendLike, x, dy, c);
+  },
+  MaxPool({ inputs, backend, attrs }) {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const c = x.dtype === "float32" ? poolInfo(x.shape, attrs as Attrs) : undefined;
+    return c && maxPool(backend as unknown as WebGPUBackendLike, x, c);
+  },
+  MaxPoolGrad({ inputs, backend, attrs }) {
+    const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
+    const c = allFloat([dy, input]) ? poolInfo(input.shape, attrs as Attrs) : undefined;
+    return c && maxPoolGrad(backend as unknown as WebGPUBackendLike, dy, input, c);
+  },
+  Sum({ inputs, backend, attrs }) {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const { axis, keepDims } = attrs as { axis: number | number[]; keepDims: boolean };
+    const rank = x.shape.length;
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+    // Only the bias-gradient shape: every axis but the last.
+    if (x.dtype !== "float32" || rank < 2 || axes.length !== rank - 1 || axes.some((a, i) => a !== i)) {
+      return undefined;
+    }
+    const columns = x.shape[rank - 1];
+    const rows = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
+    if (rows === 0 || columns === 0) return undefined;
+    const shape = keepDims ? [...Array(rank - 1).fill(1), columns] : [columns];
+    return columnSum(backend as unknown as WebGPUBackendLike, x, rows, columns, shape);
+  },
+  BatchMatMul({ inputs, backend, attrs }) {
+    const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+    if (!allFloat([a, b])) return undefined;
+    return batchMatMul(backend as unknown as WebGPUBackendLike, a, b, transposeA, transposeB);
+  },
+  _FusedMatMul({ inputs, backend, attrs }) {
+    const { a, b, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
+    const { transposeA, transposeB, activation } = attrs as {
+      transposeA: boolean;
+      transposeB: boolean;
+      activation: string;
+    };
+    if (preluActivationWeights || !allFloat([a!, b!]) || (activation !== "linear" && activation !== "relu")) {
+      return undefined;
+    }
+    return fusedMatMul(
+      backend as unknown as WebGPUBackendLike,
+      a!,
+      b!,
+      transposeA,
+      transposeB,
+      bias,
+      activation === "relu",
+    );
+  },
+};
+
+/** The names of the kernels hans replaces. */
+export const REPLACED_KERNELS = Object.keys(REPLACEMENTS);
+
+/** True while hans's kernels are registered for the WebGPU backend. */
+export function hansKernelsActive(): boolean {
+  return originals.size > 0;
+}
+
+/**
+ * Registers (`on`) or removes hans's WebGPU kernels. Idempotent; call it after the WebGPU backend is
+ * registered. With them off, tfjs's own kernels run.
+ */
+export function useHansKernels(on: boolean): void {
+  if (on === hansKernelsActive()) return;
+  for (const name of REPLACED_KERNELS) {
+    if (on) {
+      const original = tf.getKernel(name, "webgpu");
+      if (!original) continue;
+      originals.set(name, original);
+      tf.unregisterKernel(name, "webgpu");
+      const replace = REPLACEMENTS[name];
+      tf.registerKernel({
+        kernelName: name,
+        backendName: "webgpu",
+        kernelFunc: (args: Args) => replace(args) ?? (original.kernelFunc(args) as tf.TensorInfo),
+      });
+    } else {
+      const original = originals.get(name);
+      if (!original) continue;
+      tf.unregisterKernel(name, "webgpu");
+      tf.registerKernel(original);
+    }
+  }
+  if (!on) originals.clear();
+}
+
+/** tfjs's own kernel for `name` on WebGPU (for tests and the bench), whether or not hans's is registered. */
+export function tfjsKernel(name: string): tf.KernelConfig | undefined {
+  return originals.get(name) ?? tf.getKernel(name, "webgpu");
+}

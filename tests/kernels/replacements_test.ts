@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { tf } from "../../src/deps.ts";
+import { hansKernelsActive, useHansKernels } from "../../src/kernels/register.ts";
+import { createCnn } from "../../src/model/cnn.ts";
+import { gpuTest, maxAbsDiff } from "../gpu.ts";
+
+/** Runs `fn` with tfjs's kernels and with hans's; returns both results read back, and any WGSL error. */
+async function both(fn: () => tf.Tensor[]): Promise<{ tfjs: Float32Array[]; hans: Float32Array[] }> {
+  const before = hansKernelsActive();
+  const read = async (on: boolean) => {
+    useHansKernels(on);
+    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+    device.pushErrorScope("validation");
+    const out = fn();
+    const values = await Promise.all(out.map((t) => t.data() as Promise<Float32Array>));
+    out.forEach((t) => t.dispose());
+    const error = await device.popErrorScope();
+    assert.equal(error, null, `WGSL validation: ${error?.message}`);
+    return values;
+  };
+  try {
+    return { tfjs: await read(false), hans: await read(true) };
+  } finally {
+    useHansKernels(before);
+  }
+}
+
+/**
+ * Agreement within `tolerance` of the output's scale (its largest magnitude, at least 1): long float32 sums
+ * (a weight gradient adds 50,000 products) differ in the last bits when added in another order.
+ */
+function assertClose(a: Float32Array[], b: Float32Array[], what: string, tolerance = 1e-4) {
+  assert.equal(a.length, b.length);
+  a.forEach((v, i) => {
+    const scale = v.reduce((m, x) => Math.max(m, Math.abs(x)), 1);
+    const d = maxAbsDiff(v, b[i]);
+    assert.ok(d < tolerance * scale, `${what}, output ${i}: max difference ${d} at scale ${scale}`);
+  });
+}
+
+const uniform = (shape: number[], seed: number) => tf.randomUniform(shape, -0.5, 0.5, "float32", seed);
+
+// Odd sizes, strides, paddings, channel counts that are not multiples of 4, batch 1.
+const CONV_CASES: {
+  x: number[];
+  w: number[];
+  strides: number | [number, number];
+  pad: "same" | "valid" | number;
+}[] = [
+  { x: [64, 28, 28, 1], w: [3, 3, 1, 16], strides: 1, pad: "same" },
+  { x: [64, 14, 14, 16], w: [3, 3, 16, 32], strides: 1, pad: "same" },
+  { x: [1, 7, 9, 3], w: [3, 2, 3, 5], strides: 2, pad: "valid" },
+  { x: [2, 8, 7, 6], w: [5, 3, 6, 7], strides: [2, 1], pad: "same" },
+  { x: [3, 10, 10, 4], w: [1, 1, 4, 8], strides: 3, pad: "same" },
+  { x: [1, 5, 6, 2], w: [3, 3, 2, 3], strides: 1, pad: 1 },
+  { x: [2, 11, 13, 5], w: [4, 4, 5, 9], strides: 3, pad: "same" },
+];
+
+gpuTest(
+  "WGSL conv2d, its input and filter gradients and the fused forward equal tfjs's kernels",
+  async () => {
+    if (tf.getBackend() !== "webgpu") return;
+    for (const [i, c] of CONV_CASES.entries()) {
+      const x = uniform(c.x, 3 * i) as tf.Tensor4D;
+      const w = uniform(c.w, 3 * i + 1) as tf.Tensor4D;
+      const bias = uniform([c.w[3]], 3 * i + 2) as tf.Tensor1D;
+      const y = tf.conv2d(x, w, c.strides, c.pad);
+      const dy = uniform(y.shape, 3 * i + 5) as tf.Tensor4D;
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: "NHWC" };
+      const { tfjs, hans } = await both(() => [
+        tf.conv2d(x, w, c.strides, c.pad),
+        tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: w }, {
+          ...attrs,
+          inputShape: c.x,
+        }) as tf.Tensor,
+        tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, { ...attrs, filterShape: c.w }) as tf.Tensor,
+        tf.fused.conv2d({ x, filter: w, strides: c.strides, pad: c.pad, bias, activation: "relu" }),
+        tf.fused.conv2d({ x, filter: w, strides: c.strides, pad: c.pad, activation: "linear" }),
+      ]);
+      assertClose(tfjs, hans, `conv ${JSON.stringify(c)}`);
+      [x, w, bias, y, dy].forEach((t) => t.dispose());
+    }
+  },
+);
+
+gpuTest("WGSL matMul (transposes, shared and paired batches, bias, relu) equals tfjs's kernels", async () => {
+  if (tf.getBackend() !== "webgpu") return;
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[1, 1], [1, 1], false, false],
+    [[5, 7], [7, 3], false, false],
+    [[64, 1568], [1568, 64], false, false],
+    [[9, 5], [9, 6], true, false],
+    [[5, 9], [6, 9], false, true],
+    [[9, 5], [6, 9], true, true],
+    [[3, 4, 5], [3, 5, 6], false, false],
+    [[3, 5, 4], [5, 6], true, false],
+    [[2, 3, 7], [2, 5, 7], false, true],
+  ];
+  for (const [i, [as, bs, ta, tb]] of cases.entries()) {
+    const a = uniform(as, 2 * i);
+    const b = uniform(bs, 2 * i + 1);
+    const n = tb ? bs[bs.length - 2] : bs[bs.length - 1];
+    const bias = uniform([n], 99);
+    const { tfjs, hans } = await both(() => [
+      tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb),
+      tf.fused.matMul({ a: a as tf.Tensor3D, b: b as tf.Tensor3D, transposeA: ta, transposeB: tb, bias }),
+      tf.fused.matMul({
+        a: a as tf.Tensor3D,
+        b: b as tf.Tensor3D,
+        transposeA: ta,
+        transposeB: tb,
+        bias,
+        activation: "relu",
+      }),
+    ]);
+    assertClose(tfjs, hans, `matMul ${as} ${bs} ${ta} ${tb}`);
+    [a, b, bias].forEach((t) => t.dispose());
+  }
+});
+
+gpuTest("WGSL max pooling, its gradient (ties included) and the bias sum equal tfjs's kernels", async () => {
+  if (tf.getBackend() !== "webgpu") return;
+  const cases: [number[], number, number, "same" | "valid"][] = [
+    [[64, 28, 28, 16], 2, 2, "valid"],
+    [[1, 7, 9, 5], 3, 2, "same"],
+    [[2, 6, 5, 2], 3, 1, "same"],
+    [[1, 5, 5, 3], 2, 2, "valid"],
+  ];
+  for (const [i, [shape, size, stride, pad]] of cases.entries()) {
+    // Rounded values make ties, where the last maximum in scan order must win as in tfjs's WebGPU kernel.
+    const x = tf.round(tf.mul(tf.randomNormal(shape, 0, 1, "float32", i), 2)) as tf.Tensor4D;
+    const y = tf.maxPool(x, size, stride, pad);
+    const dy = uniform(y.shape, 40 + i);
+    const { tfjs, hans } = await both(() => [
+      tf.maxPool(x, size, stride, pad),
+      tf.grad((z) => tf.maxPool(z as tf.Tensor4D, size, stride, pad).mul(dy).sum())(x),
+      tf.sum(uniform(shape, 50 + i), [0, 1, 2]),
+      tf.sum(uniform(shape, 60 + i), [0, 1, 2], true),
+    ]);
+    assertClose(tfjs, hans, `pool ${shape} ${size} ${stride} ${pad}`);
+    [x, y, dy].forEach((t) => t.dispose());
+  }
+});
+
+gpuTest(
+  "training the default CNN for three steps gives the same weights with hans's kernels as with tfjs's",
+  async () => {
+    if (tf.getBackend() !== "webgpu") return;
+    const x = tf.randomUniform([17, 28, 28, 1], 0, 1, "float32", 1);
+    const y = tf.oneHot(tf.tensor1d(Array.from({ length: 17 }, (_, i) => i % 10), "int32"), 10);
+    const { tfjs, hans } = await both(() => {
+      const model = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 4 });
+      const optimizer = tf.train.adam(0.01);
+      for (let step = 0; step < 3; step++) {
+        tf.tidy(() => {
+          optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor), false);
+        });
+      }
+      const weights = model.getWeights().map((w) => w.clone());
+      const logits = model.predict(x) as tf.Tensor;
+      model.dispose();
+      optimizer.dispose();
+      return [...weights, logits];
+    });
+    assertClose(tfjs, hans, "weights after three Adam steps", 1e-4);
+    [x, y].forEach((t) => t.dispose());
+  },
+);
+
+gpuTest("hans's kernels are on by default on a software adapter and can be switched off and on", async () => {
+  if (tf.getBackend() !== "webgpu") return;
+  const before = hansKernelsActive();
+  useHansKernels(false);
+  assert.equal(hansKernelsActive(), false);
+  assert.equal(tf.getKernel("Conv2D", "webgpu")?.kernelFunc.name, "conv2d");
+  useHansKernels(true);
+  useHansKernels(true); // idempotent
+  assert.equal(hansKernelsActive(), true);
+  useHansKernels(before);
+});
