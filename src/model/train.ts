@@ -49,11 +49,14 @@ export interface TrainResult {
 export function printProgress(p: TrainProgress): void {
   const line = `train epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} ` +
     `acc ${p.accuracy.toFixed(3)} ${p.samplesPerSecond.toFixed(0)} samples/s`;
+  writeProgressLine(line, p.step === p.steps && p.epoch === p.epochs);
+}
+
+/** Writes `line` on stderr, rewritten in place on a terminal; `last` ends the line there. */
+export function writeProgressLine(line: string, last: boolean): void {
   const tty = Deno.stderr.isTerminal();
   Deno.stderr.writeSync(new TextEncoder().encode(tty ? `\r${line}\x1b[K` : `${line}\n`));
-  if (tty && p.step === p.steps && p.epoch === p.epochs) {
-    Deno.stderr.writeSync(new TextEncoder().encode("\n"));
-  }
+  if (tty && last) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
 }
 
 /**

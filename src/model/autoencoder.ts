@@ -1,0 +1,242 @@
+/**
+ * A small convolutional autoencoder and its training, for the counterfactual task's prior: its reconstruction
+ * error says how far an image lies from the data it was trained on (as in CEM and prototype-guided
+ * counterfactuals).
+ * @module
+ */
+import { type Dataset, imageSize } from "../data/dataset.ts";
+import { tf } from "../deps.ts";
+import { Rng } from "../rng.ts";
+import { writeProgressLine } from "./train.ts";
+
+/** Options of {@link createAutoencoder}. */
+export interface AutoencoderOptions {
+  height: number;
+  width: number;
+  /** 1 (grayscale) or 3 (RGB); the reconstruction has as many. */
+  channels: number;
+  /** Seed of the weight initializers (default 0). */
+  seed?: number;
+  /** Filters of the two encoder convolutions (default [16, 8]); the decoder mirrors them. */
+  filters?: [number, number];
+}
+
+/**
+ * conv3x3(16, stride 2)-relu → conv3x3(8, stride 2)-relu → conv-transpose3x3(16, stride 2)-relu →
+ * conv-transpose3x3(channels, stride 2)-sigmoid: images `[n,H,W,C]` in [0, 1] to reconstructions of the same
+ * shape in (0, 1). The bottleneck is (H/4)·(W/4)·8 values (392 for 28×28×1, 512 for 32×32×3). Sides that are
+ * not multiples of 4 are zero-padded at the bottom and right, and the padding is cropped off the output.
+ */
+export function createAutoencoder(options: AutoencoderOptions): tf.Sequential {
+  const seed = options.seed ?? 0;
+  const [f1, f2] = options.filters ?? [16, 8];
+  const init = (k: number) => tf.initializers.glorotUniform({ seed: seed * 101 + k });
+  const padH = (4 - options.height % 4) % 4;
+  const padW = (4 - options.width % 4) % 4;
+  const inputShape = [options.height, options.width, options.channels];
+  const padded = padH > 0 || padW > 0;
+  const conv = { kernelSize: 3, strides: 2, padding: "same" as const };
+  const layers: tf.layers.Layer[] = [];
+  if (padded) {
+    layers.push(tf.layers.zeroPadding2d({ inputShape, padding: [[0, padH], [0, padW]], name: "pad" }));
+  }
+  layers.push(
+    tf.layers.conv2d({
+      ...(padded ? {} : { inputShape }),
+      ...conv,
+      filters: f1,
+      activation: "relu",
+      kernelInitializer: init(1),
+      name: "encode1",
+    }),
+    tf.layers.conv2d({
+      ...conv,
+      filters: f2,
+      activation: "relu",
+      kernelInitializer: init(2),
+      name: "encode2",
+    }),
+    tf.layers.conv2dTranspose({
+      ...conv,
+      filters: f1,
+      activation: "relu",
+      kernelInitializer: init(3),
+      name: "decode1",
+    }),
+    tf.layers.conv2dTranspose({
+      ...conv,
+      filters: options.channels,
+      activation: "sigmoid",
+      kernelInitializer: init(4),
+      name: "decode2",
+    }),
+  );
+  if (padded) layers.push(tf.layers.cropping2D({ cropping: [[0, padH], [0, padW]], name: "crop" }));
+  return tf.sequential({ name: "hans_autoencoder", layers });
+}
+
+/** Something that maps images `[n,H,W,C]` to their reconstructions (same shape): a function or a model. */
+export type Reconstructor = ((x: tf.Tensor4D) => tf.Tensor4D) | tf.LayersModel;
+
+/** Squared reconstruction error per image, ‖AE(x) − x‖₂² summed over pixels and channels: `[n]`. */
+export function reconstructionError(reconstruct: Reconstructor, x: tf.Tensor4D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const y = typeof reconstruct === "function"
+      ? reconstruct(x)
+      : reconstruct.apply(x, { training: false }) as tf.Tensor4D;
+    return tf.sum(tf.square(tf.sub(y, x)), [1, 2, 3]) as tf.Tensor1D;
+  });
+}
+
+/** {@link reconstructionError} of a batch of any size, `batchSize` images at a time, read back. */
+export async function reconstructionErrors(
+  reconstruct: Reconstructor,
+  x: tf.Tensor4D,
+  batchSize = 256,
+): Promise<Float32Array> {
+  const n = x.shape[0];
+  const out = new Float32Array(n);
+  for (let start = 0; start < n; start += batchSize) {
+    const end = Math.min(n, start + batchSize);
+    const e = tf.tidy(() =>
+      reconstructionError(reconstruct, x.slice([start, 0, 0, 0], [end - start, -1, -1, -1]))
+    );
+    out.set(await e.data() as Float32Array, start);
+    e.dispose();
+  }
+  return out;
+}
+
+/** Options of {@link trainAutoencoder}; every field has a default. */
+export interface AutoencoderTrainOptions {
+  /** Passes over the data (default 1). */
+  epochs?: number;
+  /** Images per step (default 32). */
+  batchSize?: number;
+  /** Adam learning rate (default 0.01). */
+  learningRate?: number;
+  /** Seed of the initializers and the per-epoch shuffles (default 0). */
+  seed?: number;
+  /** Encoder filters (default [16, 8]). */
+  filters?: [number, number];
+  /** Read the loss back from the GPU once every this many steps (default 20). */
+  syncEvery?: number;
+  /** Called after every read-back; default prints a line on stderr. */
+  onProgress?: (p: AutoencoderProgress) => void;
+}
+
+/** Progress of an autoencoder's training. */
+export interface AutoencoderProgress {
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  /** Mean squared error per value over the steps since the last read-back. */
+  loss: number;
+  samplesPerSecond: number;
+}
+
+/** A trained autoencoder and what its training did. */
+export interface TrainedAutoencoder {
+  model: tf.Sequential;
+  epochs: number;
+  size: number;
+  seconds: number;
+  samplesPerSecond: number;
+  /** Mean squared error per value over the last read-back window. */
+  finalLoss: number;
+}
+
+/** Prints an autoencoder's progress on stderr (rewritten in place on a terminal). */
+export function printAutoencoderProgress(p: AutoencoderProgress): void {
+  writeProgressLine(
+    `autoencoder epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.steps} mse ${p.loss.toFixed(5)} ` +
+      `${p.samplesPerSecond.toFixed(0)} samples/s`,
+    p.step === p.steps && p.epoch === p.epochs,
+  );
+}
+
+/**
+ * Creates an autoencoder for `data`'s image shape ({@link createAutoencoder}) and trains it with Adam on the
+ * mean squared error between images and reconstructions (labels unused). Seeded; tensors are released after
+ * every step; the loss is read back once every `syncEvery` steps.
+ *
+ * @example
+ * ```ts
+ * const { model } = await trainAutoencoder(train, { seed: 1 });
+ * const errors = await reconstructionErrors(model, images);
+ * ```
+ */
+export async function trainAutoencoder(
+  data: Dataset,
+  options: AutoencoderTrainOptions = {},
+): Promise<TrainedAutoencoder> {
+  const epochs = options.epochs ?? 1;
+  const batchSize = options.batchSize ?? 32;
+  const syncEvery = options.syncEvery ?? 20;
+  const onProgress = options.onProgress ?? printAutoencoderProgress;
+  const rng = new Rng(options.seed ?? 0);
+  const model = createAutoencoder({
+    height: data.height,
+    width: data.width,
+    channels: data.channels,
+    filters: options.filters,
+    seed: rng.fork(),
+  });
+  const optimizer = tf.train.adam(options.learningRate ?? 0.01);
+  const size = imageSize(data);
+  const steps = Math.ceil(data.count / batchSize);
+  const batch = new Float32Array(batchSize * size);
+  const start = performance.now();
+  let seen = 0;
+  let finalLoss = NaN;
+  for (let epoch = 1; epoch <= epochs; epoch++) {
+    const order = rng.shuffle([...Array(data.count).keys()]);
+    let windowLoss = tf.scalar(0);
+    let windowCount = 0;
+    let windowSteps = 0;
+    const windowStart = { t: performance.now(), seen };
+    for (let step = 0; step < steps; step++) {
+      const n = Math.min(batchSize, data.count - step * batchSize);
+      for (let i = 0; i < n; i++) {
+        const k = order[step * batchSize + i];
+        batch.set(data.images.subarray(k * size, (k + 1) * size), i * size);
+      }
+      const sum = tf.tidy(() => {
+        const x = tf.tensor4d(batch.subarray(0, n * size), [n, data.height, data.width, data.channels]);
+        const loss = optimizer.minimize(
+          () => tf.losses.meanSquaredError(x, model.apply(x, { training: true }) as tf.Tensor4D),
+          true,
+        ) as tf.Scalar;
+        return tf.add(windowLoss, tf.mul(loss, n));
+      });
+      windowLoss.dispose();
+      windowLoss = sum as tf.Scalar;
+      windowCount += n;
+      windowSteps++;
+      seen += n;
+      if (windowSteps === syncEvery || step === steps - 1) {
+        finalLoss = (await windowLoss.data())[0] / windowCount;
+        const seconds = (performance.now() - windowStart.t) / 1000;
+        onProgress({
+          epoch,
+          epochs,
+          step: step + 1,
+          steps,
+          loss: finalLoss,
+          samplesPerSecond: (seen - windowStart.seen) / Math.max(seconds, 1e-9),
+        });
+        windowLoss.dispose();
+        windowLoss = tf.scalar(0);
+        windowCount = 0;
+        windowSteps = 0;
+        windowStart.t = performance.now();
+        windowStart.seen = seen;
+      }
+    }
+    windowLoss.dispose();
+  }
+  optimizer.dispose();
+  const seconds = (performance.now() - start) / 1000;
+  return { model, epochs, size: data.count, seconds, samplesPerSecond: seen / seconds, finalLoss };
+}
