@@ -7,6 +7,7 @@
  */
 import { tf } from "../deps.ts";
 import type { ExplainableModel } from "../explain/model_fn.ts";
+import { reconstructionError, type Reconstructor } from "../model/autoencoder.ts";
 import {
   counterfactualStep,
   counterfactualStepReference,
@@ -32,13 +33,31 @@ export interface CounterfactualOptions {
   checkEvery?: number;
   /** Valid pixel range (default [0, 1]). */
   range?: [number, number];
-  /** Extra loss on x′ (e.g. an autoencoder's reconstruction error), summed per image, with its weight. */
-  prior?: { loss: (x: tf.Tensor4D) => tf.Tensor1D; weight: number };
+  /** An autoencoder prior: adds γ·‖AE(x′) − x′‖₂² per image to the loss (none by default). */
+  prior?: CounterfactualPrior;
   /** Use the plain tfjs step instead of the fused kernel (for comparison). */
   reference?: boolean;
   /** Called after each round. */
   onRound?: (round: number, succeeded: number) => void;
 }
+
+/**
+ * The autoencoder prior of {@link findCounterfactuals} (as in CEM, Dhurandhar et al. 2018, and
+ * prototype-guided counterfactuals, Van Looveren & Klaise 2021): the loss gains γ·‖AE(x′) − x′‖₂² per image,
+ * which keeps x′ where the autoencoder reconstructs well, i.e. near the data it was trained on. Its gradient
+ * comes from tfjs autodiff through the autoencoder and is added to the model loss's gradient before the
+ * (fused) update step.
+ */
+export interface CounterfactualPrior {
+  /** The autoencoder: x′ `[n,H,W,C]` in pixel space to its reconstruction (a function or a LayersModel). */
+  reconstruct: Reconstructor;
+  /** γ, the weight of the squared reconstruction error, summed over pixels (default
+   * {@link DEFAULT_PRIOR_WEIGHT}). */
+  weight?: number;
+}
+
+/** The default γ of {@link CounterfactualPrior}; see the README for how it was chosen. */
+export const DEFAULT_PRIOR_WEIGHT = 0.1;
 
 /** The counterfactuals of a batch. */
 export interface Counterfactuals {
@@ -80,21 +99,8 @@ export async function findCounterfactuals(
   const original = await images.data() as Float32Array;
   const best = { images: original.slice(), l1: new Array(n).fill(Infinity), steps: new Array(n).fill(0) };
   const keptLambda = new Array(n).fill(NaN);
-  const oneHot = tf.oneHot(tf.tensor1d(target, "int32"), model.classes);
-  const loss = (x: tf.Tensor) =>
-    tf.tidy(() => {
-      const logits = model.logits(x as tf.Tensor4D);
-      let l = tf.losses.softmaxCrossEntropy(
-        oneHot,
-        logits,
-        undefined,
-        undefined,
-        tf.Reduction.NONE,
-      ) as tf.Tensor1D;
-      if (options.prior) l = tf.add(l, tf.mul(options.prior.loss(x as tf.Tensor4D), options.prior.weight));
-      return tf.sum(l);
-    });
-  const gradOf = tf.grad(loss);
+  const loss = counterfactualLoss(model, target, options.prior);
+  const gradOf = tf.grad((x) => loss(x as tf.Tensor4D));
   for (let round = 0; round < rounds; round++) {
     let state = tf.tidy(() => tf.concat([images.reshape([1, -1]), tf.zeros([2, n * size])]) as tf.Tensor2D);
     const active = new Array(n).fill(1);
@@ -141,13 +147,34 @@ export async function findCounterfactuals(
     }
     options.onRound?.(round, succeeded);
   }
-  oneHot.dispose();
   return {
     images: best.images,
     success: best.l1.map((l) => l !== Infinity),
     steps: best.steps,
     lambda1: keptLambda,
   };
+}
+
+/**
+ * The smooth loss that {@link findCounterfactuals} differentiates with tfjs autodiff, summed over the batch:
+ * per image, the softmax cross-entropy of the model's logits to its target class, plus γ·‖AE(x′) − x′‖₂² with a
+ * prior. (λ2·‖x′ − x‖₂² and the L1 penalty live in the update step.) The returned function builds its tensors
+ * inside tf.tidy, so it can run inside tf.grad.
+ */
+export function counterfactualLoss(
+  model: ExplainableModel,
+  target: number[],
+  prior?: CounterfactualPrior,
+): (x: tf.Tensor4D) => tf.Scalar {
+  const weight = prior?.weight ?? DEFAULT_PRIOR_WEIGHT;
+  return (x) =>
+    tf.tidy(() => {
+      const oneHot = tf.oneHot(tf.tensor1d(target, "int32"), model.classes);
+      const logits = model.logits(x);
+      let l = tf.losses.softmaxCrossEntropy(oneHot, logits, undefined, undefined, tf.Reduction.NONE);
+      if (prior) l = tf.add(l, tf.mul(reconstructionError(prior.reconstruct, x), weight));
+      return tf.sum(l);
+    });
 }
 
 /** Per image: logit of the target class minus the best other logit. */

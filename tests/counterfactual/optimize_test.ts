@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { changeNorms, findCounterfactuals } from "../../src/counterfactual/optimize.ts";
+import { changeNorms, counterfactualLoss, findCounterfactuals } from "../../src/counterfactual/optimize.ts";
 import { fromLayersModel } from "../../src/explain/model_fn.ts";
-import { gpuTest, linearModel } from "../gpu.ts";
+import { reconstructionErrors } from "../../src/model/autoencoder.ts";
+import { Rng } from "../../src/rng.ts";
+import { gpuTest, linearModel, maxAbsDiff, take } from "../gpu.ts";
 
 /** logit0 = 0.5·Σx, logit1 = 0.5·Σx + 10·x[0] − 1: class 1 is caused by the top-left pixel alone. */
 function trap() {
@@ -44,4 +46,129 @@ Deno.test("changeNorms counts pixels, not channels, for L0", () => {
   assert.equal(n.l0, 1);
   assert.ok(Math.abs(n.l1 - 1.0005) < 1e-6);
   assert.ok(Math.abs(n.l2 - Math.sqrt(0.5 + 0.00000025)) < 1e-6);
+});
+
+/** A linear "autoencoder" R(x) = x·A per flattened image, as a function and as a LayersModel. */
+function linearAutoencoder(a: Float32Array, shape: [number, number, number]) {
+  const d = shape[0] * shape[1] * shape[2];
+  const kernel = tf.tensor2d(a, [d, d]);
+  const fn = (x: tf.Tensor4D) =>
+    tf.tidy(() => tf.matMul(x.reshape([x.shape[0], d]), kernel).reshape(x.shape) as tf.Tensor4D);
+  const model = tf.sequential({
+    layers: [
+      tf.layers.flatten({ inputShape: shape }),
+      tf.layers.dense({ units: d, useBias: false }),
+      tf.layers.reshape({ targetShape: shape }),
+    ],
+  });
+  model.layers[1].setWeights([kernel]);
+  return { fn, model };
+}
+
+gpuTest(
+  "the prior adds γ·2·(xB)·Bᵀ to the loss's gradient (B = A − I), as autodiff and finite differences say",
+  async () => {
+    const rng = new Rng(11);
+    const d = 20;
+    const a = Float32Array.from(
+      { length: d * d },
+      (_, k) => (k % (d + 1) === 0 ? 0.6 : 0) + 0.1 * rng.normal(),
+    );
+    const { fn, model } = linearAutoencoder(a, [4, 5, 1]);
+    const values = Float32Array.from({ length: 2 * d }, () => rng.next());
+    const x = tf.tensor4d(values, [2, 4, 5, 1]);
+    const gamma = 0.7;
+    const target = [0, 0];
+    const plain = counterfactualLoss(trap(), target);
+    const grad = (loss: (x: tf.Tensor4D) => tf.Scalar) => take(tf.grad((t) => loss(t as tf.Tensor4D))(x));
+    const base = await grad(plain);
+    // Analytic: ‖x(A − I)‖² has the gradient 2·r·(A − I)ᵀ with r = x(A − I), per image (row vectors).
+    const expected = new Float64Array(2 * d);
+    for (let i = 0; i < 2; i++) {
+      const r = new Float64Array(d);
+      for (let k = 0; k < d; k++) {
+        for (let j = 0; j < d; j++) r[k] += values[i * d + j] * (a[j * d + k] - (j === k ? 1 : 0));
+      }
+      for (let j = 0; j < d; j++) {
+        for (let k = 0; k < d; k++) {
+          expected[i * d + j] += 2 * gamma * r[k] * (a[j * d + k] - (j === k ? 1 : 0));
+        }
+      }
+    }
+    for (const reconstruct of [fn, model]) {
+      const withPrior = counterfactualLoss(trap(), target, { reconstruct, weight: gamma });
+      const g = await grad(withPrior);
+      const added = g.map((v, k) => v - base[k]);
+      const scale = Math.max(...expected.map(Math.abs));
+      assert.ok(
+        maxAbsDiff(added, expected) < 1e-4 * scale,
+        `added ${added.slice(0, 4)} vs ${expected.slice(0, 4)}`,
+      );
+      // Central differences of the whole loss on a few pixels (exact for the quadratic prior term).
+      const h = 0.01;
+      for (const k of [0, 7, 23, 39]) {
+        const at = async (delta: number) => {
+          const moved = values.slice();
+          moved[k] += delta;
+          const t = tf.tensor4d(moved, x.shape);
+          const v = (await take(withPrior(t)))[0];
+          t.dispose();
+          return v;
+        };
+        const fd = ((await at(h)) - (await at(-h))) / (2 * h);
+        assert.ok(
+          Math.abs(fd - g[k]) < 2e-3 * Math.max(1, Math.abs(g[k])),
+          `pixel ${k}: fd ${fd} vs ${g[k]}`,
+        );
+      }
+    }
+    x.dispose();
+    model.dispose();
+  },
+);
+
+gpuTest("with γ = 0 the prior leaves the counterfactuals exactly as without it", async () => {
+  const rng = new Rng(5);
+  const { fn } = linearAutoencoder(Float32Array.from({ length: 400 }, () => 0.1 * rng.normal()), [4, 5, 1]);
+  const x = tf.tensor4d(Float32Array.from({ length: 40 }, () => 0.3 + 0.4 * rng.next()), [2, 4, 5, 1]);
+  const settings = { steps: 60, rounds: 2 };
+  const without = await findCounterfactuals(trap(), x, [0, 0], settings);
+  const zero = await findCounterfactuals(trap(), x, [0, 0], {
+    ...settings,
+    prior: { reconstruct: fn, weight: 0 },
+  });
+  assert.deepEqual(zero.images, without.images);
+  assert.deepEqual(zero.success, without.success);
+  assert.deepEqual(zero.steps, without.steps);
+  assert.deepEqual(zero.lambda1, without.lambda1);
+  const some = await findCounterfactuals(trap(), x, [0, 0], {
+    ...settings,
+    prior: { reconstruct: fn, weight: 1 },
+  });
+  assert.ok(maxAbsDiff(some.images, without.images) > 1e-3, "a non-zero γ does change them");
+  x.dispose();
+});
+
+gpuTest("the prior keeps the counterfactual where the autoencoder reconstructs well", async () => {
+  // R(x) = the image's mean everywhere: only flat images reconstruct exactly. Without the prior, only pixel 0
+  // moves (see the trap); with it, the other pixels follow, so x′ stays flatter.
+  const mean = linearAutoencoder(new Float32Array(400).fill(1 / 20), [4, 5, 1]).fn;
+  const x = tf.tensor4d(new Float32Array(20).fill(0.5), [1, 4, 5, 1]);
+  const settings = { steps: 200, rounds: 2 };
+  const without = await findCounterfactuals(trap(), x, [0], settings);
+  const withPrior = await findCounterfactuals(trap(), x, [0], {
+    ...settings,
+    prior: { reconstruct: mean, weight: 3 },
+  });
+  assert.deepEqual([without.success[0], withPrior.success[0]], [true, true]);
+  const error = async (images: Float32Array) => {
+    const t = tf.tensor4d(images, x.shape);
+    const e = (await reconstructionErrors(mean, t))[0];
+    t.dispose();
+    return e;
+  };
+  const [e0, e1] = [await error(without.images), await error(withPrior.images)];
+  assert.ok(e1 < 0.5 * e0, `reconstruction error with the prior ${e1}, without ${e0}`);
+  assert.ok(changeNorms(x.dataSync() as Float32Array, withPrior.images, 1).l0 > 1, "more than pixel 0 moves");
+  x.dispose();
 });
