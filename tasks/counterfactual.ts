@@ -7,17 +7,25 @@ import { initBackend } from "../src/backend.ts";
 import { type Dataset, subset } from "../src/data/dataset.ts";
 import { loadDataset } from "../src/data/mod.ts";
 import { tf } from "../src/deps.ts";
-import { changeNorms, findCounterfactuals } from "../src/counterfactual/optimize.ts";
+import {
+  changeNorms,
+  type CounterfactualPrior,
+  type Counterfactuals,
+  DEFAULT_PRIOR_WEIGHT,
+  findCounterfactuals,
+} from "../src/counterfactual/optimize.ts";
 import { predictWithConfidence } from "../src/pipeline/contrastive.ts";
 import { HansError } from "../src/errors.ts";
-import { fromLayersModel } from "../src/explain/model_fn.ts";
+import { type ExplainableModel, fromLayersModel } from "../src/explain/model_fn.ts";
+import { reconstructionErrors, trainAutoencoder } from "../src/model/autoencoder.ts";
 import { createCnn } from "../src/model/cnn.ts";
 import { parseInputRange, withInputRange } from "../src/model/input_range.ts";
 import { checkInputFits, loadModel } from "../src/model/load.ts";
 import { batchTensor } from "../src/model/predict.ts";
 import { trainModel } from "../src/model/train.ts";
 import { gridPng } from "../src/report/grid.ts";
-import { figure, paragraph, pngImage, renderReport, table } from "../src/report/html.ts";
+import { type Cell, figure, paragraph, pngImage, renderReport, table } from "../src/report/html.ts";
+import { formatNumber } from "../src/report/format.ts";
 import { colorize } from "../src/report/colormap.ts";
 import { imageToRgba } from "../src/report/png.ts";
 import { defaultResultsPath, ResultsDir } from "../src/report/results_dir.ts";
@@ -30,7 +38,8 @@ export const COUNTERFACTUAL_HELP = `deno task counterfactual [flags]
 For a classifier's most confident mistakes, finds the smallest change (L1 + L2 penalty, searched per image)
 that makes it predict the true class, and shows what had to change. The transfer rate says how often an
 independently trained model of the same architecture also puts the counterfactual in the true class
-(high: a meaningful edit; low: adversarial noise).
+(high: a meaningful edit; low: adversarial noise). By default the search runs twice, without and with an
+autoencoder prior (γ·‖AE(x′) − x′‖₂² added to the loss, the autoencoder trained here), and reports both.
 
   --model PATH|URL      TF.js model (default the shipped Fashion-MNIST CNN)
   --dataset SPEC        labelled test data (default the shipped model's test split)
@@ -41,11 +50,31 @@ independently trained model of the same architecture also puts the counterfactua
   --steps N             Adam steps per round (default 150; --quick 40)
   --rounds N            rounds of the λ1 search (default 3; --quick 2)
   --test-size N         test images searched for mistakes (default 2000)
+  --prior               also run with the autoencoder prior (the default)
+  --no-prior            run without the prior only (no autoencoder is trained; withPrior is null)
+  --prior-weight G      γ, the weight of the squared reconstruction error (default ${DEFAULT_PRIOR_WEIGHT})
   --seed N              seed (default: the shipped model's, else 1)
   --out DIR             results folder (must not exist)
   --quick               a small run for tests
   --help                this text
 `;
+
+/** One optimized mistake, as written to metrics.json. */
+interface ExampleRow {
+  index: number;
+  true: number;
+  predicted: number;
+  success: boolean;
+  steps: number;
+  lambda1: number;
+  l0: number;
+  l1: number;
+  l2: number;
+  probTrue: number;
+  transfers: boolean;
+  /** ‖AE(x′) − x′‖₂² of the kept x′ (only when the prior ran). */
+  reconstructionError?: number;
+}
 
 /** Runs the task; returns the results folder. */
 export async function counterfactualTask(args: string[]): Promise<string | undefined> {
@@ -58,6 +87,9 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
     steps: { type: "string" },
     rounds: { type: "string" },
     "test-size": { type: "string" },
+    prior: { type: "boolean" },
+    "no-prior": { type: "boolean" },
+    "prior-weight": { type: "string" },
     seed: { type: "string" },
     out: { type: "string" },
     quick: { type: "boolean" },
@@ -80,6 +112,12 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
     min: 10,
     integer: true,
   });
+  if (flags.prior && flags["no-prior"]) throw new HansError("give either --prior or --no-prior, not both.");
+  const usePrior = !flags["no-prior"];
+  if (!usePrior && flags["prior-weight"] !== undefined) {
+    throw new HansError("--prior-weight sets the prior's weight, but --no-prior turns the prior off.");
+  }
+  const gamma = numberFlag("prior-weight", flags["prior-weight"], DEFAULT_PRIOR_WEIGHT, { min: 0, max: 1e6 });
   const range = parseInputRange(flags["input-range"] ?? "0,1");
   const datasetText = flags.dataset ?? "fashion-mnist";
   const started = performance.now();
@@ -94,45 +132,37 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
     if (mistakes.count === 0) {
       throw new HansError("the model makes no mistakes on these test images; pass more --test-size.");
     }
-    console.error(`optimizing ${mistakes.count} mistakes`);
     const x = batchTensor(mistakes, 0, mistakes.count);
     const target = Array.from(mistakes.labels);
-    const result = await findCounterfactuals(model, x, target, {
-      steps,
-      rounds,
-      range: [0, 1],
-      onRound: (r, n) =>
-        console.error(`round ${r + 1}/${rounds}: ${n} of ${mistakes.count} reached their class`),
-    });
-    const counterfactual = tf.tensor4d(result.images, x.shape);
-    const probTrue = await probabilityOf(model, counterfactual, target);
+    const search = (label: string, prior?: CounterfactualPrior) => {
+      console.error(`optimizing ${mistakes.count} mistakes ${label}`);
+      return findCounterfactuals(model, x, target, {
+        steps,
+        rounds,
+        range: [0, 1],
+        prior,
+        onRound: (r, n) =>
+          console.error(`round ${r + 1}/${rounds}: ${n} of ${mistakes.count} reached their class`),
+      });
+    };
+    const plain = await search("without the prior");
     const transferModel = flags["transfer-model"]
       ? withInputRange((await loadModel(flags["transfer-model"])).explainable, range)
       : await trainIndependent(train, seed, quick);
-    const transferred = await probabilityOf(transferModel, counterfactual, target, true);
-    counterfactual.dispose();
+    const autoencoder = usePrior ? await trainPrior(train, seed, quick) : undefined;
+    const withPrior = autoencoder
+      ? await search(`with the autoencoder prior (γ = ${gamma})`, {
+        reconstruct: autoencoder.model,
+        weight: gamma,
+      })
+      : undefined;
+    const score = (result: Counterfactuals) =>
+      scoreCounterfactuals(mistakes, x, result, { model, transferModel, autoencoder: autoencoder?.model });
+    const rows = await score(plain);
+    const priorRows = withPrior ? await score(withPrior) : undefined;
+    const originalErrors = autoencoder ? await reconstructionErrors(autoencoder.model, x) : undefined;
     x.dispose();
-    const size = mistakes.height * mistakes.width * mistakes.channels;
-    const rows = target.map((t, i) => {
-      const norms = changeNorms(
-        mistakes.images.subarray(i * size, (i + 1) * size),
-        result.images.subarray(i * size, (i + 1) * size),
-        mistakes.channels,
-      );
-      return {
-        index: mistakes.indices[i],
-        true: t,
-        predicted: mistakes.predicted[i],
-        success: result.success[i],
-        steps: result.steps[i],
-        lambda1: result.lambda1[i],
-        ...norms,
-        probTrue: probTrue[i],
-        transfers: result.success[i] && transferred[i] === 1,
-      };
-    });
-    const ok = rows.filter((r) => r.success);
-    const median = (v: number[]) => v.length ? [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] : NaN;
+    autoencoder?.model.dispose();
     const metrics = {
       task: "counterfactual",
       model: flags.model ?? "shipped fashion-mnist-cnn",
@@ -141,17 +171,62 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
       adapter: info.adapter,
       seed,
       examples: rows,
-      successRate: ok.length / rows.length,
-      medianL1: median(ok.map((r) => r.l1)),
-      medianL0: median(ok.map((r) => r.l0)),
-      transferRate: ok.length ? ok.filter((r) => r.transfers).length / ok.length : NaN,
+      ...summarize(rows),
       transferModel: flags["transfer-model"] ?? "trained here: same CNN, seed + 1, 1 epoch on 12,000 images",
-      withPrior: null,
+      withPrior: priorRows && autoencoder && originalErrors
+        ? {
+          gamma,
+          ...summarize(priorRows),
+          medianReconstructionError: {
+            original: median(Array.from(originalErrors)),
+            withoutPrior: median(rows.filter((r) => r.success).map((r) => r.reconstructionError!)),
+            withPrior: median(priorRows.filter((r) => r.success).map((r) => r.reconstructionError!)),
+          },
+          autoencoder: {
+            trainSize: autoencoder.size,
+            epochs: autoencoder.epochs,
+            seconds: autoencoder.seconds,
+            finalLoss: autoencoder.finalLoss,
+          },
+          examples: priorRows.map((r) => ({
+            index: r.index,
+            success: r.success,
+            steps: r.steps,
+            lambda1: r.lambda1,
+            l0: r.l0,
+            l1: r.l1,
+            l2: r.l2,
+            probTrue: r.probTrue,
+            transfers: r.transfers,
+            reconstructionError: r.reconstructionError,
+          })),
+        }
+        : null,
       seconds: (performance.now() - started) / 1000,
     };
-    const png = await differenceGrid(mistakes, result.images, rows.slice(0, 12));
+    const shown = rows.slice(0, 12).map((_, i) => i);
+    const png = await differenceGrid(mistakes, shown, [
+      { title: "no prior", images: plain.images },
+      ...(withPrior ? [{ title: "AE prior", images: withPrior.images }] : []),
+    ]);
     await out.writeJson("metrics.json", metrics);
     await out.writeFile("counterfactuals.png", png);
+    const p = metrics.withPrior;
+    const summaryRows: Cell[][] = [
+      ["mistakes optimized", rows.length, ...(p ? [rows.length] : [])],
+      ["success rate", metrics.successRate, ...(p ? [p.successRate] : [])],
+      ["median L1 of the change", metrics.medianL1, ...(p ? [p.medianL1] : [])],
+      ["median L0 (pixels changed by more than 0.001)", metrics.medianL0, ...(p ? [p.medianL0] : [])],
+      ["transfer rate to an independent model", metrics.transferRate, ...(p ? [p.transferRate] : [])],
+      ...(p
+        ? [[
+          "median ‖AE(x′) − x′‖² of the successes (originals: " +
+          `${formatNumber(p.medianReconstructionError.original)})`,
+          p.medianReconstructionError.withoutPrior,
+          p.medianReconstructionError.withPrior,
+        ]]
+        : []),
+    ];
     await out.writeFile(
       "report.html",
       renderReport({
@@ -160,20 +235,22 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
         sections: [
           {
             heading: "Summary",
-            html: table(["quantity", "value"], [
-              ["mistakes optimized", rows.length],
-              ["success rate", metrics.successRate],
-              ["median L1 of the change", metrics.medianL1],
-              ["median L0 (pixels changed by more than 0.001)", metrics.medianL0],
-              ["transfer rate to an independent model", metrics.transferRate],
-            ]) +
-              paragraph(`Transfer model: ${metrics.transferModel}. The autoencoder prior is not built yet.`),
+            html: table(
+              ["quantity", "without the prior", ...(p ? [`with the autoencoder prior (γ = ${gamma})`] : [])],
+              summaryRows,
+            ) +
+              paragraph(`Transfer model: ${metrics.transferModel}.`) +
+              paragraph(
+                p ? priorSentence(rows, priorRows!, gamma, { ...autoencoder!, seed: seed + 2 }) : NO_PRIOR,
+              ),
           },
           {
             heading: "What had to change",
             html: figure(
               pngImage(png, "counterfactuals"),
-              "Per mistake (true>predicted): the original, the counterfactual, and the signed change (blue darker, red lighter).",
+              "Per mistake (true>predicted): the original, the counterfactual without the prior and its signed " +
+                "change (mean over channels; blue darker, red lighter)" +
+                (p ? ", then the counterfactual with the autoencoder prior and its change." : "."),
             ),
           },
           {
@@ -191,10 +268,9 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
                 "L2",
                 "p(true)",
                 "transfers",
+                ...(p ? ["success (prior)", "L1 (prior)", "p(true) (prior)", "transfers (prior)"] : []),
               ],
-              rows.map((
-                r,
-              ) => [
+              rows.map((r, i) => [
                 r.index,
                 r.true,
                 r.predicted,
@@ -206,6 +282,9 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
                 r.l2,
                 r.probTrue,
                 r.transfers,
+                ...(priorRows
+                  ? [priorRows[i].success, priorRows[i].l1, priorRows[i].probTrue, priorRows[i].transfers]
+                  : []),
               ]),
             ),
           },
@@ -213,12 +292,12 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
       }),
     );
     const path = await out.commit();
-    console.error(
-      `success ${metrics.successRate.toFixed(3)}, median L1 ${
-        metrics.medianL1.toFixed(2)
-      }, median L0 ${metrics.medianL0}, ` +
-        `transfer ${metrics.transferRate.toFixed(3)}; results in ${path}`,
-    );
+    const line = (m: ReturnType<typeof summarize>) =>
+      `success ${m.successRate.toFixed(3)}, median L1 ${m.medianL1.toFixed(2)}, median L0 ${m.medianL0}, ` +
+      `transfer ${m.transferRate.toFixed(3)}`;
+    console.error(`without the prior: ${line(metrics)}`);
+    if (p) console.error(`with the prior (γ = ${gamma}): ${line(p)}`);
+    console.error(`results in ${path}`);
     return path;
   } catch (e) {
     await out.abort();
@@ -226,9 +305,79 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
   }
 }
 
+const NO_PRIOR = "The autoencoder prior was not run (--no-prior).";
+
+/** The median (the upper one for an even count); NaN for no values. */
+function median(values: number[]): number {
+  return values.length ? [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] : NaN;
+}
+
+/** Success rate, median L1 and L0 of the successes, and the share of successes that transfer. */
+function summarize(rows: ExampleRow[]) {
+  const ok = rows.filter((r) => r.success);
+  return {
+    successRate: ok.length / rows.length,
+    medianL1: median(ok.map((r) => r.l1)),
+    medianL0: median(ok.map((r) => r.l0)),
+    transferRate: ok.length ? ok.filter((r) => r.transfers).length / ok.length : NaN,
+  };
+}
+
+/** The report's sentence comparing the transfer rates without and with the prior. */
+function priorSentence(
+  rows: ExampleRow[],
+  priorRows: ExampleRow[],
+  gamma: number,
+  autoencoder: { size: number; epochs: number; finalLoss: number; seed: number },
+): string {
+  const count = (r: ExampleRow[]) => {
+    const ok = r.filter((e) => e.success);
+    const moved = ok.filter((e) => e.transfers).length;
+    return `${formatNumber(ok.length ? moved / ok.length : NaN)} (${moved} of ${ok.length} successes)`;
+  };
+  return `With the autoencoder prior (γ = ${gamma}), the transfer rate is ${count(priorRows)}, against ` +
+    `${count(rows)} without it. The autoencoder (src/model/autoencoder.ts) was trained here on ` +
+    `${autoencoder.size} training images for ${autoencoder.epochs} epoch(s) (seed ${autoencoder.seed}), to a ` +
+    `mean squared error of ${formatNumber(autoencoder.finalLoss)} per value.`;
+}
+
+/** Norms, p(true), transfer and (with an autoencoder) reconstruction error of each kept x′. */
+async function scoreCounterfactuals(
+  mistakes: Dataset & { indices: number[]; predicted: number[] },
+  x: tf.Tensor4D,
+  result: Counterfactuals,
+  models: { model: ExplainableModel; transferModel: ExplainableModel; autoencoder?: tf.LayersModel },
+): Promise<ExampleRow[]> {
+  const target = Array.from(mistakes.labels);
+  const counterfactual = tf.tensor4d(result.images, x.shape);
+  const probTrue = await probabilityOf(models.model, counterfactual, target);
+  const transferred = await probabilityOf(models.transferModel, counterfactual, target, true);
+  const errors = models.autoencoder
+    ? await reconstructionErrors(models.autoencoder, counterfactual)
+    : undefined;
+  counterfactual.dispose();
+  const size = mistakes.height * mistakes.width * mistakes.channels;
+  return target.map((t, i) => ({
+    index: mistakes.indices[i],
+    true: t,
+    predicted: mistakes.predicted[i],
+    success: result.success[i],
+    steps: result.steps[i],
+    lambda1: result.lambda1[i],
+    ...changeNorms(
+      mistakes.images.subarray(i * size, (i + 1) * size),
+      result.images.subarray(i * size, (i + 1) * size),
+      mistakes.channels,
+    ),
+    probTrue: probTrue[i],
+    transfers: result.success[i] && transferred[i] === 1,
+    ...(errors ? { reconstructionError: errors[i] } : {}),
+  }));
+}
+
 /** The `limit` most confident mistakes of `model` on `test`, with their indices and predictions. */
 async function findMistakes(
-  model: ReturnType<typeof withInputRange>,
+  model: ExplainableModel,
   test: Dataset,
   limit: number,
 ): Promise<Dataset & { indices: number[]; predicted: number[] }> {
@@ -245,7 +394,7 @@ async function findMistakes(
 
 /** Softmax probability of the target class per image, or (with `argmax`) 1 where it is the arg-max. */
 async function probabilityOf(
-  model: ReturnType<typeof withInputRange>,
+  model: ExplainableModel,
   x: tf.Tensor4D,
   target: number[],
   argmax = false,
@@ -262,10 +411,16 @@ async function probabilityOf(
   });
 }
 
+/** The training images the models trained here see: the first 12,000 (--quick: 600) of the split. */
+function trainingImages(train: Dataset, quick: boolean): Dataset {
+  const n = Math.min(train.count, quick ? 600 : 12000);
+  return subset(train, Array.from({ length: n }, (_, i) => i));
+}
+
 /** The independent model for the transfer test: the default CNN, another seed, one epoch on 12,000 images. */
 async function trainIndependent(train: Dataset, seed: number, quick: boolean) {
-  const n = Math.min(train.count, quick ? 600 : 12000);
-  console.error(`training the independent model for the transfer test (${n} images, 1 epoch)`);
+  const data = trainingImages(train, quick);
+  console.error(`training the independent model for the transfer test (${data.count} images, 1 epoch)`);
   const model = createCnn({
     height: train.height,
     width: train.width,
@@ -273,43 +428,48 @@ async function trainIndependent(train: Dataset, seed: number, quick: boolean) {
     classes: train.classNames.length,
     seed: seed + 1,
   });
-  await trainModel(model, subset(train, Array.from({ length: n }, (_, i) => i)), {
-    epochs: 1,
-    seed: seed + 1,
-  });
+  await trainModel(model, data, { epochs: 1, seed: seed + 1 });
   return fromLayersModel(model);
 }
 
-/** Rows of original | counterfactual | signed change. */
+/** The autoencoder of the prior: src/model/autoencoder.ts's defaults on the same images, seed + 2. */
+function trainPrior(train: Dataset, seed: number, quick: boolean) {
+  const data = trainingImages(train, quick);
+  console.error(`training the autoencoder of the prior (${data.count} images, 1 epoch)`);
+  return trainAutoencoder(data, { seed: seed + 2 });
+}
+
+/** Per shown image, a row: the original, then a counterfactual and its signed change per set. */
 function differenceGrid(
-  data: Dataset,
-  changed: Float32Array,
-  rows: { true: number; predicted: number }[],
+  data: Dataset & { predicted: number[] },
+  shown: number[],
+  sets: { title: string; images: Float32Array }[],
 ): Promise<Uint8Array> {
   const size = data.height * data.width * data.channels;
   const pixels = data.height * data.width;
+  const channels = data.channels as 1 | 3;
   return gridPng({
-    columns: ["original", "changed", "change"],
-    rows: rows.map((r, i) => {
+    columns: ["original", ...sets.flatMap((set) => [set.title, "change"])],
+    rows: shown.map((i) => {
       const a = data.images.subarray(i * size, (i + 1) * size);
-      const b = changed.subarray(i * size, (i + 1) * size);
-      const diff = new Float32Array(pixels);
-      for (let p = 0; p < pixels; p++) {
-        for (let c = 0; c < data.channels; c++) {
-          diff[p] += (b[p * data.channels + c] - a[p * data.channels + c]) / data.channels;
+      const cells = [imageToRgba(a, data.height, data.width, channels)];
+      for (const set of sets) {
+        const b = set.images.subarray(i * size, (i + 1) * size);
+        const diff = new Float32Array(pixels);
+        for (let p = 0; p < pixels; p++) {
+          for (let c = 0; c < channels; c++) {
+            diff[p] += (b[p * channels + c] - a[p * channels + c]) / channels;
+          }
         }
-      }
-      return {
-        label: `${r.true}>${r.predicted}`,
-        cells: [
-          imageToRgba(a, data.height, data.width, data.channels as 1 | 3),
-          imageToRgba(b, data.height, data.width, data.channels as 1 | 3),
+        cells.push(
+          imageToRgba(b, data.height, data.width, channels),
           colorize(diff, { map: "diverging", min: -1, max: 1 }),
-        ],
-      };
+        );
+      }
+      return { label: `${data.labels[i]}>${data.predicted[i]}`, cells };
     }),
     cellWidth: data.width,
     cellHeight: data.height,
-    colorbars: [{ label: "change of pixel value", min: -1, max: 1, map: "diverging" }],
+    colorbars: [{ label: "change of pixel value (mean over channels)", min: -1, max: 1, map: "diverging" }],
   });
 }
