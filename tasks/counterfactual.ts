@@ -337,7 +337,8 @@ function priorSentence(
   };
   return `With the autoencoder prior (γ = ${gamma}), the transfer rate is ${count(priorRows)}, against ` +
     `${count(rows)} without it. The autoencoder (src/model/autoencoder.ts) was trained here on ` +
-    `${autoencoder.size} training images for ${autoencoder.epochs} epoch(s) (seed ${autoencoder.seed}), to a ` +
+    `${autoencoder.size.toLocaleString("en-US")} training images for ${autoencoder.epochs} ` +
+    `epoch${autoencoder.epochs === 1 ? "" : "s"} (seed ${autoencoder.seed}), to a ` +
     `mean squared error of ${formatNumber(autoencoder.finalLoss)} per value.`;
 }
 

@@ -82,6 +82,42 @@ gpuTest(
   },
 );
 
+gpuTest("counterfactual --no-prior trains no autoencoder and writes withPrior: null", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/run`;
+    await counterfactualTask([
+      "--quick",
+      "--no-prior",
+      "--test-size=100",
+      "--examples=2",
+      "--steps=10",
+      "--rounds=1",
+      `--transfer-model=${new URL("../../fixtures/fashion-mnist-cnn", import.meta.url).pathname}`,
+      `--out=${out}`,
+    ]);
+    const m = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
+    assert.equal(m.withPrior, null);
+    assert.equal(m.examples.length, 2);
+    for (const e of m.examples) assert.equal("reconstructionError" in e, false);
+    assert.match(await Deno.readTextFile(`${out}/report.html`), /was not run \(--no-prior\)/);
+    const png = decodePngPixels(await Deno.readFile(`${out}/counterfactuals.png`));
+    const layout = gridLayout({
+      columns: ["original", "no prior", "change"],
+      rows: m.examples.map((e: { true: number; predicted: number }) => ({
+        label: `${e.true}>${e.predicted}`,
+        cells: [],
+      })),
+      cellWidth: 28,
+      cellHeight: 28,
+      colorbars: [{ label: "", min: -1, max: 1, map: "diverging" }],
+    });
+    assert.deepEqual([png.width, png.height], [layout.width, layout.height]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("counterfactual rejects --prior with --no-prior, and --prior-weight with --no-prior", async () => {
   await assert.rejects(counterfactualTask(["--prior", "--no-prior"]), HansError);
   await assert.rejects(
