@@ -11,7 +11,9 @@ import { writeProgressLine } from "./train.ts";
 
 /** Options of {@link createAutoencoder}. */
 export interface AutoencoderOptions {
+  /** Image height in pixels. */
   height: number;
+  /** Image width in pixels. */
   width: number;
   /** 1 (grayscale) or 3 (RGB); the reconstruction has as many. */
   channels: number;
@@ -127,21 +129,31 @@ export interface AutoencoderTrainOptions {
 
 /** Progress of an autoencoder's training. */
 export interface AutoencoderProgress {
+  /** Current epoch, from 1. */
   epoch: number;
+  /** Epochs in all. */
   epochs: number;
+  /** Steps done in this epoch. */
   step: number;
+  /** Steps per epoch. */
   steps: number;
   /** Mean squared error per value over the steps since the last read-back. */
   loss: number;
+  /** Images per second since the last read-back. */
   samplesPerSecond: number;
 }
 
 /** A trained autoencoder and what its training did. */
 export interface TrainedAutoencoder {
+  /** The trained autoencoder ({@link createAutoencoder}); the caller disposes it. */
   model: tf.Sequential;
+  /** Passes over the data. */
   epochs: number;
+  /** Training images. */
   size: number;
+  /** Wall time of the training. */
   seconds: number;
+  /** Images per second over the whole training. */
   samplesPerSecond: number;
   /** Mean squared error per value over the last read-back window. */
   finalLoss: number;
