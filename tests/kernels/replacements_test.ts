@@ -167,7 +167,7 @@ gpuTest(
   },
 );
 
-gpuTest("hans's kernels are on by default on a software adapter and can be switched off and on", async () => {
+gpuTest("hans's kernels are on by default on a software adapter and can be switched off and on", () => {
   if (tf.getBackend() !== "webgpu") return;
   const before = hansKernelsActive();
   useHansKernels(false);
