@@ -100,7 +100,7 @@ export async function findCounterfactuals(
   const best = { images: original.slice(), l1: new Array(n).fill(Infinity), steps: new Array(n).fill(0) };
   const keptLambda = new Array(n).fill(NaN);
   const loss = counterfactualLoss(model, target, options.prior);
-  const gradOf = tf.grad((x) => loss(x as tf.Tensor4D));
+  const gradOf = tf.grad((x) => loss.value(x as tf.Tensor4D));
   for (let round = 0; round < rounds; round++) {
     let state = tf.tidy(() => tf.concat([images.reshape([1, -1]), tf.zeros([2, n * size])]) as tf.Tensor2D);
     const active = new Array(n).fill(1);
@@ -147,6 +147,7 @@ export async function findCounterfactuals(
     }
     options.onRound?.(round, succeeded);
   }
+  loss.dispose();
   return {
     images: best.images,
     success: best.l1.map((l) => l !== Infinity),
@@ -155,26 +156,46 @@ export async function findCounterfactuals(
   };
 }
 
+/** The smooth loss of {@link findCounterfactuals}, built once per call of {@link counterfactualLoss}. */
+export interface CounterfactualLoss {
+  /** The loss of a batch x′ `[n,H,W,C]`, summed over the batch. Builds its tensors inside tf.tidy, so it can
+   * run inside tf.grad. */
+  value(x: tf.Tensor4D): tf.Scalar;
+  /** Frees the one-hot targets the loss holds; call it once the loss is no longer used. */
+  dispose(): void;
+}
+
 /**
  * The smooth loss that {@link findCounterfactuals} differentiates with tfjs autodiff, summed over the batch:
  * per image, the softmax cross-entropy of the model's logits to its target class, plus γ·‖AE(x′) − x′‖₂² with a
- * prior. (λ2·‖x′ − x‖₂² and the L1 penalty live in the update step.) The returned function builds its tensors
- * inside tf.tidy, so it can run inside tf.grad.
+ * prior. (λ2·‖x′ − x‖₂² and the L1 penalty live in the update step.) The one-hot targets are built here, once,
+ * not at every step; `dispose()` frees them.
+ *
+ * @example
+ * ```ts
+ * const loss = counterfactualLoss(model, [3, 1]);
+ * const grad = tf.grad((x) => loss.value(x as tf.Tensor4D))(images);
+ * loss.dispose();
+ * ```
  */
 export function counterfactualLoss(
   model: ExplainableModel,
   target: number[],
   prior?: CounterfactualPrior,
-): (x: tf.Tensor4D) => tf.Scalar {
+): CounterfactualLoss {
   const weight = prior?.weight ?? DEFAULT_PRIOR_WEIGHT;
-  return (x) =>
-    tf.tidy(() => {
-      const oneHot = tf.oneHot(tf.tensor1d(target, "int32"), model.classes);
-      const logits = model.logits(x);
-      let l = tf.losses.softmaxCrossEntropy(oneHot, logits, undefined, undefined, tf.Reduction.NONE);
-      if (prior) l = tf.add(l, tf.mul(reconstructionError(prior.reconstruct, x), weight));
-      return tf.sum(l);
-    });
+  // Kept out of any tidy the caller may be in: the loss outlives it.
+  const oneHot = tf.keep(tf.tidy(() => tf.oneHot(tf.tensor1d(target, "int32"), model.classes)));
+  return {
+    value: (x) =>
+      tf.tidy(() => {
+        const logits = model.logits(x);
+        let l = tf.losses.softmaxCrossEntropy(oneHot, logits, undefined, undefined, tf.Reduction.NONE);
+        if (prior) l = tf.add(l, tf.mul(reconstructionError(prior.reconstruct, x), weight));
+        return tf.sum(l);
+      }),
+    dispose: () => oneHot.dispose(),
+  };
 }
 
 /** Per image: logit of the target class minus the best other logit. */

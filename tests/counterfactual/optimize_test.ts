@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { changeNorms, counterfactualLoss, findCounterfactuals } from "../../src/counterfactual/optimize.ts";
+import {
+  changeNorms,
+  type CounterfactualLoss,
+  counterfactualLoss,
+  findCounterfactuals,
+} from "../../src/counterfactual/optimize.ts";
 import { fromLayersModel } from "../../src/explain/model_fn.ts";
 import { reconstructionErrors } from "../../src/model/autoencoder.ts";
 import { Rng } from "../../src/rng.ts";
@@ -48,6 +53,26 @@ Deno.test("changeNorms counts pixels, not channels, for L0", () => {
   assert.ok(Math.abs(n.l2 - Math.sqrt(0.5 + 0.00000025)) < 1e-6);
 });
 
+gpuTest("counterfactualLoss builds its one-hot targets once, not at every evaluation", async () => {
+  const x = tf.tensor4d(new Float32Array(40).fill(0.5), [2, 4, 5, 1]);
+  const model = trap();
+  const before = tf.memory().numTensors;
+  const loss = counterfactualLoss(model, [0, 1]);
+  assert.equal(tf.memory().numTensors, before + 1, "the loss holds one tensor, its one-hot targets");
+  const profile = await tf.profile(() => tf.grad((t) => loss.value(t as tf.Tensor4D))(x));
+  (profile.result as tf.Tensor).dispose();
+  const kernels = profile.kernels.map((k) => k.name);
+  assert.ok(kernels.length > 0, "the profile saw the loss's kernels");
+  assert.ok(!kernels.includes("OneHot"), `no one-hot per step: ${kernels.join(", ")}`);
+  // Both images have logits (0.5·Σx, 0.5·Σx + 10·x0 − 1) = (5, 9); cross-entropy to class 0, then class 1.
+  const value = (await take(loss.value(x)))[0];
+  assert.ok(Math.abs(value - (Math.log1p(Math.exp(4)) + Math.log1p(Math.exp(-4)))) < 1e-4, `loss ${value}`);
+  loss.dispose();
+  assert.equal(tf.memory().numTensors, before, "dispose frees it");
+  x.dispose();
+  model.layers!.dispose();
+});
+
 /** A linear "autoencoder" R(x) = x·A per flattened image, as a function and as a LayersModel. */
 function linearAutoencoder(a: Float32Array, shape: [number, number, number]) {
   const d = shape[0] * shape[1] * shape[2];
@@ -80,7 +105,7 @@ gpuTest(
     const gamma = 0.7;
     const target = [0, 0];
     const plain = counterfactualLoss(trap(), target);
-    const grad = (loss: (x: tf.Tensor4D) => tf.Scalar) => take(tf.grad((t) => loss(t as tf.Tensor4D))(x));
+    const grad = (loss: CounterfactualLoss) => take(tf.grad((t) => loss.value(t as tf.Tensor4D))(x));
     const base = await grad(plain);
     // Analytic: ‖x(A − I)‖² has the gradient 2·r·(A − I)ᵀ with r = x(A − I), per image (row vectors).
     const expected = new Float64Array(2 * d);
@@ -111,7 +136,7 @@ gpuTest(
           const moved = values.slice();
           moved[k] += delta;
           const t = tf.tensor4d(moved, x.shape);
-          const v = (await take(withPrior(t)))[0];
+          const v = (await take(withPrior.value(t)))[0];
           t.dispose();
           return v;
         };
@@ -121,7 +146,9 @@ gpuTest(
           `pixel ${k}: fd ${fd} vs ${g[k]}`,
         );
       }
+      withPrior.dispose();
     }
+    plain.dispose();
     x.dispose();
     model.dispose();
   },
