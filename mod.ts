@@ -28,6 +28,7 @@ export * from "./src/model/load.ts";
 export * from "./src/model/input_range.ts";
 export * from "./src/pipeline/contrastive.ts";
 export * from "./src/counterfactual/optimize.ts";
+export * from "./src/counterfactual/saliency.ts";
 export * from "./src/pipeline/clever_hans.ts";
 export * from "./src/pipeline/clever_hans_metrics.ts";
 export { tf } from "./src/deps.ts";
