@@ -14,6 +14,13 @@ import {
   DEFAULT_PRIOR_WEIGHT,
   findCounterfactuals,
 } from "../src/counterfactual/optimize.ts";
+import {
+  CHANGE_SALIENCY_METHODS,
+  changeMagnitude,
+  changeSaliencyCorrelations,
+  contrastiveSaliency,
+} from "../src/counterfactual/saliency.ts";
+import { method } from "../src/explain/registry.ts";
 import { predictWithConfidence } from "../src/pipeline/contrastive.ts";
 import { HansError } from "../src/errors.ts";
 import { type ExplainableModel, fromLayersModel } from "../src/explain/model_fn.ts";
@@ -38,7 +45,8 @@ export const COUNTERFACTUAL_HELP = `deno task counterfactual [flags]
 For a classifier's most confident mistakes, finds the smallest change (L1 + L2 penalty, searched per image)
 that makes it predict the true class, and shows what had to change. The transfer rate says how often an
 independently trained model of the same architecture also puts the counterfactual in the true class
-(high: a meaningful edit; low: adversarial noise). By default the search runs twice, without and with an
+(high: a meaningful edit; low: adversarial noise), and how well |x′ − x| follows the contrastive saliency map
+"predicted rather than true" (Spearman ρ; against another mistake's map as a baseline). By default the search runs twice, without and with an
 autoencoder prior (γ·‖AE(x′) − x′‖₂² added to the loss, the autoencoder trained here), and reports both.
 
   --model PATH|URL      TF.js model (default the shipped Fashion-MNIST CNN)
@@ -74,7 +82,14 @@ interface ExampleRow {
   transfers: boolean;
   /** ‖AE(x′) − x′‖₂² of the kept x′ (only when the prior ran). */
   reconstructionError?: number;
+  /** Per saliency method, Spearman's ρ of |x′ − x| with this mistake's contrastive map (NaN for no change). */
+  saliencyCorrelation: Record<string, number>;
+  /** The same against the next mistake's map (the baseline). */
+  saliencyCorrelationBaseline: Record<string, number>;
 }
+
+/** Contrastive maps "predicted rather than true" of the mistakes, per method of CHANGE_SALIENCY_METHODS. */
+type SaliencyMaps = Record<string, Float32Array>;
 
 /** Runs the task; returns the results folder. */
 export async function counterfactualTask(args: string[]): Promise<string | undefined> {
@@ -134,6 +149,15 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
     }
     const x = batchTensor(mistakes, 0, mistakes.count);
     const target = Array.from(mistakes.labels);
+    console.error(`contrastive saliency maps (predicted rather than true) of ${mistakes.count} mistakes`);
+    const saliency: SaliencyMaps = {};
+    for (const name of CHANGE_SALIENCY_METHODS) {
+      saliency[name] = await contrastiveSaliency(model, x, {
+        predicted: mistakes.predicted,
+        truth: target,
+        method: name,
+      });
+    }
     const search = (label: string, prior?: CounterfactualPrior) => {
       console.error(`optimizing ${mistakes.count} mistakes ${label}`);
       return findCounterfactuals(model, x, target, {
@@ -157,7 +181,12 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
       })
       : undefined;
     const score = (result: Counterfactuals) =>
-      scoreCounterfactuals(mistakes, x, result, { model, transferModel, autoencoder: autoencoder?.model });
+      scoreCounterfactuals(mistakes, x, result, {
+        model,
+        transferModel,
+        autoencoder: autoencoder?.model,
+        saliency,
+      });
     const rows = await score(plain);
     const priorRows = withPrior ? await score(withPrior) : undefined;
     const originalErrors = autoencoder ? await reconstructionErrors(autoencoder.model, x) : undefined;
@@ -199,13 +228,15 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
             probTrue: r.probTrue,
             transfers: r.transfers,
             reconstructionError: r.reconstructionError,
+            saliencyCorrelation: r.saliencyCorrelation,
+            saliencyCorrelationBaseline: r.saliencyCorrelationBaseline,
           })),
         }
         : null,
       seconds: (performance.now() - started) / 1000,
     };
     const shown = rows.slice(0, 12).map((_, i) => i);
-    const png = await differenceGrid(mistakes, shown, [
+    const png = await differenceGrid(mistakes, shown, saliency[CHANGE_SALIENCY_METHODS[0]], [
       { title: "no prior", images: plain.images },
       ...(withPrior ? [{ title: "AE prior", images: withPrior.images }] : []),
     ]);
@@ -218,6 +249,18 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
       ["median L1 of the change", metrics.medianL1, ...(p ? [p.medianL1] : [])],
       ["median L0 (pixels changed by more than 0.001)", metrics.medianL0, ...(p ? [p.medianL0] : [])],
       ["transfer rate to an independent model", metrics.transferRate, ...(p ? [p.transferRate] : [])],
+      ...CHANGE_SALIENCY_METHODS.flatMap((name) => [
+        [
+          `median ρ of |x′ − x| with the ${method(name).label} map (P rather than T)`,
+          metrics.medianSaliencyCorrelation[name],
+          ...(p ? [p.medianSaliencyCorrelation[name]] : []),
+        ],
+        [
+          `… with another mistake's ${method(name).label} map (baseline)`,
+          metrics.medianSaliencyCorrelationBaseline[name],
+          ...(p ? [p.medianSaliencyCorrelationBaseline[name]] : []),
+        ],
+      ]),
       ...(p
         ? [[
           "median ‖AE(x′) − x′‖² of the successes (originals: " +
@@ -242,14 +285,17 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
               paragraph(`Transfer model: ${metrics.transferModel}.`) +
               paragraph(
                 p ? priorSentence(rows, priorRows!, gamma, { ...autoencoder!, seed: seed + 2 }) : NO_PRIOR,
-              ),
+              ) +
+              paragraph(saliencySentence(metrics, p ?? undefined)),
           },
           {
             heading: "What had to change",
             html: figure(
               pngImage(png, "counterfactuals"),
-              "Per mistake (true>predicted): the original, the counterfactual without the prior and its signed " +
-                "change (mean over channels; blue darker, red lighter)" +
+              "Per mistake (true>predicted): the original, its contrastive Gradient map (why the predicted " +
+                "rather than the true class: max over channels of |∂(logit P − logit T)/∂x|, divided by its " +
+                "maximum per image), the counterfactual without the prior and its signed change (mean over " +
+                "channels; blue darker, red lighter)" +
                 (p ? ", then the counterfactual with the autoencoder prior and its change." : "."),
             ),
           },
@@ -268,7 +314,16 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
                 "L2",
                 "p(true)",
                 "transfers",
-                ...(p ? ["success (prior)", "L1 (prior)", "p(true) (prior)", "transfers (prior)"] : []),
+                ...CHANGE_SALIENCY_METHODS.map((name) => `ρ ${method(name).short}`),
+                ...(p
+                  ? [
+                    "success (prior)",
+                    "L1 (prior)",
+                    "p(true) (prior)",
+                    "transfers (prior)",
+                    ...CHANGE_SALIENCY_METHODS.map((name) => `ρ ${method(name).short} (prior)`),
+                  ]
+                  : []),
               ],
               rows.map((r, i) => [
                 r.index,
@@ -282,8 +337,15 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
                 r.l2,
                 r.probTrue,
                 r.transfers,
+                ...correlationCells(r),
                 ...(priorRows
-                  ? [priorRows[i].success, priorRows[i].l1, priorRows[i].probTrue, priorRows[i].transfers]
+                  ? [
+                    priorRows[i].success,
+                    priorRows[i].l1,
+                    priorRows[i].probTrue,
+                    priorRows[i].transfers,
+                    ...correlationCells(priorRows[i]),
+                  ]
                   : []),
               ]),
             ),
@@ -294,7 +356,11 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
     const path = await out.commit();
     const line = (m: ReturnType<typeof summarize>) =>
       `success ${m.successRate.toFixed(3)}, median L1 ${m.medianL1.toFixed(2)}, median L0 ${m.medianL0}, ` +
-      `transfer ${m.transferRate.toFixed(3)}`;
+      `transfer ${m.transferRate.toFixed(3)}, median ρ(|x′ − x|, saliency) ` +
+      CHANGE_SALIENCY_METHODS.map((name) =>
+        `${name} ${m.medianSaliencyCorrelation[name].toFixed(3)} ` +
+        `(baseline ${m.medianSaliencyCorrelationBaseline[name].toFixed(3)})`
+      ).join(", ");
     console.error(`without the prior: ${line(metrics)}`);
     if (p) console.error(`with the prior (γ = ${gamma}): ${line(p)}`);
     console.error(`results in ${path}`);
@@ -312,15 +378,56 @@ function median(values: number[]): number {
   return values.length ? [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] : NaN;
 }
 
-/** Success rate, median L1 and L0 of the successes, and the share of successes that transfer. */
+/**
+ * Success rate, median L1 and L0 of the successes, the share of successes that transfer, and per saliency
+ * method the median ρ of the successes with their own and with another mistake's map (NaNs left out).
+ */
 function summarize(rows: ExampleRow[]) {
   const ok = rows.filter((r) => r.success);
+  const medianOf = (pick: (r: ExampleRow) => Record<string, number>) =>
+    Object.fromEntries(
+      CHANGE_SALIENCY_METHODS.map((name) => [
+        name,
+        median(ok.map((r) => pick(r)[name]).filter((v) => Number.isFinite(v))),
+      ]),
+    );
   return {
     successRate: ok.length / rows.length,
     medianL1: median(ok.map((r) => r.l1)),
     medianL0: median(ok.map((r) => r.l0)),
     transferRate: ok.length ? ok.filter((r) => r.transfers).length / ok.length : NaN,
+    medianSaliencyCorrelation: medianOf((r) => r.saliencyCorrelation),
+    medianSaliencyCorrelationBaseline: medianOf((r) => r.saliencyCorrelationBaseline),
   };
+}
+
+/** An example's ρ per saliency method for the report's table; no value (NaN) shows as a dash. */
+function correlationCells(row: ExampleRow): Cell[] {
+  return CHANGE_SALIENCY_METHODS.map((name) => {
+    const r = row.saliencyCorrelation[name];
+    return Number.isFinite(r) ? r : null;
+  });
+}
+
+/** The report's sentence on how well the change follows the contrastive saliency maps. */
+function saliencySentence(
+  without: ReturnType<typeof summarize>,
+  withPrior?: ReturnType<typeof summarize>,
+): string {
+  const parts = CHANGE_SALIENCY_METHODS.map((name) => {
+    const own = (m: ReturnType<typeof summarize>) => formatNumber(m.medianSaliencyCorrelation[name]);
+    const base = (m: ReturnType<typeof summarize>) => formatNumber(m.medianSaliencyCorrelationBaseline[name]);
+    return `${method(name).label}: ${own(without)}` +
+      (withPrior ? ` without and ${own(withPrior)} with the prior` : "") +
+      `, against ${base(without)}` + (withPrior ? ` and ${base(withPrior)}` : "") +
+      " for another mistake's map";
+  });
+  return "Median Spearman ρ over the successes between |x′ − x| (summed over channels) and the absolute " +
+    "contrastive map of the same mistake (why the predicted class P rather than the true class T, computed on " +
+    `the original image) — ${parts.join("; ")}. A ρ near its baseline means the change does not go where ` +
+    "the map says this image's evidence for P over T lies. The optimizer's first steps follow the gradient " +
+    "of nearly the same contrast (the cross-entropy to T of a confident mistake), so part of the Gradient ρ is " +
+    "built in; Gradient × input is 0 on black pixels, where the change may still add ink.";
 }
 
 /** The report's sentence comparing the transfer rates without and with the prior. */
@@ -347,7 +454,12 @@ async function scoreCounterfactuals(
   mistakes: Dataset & { indices: number[]; predicted: number[] },
   x: tf.Tensor4D,
   result: Counterfactuals,
-  models: { model: ExplainableModel; transferModel: ExplainableModel; autoencoder?: tf.LayersModel },
+  models: {
+    model: ExplainableModel;
+    transferModel: ExplainableModel;
+    autoencoder?: tf.LayersModel;
+    saliency: SaliencyMaps;
+  },
 ): Promise<ExampleRow[]> {
   const target = Array.from(mistakes.labels);
   const counterfactual = tf.tensor4d(result.images, x.shape);
@@ -358,6 +470,16 @@ async function scoreCounterfactuals(
     : undefined;
   counterfactual.dispose();
   const size = mistakes.height * mistakes.width * mistakes.channels;
+  const pixels = mistakes.height * mistakes.width;
+  const change = changeMagnitude(mistakes.images, result.images, { channels: mistakes.channels });
+  const own: Record<string, number[]> = {};
+  const other: Record<string, number[]> = {};
+  for (const name of CHANGE_SALIENCY_METHODS) {
+    own[name] = changeSaliencyCorrelations(change, models.saliency[name], { pixels });
+    other[name] = changeSaliencyCorrelations(change, models.saliency[name], { pixels, shift: 1 });
+  }
+  const perMethod = (values: Record<string, number[]>, i: number) =>
+    Object.fromEntries(CHANGE_SALIENCY_METHODS.map((name) => [name, values[name][i]]));
   return target.map((t, i) => ({
     index: mistakes.indices[i],
     true: t,
@@ -373,6 +495,8 @@ async function scoreCounterfactuals(
     probTrue: probTrue[i],
     transfers: result.success[i] && transferred[i] === 1,
     ...(errors ? { reconstructionError: errors[i] } : {}),
+    saliencyCorrelation: perMethod(own, i),
+    saliencyCorrelationBaseline: perMethod(other, i),
   }));
 }
 
@@ -440,20 +564,30 @@ function trainPrior(train: Dataset, seed: number, quick: boolean) {
   return trainAutoencoder(data, { seed: seed + 2 });
 }
 
-/** Per shown image, a row: the original, then a counterfactual and its signed change per set. */
+/**
+ * Per shown image, a row: the original, its contrastive saliency map (divided by its maximum), then a
+ * counterfactual and its signed change per set.
+ */
 function differenceGrid(
   data: Dataset & { predicted: number[] },
   shown: number[],
+  saliency: Float32Array,
   sets: { title: string; images: Float32Array }[],
 ): Promise<Uint8Array> {
   const size = data.height * data.width * data.channels;
   const pixels = data.height * data.width;
   const channels = data.channels as 1 | 3;
   return gridPng({
-    columns: ["original", ...sets.flatMap((set) => [set.title, "change"])],
+    columns: ["original", "saliency", ...sets.flatMap((set) => [set.title, "change"])],
     rows: shown.map((i) => {
       const a = data.images.subarray(i * size, (i + 1) * size);
-      const cells = [imageToRgba(a, data.height, data.width, channels)];
+      const map = saliency.slice(i * pixels, (i + 1) * pixels);
+      let max = 0;
+      for (const v of map) max = Math.max(max, v);
+      const cells = [
+        imageToRgba(a, data.height, data.width, channels),
+        colorize(max > 0 ? map.map((v) => v / max) : map, { map: "heat", min: 0, max: 1 }),
+      ];
       for (const set of sets) {
         const b = set.images.subarray(i * size, (i + 1) * size);
         const diff = new Float32Array(pixels);
@@ -471,6 +605,9 @@ function differenceGrid(
     }),
     cellWidth: data.width,
     cellHeight: data.height,
-    colorbars: [{ label: "change of pixel value (mean over channels)", min: -1, max: 1, map: "diverging" }],
+    colorbars: [
+      { label: "saliency: |d(logit P - logit T)/dx| / its max", min: 0, max: 1, map: "heat" },
+      { label: "change of pixel value (mean over channels)", min: -1, max: 1, map: "diverging" },
+    ],
   });
 }

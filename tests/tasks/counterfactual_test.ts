@@ -7,6 +7,16 @@ import { gridLayout } from "../../src/report/grid.ts";
 import { cifarBatch, withTempDir } from "../data/helpers.ts";
 import { gpuTest } from "../gpu.ts";
 
+/** The summary fields of both runs: rates, medians, and per saliency method the median ρ and its baseline. */
+function assertSummary(m: Record<string, unknown>): void {
+  for (const k of ["successRate", "medianL1", "medianL0", "transferRate"]) assert.ok(k in m, k);
+  for (const k of ["medianSaliencyCorrelation", "medianSaliencyCorrelationBaseline"]) {
+    const rho = m[k] as Record<string, number | null>;
+    assert.deepEqual(Object.keys(rho), ["gradient", "gradient_input"], k);
+    for (const r of Object.values(rho)) assert.ok(r === null || Math.abs(r) <= 1 + 1e-9, `${k} ${r}`);
+  }
+}
+
 /** The fields every optimized example has, without and with the prior. */
 function assertExample(e: Record<string, unknown>): void {
   for (const k of ["l0", "l1", "l2", "probTrue", "steps", "reconstructionError"]) {
@@ -14,13 +24,23 @@ function assertExample(e: Record<string, unknown>): void {
   }
   assert.equal(typeof e.success, "boolean");
   assert.equal(typeof e.transfers, "boolean");
+  for (const k of ["saliencyCorrelation", "saliencyCorrelationBaseline"]) {
+    const rho = e[k] as Record<string, number | null>;
+    assert.deepEqual(Object.keys(rho), ["gradient", "gradient_input"], k);
+    for (const r of Object.values(rho)) {
+      assert.ok(r === null || (r >= -1 - 1e-9 && r <= 1 + 1e-9), `${k} ${r}`);
+    }
+  }
   if (e.success) {
+    // A success changed something, and the map of its own mistake is not constant.
+    assert.equal(typeof (e.saliencyCorrelation as Record<string, number>).gradient, "number");
     assert.ok(
       (e.probTrue as number) > 0.15,
       `a successful counterfactual is in its true class: ${e.probTrue}`,
     );
   } else {
     assert.equal(e.l1, 0, "a failed example keeps the original");
+    assert.deepEqual(e.saliencyCorrelation, { gradient: null, gradient_input: null }, "no change, no ρ");
     assert.equal(e.transfers, false, "only successes can transfer");
   }
 }
@@ -48,10 +68,23 @@ gpuTest(
         assertExample(e);
       }
       assert.ok(m.successRate >= 0 && m.successRate <= 1);
+      assertSummary(m);
+      const ok0 = m.examples.filter((e: { success: boolean }) => e.success);
+      if (ok0.length) {
+        const rhos = ok0.map((e: { saliencyCorrelation: { gradient: number } }) =>
+          e.saliencyCorrelation.gradient
+        )
+          .sort((a: number, b: number) => a - b);
+        assert.equal(
+          m.medianSaliencyCorrelation.gradient,
+          rhos[Math.floor(rhos.length / 2)],
+          "median of successes",
+        );
+      }
       const p = m.withPrior;
       assert.equal(p.gamma, 0.5);
+      assertSummary(p);
       for (const k of ["successRate", "medianL1", "medianL0", "transferRate"]) {
-        assert.ok(k in p, k);
         assert.equal(typeof p[k], typeof m[k], k);
       }
       assert.deepEqual(
@@ -75,6 +108,7 @@ gpuTest(
       const html = await Deno.readTextFile(`${out}/report.html`);
       assert.match(html, /with the autoencoder prior \(γ = 0\.5\)/);
       assert.match(html, /the transfer rate is .* against .* without it/);
+      assert.match(html, /Median Spearman ρ over the successes between \|x′ − x\|/);
       await Deno.stat(`${out}/counterfactuals.png`);
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -103,14 +137,17 @@ gpuTest("counterfactual --no-prior trains no autoencoder and writes withPrior: n
     assert.match(await Deno.readTextFile(`${out}/report.html`), /was not run \(--no-prior\)/);
     const png = decodePngPixels(await Deno.readFile(`${out}/counterfactuals.png`));
     const layout = gridLayout({
-      columns: ["original", "no prior", "change"],
+      columns: ["original", "saliency", "no prior", "change"],
       rows: m.examples.map((e: { true: number; predicted: number }) => ({
         label: `${e.true}>${e.predicted}`,
         cells: [],
       })),
       cellWidth: 28,
       cellHeight: 28,
-      colorbars: [{ label: "", min: -1, max: 1, map: "diverging" }],
+      colorbars: [
+        { label: "", min: 0, max: 1, map: "heat" },
+        { label: "", min: -1, max: 1, map: "diverging" },
+      ],
     });
     assert.deepEqual([png.width, png.height], [layout.width, layout.height]);
   } finally {
@@ -161,14 +198,17 @@ gpuTest(
       // The figure: original | no prior | change | AE prior | change, 32×32 cells at scale 4, in colour.
       const png = decodePngPixels(await Deno.readFile(`${out}/counterfactuals.png`));
       const layout = gridLayout({
-        columns: ["original", "no prior", "change", "AE prior", "change"],
+        columns: ["original", "saliency", "no prior", "change", "AE prior", "change"],
         rows: m.examples.map((e: { true: number; predicted: number }) => ({
           label: `${e.true}>${e.predicted}`,
           cells: [],
         })),
         cellWidth: 32,
         cellHeight: 32,
-        colorbars: [{ label: "", min: -1, max: 1, map: "diverging" }],
+        colorbars: [
+          { label: "", min: 0, max: 1, map: "heat" },
+          { label: "", min: -1, max: 1, map: "diverging" },
+        ],
       });
       assert.deepEqual([png.width, png.height], [layout.width, layout.height]);
       let colourful = 0;
