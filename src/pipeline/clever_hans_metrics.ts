@@ -46,6 +46,8 @@ export interface CleverHansMetrics {
       artifactPurity: number | null;
       artifactRecall: number | null;
       clusterSizes: number[];
+      /** The best two-way split: its conductance and the share on its smaller side (the flag's inputs). */
+      split: { conductance: number; share: number };
       conductance: number[];
       eigenvalues: number[];
     }[];
@@ -119,6 +121,7 @@ export function cleverHansMetrics(
         clusterSizes: c.result.clusterSizes,
         conductance: c.result.conductance,
         eigenvalues: c.result.eigenvalues,
+        split: c.result.split,
       })),
     },
     control: result.control && {

@@ -47,13 +47,26 @@ export async function sprayFigures(
 /** The report section's HTML. */
 export function spraySection(classes: SprayClassResult[], method: string, figures: Figure[]): string {
   const summary = table(
-    ["class", "maps", "stamped", "clusters", "eigengap", "flagged", "artifact purity", "artifact recall"],
+    [
+      "class",
+      "maps",
+      "stamped",
+      "clusters",
+      "eigengap",
+      "split conductance",
+      "split share",
+      "flagged",
+      "artifact purity",
+      "artifact recall",
+    ],
     classes.map((c) => [
       `${c.class} (${c.className})`,
       c.count,
       c.stamped,
       c.clusters,
       c.eigengap,
+      c.result.split.conductance,
+      c.result.split.share,
       c.flagged,
       c.artifactPurity,
       c.artifactRecall,
@@ -89,9 +102,11 @@ export function spraySection(classes: SprayClassResult[], method: string, figure
   }).join("\n");
   return paragraph(
     `Spectral relevance analysis (Lapuschkin et al. 2019) clusters each class's ${method} maps of stamped ` +
-      `test images (stamped at the training rates) without knowing where or whether an artifact is. A class ` +
-      `is flagged when the eigengap picks more than one cluster, the gap is at least 0.2, and the second ` +
-      `cluster holds at least 5% of the maps. Purity and recall score the cluster holding most stamped images.`,
+      `test images (stamped at the training rates) without knowing where or whether an artifact is; the ` +
+      `eigengap picks the number of clusters. A class is flagged when its best two-way split cuts off at ` +
+      `least 5% of its maps with a conductance at most 0.4 times the median over all classes (a group far ` +
+      `more cleanly separated than honest classes' groups are). Purity and recall score the cluster holding ` +
+      `most stamped images.`,
   ) + summary + details;
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { artifactPurityRecall, flagged, sprayClass, type SprayResult } from "../../src/measure/spray.ts";
+import { artifactPurityRecall, flagClasses, sprayClass, type SprayResult } from "../../src/measure/spray.ts";
 import { HansError } from "../../src/errors.ts";
 import { Rng } from "../../src/rng.ts";
 
@@ -76,7 +76,9 @@ Deno.test("sprayClass finds two strategies and recovers them exactly", () => {
   assert(result.eigengap > 0.2, `eigengap ${result.eigengap}`);
   // Two separate groups: few kNN edges cross between them; one cluster alone would have conductance 1.
   for (const c of result.conductance) assert(c >= 0 && c < 0.1, `conductance ${result.conductance}`);
-  assert(flagged(result));
+  // The two-way split is this clustering: the 30 maps of the smaller group, cut off as cleanly.
+  assert.deepEqual(result.split.share, 30 / 90);
+  assert.deepEqual(result.split.conductance, result.conductance[1]);
   // Mean maps are at full resolution and peak where their group's blob is.
   assert.deepEqual(result.meanMaps.length, 2);
   assert.deepEqual(result.meanMaps[0].length, PIXELS);
@@ -93,16 +95,16 @@ Deno.test("sprayClass finds three strategies and recovers them exactly", () => {
   assert.deepEqual(result.clusterSizes, [60, 40, 30]);
   const label = [2, 0, 1]; // group index -> cluster index (by decreasing size)
   assert.deepEqual(Array.from(result.assignments), Array.from(truth, (g) => label[g]));
-  assert(flagged(result));
 });
 
-Deno.test("sprayClass keeps one strategy as one cluster and does not flag it", () => {
+Deno.test("sprayClass keeps one strategy as one cluster, and its forced two-way split is not clean", () => {
   const { maps, count } = blobMaps([{ row: 14, col: 14, count: 90 }], 3);
   const result = sprayClass(maps, count, SIDE, SIDE, { seed: 7 });
   assert.deepEqual(result.clusters, 1);
   assert.deepEqual(result.clusterSizes, [90]);
   assert(result.assignments.every((c) => c === 0));
-  assert.deepEqual(flagged(result), false);
+  // Forced into two, one group splits through its middle: a cut far less clean than between two groups.
+  assert(result.split.conductance > 0.2, `split conductance ${result.split.conductance}`);
 });
 
 Deno.test("sprayClass eigenvalues are ascending, start at 0 and lie in [0, 2]", () => {
@@ -155,29 +157,53 @@ Deno.test("sprayClass rejects NaN, infinite values and wrong sizes with HansErro
   throwsHans(() => sprayClass(new Float32Array(4), 1, 2, 2, { maxClusters: 0 }), "maxClusters");
 });
 
-function resultWith(clusters: number, eigengap: number, clusterSizes: number[]): SprayResult {
+function resultWith(conductance: number, share: number): SprayResult {
   return {
     eigenvalues: [],
-    clusters,
-    eigengap,
+    clusters: 2,
+    eigengap: 0.1,
     assignments: new Int32Array(0),
     embedding2d: [],
-    clusterSizes,
-    conductance: clusterSizes.map(() => 0.5),
+    clusterSizes: [],
+    conductance: [],
     meanMaps: [],
+    split: { conductance, share },
   };
 }
 
-Deno.test("flagged needs several clusters, a large eigengap and a second cluster of at least 5%", () => {
-  assert.deepEqual(flagged(resultWith(2, 0.5, [90, 10])), true);
-  assert.deepEqual(flagged(resultWith(2, 0.5, [95, 5])), true);
-  assert.deepEqual(flagged(resultWith(2, 0.5, [96, 4])), false);
-  assert.deepEqual(flagged(resultWith(3, 0.5, [90, 8, 2])), true);
-  assert.deepEqual(flagged(resultWith(2, 0.19, [50, 50])), false);
-  assert.deepEqual(flagged(resultWith(2, 0.2, [50, 50])), true);
-  assert.deepEqual(flagged(resultWith(1, 0.9, [100])), false);
-  assert.deepEqual(flagged(resultWith(2, 0.19, [50, 50]), { minEigengap: 0.1 }), true);
-  assert.deepEqual(flagged(resultWith(2, 0.5, [96, 4]), { minShare: 0.01 }), true);
+Deno.test("flagClasses flags the one class with two strategies among honest ones, from the maps alone", () => {
+  // Nine classes of one blob each (at different places per class), one class with two groups of blobs.
+  const results = Array.from({ length: 10 }, (_, k) => {
+    const groups = k === 6
+      ? [{ row: 9, col: 9, count: 27 }, { row: 19, col: 19, count: 63 }]
+      : [{ row: 10 + (k % 3) * 4, col: 10 + Math.floor(k / 3) * 3, count: 90 }];
+    const { maps, count } = blobMaps(groups, 20 + k);
+    return sprayClass(maps, count, SIDE, SIDE, { seed: 7 });
+  });
+  assert.deepEqual(flagClasses(results), results.map((_, k) => k === 6));
+});
+
+Deno.test("flagClasses: conductance at most ratio × the median, smaller side at least 5%, three classes or more", () => {
+  const honest = [0.1, 0.08, 0.12, 0.09, 0.11].map((c) => resultWith(c, 0.4));
+  // Median of the six conductances below: 0.095; 0.4 × 0.095 = 0.038.
+  assert.deepEqual(flagClasses([...honest, resultWith(0.038, 0.3)]), [
+    false,
+    false,
+    false,
+    false,
+    false,
+    true,
+  ]);
+  assert.deepEqual(flagClasses([...honest, resultWith(0.039, 0.3)]).some(Boolean), false);
+  assert.deepEqual(flagClasses([...honest, resultWith(0.01, 0.05)])[5], true);
+  assert.deepEqual(flagClasses([...honest, resultWith(0.01, 0.04)])[5], false, "too small a group");
+  assert.deepEqual(flagClasses([...honest, resultWith(0.01, 0.04)], { minShare: 0.01 })[5], true);
+  assert.deepEqual(flagClasses([...honest, resultWith(0.05, 0.3)], { ratio: 0.6 })[5], true);
+  assert.deepEqual(
+    flagClasses([resultWith(0.001, 0.3), resultWith(0.2, 0.3)]),
+    [false, false],
+    "too few classes",
+  );
 });
 
 Deno.test("artifactPurityRecall on hand-made assignments", () => {
