@@ -27,7 +27,7 @@ tests and saliency maps that it cheats. Writes results/clever-hans-<UTC time>/ (
   --dataset SPEC      mnist (default) | fashion-mnist | cifar10:<path-or-url> | folder:<path>
   --train-size N      training images, a seeded sample (default 6000; --quick 800)
   --test-size N       test images (default 2000; --quick 400)
-  --epochs N          passes over the training data (default 2; --quick 1)
+  --epochs N          passes over the training data (default 4; --quick 1)
   --seed N            seed of every random choice (default 1)
   --shortcut C=NAME   class C gets artifact NAME: square, timestamp, watermark, gradient; repeat per class.
                       Default: 0=square 1=timestamp 3=gradient 8=watermark. 'none' trains a clean model.
@@ -96,7 +96,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
     min: 10,
     integer: true,
   });
-  const epochs = numberFlag("epochs", flags.epochs, quick ? 1 : 2, { min: 1, max: 1000, integer: true });
+  const epochs = numberFlag("epochs", flags.epochs, quick ? 1 : 4, { min: 1, max: 1000, integer: true });
   const mapsPerClass = numberFlag("maps", flags.maps, quick ? 8 : 32, { min: 1, max: 10000, integer: true });
   const methods = flags.methods ? flags.methods.split(",").map((m) => method(m.trim()).name) : undefined;
   const sprayMethod = flags["spray-method"] === "none"
