@@ -8,43 +8,18 @@
  */
 import { tf } from "../deps.ts";
 import { FlatProgram, runFlat, SumSplitsProgram, type WebGPUBackendLike } from "./program.ts";
-
-type ConvInfo = tf.backend_util.Conv2DInfo;
+import { type ConvInfo, geometry, geometryKey, range } from "./conv2d_geometry.ts";
+import {
+  Conv2DBackpropFilterVec4Program,
+  Conv2DBackpropInputVec4Program,
+  Conv2DVec4Program,
+  vec4Channels,
+} from "./conv2d_vec4.ts";
 
 /** Output pixels along the width each thread of the forward and input-gradient kernels computes. */
 export const PIXELS_PER_THREAD = 4;
 /** Threads the weight-gradient kernel aims for, by splitting its long reduction over image rows. */
 const FILTER_THREADS = 4096;
-
-/** The geometry every kernel bakes into its shader (everything but the batch size). */
-function geometry(c: ConvInfo): string {
-  return `
-    const KH = ${c.filterHeight}; const KW = ${c.filterWidth};
-    const CI = ${c.inChannels}; const CO = ${c.outChannels};
-    const IH = ${c.inHeight}; const IW = ${c.inWidth};
-    const OH = ${c.outHeight}; const OW = ${c.outWidth};
-    const SH = ${c.strideHeight}; const SW = ${c.strideWidth};
-    const PT = ${c.padInfo.top}; const PL = ${c.padInfo.left};`;
-}
-
-function geometryKey(c: ConvInfo): string {
-  return [
-    c.filterHeight,
-    c.filterWidth,
-    c.inChannels,
-    c.outChannels,
-    c.inHeight,
-    c.inWidth,
-    c.outHeight,
-    c.outWidth,
-    c.strideHeight,
-    c.strideWidth,
-    c.padInfo.top,
-    c.padInfo.left,
-  ].join("_");
-}
-
-const range = (n: number) => [...Array(n).keys()];
 
 /** `vec4(a[i], a[i+s], a[i+2s], a[i+3s])` where lane k counts only while `first + k < limit`. */
 function gather4(array: string, index: string, stride: string, first: string, limit: string, exact: boolean) {
@@ -288,7 +263,9 @@ export function conv2dForward(
   bias?: tf.TensorInfo,
   relu = false,
 ): tf.TensorInfo {
-  const program = new Conv2DProgram(c, PIXELS_PER_THREAD, !!bias, relu);
+  const program = vec4Channels(c)
+    ? new Conv2DVec4Program(c, PIXELS_PER_THREAD, !!bias, relu)
+    : new Conv2DProgram(c, PIXELS_PER_THREAD, !!bias, relu);
   return runFlat(backend, program, bias ? [x, w, bias] : [x, w]);
 }
 
@@ -299,7 +276,10 @@ export function conv2dBackpropInput(
   w: tf.TensorInfo,
   c: ConvInfo,
 ): tf.TensorInfo {
-  return runFlat(backend, new Conv2DBackpropInputProgram(c, PIXELS_PER_THREAD), [dy, w]);
+  const program = vec4Channels(c)
+    ? new Conv2DBackpropInputVec4Program(c, PIXELS_PER_THREAD)
+    : new Conv2DBackpropInputProgram(c, PIXELS_PER_THREAD);
+  return runFlat(backend, program, [dy, w]);
 }
 
 /** dw of a convolution from x and dy, as `[KH, KW, CI, CO]`. */
@@ -316,7 +296,10 @@ export function conv2dBackpropFilter(
   const used = Math.ceil(rows / rowsPerSplit);
   const filterShape = [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels];
   const n = filterShape.reduce((a, b) => a * b, 1);
-  const partial = runFlat(backend, new Conv2DBackpropFilterProgram(c, used), [x, dy], [
+  const program = vec4Channels(c)
+    ? new Conv2DBackpropFilterVec4Program(c, used)
+    : new Conv2DBackpropFilterProgram(c, used);
+  const partial = runFlat(backend, program, [x, dy], [
     { type: "int32", data: [rowsPerSplit] },
   ]);
   if (used === 1) return { ...partial, shape: filterShape };

@@ -54,6 +54,10 @@ const CONV_CASES: {
   { x: [3, 10, 10, 4], w: [1, 1, 4, 8], strides: 3, pad: "same" },
   { x: [1, 5, 6, 2], w: [3, 3, 2, 3], strides: 1, pad: 1 },
   { x: [2, 11, 13, 5], w: [4, 4, 5, 9], strides: 3, pad: "same" },
+  // Channel counts that are multiples of 4 take the vec4 kernels.
+  { x: [1, 9, 8, 8], w: [3, 3, 8, 12], strides: 2, pad: "same" },
+  { x: [2, 7, 7, 4], w: [2, 2, 4, 4], strides: [1, 2], pad: "valid" },
+  { x: [3, 6, 5, 16], w: [3, 3, 16, 8], strides: 1, pad: 2 },
 ];
 
 gpuTest(
