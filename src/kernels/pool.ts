@@ -124,6 +124,53 @@ class MaxPoolGradProgram extends FlatProgram {
   }
 }
 
+/**
+ * dx when the windows tile the input exactly (stride = window, no padding, input = output × stride): one
+ * thread per window finds its maximum once and writes the whole window, dy at the maximum and 0 elsewhere.
+ */
+class MaxPoolGradTiledProgram extends FlatProgram {
+  variableNames = ["dy", "x"];
+  shaderKey: string;
+
+  constructor(private readonly c: PoolInfo) {
+    super(
+      [c.batchSize, c.inHeight, c.inWidth, c.inChannels],
+      c.batchSize * c.outHeight * c.outWidth * c.inChannels,
+    );
+    this.shaderKey = `hans_maxpool_grad_tiled_${geometryKey(c)}`;
+  }
+
+  getUserCode(): string {
+    return `
+      ${geometry(this.c)}
+      ${ARGMAX}
+      fn main(index : i32) {
+        if (index >= uniforms.threads) { return; }
+        let ch = index % CH;
+        var r = index / CH;
+        let ox = r % OW;
+        r = r / OW;
+        let oy = r % OH;
+        let b = r / OH;
+        let best = windowArgmax(b, oy, ox, ch);
+        let g = dy[index];
+        for (var fy = 0; fy < FH; fy++) {
+          for (var fx = 0; fx < FW; fx++) {
+            let at = ((b * IH + oy * SH + fy) * IW + ox * SW + fx) * CH + ch;
+            result[at] = select(0.0, g, at == best);
+          }
+        }
+      }
+    `;
+  }
+}
+
+function tilesExactly(c: PoolInfo): boolean {
+  return c.strideHeight === c.filterHeight && c.strideWidth === c.filterWidth && c.padInfo.top === 0 &&
+    c.padInfo.left === 0 && c.inHeight === c.outHeight * c.strideHeight &&
+    c.inWidth === c.outWidth * c.strideWidth;
+}
+
 /** Max pooling of NHWC `x`. */
 export function maxPool(backend: WebGPUBackendLike, x: tf.TensorInfo, c: PoolInfo): tf.TensorInfo {
   return runFlat(backend, new MaxPoolProgram(c), [x]);
@@ -136,5 +183,6 @@ export function maxPoolGrad(
   x: tf.TensorInfo,
   c: PoolInfo,
 ): tf.TensorInfo {
-  return runFlat(backend, new MaxPoolGradProgram(c), [dy, x]);
+  const program = tilesExactly(c) ? new MaxPoolGradTiledProgram(c) : new MaxPoolGradProgram(c);
+  return runFlat(backend, program, [dy, x]);
 }
