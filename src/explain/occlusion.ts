@@ -5,6 +5,7 @@
  * by one matrix product, so nothing returns to the CPU until the maps are read.
  * @module
  */
+import { maskedCopies } from "../kernels/masked_copies.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import type { ExplainableModel } from "./model_fn.ts";
@@ -72,14 +73,14 @@ export function occlusion(
   options: OcclusionOptions = {},
 ): Promise<tf.Tensor3D> {
   const { patch, stride, baseline } = occlusionSettings(options, images.shape);
-  const [n, height, width, channels] = images.shape;
+  const [n, height, width] = images.shape;
   const maskData = occlusionMasks(height, width, patch, stride);
   const k = maskData.length / (height * width);
   const perPass = Math.max(1, Math.floor((options.batchSize ?? 512) / k));
   const masks = tf.tensor2d(maskData, [k, height * width]);
   const coverage = tf.sum(masks, 0);
-  const keep = tf.tidy(() => tf.sub(1, masks).reshape([1, k, height, width, 1]));
-  const fill = tf.tidy(() => tf.mul(masks, baseline).reshape([1, k, height, width, 1]));
+  const keep = tf.tidy(() => tf.sub(1, masks)) as tf.Tensor2D;
+  const fill = tf.tidy(() => tf.mul(masks, baseline)) as tf.Tensor2D;
   const parts: tf.Tensor3D[] = [];
   for (let start = 0; start < n; start += perPass) {
     const end = Math.min(n, start + perPass);
@@ -88,7 +89,7 @@ export function occlusion(
       const x = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
       const w = targetWeights(sliceTarget(target, start, end), model.classes);
       const full = targetScores(model.logits(x), w);
-      const occluded = tf.add(tf.mul(x.expandDims(1), keep), fill).reshape([m * k, height, width, channels]);
+      const occluded = maskedCopies(x, keep, fill);
       const scores = targetScores(
         model.logits(occluded as tf.Tensor4D),
         tf.tile(w.expandDims(1), [1, k, 1])

@@ -11,6 +11,7 @@
  * block of masks (one block on small images). Nothing is read back until the caller reads the maps.
  * @module
  */
+import { maskedCopies } from "../kernels/masked_copies.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { Rng } from "../rng.ts";
@@ -127,7 +128,7 @@ export function rise(
   target: Target,
   options: RiseOptions = {},
 ): Promise<tf.Tensor3D> {
-  const [n, height, width, channels] = images.shape;
+  const [n, height, width] = images.shape;
   const plan = maskPlan(height, width, options);
   const batchSize = Math.max(1, Math.floor(options.batchSize ?? 512));
   const probability = (options.score ?? "logit") === "probability";
@@ -150,13 +151,12 @@ export function rise(
       const end = Math.min(n, start + imagesPerPass);
       rows.push(tf.tidy(() => {
         const m = end - start;
-        const x = images.slice([start, 0, 0, 0], [m, -1, -1, -1]).expandDims(1);
+        const x = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
         const w = weights.slice([start, 0], [m, -1]).expandDims(1);
         const cols: tf.Tensor[] = [];
         for (let k0 = 0; k0 < b; k0 += perPass) {
           const k = Math.min(b, k0 + perPass) - k0;
-          const keep = masks.slice([k0, 0], [k, -1]).reshape([1, k, height, width, 1]);
-          const masked = tf.mul(x, keep).reshape([m * k, height, width, channels]) as tf.Tensor4D;
+          const masked = maskedCopies(x, masks.slice([k0, 0], [k, -1]));
           let out = model.logits(masked);
           if (probability) out = tf.softmax(out);
           const tiled = tf.tile(w, [1, k, 1]).reshape([m * k, model.classes]) as tf.Tensor2D;
