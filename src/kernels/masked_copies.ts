@@ -39,14 +39,24 @@ class MaskedCopiesProgram extends FlatProgram {
 /**
  * `[m·k, H, W, C]`: image `i` times mask `p` at row `i·k + p`, i.e. `x[i] · keep[p] + fill[p]` per pixel
  * (every channel alike). `keep` and `fill` are `[k, H·W]`; without `fill` nothing is added. Runs as one WGSL
- * kernel on the WebGPU backend, as {@link maskedCopiesReference} elsewhere.
+ * kernel on the WebGPU backend for float32 inputs, as {@link maskedCopiesReference} otherwise. Not
+ * differentiable on the WebGPU path (the kernel is not recorded for gradients); occlusion and RISE need none.
  */
 export function maskedCopies(x: tf.Tensor4D, keep: tf.Tensor2D, fill?: tf.Tensor2D): tf.Tensor4D {
   const [m, height, width, channels] = x.shape;
   const k = keep.shape[0];
   const outShape = [m * k, height, width, channels];
   const total = outShape.reduce((a, b) => a * b, 1);
-  if (tf.getBackend() !== "webgpu" || total >= 2 ** 31) return maskedCopiesReference(x, keep, fill);
+  if (
+    keep.shape[1] !== height * width || (fill && (fill.shape[0] !== k || fill.shape[1] !== height * width))
+  ) {
+    throw new RangeError(
+      `masked copies: masks must be [k, ${height * width}], got keep ${keep.shape}` +
+        (fill ? ` and fill ${fill.shape}` : ""),
+    );
+  }
+  const float = [x, keep, ...(fill ? [fill] : [])].every((t) => t.dtype === "float32");
+  if (tf.getBackend() !== "webgpu" || !float || total >= 2 ** 31) return maskedCopiesReference(x, keep, fill);
   const backend = tf.backend() as unknown as WebGPUBackendLike;
   const info = runFlat(
     backend,
@@ -67,7 +77,7 @@ export function maskedCopiesReference(x: tf.Tensor4D, keep: tf.Tensor2D, fill?: 
   const k = keep.shape[0];
   return tf.tidy(() => {
     const shape = [1, k, height, width, 1];
-    const kept = tf.mul(x.expandDims(1), keep.reshape(shape));
+    const kept = tf.mul(tf.cast(x, "float32").expandDims(1), keep.reshape(shape));
     const out = fill ? tf.add(kept, fill.reshape(shape)) : kept;
     return out.reshape([m * k, height, width, channels]) as tf.Tensor4D;
   });

@@ -5,9 +5,8 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { range } from "./conv2d_geometry.ts";
 import { FlatProgram, runFlat, type WebGPUBackendLike } from "./program.ts";
-
-const range = (n: number) => [...Array(n).keys()];
 
 class MatMulProgram extends FlatProgram {
   variableNames: string[];
@@ -95,12 +94,13 @@ function run(
   const batchA = batchDimsA.reduce((x, y) => x * y, 1);
   const batchB = batchDimsB.reduce((x, y) => x * y, 1);
   // One side's batch shared by all of the other's, or both the same; anything else goes to tfjs.
+  if (batchA !== batchB && batchA !== 1 && batchB !== 1) return undefined;
   let batchDims: number[];
-  if (batchA === batchB && batchDimsA.join() === batchDimsB.join()) batchDims = batchDimsA;
-  else if (batchB === 1) batchDims = batchDimsA;
-  else if (batchA === 1) batchDims = batchDimsB;
-  else return undefined;
-  if (bias && bias.shape.reduce((x, y) => x * y, 1) !== N) return undefined;
+  try {
+    batchDims = tf.backend_util.assertAndGetBroadcastShape(batchDimsA, batchDimsB);
+  } catch {
+    return undefined;
+  }
   const batch = Math.max(batchA, batchB);
   const threads = batch * Math.ceil(M / 4) * Math.ceil(N / 4);
   const program = new MatMulProgram([...batchDims, M, N], threads, transposeA, transposeB, !!bias, relu);

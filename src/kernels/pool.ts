@@ -76,7 +76,8 @@ class MaxPoolProgram extends FlatProgram {
         let oy = r % OH;
         let b = r / OH;
         let best = windowArgmax(b, oy, ox, ch);
-        result[index] = select(0.0, x[max(best, 0)], best >= 0);
+        // A window lying wholly in the padding has no maximum: -infinity, as tfjs's cpu kernel gives.
+        result[index] = select(bitcast<f32>(0xff800000u), x[max(best, 0)], best >= 0);
       }
     `;
   }

@@ -36,7 +36,7 @@ export abstract class FlatProgram {
   constructor(outputShape: number[], readonly threads: number) {
     this.outputShape = outputShape;
     this.dispatchLayout = { x: outputShape.map((_, i) => i) };
-    // The backend reshapes a dispatch wider than the device allows into two dimensions.
+    // The backend reshapes a dispatch wider than the device allows into two or three dimensions.
     this.dispatch = [Math.ceil(threads / WORKGROUP), 1, 1];
   }
 

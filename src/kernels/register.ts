@@ -52,45 +52,59 @@ function poolInfo(xShape: number[], attrs: Attrs): tf.backend_util.Conv2DInfo | 
 }
 
 const allFloat = (infos: tf.TensorInfo[]) => infos.every((t) => t.dtype === "float32");
+const gpu = (backend: unknown) => backend as WebGPUBackendLike;
+
+/**
+ * Whether a fused op's bias is one value per output column/channel as the kernels add it: shape `[n]` or
+ * `[1, …, 1, n]`. tfjs broadcasts any other shape, so those go to tfjs.
+ */
+function perColumnBias(bias: tf.TensorInfo | undefined, n: number): boolean {
+  if (!bias) return true;
+  const shape = bias.shape;
+  return shape.length >= 1 && shape[shape.length - 1] === n && shape.slice(0, -1).every((d) => d === 1);
+}
 
 /** The replacements: each returns undefined for a case it leaves to tfjs. */
 const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = {
   Conv2D({ inputs, backend, attrs }) {
     const { x, filter } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
     const c = allFloat([x, filter]) ? convInfo(x.shape, filter.shape, attrs as Attrs) : undefined;
-    return c && conv2dForward(backend as unknown as WebGPUBackendLike, x, filter, c);
+    return c && conv2dForward(gpu(backend), x, filter, c);
   },
   FusedConv2D({ inputs, backend, attrs }) {
     const { x, filter, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
     const a = attrs as Attrs;
     const activation = a.activation as string;
     if (preluActivationWeights || (activation !== "linear" && activation !== "relu")) return undefined;
-    if (bias && bias.shape.reduce((p, q) => p * q, 1) !== filter!.shape[3]) return undefined;
+    if (!perColumnBias(bias, filter!.shape[3])) return undefined;
     const c = allFloat([x!, filter!]) ? convInfo(x!.shape, filter!.shape, a) : undefined;
     return c &&
-      conv2dForward(backend as unknown as WebGPUBackendLike, x!, filter!, c, bias, activation === "relu");
+      conv2dForward(gpu(backend), x!, filter!, c, bias, activation === "relu");
   },
   Conv2DBackpropInput({ inputs, backend, attrs }) {
     const { dy, filter } = inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
     const a = attrs as Attrs;
     const c = allFloat([dy, filter]) ? convInfo(a.inputShape as number[], filter.shape, a) : undefined;
-    return c && conv2dBackpropInput(backend as unknown as WebGPUBackendLike, dy, filter, c);
+    return c && conv2dBackpropInput(gpu(backend), dy, filter, c);
   },
   Conv2DBackpropFilter({ inputs, backend, attrs }) {
     const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
     const a = attrs as Attrs;
-    const c = allFloat([x, dy]) ? convInfo(x.shape, a.filterShape as number[], a) : undefined;
-    return c && conv2dBackpropFilter(backend as unknown as WebGPUBackendLike, x, dy, c);
+    // An empty batch has nothing to sum: tfjs returns zeros.
+    const c = allFloat([x, dy]) && x.shape[0] > 0
+      ? convInfo(x.shape, a.filterShape as number[], a)
+      : undefined;
+    return c && conv2dBackpropFilter(gpu(backend), x, dy, c);
   },
   MaxPool({ inputs, backend, attrs }) {
     const { x } = inputs as { x: tf.TensorInfo };
     const c = x.dtype === "float32" ? poolInfo(x.shape, attrs as Attrs) : undefined;
-    return c && maxPool(backend as unknown as WebGPUBackendLike, x, c);
+    return c && maxPool(gpu(backend), x, c);
   },
   MaxPoolGrad({ inputs, backend, attrs }) {
     const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
     const c = allFloat([dy, input]) ? poolInfo(input.shape, attrs as Attrs) : undefined;
-    return c && maxPoolGrad(backend as unknown as WebGPUBackendLike, dy, input, c);
+    return c && maxPoolGrad(gpu(backend), dy, input, c);
   },
   Sum({ inputs, backend, attrs }) {
     const { x } = inputs as { x: tf.TensorInfo };
@@ -105,13 +119,13 @@ const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = 
     const rows = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
     if (rows === 0 || columns === 0) return undefined;
     const shape = keepDims ? [...Array(rank - 1).fill(1), columns] : [columns];
-    return columnSum(backend as unknown as WebGPUBackendLike, x, rows, columns, shape);
+    return columnSum(gpu(backend), x, rows, columns, shape);
   },
   BatchMatMul({ inputs, backend, attrs }) {
     const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
     if (!allFloat([a, b])) return undefined;
-    return batchMatMul(backend as unknown as WebGPUBackendLike, a, b, transposeA, transposeB);
+    return batchMatMul(gpu(backend), a, b, transposeA, transposeB);
   },
   _FusedMatMul({ inputs, backend, attrs }) {
     const { a, b, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
@@ -123,8 +137,10 @@ const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = 
     if (preluActivationWeights || !allFloat([a!, b!]) || (activation !== "linear" && activation !== "relu")) {
       return undefined;
     }
+    const n = transposeB ? b!.shape[b!.shape.length - 2] : b!.shape[b!.shape.length - 1];
+    if (!perColumnBias(bias, n)) return undefined;
     return fusedMatMul(
-      backend as unknown as WebGPUBackendLike,
+      gpu(backend),
       a!,
       b!,
       transposeA,
@@ -137,6 +153,11 @@ const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = 
 
 /** The names of the kernels hans replaces. */
 export const REPLACED_KERNELS = Object.keys(REPLACEMENTS);
+
+/** Per kernel name, how many calls hans's kernel handled (the rest went to tfjs's); tests read it. */
+export const hansKernelCalls: Record<string, number> = Object.fromEntries(
+  REPLACED_KERNELS.map((n) => [n, 0]),
+);
 
 /** True while hans's kernels are registered for the WebGPU backend. */
 export function hansKernelsActive(): boolean {
@@ -159,7 +180,12 @@ export function useHansKernels(on: boolean): void {
       tf.registerKernel({
         kernelName: name,
         backendName: "webgpu",
-        kernelFunc: (args: Args) => replace(args) ?? (original.kernelFunc(args) as tf.TensorInfo),
+        kernelFunc: (args: Args) => {
+          const out = replace(args);
+          if (!out) return original.kernelFunc(args) as tf.TensorInfo;
+          hansKernelCalls[name]++;
+          return out;
+        },
       });
     } else {
       const original = originals.get(name);
@@ -169,9 +195,4 @@ export function useHansKernels(on: boolean): void {
     }
   }
   if (!on) originals.clear();
-}
-
-/** tfjs's own kernel for `name` on WebGPU (for tests and the bench), whether or not hans's is registered. */
-export function tfjsKernel(name: string): tf.KernelConfig | undefined {
-  return originals.get(name) ?? tf.getKernel(name, "webgpu");
 }

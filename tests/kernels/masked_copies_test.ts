@@ -32,3 +32,13 @@ gpuTest("the WGSL masked copies equal x·keep + fill per image and mask, and the
     [x, keep, fill].forEach((t) => t.dispose());
   }
 });
+
+gpuTest("masked copies of int32 images are float, and masks of the wrong size are refused", async () => {
+  const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1], "int32");
+  const keep = tf.tensor2d([[1, 0, 1, 0]]);
+  const out = maskedCopies(x, keep, tf.tensor2d([[0, 5, 0, 5]]));
+  assert.equal(out.dtype, "float32");
+  assert.deepEqual(Array.from(await take(out)), [1, 5, 3, 5]);
+  assert.throws(() => maskedCopies(x, tf.ones([2, 3]) as tf.Tensor2D), RangeError);
+  assert.throws(() => maskedCopies(x, keep, tf.ones([2, 4]) as tf.Tensor2D), RangeError);
+});

@@ -1,25 +1,37 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { hansKernelsActive, useHansKernels } from "../../src/kernels/register.ts";
+import { hansKernelCalls, hansKernelsActive, useHansKernels } from "../../src/kernels/register.ts";
+import { backendInfo } from "../../src/backend.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { gpuTest, maxAbsDiff } from "../gpu.ts";
 
-/** Runs `fn` with tfjs's kernels and with hans's; returns both results read back, and any WGSL error. */
-async function both(fn: () => tf.Tensor[]): Promise<{ tfjs: Float32Array[]; hans: Float32Array[] }> {
+/**
+ * Runs `fn` with tfjs's kernels and with hans's; returns both results read back (their shapes must agree), and
+ * how many calls each of hans's kernels handled in the second run, so a test can tell they ran at all.
+ */
+async function both(
+  fn: () => tf.Tensor[],
+): Promise<{ tfjs: Float32Array[]; hans: Float32Array[]; calls: Record<string, number> }> {
   const before = hansKernelsActive();
   const read = async (on: boolean) => {
     useHansKernels(on);
     const device = (tf.backend() as unknown as { device: GPUDevice }).device;
     device.pushErrorScope("validation");
     const out = fn();
+    const shapes = out.map((t) => t.shape);
     const values = await Promise.all(out.map((t) => t.data() as Promise<Float32Array>));
     out.forEach((t) => t.dispose());
     const error = await device.popErrorScope();
     assert.equal(error, null, `WGSL validation: ${error?.message}`);
-    return values;
+    return { shapes, values };
   };
   try {
-    return { tfjs: await read(false), hans: await read(true) };
+    const tfjs = await read(false);
+    const start = { ...hansKernelCalls };
+    const hans = await read(true);
+    assert.deepEqual(hans.shapes, tfjs.shapes, "output shapes");
+    const calls = Object.fromEntries(Object.entries(hansKernelCalls).map(([k, v]) => [k, v - start[k]]));
+    return { tfjs: tfjs.values, hans: hans.values, calls };
   } finally {
     useHansKernels(before);
   }
@@ -71,7 +83,7 @@ gpuTest(
       const y = tf.conv2d(x, w, c.strides, c.pad);
       const dy = uniform(y.shape, 3 * i + 5) as tf.Tensor4D;
       const attrs = { strides: c.strides, pad: c.pad, dataFormat: "NHWC" };
-      const { tfjs, hans } = await both(() => [
+      const { tfjs, hans, calls } = await both(() => [
         tf.conv2d(x, w, c.strides, c.pad),
         tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: w }, {
           ...attrs,
@@ -82,6 +94,9 @@ gpuTest(
         tf.fused.conv2d({ x, filter: w, strides: c.strides, pad: c.pad, activation: "linear" }),
       ]);
       assertClose(tfjs, hans, `conv ${JSON.stringify(c)}`);
+      for (const k of ["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "FusedConv2D"]) {
+        assert.ok(calls[k] > 0, `hans's ${k} ran for ${JSON.stringify(c)}`);
+      }
       [x, w, bias, y, dy].forEach((t) => t.dispose());
     }
   },
@@ -99,13 +114,16 @@ gpuTest("WGSL matMul (transposes, shared and paired batches, bias, relu) equals 
     [[3, 4, 5], [3, 5, 6], false, false],
     [[3, 5, 4], [5, 6], true, false],
     [[2, 3, 7], [2, 5, 7], false, true],
+    // Batch ranks that differ: the output keeps the broadcast batch shape.
+    [[3, 4], [1, 4, 5], false, false],
+    [[2, 3, 4], [1, 1, 4, 5], false, false],
   ];
   for (const [i, [as, bs, ta, tb]] of cases.entries()) {
     const a = uniform(as, 2 * i);
     const b = uniform(bs, 2 * i + 1);
     const n = tb ? bs[bs.length - 2] : bs[bs.length - 1];
     const bias = uniform([n], 99);
-    const { tfjs, hans } = await both(() => [
+    const { tfjs, hans, calls } = await both(() => [
       tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb),
       tf.fused.matMul({ a: a as tf.Tensor3D, b: b as tf.Tensor3D, transposeA: ta, transposeB: tb, bias }),
       tf.fused.matMul({
@@ -118,6 +136,7 @@ gpuTest("WGSL matMul (transposes, shared and paired batches, bias, relu) equals 
       }),
     ]);
     assertClose(tfjs, hans, `matMul ${as} ${bs} ${ta} ${tb}`);
+    assert.ok(calls.BatchMatMul > 0 && calls._FusedMatMul > 0, `hans's matMul ran for ${as} ${bs}`);
     [a, b, bias].forEach((t) => t.dispose());
   }
 });
@@ -135,13 +154,16 @@ gpuTest("WGSL max pooling, its gradient (ties included) and the bias sum equal t
     const x = tf.round(tf.mul(tf.randomNormal(shape, 0, 1, "float32", i), 2)) as tf.Tensor4D;
     const y = tf.maxPool(x, size, stride, pad);
     const dy = uniform(y.shape, 40 + i);
-    const { tfjs, hans } = await both(() => [
+    const { tfjs, hans, calls } = await both(() => [
       tf.maxPool(x, size, stride, pad),
       tf.grad((z) => tf.maxPool(z as tf.Tensor4D, size, stride, pad).mul(dy).sum())(x),
       tf.sum(uniform(shape, 50 + i), [0, 1, 2]),
       tf.sum(uniform(shape, 60 + i), [0, 1, 2], true),
     ]);
     assertClose(tfjs, hans, `pool ${shape} ${size} ${stride} ${pad}`);
+    for (const k of ["MaxPool", "MaxPoolGrad", "Sum"]) {
+      assert.ok(calls[k] > 0, `hans's ${k} ran for ${shape}`);
+    }
     [x, y, dy].forEach((t) => t.dispose());
   }
 });
@@ -171,8 +193,54 @@ gpuTest(
   },
 );
 
+gpuTest("cases hans's kernels do not handle go to tfjs's, with tfjs's results", async () => {
+  if (tf.getBackend() !== "webgpu") return;
+  const x = uniform([2, 7, 7, 3], 1) as tf.Tensor4D;
+  const w = uniform([3, 3, 3, 4], 2) as tf.Tensor4D;
+  const a = uniform([3, 4], 3) as tf.Tensor2D;
+  const b = uniform([4, 3], 4) as tf.Tensor2D;
+  const ai = tf.tensor2d([[1, 2], [3, 4]], [2, 2], "int32");
+  const { tfjs, hans, calls } = await both(() => [
+    tf.conv2d(x, w, 1, "same", "NHWC", 2), // dilated
+    tf.fused.conv2d({ x, filter: w, strides: 1, pad: "same", activation: "elu" }),
+    // A bias of the right size but another shape broadcasts along rows or output rows in tfjs.
+    tf.fused.matMul({ a, b, bias: tf.tensor2d([[100], [200], [300]]) }),
+    tf.fused.conv2d({
+      x: uniform([1, 2, 3, 1], 5) as tf.Tensor4D,
+      filter: uniform([1, 1, 1, 2], 6) as tf.Tensor4D,
+      strides: 1,
+      pad: "valid",
+      bias: tf.tensor3d([[[10]], [[20]]]),
+    }),
+    tf.matMul(ai, ai), // int32
+    tf.sum(x, 1), // not a bias-gradient sum
+  ]);
+  assertClose(tfjs, hans, "fallbacks");
+  for (const k of ["Conv2D", "FusedConv2D", "_FusedMatMul", "BatchMatMul", "Sum"]) {
+    assert.equal(calls[k], 0, `${k} went to tfjs`);
+  }
+});
+
+gpuTest("a max-pool window that lies wholly in the padding gives -Infinity", async () => {
+  if (tf.getBackend() !== "webgpu") return;
+  const before = hansKernelsActive();
+  useHansKernels(true);
+  try {
+    const out = tf.maxPool(tf.ones([1, 3, 3, 1]) as tf.Tensor4D, 1, 2, 1);
+    const values = Array.from(await out.data());
+    out.dispose();
+    // 1×1 windows at stride 2 over a 3×3 image padded by 1: the corners of the 3×3 output sit in the padding.
+    assert.equal(values.length, 9);
+    assert.deepEqual(values.filter((v) => v === -Infinity).length > 0, true);
+    assert.ok(values.every((v) => v === 1 || v === -Infinity));
+  } finally {
+    useHansKernels(before);
+  }
+});
+
 gpuTest("hans's kernels are on by default on a software adapter and can be switched off and on", () => {
   if (tf.getBackend() !== "webgpu") return;
+  assert.equal(hansKernelsActive(), backendInfo()?.software === true, "on exactly on a software adapter");
   const before = hansKernelsActive();
   useHansKernels(false);
   assert.equal(hansKernelsActive(), false);
