@@ -8,7 +8,15 @@
  */
 import { tf } from "../deps.ts";
 import { FlatProgram, runFlat, SumSplitsProgram, type WebGPUBackendLike } from "./program.ts";
-import { type ConvInfo, geometry, geometryKey, range } from "./conv2d_geometry.ts";
+import {
+  type ConvInfo,
+  decodeThread,
+  forwardTaps,
+  geometry,
+  geometryKey,
+  inputGradientTaps,
+  range,
+} from "./conv2d_geometry.ts";
 import {
   Conv2DBackpropFilterVec4Program,
   Conv2DBackpropInputVec4Program,
@@ -59,13 +67,7 @@ class Conv2DProgram extends FlatProgram {
       const wLast = KH * KW * CI * CO - 1;
       const biasLast = CO - 1;
       fn main(index : i32) {
-        if (index >= uniforms.threads) { return; }
-        let cb = index % NCB;
-        var r = index / NCB;
-        let xb = r % NXB;
-        r = r / NXB;
-        let oy = r % OH;
-        let b = r / OH;
+        if (index >= uniforms.threads) { return; }${decodeThread("NCB", "oy", "OH")}
         let co = cb * 4;
         let ox0 = xb * ${P};
         ${j.map((k) => `var acc${k} = vec4<f32>(0.0);`).join("\n")}
@@ -74,13 +76,7 @@ class Conv2DProgram extends FlatProgram {
           if (iy < 0 || iy >= IH) { continue; }
           let rowBase = (b * IH + iy) * IW;
           for (var kw = 0; kw < KW; kw++) {
-            ${
-      j.map((k) => `
-            let ix${k} = (ox0 + ${k}) * SW - PL + kw;
-            let in${k} = ix${k} >= 0 && ix${k} < IW;
-            let m${k} = select(0.0, 1.0, in${k});
-            let base${k} = select(0, (rowBase + ix${k}) * CI, in${k});`).join("")
-    }
+            ${forwardTaps(P, "CI")}
             let wBase = (kh * KW + kw) * CI * CO + co;
             for (var ci = 0; ci < CI; ci++) {
               let wv = ${gather4("w", "wBase + ci * CO", "1", "co", "CO", exactCo)};
@@ -130,13 +126,7 @@ class Conv2DBackpropInputProgram extends FlatProgram {
       const NXB = ${Math.ceil(this.c.inWidth / P)};
       const wLast = KH * KW * CI * CO - 1;
       fn main(index : i32) {
-        if (index >= uniforms.threads) { return; }
-        let cb = index % NCB;
-        var r = index / NCB;
-        let xb = r % NXB;
-        r = r / NXB;
-        let iy = r % IH;
-        let b = r / IH;
+        if (index >= uniforms.threads) { return; }${decodeThread("NCB", "iy", "IH")}
         let ci = cb * 4;
         let ix0 = xb * ${P};
         ${j.map((k) => `var acc${k} = vec4<f32>(0.0);`).join("\n")}
@@ -145,13 +135,7 @@ class Conv2DBackpropInputProgram extends FlatProgram {
           if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
           let rowBase = (b * OH + ty / SH) * OW;
           for (var kw = 0; kw < KW; kw++) {
-            ${
-      j.map((k) => `
-            let tx${k} = ix0 + ${k} + PL - kw;
-            let in${k} = tx${k} >= 0 && tx${k} % SW == 0 && tx${k} / SW < OW;
-            let m${k} = select(0.0, 1.0, in${k});
-            let base${k} = select(0, (rowBase + tx${k} / SW) * CO, in${k});`).join("")
-    }
+            ${inputGradientTaps(P, "CO")}
             let wBase = ((kh * KW + kw) * CI + ci) * CO;
             for (var co = 0; co < CO; co++) {
               let wv = ${gather4("w", "wBase + co", "CO", "ci", "CI", exactCi)};

@@ -38,3 +38,41 @@ export function geometryKey(c: ConvInfo): string {
     c.padInfo.left,
   ].join("_");
 }
+
+/**
+ * WGSL that splits a thread index into `cb` (channel block, `blocks` of them), `xb` (block of pixels along
+ * the width, `NXB` of them), the row `row` (of `rows`) and the image `b`.
+ */
+export function decodeThread(blocks: string, row: string, rows: string): string {
+  return `
+        let cb = index % ${blocks};
+        var r = index / ${blocks};
+        let xb = r % NXB;
+        r = r / NXB;
+        let ${row} = r % ${rows};
+        let b = r / ${rows};`;
+}
+
+/**
+ * WGSL for the `px` input pixels a forward thread reads at tap (kh, kw): `in{k}` whether pixel k is inside
+ * the image, `m{k}` 1 or 0 to match, `base{k}` its first element (`stride` elements per pixel; 0 outside).
+ */
+export function forwardTaps(px: number, stride: string): string {
+  return range(px).map((k) => `
+            let ix${k} = (ox0 + ${k}) * SW - PL + kw;
+            let in${k} = ix${k} >= 0 && ix${k} < IW;
+            let m${k} = select(0.0, 1.0, in${k});
+            let base${k} = select(0, (rowBase + ix${k}) * ${stride}, in${k});`).join("");
+}
+
+/**
+ * WGSL for the `px` output pixels an input-gradient thread reads at tap (kh, kw): the output pixel each input
+ * pixel k came from, if any (`in{k}`, `m{k}`), and its first element `base{k}` (`stride` per pixel).
+ */
+export function inputGradientTaps(px: number, stride: string): string {
+  return range(px).map((k) => `
+            let tx${k} = ix0 + ${k} + PL - kw;
+            let in${k} = tx${k} >= 0 && tx${k} % SW == 0 && tx${k} / SW < OW;
+            let m${k} = select(0.0, 1.0, in${k});
+            let base${k} = select(0, (rowBase + tx${k} / SW) * ${stride}, in${k});`).join("");
+}

@@ -7,6 +7,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import type { WebGPUBackendLike } from "./program.ts";
 
 /** Adam and penalty settings of one step. */
 export interface StepSettings {
@@ -94,14 +95,7 @@ function corrections(s: StepSettings): [number, number] {
 export function counterfactualStepFused(inputs: StepInputs, s: StepSettings): tf.Tensor2D {
   const total = inputs.state.shape[1];
   const n = inputs.params.shape[0];
-  const backend = tf.backend() as unknown as {
-    runWebGPUProgram(
-      program: unknown,
-      inputs: tf.TensorInfo[],
-      dtype: string,
-      uniforms: { type: string; data: number[] }[],
-    ): tf.TensorInfo;
-  };
+  const backend = tf.backend() as unknown as WebGPUBackendLike;
   const [c1, c2] = corrections(s);
   const flat = (t: tf.Tensor) => (t.rank === 1 ? t : t.reshape([-1]));
   return tf.tidy(() => {

@@ -74,7 +74,11 @@ class MatMulProgram extends FlatProgram {
   }
 }
 
-function run(
+/**
+ * `act(a · b + bias)` with optional transposes, a bias of one value per column, and act ReLU or none;
+ * undefined for shapes it does not handle (tfjs's kernel then runs).
+ */
+export function matMul(
   backend: WebGPUBackendLike,
   a: tf.TensorInfo,
   b: tf.TensorInfo,
@@ -111,28 +115,4 @@ function run(
     { type: "int32", data: [batchA] },
     { type: "int32", data: [batchB] },
   ]);
-}
-
-/** `a · b` with optional transposes; undefined for batch shapes it does not handle. */
-export function batchMatMul(
-  backend: WebGPUBackendLike,
-  a: tf.TensorInfo,
-  b: tf.TensorInfo,
-  transposeA: boolean,
-  transposeB: boolean,
-): tf.TensorInfo | undefined {
-  return run(backend, a, b, transposeA, transposeB, undefined, false);
-}
-
-/** `act(a · b + bias)` with act ReLU or none; undefined for shapes it does not handle. */
-export function fusedMatMul(
-  backend: WebGPUBackendLike,
-  a: tf.TensorInfo,
-  b: tf.TensorInfo,
-  transposeA: boolean,
-  transposeB: boolean,
-  bias: tf.TensorInfo | undefined,
-  relu: boolean,
-): tf.TensorInfo | undefined {
-  return run(backend, a, b, transposeA, transposeB, bias, relu);
 }

@@ -7,7 +7,7 @@
  */
 import { tf } from "../deps.ts";
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from "./conv2d.ts";
-import { batchMatMul, fusedMatMul } from "./matmul.ts";
+import { matMul } from "./matmul.ts";
 import { maxPool, maxPoolGrad } from "./pool.ts";
 import { columnSum } from "./reduce.ts";
 import type { WebGPUBackendLike } from "./program.ts";
@@ -125,7 +125,7 @@ const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = 
     const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
     if (!allFloat([a, b])) return undefined;
-    return batchMatMul(gpu(backend), a, b, transposeA, transposeB);
+    return matMul(gpu(backend), a, b, transposeA, transposeB, undefined, false);
   },
   _FusedMatMul({ inputs, backend, attrs }) {
     const { a, b, bias, preluActivationWeights } = inputs as Record<string, tf.TensorInfo | undefined>;
@@ -139,7 +139,7 @@ const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = 
     }
     const n = transposeB ? b!.shape[b!.shape.length - 2] : b!.shape[b!.shape.length - 1];
     if (!perColumnBias(bias, n)) return undefined;
-    return fusedMatMul(
+    return matMul(
       gpu(backend),
       a!,
       b!,

@@ -4,10 +4,10 @@
  * counterfactuals).
  * @module
  */
-import { type Dataset, imageSize } from "../data/dataset.ts";
+import type { Dataset } from "../data/dataset.ts";
 import { tf } from "../deps.ts";
 import { Rng } from "../rng.ts";
-import { writeProgressLine } from "./train.ts";
+import { runEpochs, writeProgressLine } from "./train.ts";
 
 /** Options of {@link createAutoencoder}. */
 export interface AutoencoderOptions {
@@ -184,8 +184,6 @@ export async function trainAutoencoder(
   options: AutoencoderTrainOptions = {},
 ): Promise<TrainedAutoencoder> {
   const epochs = options.epochs ?? 1;
-  const batchSize = options.batchSize ?? 32;
-  const syncEvery = options.syncEvery ?? 20;
   const onProgress = options.onProgress ?? printAutoencoderProgress;
   const rng = new Rng(options.seed ?? 0);
   const model = createAutoencoder({
@@ -196,59 +194,25 @@ export async function trainAutoencoder(
     seed: rng.fork(),
   });
   const optimizer = tf.train.adam(options.learningRate ?? 0.01);
-  const size = imageSize(data);
-  const steps = Math.ceil(data.count / batchSize);
-  const batch = new Float32Array(batchSize * size);
-  const start = performance.now();
-  let seen = 0;
-  let finalLoss = NaN;
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    const order = rng.shuffle([...Array(data.count).keys()]);
-    let windowLoss = tf.scalar(0);
-    let windowCount = 0;
-    let windowSteps = 0;
-    const windowStart = { t: performance.now(), seen };
-    for (let step = 0; step < steps; step++) {
-      const n = Math.min(batchSize, data.count - step * batchSize);
-      for (let i = 0; i < n; i++) {
-        const k = order[step * batchSize + i];
-        batch.set(data.images.subarray(k * size, (k + 1) * size), i * size);
-      }
-      const sum = tf.tidy(() => {
-        const x = tf.tensor4d(batch.subarray(0, n * size), [n, data.height, data.width, data.channels]);
-        const loss = optimizer.minimize(
-          () => tf.losses.meanSquaredError(x, model.apply(x, { training: true }) as tf.Tensor4D),
-          true,
-        ) as tf.Scalar;
-        return tf.add(windowLoss, tf.mul(loss, n));
-      });
-      windowLoss.dispose();
-      windowLoss = sum as tf.Scalar;
-      windowCount += n;
-      windowSteps++;
-      seen += n;
-      if (windowSteps === syncEvery || step === steps - 1) {
-        finalLoss = (await windowLoss.data())[0] / windowCount;
-        const seconds = (performance.now() - windowStart.t) / 1000;
-        onProgress({
-          epoch,
-          epochs,
-          step: step + 1,
-          steps,
-          loss: finalLoss,
-          samplesPerSecond: (seen - windowStart.seen) / Math.max(seconds, 1e-9),
-        });
-        windowLoss.dispose();
-        windowLoss = tf.scalar(0);
-        windowCount = 0;
-        windowSteps = 0;
-        windowStart.t = performance.now();
-        windowStart.seen = seen;
-      }
-    }
-    windowLoss.dispose();
-  }
+  const run = await runEpochs(
+    data,
+    { epochs, batchSize: options.batchSize ?? 32, syncEvery: options.syncEvery ?? 20, rng },
+    (x) => ({
+      loss: optimizer.minimize(
+        () => tf.losses.meanSquaredError(x, model.apply(x, { training: true }) as tf.Tensor4D),
+        true,
+      ) as tf.Scalar,
+    }),
+    ({ epoch, epochs, step, steps, loss, samplesPerSecond }) =>
+      onProgress({ epoch, epochs, step, steps, loss, samplesPerSecond }),
+  );
   optimizer.dispose();
-  const seconds = (performance.now() - start) / 1000;
-  return { model, epochs, size: data.count, seconds, samplesPerSecond: seen / seconds, finalLoss };
+  return {
+    model,
+    epochs,
+    size: data.count,
+    seconds: run.seconds,
+    samplesPerSecond: run.seen / run.seconds,
+    finalLoss: run.finalLoss,
+  };
 }

@@ -59,22 +59,34 @@ export function writeProgressLine(line: string, last: boolean): void {
   if (tty && last) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
 }
 
+/** One optimization step on a batch of `n` images: the batch's mean loss and, when tracked, its hit count. */
+export type BatchStep = (
+  x: tf.Tensor4D,
+  labels: tf.Tensor1D,
+  n: number,
+) => { loss: tf.Scalar; hits?: tf.Scalar };
+
+/** What {@link runEpochs} measured. */
+export interface EpochsResult {
+  seconds: number;
+  seen: number;
+  /** Mean loss and hit rate of the last read-back window (NaN when `step` tracks no hits). */
+  finalLoss: number;
+  finalAccuracy: number;
+}
+
 /**
- * Trains `model` (logits out) with softmax cross-entropy and Adam. Shuffles are seeded; tensors are released
- * after every step; the loss is read back once every `syncEvery` steps.
+ * The training loop both trainers share: seeded shuffles from `rng` per epoch, batches of `batchSize`, `step`
+ * inside tf.tidy, the loss (and hits) summed on the GPU and read back once every `syncEvery` steps and at the
+ * end of each epoch, when `onWindow` gets the window's means.
  */
-export async function trainModel(
-  model: tf.LayersModel,
+export async function runEpochs(
   data: Dataset,
-  options: TrainOptions = {},
-): Promise<TrainResult> {
-  const epochs = options.epochs ?? 2;
-  const batchSize = options.batchSize ?? 64;
-  const syncEvery = options.syncEvery ?? 20;
-  const onProgress = options.onProgress ?? printProgress;
-  const classes = (model.outputs[0].shape[1] ?? 0) as number;
-  const optimizer = tf.train.adam(options.learningRate ?? 1e-3);
-  const rng = new Rng(options.seed ?? 0);
+  settings: { epochs: number; batchSize: number; syncEvery: number; rng: Rng },
+  step: BatchStep,
+  onWindow: (p: TrainProgress) => void,
+): Promise<EpochsResult> {
+  const { epochs, batchSize, syncEvery, rng } = settings;
   const size = imageSize(data);
   const steps = Math.ceil(data.count / batchSize);
   const start = performance.now();
@@ -86,56 +98,49 @@ export async function trainModel(
   for (let epoch = 1; epoch <= epochs; epoch++) {
     const order = rng.shuffle([...Array(data.count).keys()]);
     let windowLoss = tf.scalar(0);
-    let windowHits = tf.scalar(0);
+    let windowHits: tf.Scalar | undefined;
     let windowCount = 0;
     let windowSteps = 0;
     const windowStart = { t: performance.now(), seen };
-    for (let step = 0; step < steps; step++) {
-      const n = Math.min(batchSize, data.count - step * batchSize);
+    for (let s = 0; s < steps; s++) {
+      const n = Math.min(batchSize, data.count - s * batchSize);
       for (let i = 0; i < n; i++) {
-        const k = order[step * batchSize + i];
+        const k = order[s * batchSize + i];
         batchImages.set(data.images.subarray(k * size, (k + 1) * size), i * size);
         batchLabels[i] = data.labels[k];
       }
       const [loss, hits] = tf.tidy(() => {
         const x = tf.tensor4d(batchImages.subarray(0, n * size), [n, data.height, data.width, data.channels]);
         const labels = tf.tensor1d(batchLabels.subarray(0, n), "int32");
-        const y = tf.oneHot(labels, classes);
-        let correct: tf.Tensor | undefined;
-        const lossValue = optimizer.minimize(() => {
-          const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-          correct = tf.keep(tf.equal(tf.argMax(logits, 1), labels).sum());
-          return tf.losses.softmaxCrossEntropy(y, logits);
-        }, true) as tf.Scalar;
-        const hitsSoFar = tf.add(windowHits, correct!);
-        correct!.dispose(); // kept past minimize's own scope, so no enclosing tidy would release it
-        return [tf.add(windowLoss, tf.mul(lossValue, n)), hitsSoFar];
+        const out = step(x, labels, n);
+        const lossSum = tf.add(windowLoss, tf.mul(out.loss, n)) as tf.Scalar;
+        return [lossSum, out.hits ? tf.add(windowHits ?? tf.scalar(0), out.hits) as tf.Scalar : undefined];
       });
       windowLoss.dispose();
-      windowHits.dispose();
-      windowLoss = loss as tf.Scalar;
-      windowHits = hits as tf.Scalar;
+      windowHits?.dispose();
+      windowLoss = loss!;
+      windowHits = hits;
       windowCount += n;
       windowSteps++;
       seen += n;
-      if (windowSteps === syncEvery || step === steps - 1) {
-        const [l, h] = await Promise.all([windowLoss.data(), windowHits.data()]);
+      if (windowSteps === syncEvery || s === steps - 1) {
+        const [l, h] = await Promise.all([windowLoss.data(), windowHits?.data()]);
         finalLoss = l[0] / windowCount;
-        finalAccuracy = h[0] / windowCount;
+        finalAccuracy = h ? h[0] / windowCount : NaN;
         const seconds = (performance.now() - windowStart.t) / 1000;
-        onProgress({
+        onWindow({
           epoch,
           epochs,
-          step: step + 1,
+          step: s + 1,
           steps,
           loss: finalLoss,
           accuracy: finalAccuracy,
           samplesPerSecond: (seen - windowStart.seen) / Math.max(seconds, 1e-9),
         });
         windowLoss.dispose();
-        windowHits.dispose();
+        windowHits?.dispose();
         windowLoss = tf.scalar(0);
-        windowHits = tf.scalar(0);
+        windowHits = undefined;
         windowCount = 0;
         windowSteps = 0;
         windowStart.t = performance.now();
@@ -143,16 +148,53 @@ export async function trainModel(
       }
     }
     windowLoss.dispose();
-    windowHits.dispose();
+    windowHits?.dispose();
   }
+  return { seconds: (performance.now() - start) / 1000, seen, finalLoss, finalAccuracy };
+}
+
+/**
+ * Trains `model` (logits out) with softmax cross-entropy and Adam. Shuffles are seeded; tensors are released
+ * after every step; the loss is read back once every `syncEvery` steps.
+ */
+export async function trainModel(
+  model: tf.LayersModel,
+  data: Dataset,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const epochs = options.epochs ?? 2;
+  const classes = (model.outputs[0].shape[1] ?? 0) as number;
+  const optimizer = tf.train.adam(options.learningRate ?? 1e-3);
+  const run = await runEpochs(
+    data,
+    {
+      epochs,
+      batchSize: options.batchSize ?? 64,
+      syncEvery: options.syncEvery ?? 20,
+      rng: new Rng(options.seed ?? 0),
+    },
+    (x, labels) => {
+      const y = tf.oneHot(labels, classes);
+      let correct: tf.Tensor | undefined;
+      const loss = optimizer.minimize(() => {
+        const logits = model.apply(x, { training: true }) as tf.Tensor2D;
+        correct = tf.keep(tf.equal(tf.argMax(logits, 1), labels).sum());
+        return tf.losses.softmaxCrossEntropy(y, logits);
+      }, true) as tf.Scalar;
+      // Kept past minimize's own scope, so the enclosing tidy releases it only once it is used here.
+      const hits = tf.add(correct!, 0) as tf.Scalar;
+      correct!.dispose();
+      return { loss, hits };
+    },
+    options.onProgress ?? printProgress,
+  );
   optimizer.dispose();
-  const seconds = (performance.now() - start) / 1000;
   return {
     epochs,
     size: data.count,
-    seconds,
-    samplesPerSecond: seen / seconds,
-    finalLoss,
-    finalAccuracy,
+    seconds: run.seconds,
+    samplesPerSecond: run.seen / run.seconds,
+    finalLoss: run.finalLoss,
+    finalAccuracy: run.finalAccuracy,
   };
 }
