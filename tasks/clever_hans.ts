@@ -37,6 +37,7 @@ tests and saliency maps that it cheats. Writes results/clever-hans-<UTC time>/ (
                       ${METHODS.filter((m) => m.attribution).map((m) => m.name).join(",")})
   --spray-method M    saliency method whose maps SpRAy clusters per class (default gradient_input; none: skip)
   --control           also train a control model with the same artifacts on every class
+  --head NAME         flatten (default) | average (global average pooling before the dense layers)
   --backend NAME      webgpu (default when an adapter exists) or cpu
   --kernels NAME      auto (default: hans's WGSL kernels on software adapters, tfjs's on GPUs) | hans | tfjs
   --out DIR           results folder (must not exist)
@@ -76,6 +77,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
     methods: { type: "string" },
     backend: { type: "string" },
     kernels: { type: "string" },
+    head: { type: "string" },
     "spray-method": { type: "string" },
     control: { type: "boolean" },
     out: { type: "string" },
@@ -106,6 +108,10 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
   if (flags.backend !== undefined && flags.backend !== "webgpu" && flags.backend !== "cpu") {
     throw new HansError(`--backend ${flags.backend}: use webgpu or cpu.`);
   }
+  const head = flags.head ?? "flatten";
+  if (head !== "average" && head !== "flatten") {
+    throw new HansError(`--head ${head}: use average or flatten.`);
+  }
   const kernels = flags.kernels ?? "auto";
   if (kernels !== "auto" && kernels !== "hans" && kernels !== "tfjs") {
     throw new HansError(`--kernels ${kernels}: use auto, hans or tfjs.`);
@@ -124,6 +130,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
       plan,
       seed,
       epochs,
+      head,
       mapsPerClass,
       methods,
       methodOptions: quick ? QUICK_OPTIONS : DEFAULT_OPTIONS,

@@ -16,10 +16,17 @@ export interface CnnOptions {
   filters?: [number, number];
   /** Units of the hidden dense layer (default 64). */
   hidden?: number;
+  /**
+   * How the conv features reach the dense layers: `flatten` (default) keeps every position apart; `average`
+   * averages each feature map over the whole image first (global average pooling, as ResNets do), so a
+   * faint pattern spread over the image counts by its area (see the README's watermark measurements).
+   */
+  head?: "flatten" | "average";
 }
 
 /**
- * conv3x3(16)-relu-maxpool2 → conv3x3(32)-relu-maxpool2 → flatten → dense(64)-relu → dense(classes).
+ * conv3x3(16)-relu-maxpool2 → conv3x3(32)-relu-maxpool2 → [average over the image →] flatten → dense(64)-relu
+ * → dense(classes).
  * The output is logits (no softmax), so saliency is taken on logits. No dropout, batch norm or other
  * regularization that would keep the model from learning a planted shortcut.
  */
@@ -49,6 +56,14 @@ export function createCnn(options: CnnOptions): tf.Sequential {
         name: "conv2",
       }),
       tf.layers.maxPooling2d({ poolSize: 2, name: "pool2" }),
+      // An AveragePooling2D over the whole feature map rather than GlobalAveragePooling2D: the layer-by-layer
+      // interpreter of Guided Backprop and LRP knows it.
+      ...(options.head === "average"
+        ? [tf.layers.averagePooling2d({
+          poolSize: [Math.max(1, Math.floor(options.height / 4)), Math.max(1, Math.floor(options.width / 4))],
+          name: "average",
+        })]
+        : []),
       tf.layers.flatten({ name: "flatten" }),
       tf.layers.dense({
         units: options.hidden ?? 64,

@@ -44,6 +44,8 @@ export interface CleverHansSettings {
   methodOptions?: Record<string, Record<string, unknown>>;
   /** Images per training step (default 64). */
   batchSize?: number;
+  /** The CNN's head (see `createCnn`); default `flatten`. `average` learns a faint watermark, not a square. */
+  head?: "flatten" | "average";
   /** Run SpRAy on every class (default true), with this method's maps (default `gradient_input`). */
   spray?: boolean;
   sprayMethod?: string;
@@ -92,6 +94,8 @@ export interface CleverHansResult {
   backend: string;
   adapter: string;
   kernels: string;
+  /** The CNN's head, as trained. */
+  head: "flatten" | "average";
   model: tf.LayersModel;
   train: TrainResult;
   cleanAccuracy: number;
@@ -176,6 +180,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     backend: info.backend,
     adapter: info.adapter,
     kernels: info.kernels,
+    head: settings.head ?? "flatten",
     model: poisoned.model,
     train: poisoned.result,
     cleanAccuracy: evaluation.cleanAccuracy,
@@ -202,6 +207,7 @@ async function trainCnn(
     channels: data.channels,
     classes: data.classNames.length,
     seed: rng.fork(),
+    head: settings.head ?? "flatten",
   });
   const result = await trainModel(model, data, {
     epochs: settings.epochs,

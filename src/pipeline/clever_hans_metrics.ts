@@ -19,7 +19,15 @@ export interface CleverHansMetrics {
   kernels: string;
   hans: { deno: string; tfjs: string };
   accuracy: { clean: number; perClass: Record<string, number> };
-  train: { size: number; epochs: number; seconds: number; samplesPerSecond: number; finalLoss: number };
+  train: {
+    size: number;
+    epochs: number;
+    seconds: number;
+    samplesPerSecond: number;
+    finalLoss: number;
+    /** The CNN's head: `flatten` (the default) or `average` (global average pooling). */
+    head: string;
+  };
   test: { size: number };
   shortcuts: {
     class: number;
@@ -55,7 +63,7 @@ export interface CleverHansMetrics {
   /** The control model (with `--control`): same fields as the poisoned model's. */
   control?: {
     accuracy: { clean: number };
-    train: { size: number; epochs: number; seconds: number; samplesPerSecond: number; finalLoss: number };
+    train: CleverHansMetrics["train"];
     shortcuts: CleverHansMetrics["shortcuts"];
   };
   /** Per method: deletion/insertion AUC (mean over the artifacts) and the randomization check's correlation. */
@@ -103,7 +111,7 @@ export function cleverHansMetrics(
       clean: result.cleanAccuracy,
       perClass: Object.fromEntries(result.classNames.map((n, k) => [n, result.classAccuracy[k]])),
     },
-    train: trainMetrics(result.train),
+    train: trainMetrics(result.train, result.head),
     test: { size: meta.testSize },
     shortcuts: result.shortcuts.map(shortcutMetrics),
     spray: result.spray && {
@@ -126,7 +134,7 @@ export function cleverHansMetrics(
     },
     control: result.control && {
       accuracy: { clean: result.control.cleanAccuracy },
-      train: trainMetrics(result.control.train),
+      train: trainMetrics(result.control.train, result.head),
       shortcuts: result.control.shortcuts.map(shortcutMetrics),
     },
     methods: result.methodChecks,
@@ -135,8 +143,9 @@ export function cleverHansMetrics(
   };
 }
 
-function trainMetrics(t: TrainResult): CleverHansMetrics["train"] {
+function trainMetrics(t: TrainResult, head: string): CleverHansMetrics["train"] {
   return {
+    head,
     size: t.size,
     epochs: t.epochs,
     seconds: t.seconds,

@@ -41,6 +41,39 @@ gpuTest("the chain interpreter reproduces model.predict bit for bit (default CNN
 });
 
 gpuTest(
+  "the CNN with an averaging head: the average covers the whole feature map, the chain matches predict",
+  async () => {
+    const cnn = createCnn({
+      height: 13,
+      width: 10,
+      channels: 1,
+      classes: 3,
+      seed: 6,
+      filters: [4, 6],
+      hidden: 8,
+      head: "average",
+    });
+    // 13x10 → pool → 6x5 → pool → 3x2, averaged over all of it: one value per filter.
+    assert.deepEqual(cnn.getLayer("average").outputShape, [null, 1, 1, 6]);
+    const x = randomImages(2, 13, 10, 1, 3);
+    const steps = readChain(fromLayersModel(cnn), "test");
+    assert.deepEqual(steps.map((s) => s.kind), [
+      "conv2d",
+      "maxPool",
+      "conv2d",
+      "maxPool",
+      "avgPool",
+      "flatten",
+      "dense",
+      "dense",
+    ]);
+    assert.deepEqual(await take(runChain(steps, x)), await take(cnn.predict(x) as tf.Tensor));
+    x.dispose();
+    cnn.dispose();
+  },
+);
+
+gpuTest(
   "the chain interpreter reproduces every layer type it supports, and a ReLU hook replaces all ReLUs",
   async () => {
     const net = tf.sequential({

@@ -134,7 +134,7 @@ Deno.test("--out under a regular file, and --out that exists", async () => {
   }
 });
 
-Deno.test("non-numeric and out-of-range --seed, --epochs, --maps", async () => {
+Deno.test("non-numeric and out-of-range --seed, --epochs, --maps; unknown --head, --kernels", async () => {
   const cases: BadCase[] = [];
   const bad: [string, string, RegExp][] = [
     ["seed", "abc", /--seed abc: expected a whole number from 0 to 2147483648/],
@@ -148,6 +148,8 @@ Deno.test("non-numeric and out-of-range --seed, --epochs, --maps", async () => {
     ["maps", "NaN", /--maps NaN: expected a whole number/],
     ["maps", "Infinity", /--maps Infinity: expected a whole number/],
     ["maps", "10001", /--maps 10001: expected a whole number from 1 to 10000/],
+    ["head", "global", /--head global: use average or flatten/],
+    ["kernels", "fast", /--kernels fast: use auto, hans or tfjs/],
   ];
   for (const [flag, value, message] of bad) {
     cases.push({
