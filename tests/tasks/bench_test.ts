@@ -2,13 +2,16 @@ import assert from "node:assert/strict";
 import { benchTask } from "../../tasks/bench.ts";
 import { gpuTest } from "../gpu.ts";
 import { METHODS } from "../../src/explain/registry.ts";
+import { hansKernelsActive } from "../../src/kernels/register.ts";
 
 gpuTest("bench --quick --json measures every workload, both paths, in one run", async () => {
   const dir = await Deno.makeTempDir();
   try {
+    const kernelsBefore = hansKernelsActive();
     const doc = await benchTask(["--quick", "--json", `--out=${dir}/bench`]) as {
       adapter: string;
       backend: string;
+      kernels: string;
       deno: string;
       tfjs: string;
       workloads: Record<string, { unit: string; hans: number; reference: number; ratio: number }>;
@@ -16,6 +19,8 @@ gpuTest("bench --quick --json measures every workload, both paths, in one run", 
     };
     assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/bench/bench.json`)), doc);
     for (const k of ["adapter", "backend", "deno", "tfjs"] as const) assert.equal(typeof doc[k], "string");
+    assert.ok(["hans", "tfjs"].includes(doc.kernels));
+    assert.equal(hansKernelsActive(), kernelsBefore, "the bench leaves the kernel choice as it found it");
     const expected = ["train", "gradient", "integrated_gradients", "occlusion", "smoothgrad", "grad_cam"];
     if (doc.backend === "webgpu") expected.push("counterfactual", "counterfactual_step");
     assert.deepEqual(Object.keys(doc.workloads).sort(), expected.sort());
