@@ -7,7 +7,6 @@
  */
 import { tf } from "../deps.ts";
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from "./conv2d.ts";
-import { unary } from "./elementwise.ts";
 import { matMul } from "./matmul.ts";
 import { maxPool, maxPoolGrad } from "./pool.ts";
 import { columnSum } from "./reduce.ts";
@@ -96,17 +95,6 @@ const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = 
       ? convInfo(x.shape, a.filterShape as number[], a)
       : undefined;
     return c && conv2dBackpropFilter(gpu(backend), x, dy, c);
-  },
-  Relu({ inputs, backend }) {
-    const { x } = inputs as { x: tf.TensorInfo };
-    return x.dtype === "float32" && x.shape.every((d) => d > 0) ? unary(gpu(backend), x, "relu") : undefined;
-  },
-  Step({ inputs, backend, attrs }) {
-    const { x } = inputs as { x: tf.TensorInfo };
-    const { alpha } = attrs as { alpha: number };
-    return x.dtype === "float32" && x.shape.every((d) => d > 0)
-      ? unary(gpu(backend), x, "step", alpha ?? 0)
-      : undefined;
   },
   MaxPool({ inputs, backend, attrs }) {
     const { x } = inputs as { x: tf.TensorInfo };
