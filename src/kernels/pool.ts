@@ -32,6 +32,20 @@ function geometryKey(c: PoolInfo): string {
   ].join("_");
 }
 
+/**
+ * WGSL that bounds the thread index and splits it into channel `ch`, column `x`, row `y` and image `b` of a
+ * `[batch, H, W, CH]` position (`W` and `H` name the width and height constants).
+ */
+function decodePosition(x: string, y: string, W: string, H: string): string {
+  return `if (index >= uniforms.threads) { return; }
+        let ch = index % CH;
+        var r = index / CH;
+        let ${x} = r % ${W};
+        r = r / ${W};
+        let ${y} = r % ${H};
+        let b = r / ${H};`;
+}
+
 /** The flat index of the window's maximum (last one on ties) for output (b, oy, ox, ch). */
 const ARGMAX = `
   fn windowArgmax(b : i32, oy : i32, ox : i32, ch : i32) -> i32 {
@@ -68,13 +82,7 @@ class MaxPoolProgram extends FlatProgram {
       ${geometry(this.c)}
       ${ARGMAX}
       fn main(index : i32) {
-        if (index >= uniforms.threads) { return; }
-        let ch = index % CH;
-        var r = index / CH;
-        let ox = r % OW;
-        r = r / OW;
-        let oy = r % OH;
-        let b = r / OH;
+        ${decodePosition("ox", "oy", "OW", "OH")}
         let best = windowArgmax(b, oy, ox, ch);
         // A window lying wholly in the padding has no maximum: -infinity, as tfjs's cpu kernel gives.
         result[index] = select(bitcast<f32>(0xff800000u), x[max(best, 0)], best >= 0);
@@ -101,13 +109,7 @@ class MaxPoolGradProgram extends FlatProgram {
       ${geometry(this.c)}
       ${ARGMAX}
       fn main(index : i32) {
-        if (index >= uniforms.threads) { return; }
-        let ch = index % CH;
-        var r = index / CH;
-        let ix = r % IW;
-        r = r / IW;
-        let iy = r % IH;
-        let b = r / IH;
+        ${decodePosition("ix", "iy", "IW", "IH")}
         // Windows oy with oy·SH − PT ≤ iy < oy·SH − PT + FH, likewise along x.
         let oyFirst = max(0, (iy + PT - FH + SH) / SH);
         let oyLast = min(OH - 1, (iy + PT) / SH);
@@ -146,13 +148,7 @@ class MaxPoolGradTiledProgram extends FlatProgram {
       ${geometry(this.c)}
       ${ARGMAX}
       fn main(index : i32) {
-        if (index >= uniforms.threads) { return; }
-        let ch = index % CH;
-        var r = index / CH;
-        let ox = r % OW;
-        r = r / OW;
-        let oy = r % OH;
-        let b = r / OH;
+        ${decodePosition("ox", "oy", "OW", "OH")}
         let best = windowArgmax(b, oy, ox, ch);
         let g = dy[index];
         for (var fy = 0; fy < FH; fy++) {
