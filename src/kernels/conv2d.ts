@@ -11,6 +11,7 @@ import { FlatProgram, runFlat, SumSplitsProgram, type WebGPUBackendLike } from "
 import {
   type ConvInfo,
   decodeThread,
+  filterGradientLoop,
   forwardTaps,
   geometry,
   geometryKey,
@@ -173,14 +174,19 @@ class Conv2DBackpropFilterProgram extends FlatProgram {
   }
 
   getUserCode(): string {
-    const cib = Math.min(4, this.c.inChannels);
+    const ciLanes = Math.min(4, this.c.inChannels);
     const exactCi = this.c.inChannels % 4 === 0 || this.c.inChannels < 4;
     const exactCo = this.c.outChannels % 4 === 0;
-    const i = range(cib);
+    const i = range(ciLanes);
     const xLoad = i.map((k) => {
       const at = `x[min(xb + ${k}, xLast)]`;
       return exactCi ? at : `select(0.0, ${at}, ci + ${k} < CI)`;
     });
+    const dyLoad = exactCo
+      ? `vec4<f32>(dy[min(db, dyLast)], dy[min(db + 1, dyLast)], dy[min(db + 2, dyLast)], dy[min(db + 3, dyLast)])`
+      : `vec4<f32>(${
+        range(4).map((c) => `select(0.0, dy[min(db + ${c}, dyLast)], co + ${c} < CO)`).join(", ")
+      })`;
     return `
       ${geometry(this.c)}
       const NCOB = ${Math.ceil(this.c.outChannels / 4)};
@@ -188,43 +194,21 @@ class Conv2DBackpropFilterProgram extends FlatProgram {
       const N = KH * KW * CI * CO;
       fn main(index : i32) {
         if (index >= uniforms.threads) { return; }
-        let cob = index % NCOB;
-        var r = index / NCOB;
-        let cib = r % NCIB;
-        r = r / NCIB;
-        let kw = r % KW;
-        r = r / KW;
-        let kh = r % KH;
-        let split = r / KH;
-        let co = cob * 4;
+        ${
+      filterGradientLoop(
+        "NCOB",
+        "NCIB",
+        ciLanes,
+        `let co = cob * 4;
         let ci = cib * 4;
-        let rows = uniforms.xShape[0] * OH;
         let xLast = uniforms.xShape[0] * IH * IW * CI - 1;
-        let dyLast = rows * OW * CO - 1;
-        ${i.map((k) => `var acc${k} = vec4<f32>(0.0);`).join("\n")}
-        let first = split * uniforms.rowsPerSplit;
-        let last = min(rows, first + uniforms.rowsPerSplit);
-        for (var row = first; row < last; row++) {
-          let b = row / OH;
-          let iy = (row % OH) * SH - PT + kh;
-          if (iy < 0 || iy >= IH) { continue; }
-          let xRow = (b * IH + iy) * IW;
-          let dyRow = row * OW;
-          for (var ox = 0; ox < OW; ox++) {
-            let ix = ox * SW - PL + kw;
-            if (ix < 0 || ix >= IW) { continue; }
-            let xb = (xRow + ix) * CI + ci;
+        let dyLast = rows * OW * CO - 1;`,
+        `let xb = (xRow + ix) * CI + ci;
             let db = (dyRow + ox) * CO + co;
-            let dv = ${
-      exactCo
-        ? `vec4<f32>(dy[min(db, dyLast)], dy[min(db + 1, dyLast)], dy[min(db + 2, dyLast)], dy[min(db + 3, dyLast)])`
-        : `vec4<f32>(${
-          range(4).map((c) => `select(0.0, dy[min(db + ${c}, dyLast)], co + ${c} < CO)`).join(", ")
-        })`
-    };
-            ${i.map((k) => `acc${k} += ${xLoad[k]} * dv;`).join("\n")}
-          }
-        }
+            let dv = ${dyLoad};
+            ${i.map((k) => `acc${k} += ${xLoad[k]} * dv;`).join("\n")}`,
+      )
+    }
         let outBase = split * N + ((kh * KW + kw) * CI + ci) * CO + co;
         ${
       i.map((k) =>

@@ -76,3 +76,44 @@ export function inputGradientTaps(px: number, stride: string): string {
             let m${k} = select(0.0, 1.0, in${k});
             let base${k} = select(0, (rowBase + tx${k} / SW) * ${stride}, in${k});`).join("");
 }
+
+/**
+ * The weight-gradient threads' shared WGSL: split the index into output-channel block `cob` (`coBlocks` of
+ * them), input-channel block `cib` (`ciBlocks`), tap (kh, kw) and row split; declare `accumulators` vec4
+ * sums after the declarations in `setup`; then run `body` for every (row, ox) of the split whose input pixel (`xRow + ix`) lies in the image,
+ * with `dyRow + ox` the dy pixel.
+ */
+export function filterGradientLoop(
+  coBlocks: string,
+  ciBlocks: string,
+  accumulators: number,
+  setup: string,
+  body: string,
+): string {
+  return `
+        let cob = index % ${coBlocks};
+        var r = index / ${coBlocks};
+        let cib = r % ${ciBlocks};
+        r = r / ${ciBlocks};
+        let kw = r % KW;
+        r = r / KW;
+        let kh = r % KH;
+        let split = r / KH;
+        let rows = uniforms.xShape[0] * OH;
+        ${setup}
+        ${range(accumulators).map((k) => `var acc${k} = vec4<f32>(0.0);`).join("\n")}
+        let first = split * uniforms.rowsPerSplit;
+        let last = min(rows, first + uniforms.rowsPerSplit);
+        for (var row = first; row < last; row++) {
+          let b = row / OH;
+          let iy = (row % OH) * SH - PT + kh;
+          if (iy < 0 || iy >= IH) { continue; }
+          let xRow = (b * IH + iy) * IW;
+          let dyRow = row * OW;
+          for (var ox = 0; ox < OW; ox++) {
+            let ix = ox * SW - PL + kw;
+            if (ix < 0 || ix >= IW) { continue; }
+            ${body}
+          }
+        }`;
+}

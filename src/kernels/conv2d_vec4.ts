@@ -7,6 +7,7 @@
 import {
   type ConvInfo,
   decodeThread,
+  filterGradientLoop,
   forwardTaps,
   geometry,
   geometryKey,
@@ -165,35 +166,20 @@ export class Conv2DBackpropFilterVec4Program extends FlatProgram {
       const N = KH * KW * CI * CO;
       fn main(index : i32) {
         if (index >= uniforms.threads) { return; }
-        let cob = index % CO4;
-        var r = index / CO4;
-        let cib = r % CI4;
-        r = r / CI4;
-        let kw = r % KW;
-        r = r / KW;
-        let kh = r % KH;
-        let split = r / KH;
-        let rows = uniforms.xShape[0] * OH;
-        ${i.map((k) => `var acc${k} = vec4<f32>(0.0);`).join("\n")}
-        let first = split * uniforms.rowsPerSplit;
-        let last = min(rows, first + uniforms.rowsPerSplit);
-        for (var row = first; row < last; row++) {
-          let b = row / OH;
-          let iy = (row % OH) * SH - PT + kh;
-          if (iy < 0 || iy >= IH) { continue; }
-          let xRow = (b * IH + iy) * IW;
-          let dyRow = row * OW;
-          for (var ox = 0; ox < OW; ox++) {
-            let ix = ox * SW - PL + kw;
-            if (ix < 0 || ix >= IW) { continue; }
-            let v = x[(xRow + ix) * CI4 + cib];
+        ${
+      filterGradientLoop(
+        "CO4",
+        "CI4",
+        4,
+        "",
+        `let v = x[(xRow + ix) * CI4 + cib];
             let d = dy[(dyRow + ox) * CO4 + cob];
             acc0 += v.x * d;
             acc1 += v.y * d;
             acc2 += v.z * d;
-            acc3 += v.w * d;
-          }
-        }
+            acc3 += v.w * d;`,
+      )
+    }
         let outBase = split * N + ((kh * KW + kw) * CI + cib * 4) * CO + cob * 4;
         ${
       i.map((k) => range(4).map((q) => `result[outBase + ${k} * CO + ${q}] = acc${k}[${q}];`).join(" ")).join(

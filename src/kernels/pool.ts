@@ -4,6 +4,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { geometryKey } from "./conv2d_geometry.ts";
 import { FlatProgram, runFlat, type WebGPUBackendLike } from "./program.ts";
 
 type PoolInfo = tf.backend_util.Conv2DInfo;
@@ -14,22 +15,6 @@ function geometry(c: PoolInfo): string {
     const IH = ${c.inHeight}; const IW = ${c.inWidth}; const OH = ${c.outHeight}; const OW = ${c.outWidth};
     const SH = ${c.strideHeight}; const SW = ${c.strideWidth};
     const PT = ${c.padInfo.top}; const PL = ${c.padInfo.left};`;
-}
-
-function geometryKey(c: PoolInfo): string {
-  return [
-    c.filterHeight,
-    c.filterWidth,
-    c.inChannels,
-    c.inHeight,
-    c.inWidth,
-    c.outHeight,
-    c.outWidth,
-    c.strideHeight,
-    c.strideWidth,
-    c.padInfo.top,
-    c.padInfo.left,
-  ].join("_");
 }
 
 /**
