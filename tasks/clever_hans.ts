@@ -8,6 +8,7 @@ import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
 import { versions } from "../src/deps.ts";
 import { method, METHODS } from "../src/explain/registry.ts";
 import { serializeModel } from "../src/model/io.ts";
+import { DEFAULT_STD_FLOOR } from "../src/model/standardize.ts";
 import { printProgress } from "../src/model/train.ts";
 import { runCleverHans } from "../src/pipeline/clever_hans.ts";
 import { cleverHansMetrics } from "../src/pipeline/clever_hans_metrics.ts";
@@ -38,6 +39,9 @@ tests and saliency maps that it cheats. Writes results/clever-hans-<UTC time>/ (
   --spray-method M    saliency method whose maps SpRAy clusters per class (default gradient_input; none: skip)
   --control           also train a control model with the same artifacts on every class
   --head NAME         flatten (default) | average (global average pooling before the dense layers)
+  --standardize KIND  none (default: the CNN takes the pixels as they are) | pixel (its first layer standardizes
+                      every pixel with the clean training images' mean and standard deviation)
+  --std-floor X       floor under a pixel's standard deviation for --standardize pixel (default 0.05)
   --backend NAME      webgpu (default when an adapter exists) or cpu
   --kernels NAME      auto (default: hans's WGSL kernels on software adapters, tfjs's on GPUs) | hans | tfjs
   --out DIR           results folder (must not exist)
@@ -78,6 +82,8 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
     backend: { type: "string" },
     kernels: { type: "string" },
     head: { type: "string" },
+    standardize: { type: "string" },
+    "std-floor": { type: "string" },
     "spray-method": { type: "string" },
     control: { type: "boolean" },
     out: { type: "string" },
@@ -112,6 +118,11 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
   if (head !== "average" && head !== "flatten") {
     throw new HansError(`--head ${head}: use average or flatten.`);
   }
+  const standardize = flags.standardize ?? "none";
+  if (standardize !== "pixel" && standardize !== "none") {
+    throw new HansError(`--standardize ${standardize}: use pixel or none.`);
+  }
+  const stdFloor = numberFlag("std-floor", flags["std-floor"], DEFAULT_STD_FLOOR, { min: 1e-6, max: 1 });
   const kernels = flags.kernels ?? "auto";
   if (kernels !== "auto" && kernels !== "hans" && kernels !== "tfjs") {
     throw new HansError(`--kernels ${kernels}: use auto, hans or tfjs.`);
@@ -131,6 +142,8 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
       seed,
       epochs,
       head,
+      standardize,
+      stdFloor,
       mapsPerClass,
       methods,
       methodOptions: quick ? QUICK_OPTIONS : DEFAULT_OPTIONS,

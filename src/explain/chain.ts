@@ -5,8 +5,8 @@
  * (`activation: "relu"`), which is why the layers cannot simply be applied one by one.
  *
  * Supported layers (what hans's CNNs use): InputLayer, Conv2D, Dense (on 2-D input), MaxPooling2D,
- * AveragePooling2D, Flatten, Activation and ReLU (relu or linear only), Dropout (identity at inference), all
- * channels-last. Anything else raises a HansError that names the layer.
+ * AveragePooling2D, Flatten, Activation and ReLU (relu or linear only), Dropout (identity at inference), hans's
+ * PixelStandardization, all channels-last. Anything else raises a HansError that names the layer.
  * @module
  */
 import { tf } from "../deps.ts";
@@ -91,8 +91,27 @@ export interface IdentityStep {
   name: string;
 }
 
+/** Per-pixel standardization `(x − mean) · scale` (hans's PixelStandardization layer). */
+export interface StandardizeStep {
+  /** Step type. */
+  kind: "standardize";
+  /** The layer's name in the model. */
+  name: string;
+  /** Mean `[H,W,C]`, the model's own variable. */
+  mean: tf.Tensor;
+  /** Scale `[H,W,C]` (1 / the floored standard deviation), positive, the model's own variable. */
+  scale: tf.Tensor;
+}
+
 /** One layer of the chain, with what the interpreter needs to run it. */
-export type ChainStep = ConvStep | DenseStep | PoolStep | FlattenStep | ActivationStep | IdentityStep;
+export type ChainStep =
+  | ConvStep
+  | DenseStep
+  | PoolStep
+  | FlattenStep
+  | ActivationStep
+  | IdentityStep
+  | StandardizeStep;
 
 /** A layer with weights: a linear map followed by an activation. */
 export type LinearStep = ConvStep | DenseStep;
@@ -200,10 +219,13 @@ export function readChain(model: ExplainableModel, method: string): ChainStep[] 
         return { kind: "activation", name, activation: "relu" };
       case "Dropout":
         return { kind: "identity", name };
+      case "HansPixelStandardization":
+        return { kind: "standardize", name, mean: weights[0], scale: weights[1] };
       default:
         throw new HansError(
           `${method} runs the model layer by layer and does not know the layer "${name}" (${type}); it supports ` +
-            `Conv2D, Dense, MaxPooling2D, AveragePooling2D, Flatten, Activation, ReLU and Dropout.`,
+            `Conv2D, Dense, MaxPooling2D, AveragePooling2D, Flatten, Activation, ReLU, Dropout and ` +
+            `HansPixelStandardization.`,
         );
     }
   });
@@ -298,6 +320,9 @@ export function runChain(steps: ChainStep[], x: tf.Tensor, options: RunChainOpti
         if (step.activation === "relu") h = relu ? relu(h) : tf.relu(h);
         break;
       case "identity":
+        break;
+      case "standardize":
+        h = tf.mul(tf.sub(h, step.mean), step.scale);
         break;
     }
   }

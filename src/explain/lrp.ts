@@ -19,6 +19,7 @@ import {
   poolForward,
   type PoolStep,
   runChain,
+  type StandardizeStep,
 } from "./chain.ts";
 
 /** A weight transform ρ (identity, positive part, negative part), applied to kernel and bias alike. */
@@ -136,6 +137,23 @@ function stepMap(step: LinearStep): LinearMap {
   };
 }
 
+/**
+ * The first linear layer with the standardization before it folded in, as a map of the raw pixels:
+ * z = ρ(W)·(x ⊙ scale) + ρ(b − W·(mean ⊙ scale)). The scale is positive, so ρ sees the same signs as W; the
+ * input rule then works in pixel space with the pixels' own bounds (Zennit's canonizers fold normalization
+ * into the adjacent layer the same way).
+ */
+function standardizedMap(standardize: StandardizeStep, step: LinearStep): LinearMap {
+  return {
+    forward: (x, rho, bias) => {
+      const z = linearForward(step, tf.mul(x, standardize.scale), { kernel: rho(step.kernel), bias: null });
+      if (!bias) return z;
+      const shifted = tf.expandDims(tf.neg(tf.mul(standardize.mean, standardize.scale)), 0);
+      return tf.add(z, rho(linearForward(step, shifted)));
+    },
+  };
+}
+
 /** The output layer read for the target: per image one unit with weights `v` `[n,d]` and bias `c` `[n,1]`. */
 function headMap(v: tf.Tensor2D, c: tf.Tensor2D | null): LinearMap {
   return {
@@ -176,6 +194,12 @@ export function lrpRelevance(
 ): tf.Tensor4D {
   const head = headIndex(steps, method);
   const first = steps.findIndex(isLinear);
+  const standardize = steps[first - 1]?.kind === "standardize" ? steps[first - 1] as StandardizeStep : null;
+  if (steps.some((s, i) => s.kind === "standardize" && i !== first - 1)) {
+    throw new HansError(
+      `${method}: a PixelStandardization layer works only right before the first Conv2D or Dense layer.`,
+    );
+  }
   const inputs: tf.Tensor[] = [];
   inputs[head] = head === 0 ? x : runChain(steps, x, { to: head - 1, onStep: (i, a) => (inputs[i] = a) });
   const out = steps[head] as LinearStep;
@@ -190,7 +214,12 @@ export function lrpRelevance(
     switch (step.kind) {
       case "conv2d":
       case "dense":
-        relevance = (i === first ? composite.input : composite.hidden)(stepMap(step), a, relevance);
+        if (i === first && standardize) {
+          // The relevance goes straight to the pixels, past the standardization (case "standardize").
+          relevance = composite.input(standardizedMap(standardize, step), inputs[i - 1], relevance);
+        } else {
+          relevance = (i === first ? composite.input : composite.hidden)(stepMap(step), a, relevance);
+        }
         break;
       case "maxPool":
       case "avgPool":
@@ -211,6 +240,7 @@ export function lrpRelevance(
         break;
       case "activation":
       case "identity":
+      case "standardize":
         break;
     }
   }

@@ -80,7 +80,7 @@ export interface RandomizationStep {
 export interface RandomizationResult {
   /** Registry name of the method tested. */
   method: string;
-  /** One entry per layer with weights, from the top down. */
+  /** One entry per layer with trainable weights, from the top down. */
   steps: RandomizationStep[];
   /** The correlation once every layer is random (the last step): near 0 passes, near 1 fails. */
   sanity: number;
@@ -93,7 +93,7 @@ function meanIgnoringNaN(values: number[]): number {
 
 /**
  * Runs the cascading randomization on a copy of `model` (the original is never touched). Each layer with
- * weights gets a fresh initialization, seeded: kernels Glorot-uniform (tfjs's default), biases 0. The layers'
+ * trainable weights gets a fresh initialization, seeded: kernels Glorot-uniform (tfjs's default), biases 0. The layers'
  * own initializers are not used, since a seeded initializer would give back the original untrained weights.
  */
 export async function modelRandomization(
@@ -118,7 +118,8 @@ export async function modelRandomization(
   });
   try {
     copy.setWeights(model.getWeights());
-    const layers = copy.layers.filter((l) => l.getWeights().length > 0);
+    // Learned weights only: a fixed preprocessing layer (PixelStandardization) is not part of what was trained.
+    const layers = copy.layers.filter((l) => l.trainableWeights.length > 0);
     const steps: RandomizationStep[] = [];
     for (let li = layers.length - 1; li >= 0; li--) {
       const layer = layers[li];

@@ -3,6 +3,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { PixelStandardization, type PixelStatistics, setPixelStatistics } from "./standardize.ts";
 
 /** Options of {@link createCnn}. */
 export interface CnnOptions {
@@ -22,10 +23,15 @@ export interface CnnOptions {
    * faint pattern spread over the image counts by its area (see the README's watermark measurements).
    */
   head?: "flatten" | "average";
+  /**
+   * Per-pixel statistics for a first {@link PixelStandardization} layer, so the network sees each pixel
+   * relative to how it usually varies; absent, the network takes the pixels as they are.
+   */
+  standardize?: PixelStatistics;
 }
 
 /**
- * conv3x3(16)-relu-maxpool2 → conv3x3(32)-relu-maxpool2 → [average over the image →] flatten → dense(64)-relu
+ * [standardize →] conv3x3(16)-relu-maxpool2 → conv3x3(32)-relu-maxpool2 → [average over the image →] flatten → dense(64)-relu
  * → dense(classes).
  * The output is logits (no softmax), so saliency is taken on logits. No dropout, batch norm or other
  * regularization that would keep the model from learning a planted shortcut.
@@ -34,11 +40,24 @@ export function createCnn(options: CnnOptions): tf.Sequential {
   const seed = options.seed ?? 0;
   const [f1, f2] = options.filters ?? [16, 32];
   const init = (k: number) => tf.initializers.glorotUniform({ seed: seed * 101 + k });
-  return tf.sequential({
+  const inputShape = [options.height, options.width, options.channels];
+  if (
+    options.standardize && options.standardize.mean.length !== inputShape[0] * inputShape[1] * inputShape[2]
+  ) {
+    throw new RangeError(
+      `pixel statistics hold ${options.standardize.mean.length} values; images of ${
+        inputShape.join("x")
+      } need ` +
+        `${inputShape[0] * inputShape[1] * inputShape[2]}`,
+    );
+  }
+  const standardize = options.standardize && new PixelStandardization({ inputShape, name: "standardize" });
+  const model = tf.sequential({
     name: "hans_cnn",
     layers: [
+      ...(standardize ? [standardize] : []),
       tf.layers.conv2d({
-        inputShape: [options.height, options.width, options.channels],
+        ...(standardize ? {} : { inputShape }),
         filters: f1,
         kernelSize: 3,
         padding: "same",
@@ -74,4 +93,6 @@ export function createCnn(options: CnnOptions): tf.Sequential {
       tf.layers.dense({ units: options.classes, kernelInitializer: init(4), name: "logits" }),
     ],
   });
+  if (standardize) setPixelStatistics(standardize, options.standardize!);
+  return model;
 }

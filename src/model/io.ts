@@ -5,6 +5,8 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+// Registers hans's own layer classes, so the models hans saves load again.
+import "./standardize.ts";
 
 /** The files of a saved model: `model.json` text and the weights' bytes. */
 export interface SavedModelFiles {

@@ -14,6 +14,7 @@ import { type LocalizationScores, meanLocalization } from "../measure/localizati
 import { modelRandomization } from "../measure/sanity.ts";
 import { cheats, type RelianceResult, relianceTests } from "../measure/reliance.ts";
 import { createCnn } from "../model/cnn.ts";
+import { DEFAULT_STD_FLOOR, type PixelStatistics, pixelStatistics } from "../model/standardize.ts";
 import { accuracy, asClassifier, batchTensor, predictClasses } from "../model/predict.ts";
 import { trainModel, type TrainOptions, type TrainResult } from "../model/train.ts";
 import { Rng } from "../rng.ts";
@@ -46,6 +47,13 @@ export interface CleverHansSettings {
   batchSize?: number;
   /** The CNN's head (see `createCnn`); default `flatten`. `average` learns a faint watermark, not a square. */
   head?: "flatten" | "average";
+  /**
+   * The CNN's input: `none` (default) feeds the pixels as they are; `pixel` adds a first layer that standardizes
+   * every pixel with the clean training images' mean and standard deviation, floored at `stdFloor` (default
+   * 0.05; see {@link pixelStatistics}).
+   */
+  standardize?: "pixel" | "none";
+  stdFloor?: number;
   /** Run SpRAy on every class (default true), with this method's maps (default `gradient_input`). */
   spray?: boolean;
   sprayMethod?: string;
@@ -96,6 +104,8 @@ export interface CleverHansResult {
   kernels: string;
   /** The CNN's head, as trained. */
   head: "flatten" | "average";
+  /** The CNN's input standardization, as trained, and the floor under the standard deviation (`pixel` only). */
+  standardize: { kind: "pixel"; floor: number } | { kind: "none" };
   model: tf.LayersModel;
   train: TrainResult;
   cleanAccuracy: number;
@@ -125,7 +135,11 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     .map((name) => METHODS.find((m) => m.name === name)!);
   const rng = new Rng(settings.seed);
   const stamped = stampDataset(train, settings.plan, rng.fork());
-  const poisoned = await trainCnn(stamped.data, settings, rng.fork());
+  // From the clean images, so the same for the poisoned and the control model, and no artifact hides in them.
+  const stats = settings.standardize === "pixel"
+    ? pixelStatistics(train, settings.stdFloor ?? DEFAULT_STD_FLOOR)
+    : undefined;
+  const poisoned = await trainCnn(stamped.data, settings, stats, rng.fork());
   const probes = settings.plan.entries.length ? settings.plan.entries : defaultProbes(train);
   const analysisSeed = rng.fork();
   log("evaluating on the clean test set");
@@ -159,7 +173,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
   if (settings.control) {
     log("control model: the same artifacts at the same rates on every class");
     const controlData = stampEveryClass(train, settings.plan, rng.fork()).data;
-    const trained = await trainCnn(controlData, settings, rng.fork());
+    const trained = await trainCnn(controlData, settings, stats, rng.fork());
     const controlEval = await evaluate(trained.model, test);
     control = {
       train: trained.result,
@@ -181,6 +195,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     adapter: info.adapter,
     kernels: info.kernels,
     head: settings.head ?? "flatten",
+    standardize: stats ? { kind: "pixel", floor: stats.floor } : { kind: "none" },
     model: poisoned.model,
     train: poisoned.result,
     cleanAccuracy: evaluation.cleanAccuracy,
@@ -198,6 +213,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
 async function trainCnn(
   data: Dataset,
   settings: CleverHansSettings,
+  stats: PixelStatistics | undefined,
   seed: number,
 ): Promise<{ model: tf.LayersModel; result: TrainResult }> {
   const rng = new Rng(seed);
@@ -208,6 +224,7 @@ async function trainCnn(
     classes: data.classNames.length,
     seed: rng.fork(),
     head: settings.head ?? "flatten",
+    standardize: stats,
   });
   const result = await trainModel(model, data, {
     epochs: settings.epochs,

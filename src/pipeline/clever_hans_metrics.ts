@@ -27,6 +27,10 @@ export interface CleverHansMetrics {
     finalLoss: number;
     /** The CNN's head: `flatten` (the default) or `average` (global average pooling). */
     head: string;
+    /** `none` (the default) or `pixel` (a first layer standardizes every pixel). */
+    standardize: string;
+    /** The floor under a pixel's standard deviation (`pixel` only; null otherwise). */
+    stdFloor: number | null;
   };
   test: { size: number };
   shortcuts: {
@@ -111,7 +115,7 @@ export function cleverHansMetrics(
       clean: result.cleanAccuracy,
       perClass: Object.fromEntries(result.classNames.map((n, k) => [n, result.classAccuracy[k]])),
     },
-    train: trainMetrics(result.train, result.head),
+    train: trainMetrics(result.train, result),
     test: { size: meta.testSize },
     shortcuts: result.shortcuts.map(shortcutMetrics),
     spray: result.spray && {
@@ -134,7 +138,7 @@ export function cleverHansMetrics(
     },
     control: result.control && {
       accuracy: { clean: result.control.cleanAccuracy },
-      train: trainMetrics(result.control.train, result.head),
+      train: trainMetrics(result.control.train, result),
       shortcuts: result.control.shortcuts.map(shortcutMetrics),
     },
     methods: result.methodChecks,
@@ -143,9 +147,14 @@ export function cleverHansMetrics(
   };
 }
 
-function trainMetrics(t: TrainResult, head: string): CleverHansMetrics["train"] {
+function trainMetrics(
+  t: TrainResult,
+  model: Pick<CleverHansResult, "head" | "standardize">,
+): CleverHansMetrics["train"] {
   return {
-    head,
+    head: model.head,
+    standardize: model.standardize.kind,
+    stdFloor: model.standardize.kind === "pixel" ? model.standardize.floor : null,
     size: t.size,
     epochs: t.epochs,
     seconds: t.seconds,

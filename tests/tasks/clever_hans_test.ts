@@ -22,6 +22,7 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
       "--shortcut=0=square",
       "--shortcut=7=timestamp",
       "--rate=7=0.5",
+      "--standardize=pixel",
       `--out=${out}`,
     ]);
     assert.equal(path, out);
@@ -54,6 +55,8 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
     assert.ok(isNumber(m.accuracy.clean) && m.accuracy.clean >= 0 && m.accuracy.clean <= 1);
     assert.equal(m.train.size, 400);
     assert.equal(m.train.epochs, 1);
+    assert.equal(m.train.standardize, "pixel");
+    assert.equal(m.train.stdFloor, 0.05);
     assert.ok(isNumber(m.train.seconds) && isNumber(m.train.samplesPerSecond));
     assert.deepEqual(
       m.shortcuts.map((
@@ -152,6 +155,8 @@ Deno.test("bad flags give one line, exit code 2, and no results folder", async (
       [["--epochs", "0"], /--epochs 0/],
       [["--frobnicate"], /frobnicate/],
       [["--methods", "gradient,magic"], /unknown saliency method "magic"/],
+      [["--standardize", "channel"], /--standardize channel: use pixel or none/],
+      [["--std-floor", "0"], /--std-floor 0/],
     ];
     for (const [args, message] of cases) {
       const out = `${dir}/out`;
