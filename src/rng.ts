@@ -46,3 +46,11 @@ export class Rng {
     return Math.floor(this.next() * 2 ** 32);
   }
 }
+
+/**
+ * `seed` as a seed for tfjs's normal-distribution ops (randomNormal, truncatedNormal), which take 0 as "no
+ * seed" and draw from Math.random: 0 becomes 0.5, every other value stays.
+ */
+export function tfSeed(seed: number): number {
+  return seed === 0 ? 0.5 : seed;
+}

@@ -3,6 +3,7 @@
  * loop here is shared with SmoothGrad² and VarGrad, which only reduce the samples differently.
  * @module
  */
+import { tfSeed } from "../rng.ts";
 import { tf } from "../deps.ts";
 import { type ExplainableModel, mapChunks, reduceChannels, sampledGradients } from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
@@ -65,7 +66,10 @@ export function noisyGradientMaps(
       samples,
       (k0, k1) => {
         const tiled = tf.tile(x, [k1 - k0, 1, 1, 1]);
-        return tf.add(tiled, tf.randomNormal(tiled.shape, 0, sigma, "float32", seed + start * 7919 + k0));
+        return tf.add(
+          tiled,
+          tf.randomNormal(tiled.shape, 0, sigma, "float32", tfSeed(seed + start * 7919 + k0)),
+        );
       },
       batchSize,
       squares,

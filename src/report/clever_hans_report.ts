@@ -129,6 +129,13 @@ export function cleverHansHtml(
           ["clean test accuracy (all classes, no artifacts)", metrics.accuracy.clean],
           ["training images", metrics.train.size],
           ["epochs", metrics.train.epochs],
+          ["CNN head", metrics.train.head],
+          [
+            "input standardization",
+            metrics.train.standardize === "pixel"
+              ? `per pixel, clean-data statistics, std floored at ${metrics.train.stdFloor}`
+              : "none",
+          ],
           ["training seconds", metrics.train.seconds],
           ["training samples/s", metrics.train.samplesPerSecond],
           ["test images", metrics.test.size],

@@ -65,3 +65,20 @@ gpuTest(
     cnn.dispose();
   },
 );
+
+gpuTest("the cascading randomization reproduces for a given seed, 0 included", async () => {
+  const net = createCnn({
+    height: 6,
+    width: 5,
+    channels: 1,
+    classes: 3,
+    seed: 2,
+    filters: [3, 3],
+    hidden: 4,
+  });
+  const x = tf.randomUniform([2, 6, 5, 1], 0, 1, "float32", 3) as tf.Tensor4D;
+  const run = () => modelRandomization(net, x, { target: [0, 1], method: "gradient", seed: 0 });
+  assert.deepEqual((await run()).steps, (await run()).steps);
+  x.dispose();
+  net.dispose();
+});

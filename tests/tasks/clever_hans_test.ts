@@ -113,6 +113,10 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
     assert.ok(m.shortcuts[0].flipRate >= 0.8, `square flip rate ${m.shortcuts[0].flipRate}`);
     const html = await Deno.readTextFile(`${out}/report.html`);
     assert.ok(!/<script/i.test(html));
+    assert.match(
+      html,
+      /input standardization<\/td><td>per pixel, clean-data statistics, std floored at 0\.05/,
+    );
     assert.ok(!/(src|href)="https?:/i.test(html), "self-contained");
     const pngs = [...Deno.readDirSync(out)].filter((e) => e.name.endsWith(".png")).length;
     assert.equal((html.match(/src="data:image\/png;base64,/g) ?? []).length, pngs, "every figure is inline");

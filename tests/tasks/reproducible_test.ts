@@ -45,7 +45,7 @@ gpuTest(
         "--train-size=200",
         "--test-size=100",
         "--maps=2",
-        "--methods=gradient,integrated_gradients,occlusion",
+        "--methods=gradient,integrated_gradients,occlusion,smoothgrad",
         "--shortcut=0=square",
         "--seed=7",
       ];
