@@ -31,8 +31,8 @@ export interface CnnOptions {
 }
 
 /**
- * [standardize →] conv3x3(16)-relu-maxpool2 → conv3x3(32)-relu-maxpool2 → [average over the image →] flatten → dense(64)-relu
- * → dense(classes).
+ * [standardize →] conv3x3(16)-relu-maxpool2 → conv3x3(32)-relu-maxpool2 → [average over the image →] flatten
+ * → dense(64)-relu → dense(classes).
  * The output is logits (no softmax), so saliency is taken on logits. No dropout, batch norm or other
  * regularization that would keep the model from learning a planted shortcut.
  */
@@ -41,14 +41,11 @@ export function createCnn(options: CnnOptions): tf.Sequential {
   const [f1, f2] = options.filters ?? [16, 32];
   const init = (k: number) => tf.initializers.glorotUniform({ seed: seed * 101 + k });
   const inputShape = [options.height, options.width, options.channels];
-  if (
-    options.standardize && options.standardize.mean.length !== inputShape[0] * inputShape[1] * inputShape[2]
-  ) {
+  const size = inputShape[0] * inputShape[1] * inputShape[2];
+  if (options.standardize && options.standardize.mean.length !== size) {
+    const images = inputShape.join("x");
     throw new RangeError(
-      `pixel statistics hold ${options.standardize.mean.length} values; images of ${
-        inputShape.join("x")
-      } need ` +
-        `${inputShape[0] * inputShape[1] * inputShape[2]}`,
+      `pixel statistics hold ${options.standardize.mean.length} values; images of ${images} need ${size}`,
     );
   }
   const standardize = options.standardize && new PixelStandardization({ inputShape, name: "standardize" });

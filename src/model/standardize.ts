@@ -1,8 +1,9 @@
 /**
  * Per-pixel standardization as the first layer of a model: z = (x − mean) / max(std, floor), with the mean and
- * standard deviation of every pixel and channel taken over clean training images (what scikit-learn's
- * StandardScaler does to features, with a floor so a pixel that is almost always black is not scaled up 1000×). The statistics are fixed weights of the layer, saved with the model, so
- * the model takes raw pixels in [0, 1] and every saliency method explains those.
+ * standard deviation of every pixel and channel taken over clean training images. That is what scikit-learn's
+ * StandardScaler does to features, plus a floor, so a pixel that is almost always black is not scaled up
+ * 1000×. The statistics are fixed weights of the layer, saved with the model, so the model takes raw pixels in
+ * [0, 1] and every saliency method explains those.
  * @module
  */
 import type { Dataset } from "../data/dataset.ts";
