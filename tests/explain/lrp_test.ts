@@ -16,8 +16,12 @@ function images(seed: number): tf.Tensor4D {
   return tf.tensor4d(Float32Array.from({ length: N * H * W * C }, () => rng.next()), [N, H, W, C]);
 }
 
-/** The default CNN architecture, small, with every bias set to 0 (or, with `bias`, to random values). */
-function cnn(bias = false): tf.Sequential {
+/**
+ * The default CNN architecture, small, with every bias set to 0 (or, with `bias`, to random values); with
+ * `standardize`, behind a standardization layer with random means and scales.
+ */
+function cnn(bias = false, standardize = false): tf.Sequential {
+  const rng = new Rng(9);
   const net = createCnn({
     height: H,
     width: W,
@@ -26,11 +30,18 @@ function cnn(bias = false): tf.Sequential {
     seed: 6,
     filters: [4, 5],
     hidden: 7,
+    standardize: standardize
+      ? {
+        mean: Float32Array.from({ length: H * W * C }, () => 0.5 * rng.next()),
+        scale: Float32Array.from({ length: H * W * C }, () => 0.5 + 19.5 * rng.next()),
+        floor: 0.05,
+      }
+      : undefined,
   });
   let seed = 1;
   for (const layer of net.layers) {
     const w = layer.getWeights();
-    if (w.length === 2) {
+    if (layer.trainableWeights.length === 2) {
       const b = bias ? tf.randomNormal(w[1].shape, 0, 0.2, "float32", seed++) : tf.zerosLike(w[1]);
       layer.setWeights([w[0], b]);
     }
@@ -91,16 +102,20 @@ gpuTest(
 
 gpuTest("LRP-0 (ε-rule everywhere) equals gradient × input on a ReLU CNN, biases included", async () => {
   // For ReLU nets with winner-take-all max pooling, R = a ⊙ ∂f/∂a holds layer by layer (Ancona et al. 2018).
-  const net = cnn(true);
-  const model = fromLayersModel(net);
-  const x = images(2);
-  const target = { p: [1, 2, 0], q: [3, 0, 2] };
-  const lrp = await take(await lrpEpsilon(model, x, target, { inputRule: "epsilon", epsilon: 0 }));
-  const gi = await take(await gradientInput(model, x, target));
-  const scale = Math.max(...gi.map(Math.abs));
-  assert.ok(maxAbsDiff(lrp, gi) < 1e-4 * scale, `max diff ${maxAbsDiff(lrp, gi)} of ${scale}`);
-  x.dispose();
-  net.dispose();
+  // Behind a standardization layer, which LRP folds into the first conv, a is the raw pixel.
+  for (const standardize of [false, true]) {
+    const net = cnn(true, standardize);
+    const model = fromLayersModel(net);
+    const x = images(2);
+    const target = { p: [1, 2, 0], q: [3, 0, 2] };
+    const lrp = await take(await lrpEpsilon(model, x, target, { inputRule: "epsilon", epsilon: 0 }));
+    const gi = await take(await gradientInput(model, x, target));
+    const scale = Math.max(...gi.map(Math.abs));
+    const diff = maxAbsDiff(lrp, gi);
+    assert.ok(diff < 1e-4 * scale, `standardize ${standardize}: max diff ${diff} of ${scale}`);
+    x.dispose();
+    net.dispose();
+  }
 });
 
 gpuTest("LRP on a linear model: ε-rule is gradient × input, z^B matches the hand formula", async () => {
