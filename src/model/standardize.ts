@@ -89,10 +89,6 @@ export class PixelStandardization extends tf.layers.Layer {
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
     return inputShape;
   }
-
-  override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig() };
-  }
 }
 tf.serialization.registerClass(PixelStandardization);
 
