@@ -120,6 +120,8 @@ async function startChromium(
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      "--disable-breakpad",
+      "--disable-crash-reporter",
       `--user-data-dir=${profile}`,
       "--remote-debugging-address=127.0.0.1",
       "--remote-debugging-port=0",
@@ -241,7 +243,24 @@ Deno.test({
         }
         await browser.child.status;
       }
-      await Deno.remove(dir, { recursive: true });
+      await removeTree(dir);
     }
   },
 });
+
+/**
+ * Removes `dir`, retrying for up to 10 s while it is not empty: Chromium's helper processes (zygote,
+ * crash handler) can still write into the profile for a moment after the browser process has exited.
+ */
+async function removeTree(dir: string): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      await Deno.remove(dir, { recursive: true });
+      return;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      if (attempt >= 40) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
