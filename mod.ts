@@ -21,6 +21,7 @@ export * from "./src/measure/localization.ts";
 export * from "./src/measure/reliance.ts";
 export * from "./src/model/cnn.ts";
 export * from "./src/model/standardize.ts";
+export * from "./src/model/contrast_norm.ts";
 export * from "./src/model/train.ts";
 export * from "./src/model/autoencoder.ts";
 export * from "./src/model/predict.ts";

@@ -8,6 +8,7 @@ import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
 import { versions } from "../src/deps.ts";
 import { method, METHODS } from "../src/explain/registry.ts";
 import { serializeModel } from "../src/model/io.ts";
+import { DEFAULT_CONTRAST_POWER } from "../src/model/contrast_norm.ts";
 import { DEFAULT_STD_FLOOR } from "../src/model/standardize.ts";
 import { printProgress } from "../src/model/train.ts";
 import { runCleverHans } from "../src/pipeline/clever_hans.ts";
@@ -42,6 +43,10 @@ tests and saliency maps that it cheats. Writes results/clever-hans-<UTC time>/ (
   --standardize KIND  none (default: the CNN takes the pixels as they are) | pixel (its first layer standardizes
                       every pixel with the clean training images' mean and standard deviation)
   --std-floor X       floor under a pixel's standard deviation for --standardize pixel (default 0.05)
+  --contrast-norm P   power in [0,1] of a contrast normalization after the first conv layer, which scales each
+                      position's features towards unit size so a faint pattern counts more like a bold one
+                      (0: none; 1: full). Default auto: ${DEFAULT_CONTRAST_POWER} when a planted artifact is faint
+                      (changes its pixels by 0.1 or less on average, as the watermark does), else 0
   --backend NAME      webgpu (default when an adapter exists) or cpu
   --kernels NAME      auto (default: hans's WGSL kernels on software adapters, tfjs's on GPUs) | hans | tfjs
   --out DIR           results folder (must not exist)
@@ -83,6 +88,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
     kernels: { type: "string" },
     head: { type: "string" },
     standardize: { type: "string" },
+    "contrast-norm": { type: "string" },
     "std-floor": { type: "string" },
     "spray-method": { type: "string" },
     control: { type: "boolean" },
@@ -123,6 +129,12 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
     throw new HansError(`--standardize ${standardize}: use pixel or none.`);
   }
   const stdFloor = numberFlag("std-floor", flags["std-floor"], DEFAULT_STD_FLOOR, { min: 1e-6, max: 1 });
+  const contrastNorm = (flags["contrast-norm"] ?? "auto") === "auto"
+    ? "auto"
+    : numberFlag("contrast-norm", flags["contrast-norm"], 0, {
+      min: 0,
+      max: 1,
+    });
   const kernels = flags.kernels ?? "auto";
   if (kernels !== "auto" && kernels !== "hans" && kernels !== "tfjs") {
     throw new HansError(`--kernels ${kernels}: use auto, hans or tfjs.`);
@@ -144,6 +156,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
       head,
       standardize,
       stdFloor,
+      contrastNorm,
       mapsPerClass,
       methods,
       methodOptions: quick ? QUICK_OPTIONS : DEFAULT_OPTIONS,

@@ -6,11 +6,12 @@
  *
  * Supported layers (what hans's CNNs use): InputLayer, Conv2D, Dense (on 2-D input), MaxPooling2D,
  * AveragePooling2D, Flatten, Activation and ReLU (relu or linear only), Dropout (identity at inference), hans's
- * PixelStandardization, all channels-last. Anything else raises a HansError that names the layer.
+ * PixelStandardization and ContrastNormalization, all channels-last. Anything else raises a HansError that names the layer.
  * @module
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { contrastNormalize } from "../model/contrast_norm.ts";
 import { layerChain } from "./layers.ts";
 import type { ExplainableModel } from "./model_fn.ts";
 
@@ -103,6 +104,18 @@ export interface StandardizeStep {
   scale: tf.Tensor;
 }
 
+/** Contrast normalization over channels, x · (mean_c(x²) + ε)^(−p/2) (hans's ContrastNormalization layer). */
+export interface ContrastStep {
+  /** Step type. */
+  kind: "contrast";
+  /** The layer's name in the model. */
+  name: string;
+  /** The power p. */
+  power: number;
+  /** ε under the mean square. */
+  epsilon: number;
+}
+
 /** One layer of the chain, with what the interpreter needs to run it. */
 export type ChainStep =
   | ConvStep
@@ -111,7 +124,8 @@ export type ChainStep =
   | FlattenStep
   | ActivationStep
   | IdentityStep
-  | StandardizeStep;
+  | StandardizeStep
+  | ContrastStep;
 
 /** A layer with weights: a linear map followed by an activation. */
 export type LinearStep = ConvStep | DenseStep;
@@ -221,11 +235,13 @@ export function readChain(model: ExplainableModel, method: string): ChainStep[] 
         return { kind: "identity", name };
       case "HansPixelStandardization":
         return { kind: "standardize", name, mean: weights[0], scale: weights[1] };
+      case "HansContrastNormalization":
+        return { kind: "contrast", name, power: config.power as number, epsilon: config.epsilon as number };
       default:
         throw new HansError(
           `${method} runs the model layer by layer and does not know the layer "${name}" (${type}); it supports ` +
-            `Conv2D, Dense, MaxPooling2D, AveragePooling2D, Flatten, Activation, ReLU, Dropout and ` +
-            `HansPixelStandardization.`,
+            `Conv2D, Dense, MaxPooling2D, AveragePooling2D, Flatten, Activation, ReLU, Dropout, ` +
+            `HansPixelStandardization and HansContrastNormalization.`,
         );
     }
   });
@@ -323,6 +339,9 @@ export function runChain(steps: ChainStep[], x: tf.Tensor, options: RunChainOpti
         break;
       case "standardize":
         h = tf.mul(tf.sub(h, step.mean), step.scale);
+        break;
+      case "contrast":
+        h = contrastNormalize(h, step.power, step.epsilon);
         break;
     }
   }

@@ -7,6 +7,9 @@
  * a ⊙ ρ(W)ᵀ s for conv and dense layers alike. The model runs through the chain interpreter
  * ({@link readChain}); relevance starts at the target score, and for a contrast "logit p − logit q" the
  * output layer is read as one linear unit with weights w_p − w_q and bias b_p − b_q.
+ * A ContrastNormalization step scales each position's features by a positive factor; the factor is read as a
+ * constant of the input (as LN layers are in Ali et al. 2022, "XAI for Transformers"), so the step is
+ * elementwise and passes relevance through unchanged, and the sum over all relevance stays what it was.
  * @module
  */
 import { tf } from "../deps.ts";
@@ -241,6 +244,7 @@ export function lrpRelevance(
       case "activation":
       case "identity":
       case "standardize":
+      case "contrast":
         break;
     }
   }

@@ -3,6 +3,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { ContrastNormalization } from "./contrast_norm.ts";
 import { PixelStandardization, type PixelStatistics, setPixelStatistics } from "./standardize.ts";
 
 /** Options of {@link createCnn}. */
@@ -28,13 +29,19 @@ export interface CnnOptions {
    * relative to how it usually varies; absent, the network takes the pixels as they are.
    */
   standardize?: PixelStatistics;
+  /**
+   * Power of a {@link ContrastNormalization} after the first conv layer (before its ReLU), in (0, 1]; 0 or
+   * absent leaves it out. It makes the network see a faint pattern about as clearly as a bold one.
+   */
+  contrastNorm?: number;
 }
 
 /**
- * [standardize →] conv3x3(16)-relu-maxpool2 → conv3x3(32)-relu-maxpool2 → [average over the image →] flatten
- * → dense(64)-relu → dense(classes).
+ * [standardize →] conv3x3(16)[-contrast norm]-relu-maxpool2 → conv3x3(32)-relu-maxpool2 → [average over the
+ * image →] flatten → dense(64)-relu → dense(classes).
  * The output is logits (no softmax), so saliency is taken on logits. No dropout, batch norm or other
- * regularization that would keep the model from learning a planted shortcut.
+ * regularization that would keep the model from learning a planted shortcut; the contrast normalization is
+ * none: it has no weights and no batch statistics, and it makes faint shortcuts easier to learn, not harder.
  */
 export function createCnn(options: CnnOptions): tf.Sequential {
   const seed = options.seed ?? 0;
@@ -48,6 +55,10 @@ export function createCnn(options: CnnOptions): tf.Sequential {
       `pixel statistics hold ${options.standardize.mean.length} values; images of ${images} need ${size}`,
     );
   }
+  const contrast = options.contrastNorm ?? 0;
+  if (!(contrast >= 0 && contrast <= 1)) {
+    throw new RangeError(`contrastNorm must be in [0, 1], got ${contrast}`);
+  }
   const standardize = options.standardize && new PixelStandardization({ inputShape, name: "standardize" });
   const model = tf.sequential({
     name: "hans_cnn",
@@ -58,10 +69,19 @@ export function createCnn(options: CnnOptions): tf.Sequential {
         filters: f1,
         kernelSize: 3,
         padding: "same",
-        activation: "relu",
+        activation: contrast ? "linear" : "relu",
+        // Before the contrast normalization, no bias: a blank region then stays exactly zero (and so does the
+        // gradient there) instead of a bias vector the normalization would blow up to unit size.
+        useBias: !contrast,
         kernelInitializer: init(1),
         name: "conv1",
       }),
+      ...(contrast
+        ? [
+          new ContrastNormalization({ power: contrast, name: "conv1_contrast" }),
+          tf.layers.activation({ activation: "relu", name: "conv1_relu" }),
+        ]
+        : []),
       tf.layers.maxPooling2d({ poolSize: 2, name: "pool1" }),
       tf.layers.conv2d({
         filters: f2,

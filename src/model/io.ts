@@ -7,6 +7,7 @@ import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 // Registers hans's own layer classes, so the models hans saves load again.
 import "./standardize.ts";
+import "./contrast_norm.ts";
 
 /** The files of a saved model: `model.json` text and the weights' bytes. */
 export interface SavedModelFiles {

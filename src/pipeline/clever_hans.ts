@@ -14,6 +14,8 @@ import { type LocalizationScores, meanLocalization } from "../measure/localizati
 import { modelRandomization } from "../measure/sanity.ts";
 import { cheats, type RelianceResult, relianceTests } from "../measure/reliance.ts";
 import { createCnn } from "../model/cnn.ts";
+import { DEFAULT_CONTRAST_POWER } from "../model/contrast_norm.ts";
+import { artifactStrength } from "../shortcuts/strength.ts";
 import { DEFAULT_STD_FLOOR, type PixelStatistics, pixelStatistics } from "../model/standardize.ts";
 import { accuracy, asClassifier, batchTensor, predictClasses } from "../model/predict.ts";
 import { trainModel, type TrainOptions, type TrainResult } from "../model/train.ts";
@@ -54,6 +56,11 @@ export interface CleverHansSettings {
    */
   standardize?: "pixel" | "none";
   stdFloor?: number;
+  /**
+   * Power of a contrast normalization after the first conv layer, in [0, 1], 0 leaving it out; or `auto`
+   * (default): {@link DEFAULT_CONTRAST_POWER} when a planted artifact is faint (see {@link contrastPower}), else 0.
+   */
+  contrastNorm?: number | "auto";
   /** Run SpRAy on every class (default true), with this method's maps (default `gradient_input`). */
   spray?: boolean;
   sprayMethod?: string;
@@ -106,6 +113,8 @@ export interface CleverHansResult {
   head: "flatten" | "average";
   /** The CNN's input standardization, as trained, and the floor under the standard deviation (`pixel` only). */
   standardize: { kind: "pixel"; floor: number } | { kind: "none" };
+  /** The power of the contrast normalization after the first conv layer (0: none). */
+  contrastNorm: number;
   model: tf.LayersModel;
   train: TrainResult;
   cleanAccuracy: number;
@@ -139,7 +148,9 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
   const stats = settings.standardize === "pixel"
     ? pixelStatistics(train, settings.stdFloor ?? DEFAULT_STD_FLOOR)
     : undefined;
-  const poisoned = await trainCnn(stamped.data, settings, stats, rng.fork());
+  const contrast = contrastPower(settings.contrastNorm, train, settings.plan, settings.seed);
+  if (contrast) log(`contrast normalization after the first conv layer, power ${contrast}`);
+  const poisoned = await trainCnn(stamped.data, settings, stats, contrast, rng.fork());
   const probes = settings.plan.entries.length ? settings.plan.entries : defaultProbes(train);
   const analysisSeed = rng.fork();
   log("evaluating on the clean test set");
@@ -173,7 +184,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
   if (settings.control) {
     log("control model: the same artifacts at the same rates on every class");
     const controlData = stampEveryClass(train, settings.plan, rng.fork()).data;
-    const trained = await trainCnn(controlData, settings, stats, rng.fork());
+    const trained = await trainCnn(controlData, settings, stats, contrast, rng.fork());
     const controlEval = await evaluate(trained.model, test);
     control = {
       train: trained.result,
@@ -196,6 +207,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     kernels: info.kernels,
     head: settings.head ?? "flatten",
     standardize: stats ? { kind: "pixel", floor: stats.floor } : { kind: "none" },
+    contrastNorm: contrast,
     model: poisoned.model,
     train: poisoned.result,
     cleanAccuracy: evaluation.cleanAccuracy,
@@ -214,6 +226,7 @@ async function trainCnn(
   data: Dataset,
   settings: CleverHansSettings,
   stats: PixelStatistics | undefined,
+  contrast: number,
   seed: number,
 ): Promise<{ model: tf.LayersModel; result: TrainResult }> {
   const rng = new Rng(seed);
@@ -225,6 +238,7 @@ async function trainCnn(
     seed: rng.fork(),
     head: settings.head ?? "flatten",
     standardize: stats,
+    contrastNorm: contrast,
   });
   const result = await trainModel(model, data, {
     epochs: settings.epochs,
@@ -374,6 +388,29 @@ async function checkMethods(
   }
   x?.dispose();
   return out;
+}
+
+/** A planted artifact that changes the pixels under its mask by at most this much on average is faint. */
+export const FAINT_ARTIFACT_STRENGTH = 0.1;
+
+/**
+ * The contrast normalization's power: `setting` when it is a number; for `auto` (or none),
+ * {@link DEFAULT_CONTRAST_POWER} when some stamped artifact of `plan` is faint (its {@link artifactStrength} on
+ * `data` at most {@link FAINT_ARTIFACT_STRENGTH}, as a watermark blended at 10% or less is), else 0: a plain
+ * CNN hardly learns a faint artifact, and the normalization costs bold ones some of their pull.
+ */
+export function contrastPower(
+  setting: number | "auto" | undefined,
+  data: Dataset,
+  plan: StampPlan,
+  seed: number,
+): number {
+  if (typeof setting === "number") return setting;
+  const faint = plan.entries.some((e) =>
+    // (plus float32 rounding: a 10% blend of white over black is 0.10000000149)
+    e.rate > 0 && artifactStrength(data, e.shortcut, seed) <= FAINT_ARTIFACT_STRENGTH + 1e-6
+  );
+  return faint ? DEFAULT_CONTRAST_POWER : 0;
 }
 
 /** The default plan's artifacts as probes with rate 0 (for a model trained clean). */

@@ -31,6 +31,8 @@ export interface CleverHansMetrics {
     standardize: string;
     /** The floor under a pixel's standard deviation (`pixel` only; null otherwise). */
     stdFloor: number | null;
+    /** Power of the contrast normalization after the first conv layer; 0 when the CNN has none. */
+    contrastNorm: number;
   };
   test: { size: number };
   shortcuts: {
@@ -149,12 +151,13 @@ export function cleverHansMetrics(
 
 function trainMetrics(
   t: TrainResult,
-  model: Pick<CleverHansResult, "head" | "standardize">,
+  model: Pick<CleverHansResult, "head" | "standardize" | "contrastNorm">,
 ): CleverHansMetrics["train"] {
   return {
     head: model.head,
     standardize: model.standardize.kind,
     stdFloor: model.standardize.kind === "pixel" ? model.standardize.floor : null,
+    contrastNorm: model.contrastNorm,
     size: t.size,
     epochs: t.epochs,
     seconds: t.seconds,

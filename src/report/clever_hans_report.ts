@@ -136,6 +136,10 @@ export function cleverHansHtml(
               ? `per pixel, clean-data statistics, std floored at ${metrics.train.stdFloor}`
               : "none",
           ],
+          [
+            "contrast normalization after the first conv layer",
+            metrics.train.contrastNorm ? `power ${metrics.train.contrastNorm}` : "none",
+          ],
           ["training seconds", metrics.train.seconds],
           ["training samples/s", metrics.train.samplesPerSecond],
           ["test images", metrics.test.size],

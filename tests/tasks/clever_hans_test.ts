@@ -57,6 +57,11 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
     assert.equal(m.train.epochs, 1);
     assert.equal(m.train.standardize, "pixel");
     assert.equal(m.train.stdFloor, 0.05);
+    assert.equal(
+      m.train.contrastNorm,
+      0,
+      "no faint artifact planted: auto leaves the contrast normalization out",
+    );
     assert.ok(isNumber(m.train.seconds) && isNumber(m.train.samplesPerSecond));
     assert.deepEqual(
       m.shortcuts.map((
@@ -161,6 +166,7 @@ Deno.test("bad flags give one line, exit code 2, and no results folder", async (
       [["--methods", "gradient,magic"], /unknown saliency method "magic"/],
       [["--standardize", "channel"], /--standardize channel: use pixel or none/],
       [["--std-floor", "0"], /--std-floor 0/],
+      [["--contrast-norm", "1.5"], /--contrast-norm 1\.5: expected a number from 0 to 1/],
     ];
     for (const [args, message] of cases) {
       const out = `${dir}/out`;
