@@ -185,3 +185,38 @@ Deno.test("bad flags give one line, exit code 2, and no results folder", async (
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+gpuTest(
+  "clever-hans --shortcut none: a clean model, the default artifacts as probes, no class found cheating",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const out = `${dir}/run`;
+      await cleverHansTask([
+        "--quick",
+        "--shortcut=none",
+        "--methods=gradient",
+        "--spray-method=none",
+        `--out=${out}`,
+      ]);
+      const m = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
+      assert.equal(m.train.contrastNorm, 0, "nothing planted, nothing faint: the plain CNN");
+      assert.deepEqual(
+        m.shortcuts.map((
+          s: { class: number; artifact: string; rate: number },
+        ) => [s.class, s.artifact, s.rate]),
+        [[0, "square", 0], [1, "timestamp", 0], [3, "gradient", 0], [8, "watermark", 0]],
+      );
+      for (const s of m.shortcuts) {
+        assert.equal(
+          s.cheats,
+          false,
+          `${s.artifact}: flip ${s.flipRate}, accuracy ${JSON.stringify(s.accuracy)}`,
+        );
+      }
+      assert.ok(m.accuracy.clean > 0.5, `the clean model learned the digits (${m.accuracy.clean})`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
