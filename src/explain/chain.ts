@@ -6,7 +6,8 @@
  *
  * Supported layers (what hans's CNNs use): InputLayer, Conv2D, Dense (on 2-D input), MaxPooling2D,
  * AveragePooling2D, Flatten, Activation and ReLU (relu or linear only), Dropout (identity at inference), hans's
- * PixelStandardization and ContrastNormalization, all channels-last. Anything else raises a HansError that names the layer.
+ * PixelStandardization and ContrastNormalization, all channels-last. Anything else raises a HansError that
+ * names the layer.
  * @module
  */
 import { tf } from "../deps.ts";
