@@ -42,7 +42,9 @@ export class ContrastNormalization extends tf.layers.Layer {
     }
     this.power = args.power;
     this.epsilon = args.epsilon ?? DEFAULT_CONTRAST_EPSILON;
-    if (!(this.epsilon > 0)) throw new RangeError(`the contrast normalization's ε must be positive`);
+    if (!(this.epsilon > 0)) {
+      throw new RangeError(`the contrast normalization's ε must be positive, got ${this.epsilon}`);
+    }
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {

@@ -3,8 +3,8 @@
  * faint artifact (a 10% watermark) from a bold one without knowing it by name.
  * @module
  */
-import { type Dataset, imageSize } from "../data/dataset.ts";
-import { Rng } from "../rng.ts";
+import { type Dataset, imageSize, subset } from "../data/dataset.ts";
+import { stampAll } from "./plan.ts";
 import type { Shortcut } from "./shortcut.ts";
 
 /**
@@ -12,20 +12,19 @@ import type { Shortcut } from "./shortcut.ts";
  * of `data` (every channel of every masked pixel); 0 when it masks nothing.
  */
 export function artifactStrength(data: Dataset, shortcut: Shortcut, seed: number, count = 32): number {
+  const original = subset(data, [...Array(Math.min(count, data.count)).keys()]);
+  const stamped = stampAll(original, shortcut, seed);
   const size = imageSize(data);
-  const pixels = data.height * data.width;
   let sum = 0, n = 0;
-  for (let i = 0; i < Math.min(count, data.count); i++) {
-    const original = data.images.subarray(i * size, (i + 1) * size);
-    const image = original.slice();
-    const mask = shortcut.stamp(image, data, new Rng(seed * 7919 + i * 31));
-    for (let p = 0; p < pixels; p++) {
+  stamped.masks.forEach((mask, i) => {
+    for (let p = 0; p < mask.length; p++) {
       if (!mask[p]) continue;
       for (let c = 0; c < data.channels; c++) {
-        sum += Math.abs(image[p * data.channels + c] - original[p * data.channels + c]);
+        const k = i * size + p * data.channels + c;
+        sum += Math.abs(stamped.data.images[k] - original.images[k]);
         n++;
       }
     }
-  }
+  });
   return n ? sum / n : 0;
 }
