@@ -9,6 +9,7 @@ import { type Dataset, sample } from "../src/data/dataset.ts";
 import { loadImageFolder } from "../src/data/folder.ts";
 import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
 import { HansError } from "../src/errors.ts";
+import { pickSpatialNode } from "../src/explain/graph.ts";
 import { method } from "../src/explain/registry.ts";
 import { parseInputRange, withInputRange } from "../src/model/input_range.ts";
 import { checkInputFits, loadModel } from "../src/model/load.ts";
@@ -36,12 +37,16 @@ contrastive map turns the prediction into the true class, against random maps.
 
   --model PATH|URL    a TF.js LayersModel or GraphModel (model.json); default the shipped Fashion-MNIST CNN
   --dataset SPEC      labelled test data (default: the shipped model's own test split of fashion-mnist)
-  --images DIR        test images instead, one sub-folder per true class (needs --labels)
+  --images DIR        test images instead, one sub-folder per true class (needs --labels); PNG or JPEG
+                      of any size, centre-cropped to the model's aspect and resized to its input
   --labels FILE       class names, one per line, in the model's output order
   --input-range LO,HI pixel range the model expects (default 0,1)
   --test-size N       test images to run (default all; --quick 1000)
   --examples N        misclassified images studied (default 64; --quick 16)
-  --methods LIST      comma-separated methods (default every attribution method)
+  --methods LIST      comma-separated methods (default every attribution method that can run on the
+                      model; the others are listed in the report with the reason)
+  --layer NAME        layer Grad-CAM, Guided Grad-CAM and activations read (default the last layer with
+                      a 4-D output that feeds the classifier head; a wrong name lists the candidates)
   --seed N            seed (default: the shipped model's, else 1)
   --out DIR           results folder (must not exist)
   --quick             fewer images and lighter method settings
@@ -59,6 +64,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
     "test-size": { type: "string" },
     examples: { type: "string" },
     methods: { type: "string" },
+    layer: { type: "string" },
     seed: { type: "string" },
     out: { type: "string" },
     quick: { type: "boolean" },
@@ -96,19 +102,32 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
   try {
     const info = await initBackend();
     const loaded = await loadModel(flags.model ?? shipped.source);
-    const test = await loadTestImages(flags, datasetText, seed, testSize);
+    const [height, width, channels] = loaded.inputShape;
+    const { test, notes } = await loadTestImages(flags, datasetText, seed, testSize, {
+      height,
+      width,
+      channels: channels as 1 | 3,
+    });
     checkInputFits(loaded, test);
     if (test.classNames.length !== loaded.classes) {
       throw new HansError(
         `the model has ${loaded.classes} outputs but the data has ${test.classNames.length} classes; pass --labels with one name per output.`,
       );
     }
+    const model = withInputRange(loaded.explainable, range);
+    const layerOptions = flags.layer === undefined ? {} : { layer: flags.layer };
+    const methodOptions: Record<string, Record<string, unknown>> = {
+      ...(quick ? QUICK_OPTIONS : DEFAULT_OPTIONS),
+      grad_cam: layerOptions,
+      guided_grad_cam: layerOptions,
+      activations: layerOptions,
+    };
     const result = await runContrastive({
-      model: withInputRange(loaded.explainable, range),
+      model,
       test,
       maxExamples: examples,
       methods,
-      methodOptions: quick ? QUICK_OPTIONS : DEFAULT_OPTIONS,
+      methodOptions,
       seed,
       log: (line) => console.error(line),
     });
@@ -119,6 +138,11 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
       adapter: info.adapter,
       shape: { height: test.height, width: test.width, channels: test.channels },
       classNames: test.classNames,
+      outputs: model.outputs ?? "logits",
+      layer: model.graph && result.methodInfo.some((m) => m.needs === "layer")
+        ? pickSpatialNode(model.graph, flags.layer, "--layer")
+        : undefined,
+      imageNotes: notes,
     };
     const figures = await contrastiveFigures(result, meta);
     await out.writeJson("metrics.json", {
@@ -129,6 +153,11 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
       adapter: info.adapter,
       kernels: info.kernels,
       seed,
+      outputs: meta.outputs,
+      graph: model.graph ? model.graph.source : null,
+      layer: meta.layer ?? null,
+      imageNotes: notes,
+      methodsLeftOut: result.methodsLeftOut,
       testAccuracy: result.testAccuracy,
       testSize: test.count,
       misclassified: result.misclassified,
@@ -191,7 +220,8 @@ async function loadTestImages(
   datasetText: string,
   seed: number,
   testSize: number | undefined,
-): Promise<Dataset> {
+  fit: { height: number; width: number; channels: 1 | 3 },
+): Promise<{ test: Dataset; notes: string[] }> {
   if (flags.images) {
     let names: string[];
     try {
@@ -201,7 +231,7 @@ async function loadTestImages(
     } catch (e) {
       throw new HansError(`--labels ${flags.labels} cannot be read (${(e as Error).message}).`);
     }
-    const split = await loadImageFolder(flags.images, { seed, testFraction: 0.5 });
+    const split = await loadImageFolder(flags.images, { seed, testFraction: 0.5, fit });
     const all = concat(split.train, split.test);
     const labels = all.labels.map((l) => {
       const k = names.indexOf(all.classNames[l]);
@@ -215,10 +245,10 @@ async function loadTestImages(
       return k;
     });
     const data = { ...all, labels: Int32Array.from(labels), classNames: names };
-    return testSize ? sample(data, testSize, seed) : data;
+    return { test: testSize ? sample(data, testSize, seed) : data, notes: split.notes };
   }
   const { test } = await loadDataset(datasetText, { seed, testSize });
-  return test;
+  return { test, notes: [] };
 }
 
 function concat(a: Dataset, b: Dataset): Dataset {

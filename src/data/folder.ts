@@ -4,6 +4,7 @@
  * @module
  */
 import { decodeImageBytes } from "./decode_image.ts";
+import { fitImage } from "./resize.ts";
 import { HansError } from "../errors.ts";
 import type { Dataset, DatasetSplit } from "./dataset.ts";
 import { stratifiedSplit } from "./split.ts";
@@ -14,6 +15,17 @@ export interface ImageFolderOptions {
   seed: number;
   /** Share of each class that goes to the test part, in (0, 1) (default 0.2). */
   testFraction?: number;
+  /**
+   * Fit every image to this size (a model's input): centre-cropped to its aspect ratio, resampled with an
+   * antialiased bilinear filter, converted to `channels`. Without it every image must have the same size.
+   */
+  fit?: { height: number; width: number; channels: 1 | 3 };
+}
+
+/** What {@link loadImageFolder} did to fit the images, in words, for reports; empty when nothing. */
+export interface FolderNotes {
+  /** One sentence per change, e.g. "37 of 40 images were centre-cropped …". */
+  notes: string[];
 }
 
 /** One decoded image: RGBA bytes, row-major. */
@@ -32,7 +44,10 @@ const IMAGE_FILE = /\.(png|jpe?g)$/i;
  * (R = G = B), else 3; alpha is dropped. Each class gives `testFraction` of its images (rounded; at least
  * one when it has two or more) to the test part. Hidden entries and files of other types are skipped.
  */
-export async function loadImageFolder(path: string, options: ImageFolderOptions): Promise<DatasetSplit> {
+export async function loadImageFolder(
+  path: string,
+  options: ImageFolderOptions,
+): Promise<DatasetSplit & FolderNotes> {
   const testFraction = options.testFraction ?? 0.2;
   if (!(testFraction > 0 && testFraction < 1)) {
     throw new HansError(`folder: testFraction ${testFraction} must be between 0 and 1 (exclusive).`);
@@ -40,10 +55,24 @@ export async function loadImageFolder(path: string, options: ImageFolderOptions)
   const classNames = await classFolders(path);
   const images: Decoded[] = [];
   const labels: number[] = [];
+  const fit = options.fit;
+  const fitted: Float32Array[] = [];
+  const seen = { resized: 0, cropped: 0, gray: 0, colour: 0, total: 0 };
   for (const [label, className] of classNames.entries()) {
     const files = await imageFiles(`${path}/${className}`);
     for (const file of files) {
       const image = await decodeFile(file);
+      if (fit) {
+        // Fitted at once, so memory holds the model-sized copies only.
+        seen.total++;
+        if (image.width !== fit.width || image.height !== fit.height) seen.resized++;
+        if (image.width * fit.height !== image.height * fit.width) seen.cropped++;
+        if (isGray(image)) seen.gray++;
+        else seen.colour++;
+        fitted.push(fitImage(image, fit.width, fit.height, fit.channels));
+        labels.push(label);
+        continue;
+      }
       const first = images[0];
       if (first && (image.width !== first.width || image.height !== first.height)) {
         throw new HansError(
@@ -55,14 +84,24 @@ export async function loadImageFolder(path: string, options: ImageFolderOptions)
       labels.push(label);
     }
   }
+  const count = fit ? fitted.length : images.length;
   const split = stratifiedSplit(labels, {
-    testCount: Math.round(images.length * testFraction),
+    testCount: Math.round(count * testFraction),
     seed: options.seed,
   });
   if (split.test.length === 0) {
     throw new HansError(
-      `${path}: ${images.length} images are too few to split; give some class at least two images.`,
+      `${path}: ${count} images are too few to split; give some class at least two images.`,
     );
+  }
+  if (fit) {
+    const name = (await Deno.realPath(path)).split(/[\\/]/).pop() || "folder";
+    const meta = { name, classNames, ...fit };
+    return {
+      train: assembleFitted(meta, fitted, labels, split.train),
+      test: assembleFitted(meta, fitted, labels, split.test),
+      notes: fitNotes(seen, fit),
+    };
   }
   const channels = images.every(isGray) ? 1 : 3;
   const name = (await Deno.realPath(path)).split(/[\\/]/).pop() || "folder";
@@ -70,6 +109,56 @@ export async function loadImageFolder(path: string, options: ImageFolderOptions)
   return {
     train: assemble(meta, images, labels, split.train),
     test: assemble(meta, images, labels, split.test),
+    notes: [],
+  };
+}
+
+function fitNotes(
+  seen: { resized: number; cropped: number; gray: number; colour: number; total: number },
+  fit: { height: number; width: number; channels: 1 | 3 },
+): string[] {
+  const notes: string[] = [];
+  const of = (n: number) => `${n} of ${seen.total} image${seen.total === 1 ? "" : "s"}`;
+  if (seen.cropped > 0) {
+    notes.push(
+      `${of(seen.cropped)} had another aspect ratio and were centre-cropped to ${fit.width}:${fit.height}.`,
+    );
+  }
+  if (seen.resized > 0) {
+    notes.push(
+      `${
+        of(seen.resized)
+      } were resized to ${fit.width}x${fit.height} (antialiased bilinear, half-pixel centres).`,
+    );
+  }
+  if (fit.channels === 1 && seen.colour > 0) {
+    notes.push(
+      `${
+        of(seen.colour)
+      } were in colour and were turned gray (luma 0.299 R + 0.587 G + 0.114 B) for a gray model.`,
+    );
+  }
+  if (fit.channels === 3 && seen.gray > 0 && seen.colour === 0) {
+    notes.push(`the images are gray; the gray value was copied into R, G and B for an RGB model.`);
+  }
+  return notes;
+}
+
+function assembleFitted(
+  meta: Pick<Dataset, "name" | "channels" | "classNames" | "height" | "width">,
+  images: Float32Array[],
+  labels: number[],
+  indices: number[],
+): Dataset {
+  const size = meta.height * meta.width * meta.channels;
+  const out = new Float32Array(indices.length * size);
+  indices.forEach((k, i) => out.set(images[k], i * size));
+  return {
+    ...meta,
+    classNames: [...meta.classNames],
+    images: out,
+    labels: Int32Array.from(indices, (k) => labels[k]),
+    count: indices.length,
   };
 }
 

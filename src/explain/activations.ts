@@ -5,14 +5,14 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { HansError } from "../errors.ts";
-import { applyLayers, layerChain, pickLayer } from "./layers.ts";
-import { type ExplainableModel, mapChunks } from "./model_fn.ts";
+import { evaluate, pickSpatialNode } from "./graph.ts";
+import { upsample } from "./grad_cam.ts";
+import { type ExplainableModel, mapChunks, modelGraph } from "./model_fn.ts";
 import type { Target } from "./target.ts";
 
 /** Options of {@link activations}. */
 export interface ActivationsOptions {
-  /** Layer name; default the last layer with a 4-D output. */
+  /** Layer (node) name; default the last node with a 4-D output that feeds the classifier head. */
   layer?: string;
   /** Mean of |activation| (true) or of the signed activation (false, the default; ≥ 0 after a ReLU). */
   absolute?: boolean;
@@ -21,7 +21,7 @@ export interface ActivationsOptions {
 }
 
 /**
- * Mean activation maps `[n,H,W]` of one layer, bilinearly upsampled (align corners off) to the input size.
+ * Mean activation maps `[n,H,W]` of one layer, bilinearly upsampled (half-pixel centres) to the input size.
  * `target` is ignored (it is there so every method has the same signature).
  */
 export function activations(
@@ -30,16 +30,12 @@ export function activations(
   _target: Target,
   options: ActivationsOptions = {},
 ): Promise<tf.Tensor3D> {
-  const chain = layerChain(model, "activations");
-  const at = pickLayer(chain, options.layer, "activations");
-  if ((chain[at].outputShape as number[]).length !== 4) {
-    throw new HansError(`activations needs a layer with a 4-D output; layer "${chain[at].name}" has none.`);
-  }
+  const graph = modelGraph(model, "activations");
+  const layer = pickSpatialNode(graph, options.layer, "activations");
   const [, height, width] = images.shape;
   return Promise.resolve(mapChunks(images, options.batchSize ?? 256, (x) => {
-    let a = applyLayers(chain, x, 0, at) as tf.Tensor4D;
+    let a = evaluate(graph, x, [layer]).get(layer) as tf.Tensor4D;
     if (options.absolute ?? false) a = tf.abs(a);
-    const mean = tf.mean(a, 3, true) as tf.Tensor4D;
-    return tf.image.resizeBilinear(mean, [height, width]).squeeze([3]) as tf.Tensor3D;
+    return upsample(tf.mean(a, 3, true) as tf.Tensor4D, height, width);
   }));
 }

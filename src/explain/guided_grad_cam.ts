@@ -4,16 +4,15 @@
  * @module
  */
 import type { tf } from "../deps.ts";
-import { readChain } from "./chain.ts";
+import { pickSpatialNode } from "./graph.ts";
 import { gradCamMaps } from "./grad_cam.ts";
 import { guidedGradients } from "./guided_backprop.ts";
-import { layerChain, pickLayer } from "./layers.ts";
-import { type ExplainableModel, mapChunks, reduceChannels } from "./model_fn.ts";
+import { type ExplainableModel, mapChunks, modelGraph, reduceChannels } from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /** Options of {@link guidedGradCam}. */
 export interface GuidedGradCamOptions {
-  /** Grad-CAM's layer; default the last layer with a 4-D output. */
+  /** Grad-CAM's layer; default the last node with a 4-D output that feeds the classifier head. */
   layer?: string;
   /** Max of |value| over channels (true, the default) or the signed sum over channels (false). */
   absolute?: boolean;
@@ -22,8 +21,8 @@ export interface GuidedGradCamOptions {
 }
 
 /**
- * Guided Grad-CAM maps `[n,H,W]`: guided gradient × Grad-CAM (with its ReLU, bilinear upsampling), then the
- * channels reduced; absolute by default. Needs a LayersModel the chain interpreter can run.
+ * Guided Grad-CAM maps `[n,H,W]`: guided gradient × Grad-CAM (with its ReLU, half-pixel bilinear upsampling),
+ * then the channels reduced; absolute by default. Needs the model as a graph with a 4-D layer.
  */
 export function guidedGradCam(
   model: ExplainableModel,
@@ -31,12 +30,11 @@ export function guidedGradCam(
   target: Target,
   options: GuidedGradCamOptions = {},
 ): Promise<tf.Tensor3D> {
-  const steps = readChain(model, "Guided Grad-CAM");
-  const chain = layerChain(model, "Guided Grad-CAM");
-  const at = pickLayer(chain, options.layer, "Guided Grad-CAM");
+  const graph = modelGraph(model, "Guided Grad-CAM");
+  const layer = pickSpatialNode(graph, options.layer, "Guided Grad-CAM");
   return Promise.resolve(mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
-    const cam = gradCamMaps(chain, at, x, w, true).expandDims(3);
-    return reduceChannels(guidedGradients(steps, x, w).mul(cam) as tf.Tensor4D, options.absolute ?? true);
+    const cam = gradCamMaps(graph, layer, x, w, true).expandDims(3);
+    return reduceChannels(guidedGradients(graph, x, w).mul(cam) as tf.Tensor4D, options.absolute ?? true);
   }));
 }

@@ -1,29 +1,34 @@
 /**
- * Layer-wise Relevance Propagation (Bach et al. 2015) for sequential ReLU nets, built from small rules in the
- * manner of Zennit: a rule says how one linear layer passes relevance from its output to its input, a
- * composite says which rule applies where. Every rule is implemented with the gradient × input trick
- * (Montavon et al. 2019, "Layer-wise relevance propagation: an overview", section 10.2): for a layer
- * z = ρ(W)·a, the relevance at its input is a ⊙ ∇_a(z · s) with s = R / z held constant, which is
- * a ⊙ ρ(W)ᵀ s for conv and dense layers alike. The model runs through the chain interpreter
- * ({@link readChain}); relevance starts at the target score, and for a contrast "logit p − logit q" the
- * output layer is read as one linear unit with weights w_p − w_q and bias b_p − b_q.
- * A ContrastNormalization step scales each position's features by a positive factor; the factor is read as a
- * constant of the input (as LN layers are in Ali et al. 2022, "XAI for Transformers"), so the step is
- * elementwise and passes relevance through unchanged, and the sum over all relevance stays what it was.
+ * Layer-wise Relevance Propagation (Bach et al. 2015) on a model graph, built from small rules in the manner
+ * of Zennit: a rule says how one linear node (convolution, depthwise convolution, dense) passes relevance from
+ * its output to its input, a composite says which rule applies where. Every rule is implemented with the
+ * gradient × input trick (Montavon et al. 2019, "Layer-wise relevance propagation: an overview", section 10.2):
+ * for a layer z = ρ(W)·a, the relevance at its input is a ⊙ ∇_a(z · s) with s = R / z held constant.
+ *
+ * Before relevance flows, the graph is canonized (Zennit's word): an affine node (BatchNormalization, BiasAdd)
+ * right after a linear node with no activation is folded into its kernel and bias, and element-wise transforms
+ * between the pixels and the first linear node (input range, PixelStandardization) are folded into that node,
+ * so the input rule works in pixel space with the pixels' own bounds. Then relevance walks the graph backwards:
+ * `Add` splits it in proportion to its inputs' contributions (the z-rule), average and global average pooling
+ * in proportion to their inputs, max pooling by `maxPooling`, concatenation by slicing; element-wise nodes
+ * (activations, remaining affine nodes, ContrastNormalization, whose factor is read as a constant as LN layers
+ * are in Ali et al. 2022) pass it on unchanged, and a node that feeds several others sums what they send back.
+ * Relevance starts at the target score; when the logits come from a dense node, that node is read for the
+ * target as one linear unit (for a contrast "logit p − logit q": weights w_p − w_q, bias b_p − b_q).
  * @module
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import {
-  type ChainStep,
+  evaluate,
+  type GraphNode,
   isLinear,
   linearForward,
-  type LinearStep,
+  type LinearNode,
+  type ModelGraph,
   poolForward,
-  type PoolStep,
-  runChain,
-  type StandardizeStep,
-} from "./chain.ts";
+  type PoolNode,
+} from "./graph.ts";
 
 /** A weight transform ρ (identity, positive part, negative part), applied to kernel and bias alike. */
 export type WeightTransform = (w: tf.Tensor) => tf.Tensor;
@@ -130,29 +135,39 @@ export function zBRule(low: number, high: number): LrpRule {
   };
 }
 
-function stepMap(step: LinearStep): LinearMap {
+function nodeMap(node: LinearNode): LinearMap {
   return {
     forward: (a, rho, bias) =>
-      linearForward(step, a, {
-        kernel: rho(step.kernel),
-        bias: bias && step.bias ? rho(step.bias) : null,
+      linearForward(node, a, {
+        kernel: rho(node.kernel),
+        bias: bias && node.bias ? rho(node.bias) : null,
       }),
   };
 }
 
+/** An element-wise transform of the pixels, `x · scale + offset`, folded into the first linear node. */
+interface InputFold {
+  /** The node whose value the transform takes (the graph's input). */
+  source: string;
+  /** Positive multiplier (broadcast to the image), or null for 1. */
+  scale: tf.Tensor | null;
+  /** Offset as an image `[1,H,W,C]`. */
+  offset: tf.Tensor;
+}
+
 /**
- * The first linear layer with the standardization before it folded in, as a map of the raw pixels:
- * z = ρ(W)·(x ⊙ scale) + ρ(b − W·(mean ⊙ scale)). The scale is positive, so ρ sees the same signs as W; the
- * input rule then works in pixel space with the pixels' own bounds (Zennit's canonizers fold normalization
- * into the adjacent layer the same way).
+ * The first linear node with the transform before it folded in, as a map of the raw pixels:
+ * z = ρ(W)·(x ⊙ scale) + ρ(b + W·offset). The scale is positive, so ρ sees the same signs as W; the input rule
+ * then works in pixel space with the pixels' own bounds (Zennit's canonizers fold normalization into the
+ * adjacent layer the same way).
  */
-function standardizedMap(standardize: StandardizeStep, step: LinearStep): LinearMap {
+function foldedMap(fold: InputFold, node: LinearNode): LinearMap {
   return {
     forward: (x, rho, bias) => {
-      const z = linearForward(step, tf.mul(x, standardize.scale), { kernel: rho(step.kernel), bias: null });
+      const scaled = fold.scale ? tf.mul(x, fold.scale) : x;
+      const z = linearForward(node, scaled, { kernel: rho(node.kernel), bias: null });
       if (!bias) return z;
-      const shifted = tf.expandDims(tf.neg(tf.mul(standardize.mean, standardize.scale)), 0);
-      return tf.add(z, rho(linearForward(step, shifted)));
+      return tf.add(z, rho(linearForward(node, fold.offset)));
     },
   };
 }
@@ -167,86 +182,258 @@ function headMap(v: tf.Tensor2D, c: tf.Tensor2D | null): LinearMap {
   };
 }
 
-/** Index of the output layer: the last Dense layer, with no activation and nothing but identities after it. */
-function headIndex(steps: ChainStep[], method: string): number {
-  const head = steps.findLastIndex(isLinear);
-  const step = steps[head];
-  const after = steps.slice(head + 1);
-  const plain = after.every((s) =>
-    s.kind === "identity" || (s.kind === "activation" && s.activation === "linear")
-  );
-  if (!step || step.kind !== "dense" || step.activation !== "linear" || !plain) {
+/** A model graph prepared for LRP by {@link lrpPlan}. */
+export interface LrpPlan {
+  /** The canonized graph (affine nodes folded into the linear nodes before them). */
+  graph: ModelGraph;
+  /** Linear nodes that see the pixels (no linear node before them): they get the composite's input rule. */
+  first: Set<string>;
+  /** Transforms of the pixels folded into a first linear node, by that node's name. */
+  folds: Map<string, InputFold>;
+}
+
+const plans = new WeakMap<ModelGraph, LrpPlan>();
+
+/**
+ * Checks that LRP can run on `graph` and canonizes it (once per graph; the folded weights are released with the
+ * graph by disposeGraph). Throws a HansError naming the node LRP cannot pass (a softmax inside the model, a
+ * transform of the pixels with a scale that is not positive).
+ */
+export async function lrpPlan(graph: ModelGraph, method: string): Promise<LrpPlan> {
+  const cached = plans.get(graph);
+  if (cached) return cached;
+  const nodes = [...graph.nodes];
+  const consumers = (name: string) => nodes.filter((n) => n.inputs.includes(name));
+  // Fold affine nodes into a linear node before them that has no activation and no other consumer.
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i];
+      if (node.op !== "affine" || node.inputs.length !== 1) continue;
+      const j = nodes.findIndex((n) => n.name === node.inputs[0]);
+      const before = nodes[j];
+      if (!isLinear(before) || before.activation !== "linear" || before.name === graph.output) continue;
+      if (consumers(before.name).length !== 1 || !foldable(node, before, graph)) continue;
+      const folded = foldAffine(before, node.scale, node.offset);
+      graph.owned.push(folded.kernel, ...(folded.bias ? [folded.bias] : []));
+      nodes[i] = { ...folded, name: node.name, inputs: before.inputs };
+      nodes.splice(j, 1);
+      changed = true;
+      break;
+    }
+  }
+  const canon: ModelGraph = { ...graph, nodes };
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const first = new Set<string>();
+  const folds = new Map<string, InputFold>();
+  const linearAbove = (name: string): boolean => {
+    const node = byName.get(name)!;
+    return isLinear(node) || node.inputs.some(linearAbove);
+  };
+  for (const node of nodes) {
+    if (!isLinear(node) || node.inputs.some(linearAbove)) continue;
+    first.add(node.name);
+    const fold = await inputFold(canon, byName, node, method);
+    if (fold) {
+      graph.owned.push(...(fold.scale ? [fold.scale] : []), fold.offset);
+      folds.set(node.name, fold);
+    }
+  }
+  for (const node of nodes) {
+    if ("activation" in node && node.activation === "softmax") {
+      throw new HansError(`${method} cannot pass relevance through the softmax at node "${node.name}".`);
+    }
+  }
+  const plan = { graph: canon, first, folds };
+  plans.set(graph, plan);
+  return plan;
+}
+
+/** True when an affine node's scale and offset are per output channel (or scalars) of the linear node. */
+function foldable(affine: GraphNode & { op: "affine" }, node: LinearNode, graph: ModelGraph): boolean {
+  const channels = graph.shapes.get(node.name)?.at(-1);
+  const ok = (t: tf.Tensor | null) => !t || t.size === 1 || (t.rank === 1 && t.size === channels);
+  return channels !== undefined && ok(affine.scale) && ok(affine.offset);
+}
+
+/** The linear node followed by `x · scale + offset` as one linear node: W·scale, b·scale + offset. */
+function foldAffine(node: LinearNode, scale: tf.Tensor | null, offset: tf.Tensor | null): LinearNode {
+  const channels = node.op === "depthwiseConv2d"
+    ? node.kernel.shape[2] * node.kernel.shape[3]
+    : node.kernel.shape[node.kernel.rank - 1];
+  const [kernel, bias] = tf.tidy(() => {
+    // Scale and offset as vectors over the output channels (a scalar is broadcast).
+    const s = scale ? tf.add(tf.zeros([channels]), scale.reshape([-1])) : tf.ones([channels]);
+    const o = offset ? tf.add(tf.zeros([channels]), offset.reshape([-1])) : tf.zeros([channels]);
+    const k = tf.mul(
+      node.kernel,
+      node.op === "depthwiseConv2d" ? s.reshape([node.kernel.shape[2], node.kernel.shape[3]]) : s,
+    );
+    const b = node.bias ? tf.add(tf.mul(node.bias, s), o) : o;
+    return [k, b];
+  });
+  return { ...node, kernel, bias } as LinearNode;
+}
+
+/**
+ * The element-wise transforms between the pixels and a first linear node (affine, standardize, identity, in a
+ * single path from the input), composed into one `x · scale + offset`; undefined when there are none.
+ */
+async function inputFold(
+  graph: ModelGraph,
+  byName: Map<string, GraphNode>,
+  node: LinearNode,
+  method: string,
+): Promise<InputFold | undefined> {
+  const path: GraphNode[] = [];
+  let name = node.inputs[0];
+  while (name !== graph.input) {
+    const n = byName.get(name)!;
+    if (n.op !== "affine" && n.op !== "standardize" && n.op !== "identity") return undefined;
+    if (graph.nodes.filter((m) => m.inputs.includes(n.name)).length !== 1) return undefined;
+    path.unshift(n);
+    name = n.inputs[0];
+  }
+  if (!path.some((n) => n.op !== "identity")) return undefined;
+  const shape = graph.shapes.get(graph.input)!;
+  const composed = tf.tidy(() => {
+    let s: tf.Tensor | null = null;
+    let o: tf.Tensor = tf.zeros(shape);
+    for (const n of path) {
+      if (n.op === "identity") continue;
+      const [ns, no] = n.op === "standardize"
+        ? [n.scale, tf.neg(tf.mul(n.mean, n.scale))]
+        : n.op === "affine"
+        ? [n.scale, n.offset]
+        : [null, null];
+      if (ns) {
+        s = s ? tf.mul(s, ns) : ns;
+        o = tf.mul(o, ns);
+      }
+      if (no) o = tf.add(o, no);
+    }
+    return { scale: s ? tf.clone(s) : tf.ones([]), offset: o };
+  });
+  const scaled = path.some((n) => n.op === "standardize" || (n.op === "affine" && n.scale));
+  const scale = scaled ? composed.scale : null;
+  if (!scaled) composed.scale.dispose();
+  const offset = composed.offset;
+  if (scale && (await tf.min(scale).data())[0] <= 0) {
+    scale.dispose();
+    offset.dispose();
     throw new HansError(
-      `${method} explains logits: the model's last layer with weights must be a Dense layer without an ` +
-        `activation, with nothing after it but Dropout.`,
+      `${method} folds the transform of the pixels before "${node.name}" into it and needs its scale positive.`,
     );
   }
-  return head;
+  return { source: graph.input, scale, offset };
+}
+
+/** The input rule when `first` holds the node, else the hidden rule. */
+function ruleFor(plan: LrpPlan, composite: LrpComposite, name: string): LrpRule {
+  return plan.first.has(name) ? composite.input : composite.hidden;
+}
+
+/** a ⊙ ∇_a Σ(f(a)·s) with s = R / f(a): relevance shared in proportion to the inputs of a linear map f. */
+function proportional(f: (a: tf.Tensor) => tf.Tensor, a: tf.Tensor, relevance: tf.Tensor): tf.Tensor {
+  const s = tf.div(relevance, stabilize(f(a), 1e-9));
+  return tf.mul(a, tf.grad((input: tf.Tensor) => tf.sum(tf.mul(f(input), s)))(a));
 }
 
 /**
  * Relevance `[n,H,W,C]` of every input value for the target scores (`weights` from targetWeights, `[n,classes]`)
- * of the images `x`, propagated through `steps` with `composite`. Call inside tf.tidy.
+ * of the images `x`, propagated through the planned graph with `composite`. Call inside tf.tidy.
  */
 export function lrpRelevance(
-  steps: ChainStep[],
+  plan: LrpPlan,
   x: tf.Tensor4D,
   weights: tf.Tensor2D,
   composite: LrpComposite,
-  method: string,
 ): tf.Tensor4D {
-  const head = headIndex(steps, method);
-  const first = steps.findIndex(isLinear);
-  const standardize = steps[first - 1]?.kind === "standardize" ? steps[first - 1] as StandardizeStep : null;
-  if (steps.some((s, i) => s.kind === "standardize" && i !== first - 1)) {
-    throw new HansError(
-      `${method}: a PixelStandardization layer works only right before the first Conv2D or Dense layer.`,
-    );
+  const graph = plan.graph;
+  const values = evaluate(graph, x);
+  const relevance = new Map<string, tf.Tensor>();
+  const give = (name: string, r: tf.Tensor) => {
+    const before = relevance.get(name);
+    relevance.set(name, before ? tf.add(before, r) : r);
+  };
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  const out = byName.get(graph.output)!;
+  let start = graph.nodes.length - 1;
+  while (graph.nodes[start].name !== out.name) start--;
+  if (out.op === "dense" && out.activation === "linear" && !plan.folds.has(out.name)) {
+    const a = values.get(out.inputs[0])!;
+    const v = tf.matMul(weights, out.kernel, false, true) as tf.Tensor2D;
+    const c = out.bias ? tf.matMul(weights, out.bias.reshape([-1, 1])) as tf.Tensor2D : null;
+    const head = headMap(v, c);
+    give(out.inputs[0], ruleFor(plan, composite, out.name)(head, a, head.forward(a, identity, true)));
+    start--;
+  } else {
+    give(out.name, tf.mul(values.get(out.name)!, weights));
   }
-  const inputs: tf.Tensor[] = [];
-  inputs[head] = head === 0 ? x : runChain(steps, x, { to: head - 1, onStep: (i, a) => (inputs[i] = a) });
-  const out = steps[head] as LinearStep;
-  const v = tf.matMul(weights, out.kernel, false, true) as tf.Tensor2D;
-  const c = out.bias ? tf.matMul(weights, out.bias.reshape([-1, 1])) as tf.Tensor2D : null;
-  const headLayer = headMap(v, c);
-  let relevance = headLayer.forward(inputs[head], identity, true);
-  relevance = (head === first ? composite.input : composite.hidden)(headLayer, inputs[head], relevance);
-  for (let i = head - 1; i >= 0; i--) {
-    const step = steps[i];
-    const a = inputs[i];
-    switch (step.kind) {
+  for (let i = start; i >= 0; i--) {
+    const node = graph.nodes[i];
+    const r = relevance.get(node.name);
+    if (!r || node.op === "input") continue;
+    const a = values.get(node.inputs[0])!;
+    switch (node.op) {
       case "conv2d":
-      case "dense":
-        if (i === first && standardize) {
-          // The relevance goes straight to the pixels, past the standardization (case "standardize").
-          relevance = composite.input(standardizedMap(standardize, step), inputs[i - 1], relevance);
-        } else {
-          relevance = (i === first ? composite.input : composite.hidden)(stepMap(step), a, relevance);
-        }
+      case "depthwiseConv2d":
+      case "dense": {
+        const fold = plan.folds.get(node.name);
+        const rule = ruleFor(plan, composite, node.name);
+        if (fold) give(fold.source, rule(foldedMap(fold, node), values.get(fold.source)!, r));
+        else give(node.inputs[0], rule(nodeMap(node), a, r));
         break;
+      }
       case "maxPool":
-      case "avgPool":
-        if (step.kind === "maxPool" && composite.maxPooling === "winner") {
-          const r = relevance;
-          relevance = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(poolForward(step, input), r)))(a);
+        if (composite.maxPooling === "winner") {
+          give(node.inputs[0], tf.grad((input: tf.Tensor) => tf.sum(tf.mul(poolForward(node, input), r)))(a));
         } else {
-          const pool: PoolStep = { ...step, kind: "avgPool" };
-          const s = tf.div(relevance, stabilize(poolForward(pool, a), 1e-9));
-          relevance = tf.mul(
-            a,
-            tf.grad((input: tf.Tensor) => tf.sum(tf.mul(poolForward(pool, input), s)))(a),
-          );
+          const pool: PoolNode = { ...node, op: "avgPool" };
+          give(node.inputs[0], proportional((t) => poolForward(pool, t), a, r));
         }
         break;
-      case "flatten":
-        relevance = tf.reshape(relevance, a.shape);
+      case "avgPool":
+        give(node.inputs[0], proportional((t) => poolForward(node, t), a, r));
         break;
+      case "globalAvgPool":
+        give(node.inputs[0], proportional((t) => tf.mean(t, [1, 2], node.keepDims), a, r));
+        break;
+      case "globalMaxPool":
+        give(
+          node.inputs[0],
+          tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.max(t, [1, 2], node.keepDims), r)))(a),
+        );
+        break;
+      case "add": {
+        const s = tf.div(r, stabilize(values.get(node.name)!, 1e-9));
+        for (const input of node.inputs) give(input, tf.mul(values.get(input)!, s));
+        break;
+      }
+      case "concat": {
+        const parts = node.inputs.map((n) => values.get(n)!);
+        const axis = node.axis < 0 ? r.rank + node.axis : node.axis;
+        const pieces = tf.split(r, parts.map((p) => p.shape[axis]), axis);
+        node.inputs.forEach((n, k) => give(n, pieces[k]));
+        break;
+      }
+      case "reshape":
+        give(node.inputs[0], tf.reshape(r, a.shape));
+        break;
+      case "pad": {
+        const [[top], [left]] = node.paddings;
+        give(node.inputs[0], tf.slice(r, [0, top, left, 0], a.shape));
+        break;
+      }
       case "activation":
-      case "identity":
+      case "affine":
       case "standardize":
       case "contrast":
+      case "identity":
+        give(node.inputs[0], r);
         break;
     }
   }
-  return relevance as tf.Tensor4D;
+  const result = relevance.get(graph.input);
+  return (result ?? tf.zerosLike(x)) as tf.Tensor4D;
 }

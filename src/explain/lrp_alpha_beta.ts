@@ -6,8 +6,8 @@
  */
 import type { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { readChain } from "./chain.ts";
-import { alphaBetaRule, lrpRelevance, type LrpRule, zBRule } from "./lrp.ts";
+import { modelGraph } from "./model_fn.ts";
+import { alphaBetaRule, lrpPlan, lrpRelevance, type LrpRule, zBRule } from "./lrp.ts";
 import { type ExplainableModel, mapChunks, reduceChannels } from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
@@ -32,7 +32,7 @@ export interface LrpAlphaBetaOptions {
  * input rule the map sums to the target score when the model has no biases. Same model needs as
  * {@link lrpEpsilon}.
  */
-export function lrpAlphaBeta(
+export async function lrpAlphaBeta(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
@@ -40,13 +40,13 @@ export function lrpAlphaBeta(
 ): Promise<tf.Tensor3D> {
   const alpha = options.alpha ?? 1;
   if (!(alpha >= 1)) throw new HansError(`LRP-αβ needs alpha ≥ 1 (beta = alpha − 1); got ${alpha}.`);
-  const steps = readChain(model, "LRP-αβ");
+  const plan = await lrpPlan(modelGraph(model, "LRP-αβ"), "LRP-αβ");
   const hidden = alphaBetaRule(alpha);
   const [low, high] = options.bounds ?? [0, 1];
   const input: LrpRule = (options.inputRule ?? "zB") === "zB" ? zBRule(low, high) : hidden;
   const composite = { input, hidden, maxPooling: options.maxPooling ?? "winner" };
-  return Promise.resolve(mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
+  return mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
-    return reduceChannels(lrpRelevance(steps, x, w, composite, "LRP-αβ"), options.absolute ?? false);
-  }));
+    return reduceChannels(lrpRelevance(plan, x, w, composite), options.absolute ?? false);
+  });
 }

@@ -4,8 +4,8 @@
  * @module
  */
 import type { tf } from "../deps.ts";
-import { readChain } from "./chain.ts";
-import { epsilonRule, lrpRelevance, type LrpRule, zBRule } from "./lrp.ts";
+import { modelGraph } from "./model_fn.ts";
+import { epsilonRule, lrpPlan, lrpRelevance, type LrpRule, zBRule } from "./lrp.ts";
 import { type ExplainableModel, mapChunks, reduceChannels } from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
@@ -31,22 +31,22 @@ export interface LrpEpsilonOptions {
 
 /**
  * LRP-ε maps `[n,H,W]`: relevance summed over channels, signed (positive = speaks for the target). Without
- * biases and with a small ε the map sums to the target score. Needs a sequential LayersModel of Conv2D, Dense,
- * pooling and Flatten layers with ReLU activations whose last layer is a Dense layer giving logits.
+ * biases and with a small ε the map sums to the target score. Needs the model as a graph (`model.graph`): a
+ * LayersModel or GraphModel of the layers {@link layersGraph} and {@link graphDefGraph} read.
  */
-export function lrpEpsilon(
+export async function lrpEpsilon(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: LrpEpsilonOptions = {},
 ): Promise<tf.Tensor3D> {
-  const steps = readChain(model, "LRP-ε");
+  const plan = await lrpPlan(modelGraph(model, "LRP-ε"), "LRP-ε");
   const hidden = epsilonRule(options.epsilon ?? 1e-6);
   const [low, high] = options.bounds ?? [0, 1];
   const input: LrpRule = (options.inputRule ?? "zB") === "zB" ? zBRule(low, high) : hidden;
   const composite = { input, hidden, maxPooling: options.maxPooling ?? "winner" };
-  return Promise.resolve(mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
+  return mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
-    return reduceChannels(lrpRelevance(steps, x, w, composite, "LRP-ε"), options.absolute ?? false);
-  }));
+    return reduceChannels(lrpRelevance(plan, x, w, composite), options.absolute ?? false);
+  });
 }

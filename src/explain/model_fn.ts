@@ -3,7 +3,17 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { HansError } from "../errors.ts";
+import { graphLogits, type ModelGraph } from "./graph.ts";
+import { layersGraph } from "./graph_layers.ts";
 import { targetScores } from "./target.ts";
+
+/**
+ * What a model's `logits` give: its own output (`logits`), the input of its final softmax (`pre-softmax`), or,
+ * when neither is reachable, the log of its probabilities (`log-probabilities`, whose differences between
+ * classes equal the logits' differences).
+ */
+export type ModelOutputs = "logits" | "pre-softmax" | "log-probabilities";
 
 /** A differentiable classifier: images `[n,H,W,C]` to logits `[n,classes]`. */
 export interface ExplainableModel {
@@ -11,18 +21,55 @@ export interface ExplainableModel {
   logits(x: tf.Tensor4D): tf.Tensor2D;
   /** Number of classes. */
   classes: number;
-  /** The tfjs LayersModel behind it, when there is one (Grad-CAM and LRP need its layers). */
-  layers?: tf.LayersModel;
+  /** What `logits` gives (default `logits`). */
+  outputs?: ModelOutputs;
+  /**
+   * The model as a graph hans can run and look inside, when it could be read: Grad-CAM, activations, Guided
+   * Backprop and LRP need it.
+   */
+  graph?: ModelGraph;
+  /** Why there is no graph (shown where a method that needs one is left out). */
+  graphUnavailable?: string;
 }
 
-/** Wraps a tfjs LayersModel that outputs logits (`[n, classes]`). */
+/**
+ * Wraps a tfjs LayersModel (Sequential or functional). A final softmax is left out: the model is explained on
+ * the logits before it (`outputs: "pre-softmax"`). When hans cannot read the model's layers, the methods that
+ * need a graph are unavailable (`graphUnavailable` says why) and the logits are the model's output.
+ *
+ * @example
+ * ```ts
+ * const model = fromLayersModel(createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 1 }));
+ * const maps = await explain("grad_cam", model, images, labels);
+ * ```
+ */
 export function fromLayersModel(model: tf.LayersModel): ExplainableModel {
   const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
+  const apply = (x: tf.Tensor4D) => model.apply(x, { training: false }) as tf.Tensor2D;
+  let graph: ModelGraph;
+  try {
+    graph = layersGraph(model);
+  } catch (e) {
+    if (!(e instanceof HansError)) throw e;
+    return { classes, logits: apply, outputs: "logits", graphUnavailable: e.message };
+  }
+  if (!graph.softmaxRemoved) return { classes, logits: apply, outputs: "logits", graph };
   return {
     classes,
-    layers: model,
-    logits: (x) => model.apply(x, { training: false }) as tf.Tensor2D,
+    logits: (x) => tf.tidy(() => graphLogits(graph, x)),
+    outputs: "pre-softmax",
+    graph,
   };
+}
+
+/** The model's graph for `method`; a HansError saying why when the model has none. */
+export function modelGraph(model: ExplainableModel, method: string): ModelGraph {
+  if (model.graph) return model.graph;
+  throw new HansError(
+    `${method} looks inside the model and needs it as a graph; ${
+      model.graphUnavailable ?? "this model is a plain function of its input"
+    }`,
+  );
 }
 
 /** Gradients of the target scores with respect to the input batch `x` (same shape as `x`). */

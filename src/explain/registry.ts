@@ -13,6 +13,8 @@ import { guidedGradCam } from "./guided_grad_cam.ts";
 import { integratedGradients } from "./integrated_gradients.ts";
 import { lrpAlphaBeta } from "./lrp_alpha_beta.ts";
 import { lrpEpsilon } from "./lrp_epsilon.ts";
+import { pickSpatialNode } from "./graph.ts";
+import { lrpPlan } from "./lrp.ts";
 import type { ExplainableModel } from "./model_fn.ts";
 import { occlusion } from "./occlusion.ts";
 import { rise } from "./rise.ts";
@@ -47,6 +49,12 @@ export interface MethodInfo {
    * that ignore the target (activations), which relevance metrics should leave out or label as such.
    */
   attribution: boolean;
+  /**
+   * What the method needs of the model beyond logits and their gradient: `graph` (Guided Backprop, run through
+   * the graph interpreter), `layer` (a 4-D layer inside the graph: Grad-CAM, activations, Guided Grad-CAM),
+   * `lrp` (a graph LRP can pass relevance through), or nothing.
+   */
+  needs?: "graph" | "layer" | "lrp";
   /** The method itself. */
   explain: ExplainFunction;
 }
@@ -115,8 +123,10 @@ export const METHODS: MethodInfo[] = [
     short: "GuidedBP",
     signed: false,
     description:
-      "max over channels of |gradient| with every ReLU passing only positive gradients of positive inputs",
+      "max over channels of |gradient| with every ReLU (and ReLU6) passing only positive gradients of " +
+      "inputs where it is open",
     attribution: true,
+    needs: "graph",
     explain: guidedBackprop,
   },
   {
@@ -124,8 +134,10 @@ export const METHODS: MethodInfo[] = [
     label: "Grad-CAM",
     short: "Grad-CAM",
     signed: false,
-    description: "last 4-D layer, ReLU, bilinear upsampling",
+    description:
+      "last 4-D layer that feeds the head (or --layer), ReLU, bilinear upsampling with half-pixel centres",
     attribution: true,
+    needs: "layer",
     explain: gradCam,
   },
   {
@@ -134,8 +146,9 @@ export const METHODS: MethodInfo[] = [
     short: "G-GradCAM",
     signed: false,
     description:
-      "Guided Backprop × Grad-CAM (last 4-D layer, bilinear upsampling); max over channels of |value|",
+      "Guided Backprop × Grad-CAM (last 4-D layer, half-pixel bilinear upsampling); max over channels of |value|",
     attribution: true,
+    needs: "layer",
     explain: guidedGradCam,
   },
   {
@@ -146,6 +159,7 @@ export const METHODS: MethodInfo[] = [
     description: "z^B-rule on the first layer (pixels in [0, 1]), ε-rule above (ε = 1e-6 × RMS of the " +
       "pre-activations), winner-take-all max pooling; sum over channels",
     attribution: true,
+    needs: "lrp",
     explain: lrpEpsilon,
   },
   {
@@ -156,6 +170,7 @@ export const METHODS: MethodInfo[] = [
     description: "z^B-rule on the first layer (pixels in [0, 1]), α1β0-rule above (positive contributions " +
       "only), winner-take-all max pooling; sum over channels",
     attribution: true,
+    needs: "lrp",
     explain: lrpAlphaBeta,
   },
   {
@@ -183,9 +198,10 @@ export const METHODS: MethodInfo[] = [
     label: "Activations",
     short: "Activ.",
     signed: false,
-    description: "not an attribution: mean over channels of the last 4-D layer's activations, bilinear " +
-      "upsampling; the target is ignored",
+    description: "not an attribution: mean over channels of the last 4-D layer's activations, half-pixel " +
+      "bilinear upsampling; the target is ignored",
     attribution: false,
+    needs: "layer",
     explain: activations,
   },
 ];
@@ -210,4 +226,66 @@ export function explain(
   options?: Record<string, unknown>,
 ): Promise<tf.Tensor3D> {
   return method(name).explain(model, images, target, options);
+}
+
+/** A method left out of a run, and why. */
+export interface MethodLeftOut {
+  /** Registry name. */
+  name: string;
+  /** Why it cannot run on the model. */
+  reason: string;
+}
+
+/**
+ * Why method `info` cannot run on `model` (with `options`, e.g. a `layer`), or undefined when it can. Costs no
+ * model run: it checks the model's graph, the layer and, for LRP, canonizes the graph once.
+ *
+ * @example
+ * ```ts
+ * const why = await unavailable(method("grad_cam"), model, { layer: "block3_relu" });
+ * if (why) console.error(`Grad-CAM left out: ${why}`);
+ * ```
+ */
+export async function unavailable(
+  info: MethodInfo,
+  model: ExplainableModel,
+  options: Record<string, unknown> = {},
+): Promise<string | undefined> {
+  if (!info.needs) return undefined;
+  if (!model.graph) {
+    return `it looks inside the model, which hans could not read as a graph: ${
+      model.graphUnavailable ?? "the model is a plain function"
+    }`;
+  }
+  try {
+    if (info.needs === "layer") pickSpatialNode(model.graph, options.layer as string | undefined, info.label);
+    if (info.needs === "lrp") await lrpPlan(model.graph, info.label);
+  } catch (e) {
+    if (e instanceof HansError) return e.message;
+    throw e;
+  }
+  return undefined;
+}
+
+/**
+ * Splits method names into those that run on `model` and those left out with the reason. With `explicit`
+ * (the user named the methods), a method that cannot run is an error: a HansError with the reason, before any
+ * work. Unknown names are always an error.
+ */
+export async function availableMethods(
+  names: string[],
+  model: ExplainableModel,
+  optionsOf: (name: string) => Record<string, unknown> | undefined,
+  explicit: boolean,
+): Promise<{ methods: MethodInfo[]; leftOut: MethodLeftOut[] }> {
+  const methods: MethodInfo[] = [];
+  const leftOut: MethodLeftOut[] = [];
+  for (const name of names) {
+    const info = method(name);
+    const reason = await unavailable(info, model, optionsOf(name));
+    if (!reason) methods.push(info);
+    else if (explicit) throw new HansError(`${info.label} (${name}) cannot run on this model: ${reason}`);
+    else leftOut.push({ name, reason });
+  }
+  return { methods, leftOut };
 }

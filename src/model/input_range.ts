@@ -4,6 +4,7 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { graphLogits, withInputTransform } from "../explain/graph.ts";
 import type { ExplainableModel } from "../explain/model_fn.ts";
 
 /** Parses `--input-range lo,hi` (e.g. `0,1`, `-1,1`, `0,255`). */
@@ -19,14 +20,20 @@ export function parseInputRange(text: string): [number, number] {
 
 /**
  * A model that takes [0, 1] images and feeds `lo + x * (hi − lo)` to `model`, so every explanation, baseline
- * and counterfactual stays in [0, 1] pixel space. With [0, 1] it returns `model` itself.
+ * and counterfactual stays in [0, 1] pixel space. With [0, 1] it returns `model` itself. The model's graph,
+ * when it has one, gets the scaling as its first node (LRP folds it into the first layer, so its input rule
+ * still sees pixels in [0, 1]).
  */
 export function withInputRange(model: ExplainableModel, range: [number, number]): ExplainableModel {
   const [lo, hi] = range;
   if (lo === 0 && hi === 1) return model;
+  const logits = (x: tf.Tensor4D) =>
+    tf.tidy(() => model.logits(tf.add(tf.mul(x, hi - lo), lo) as tf.Tensor4D));
+  if (!model.graph) return { ...model, logits };
+  const graph = withInputTransform(model.graph, hi - lo, lo);
   return {
-    classes: model.classes,
-    layers: undefined,
-    logits: (x) => tf.tidy(() => model.logits(tf.add(tf.mul(x, hi - lo), lo) as tf.Tensor4D)),
+    ...model,
+    graph,
+    logits: model.outputs === "pre-softmax" ? (x) => tf.tidy(() => graphLogits(graph, x)) : logits,
   };
 }

@@ -8,9 +8,11 @@ import { dirname, join } from "node:path";
 import { fetchBytes, isHttpUrl } from "../data/fetch.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { type ExplainableModel, fromLayersModel } from "../explain/model_fn.ts";
+import { disposeGraph, graphLogits, type ModelGraph } from "../explain/graph.ts";
+import { graphDefGraph, type GraphDefNode, probeShapes } from "../explain/graph_graphdef.ts";
+import { type ExplainableModel, fromLayersModel, type ModelOutputs } from "../explain/model_fn.ts";
 import type { ImageShape } from "../shortcuts/shortcut.ts";
-import { modelArtifacts, type ModelJson, parseModelJson, readWeights } from "./io.ts";
+import { modelArtifacts, type ModelJson, parseModelJson, readWeights, weightsByteLength } from "./io.ts";
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
@@ -25,21 +27,24 @@ export interface LoadedModel {
   /** The tfjs model. */
   model: tf.LayersModel | tf.GraphModel;
   /**
-   * The model for the explanation methods. For a model that outputs probabilities, `logits(x)` returns
-   * `log(p + 1e-12)`: differences between its columns are log-probability ratios, the same as the
-   * differences of the logits before a softmax. `layers` is set only for a LayersModel that outputs logits,
-   * so that layer-based methods (Grad-CAM, LRP) never explain probabilities by mistake.
+   * The model for the explanation methods, on its logits: for a model ending in a softmax, the softmax's input
+   * (`outputs: "pre-softmax"`). Only when that is out of reach (a GraphModel with an op hans cannot read, no
+   * Softmax node, yet probabilities) does `logits(x)` return `log(p + 1e-12)` (`"log-probabilities"`), whose
+   * differences between columns are the same as the logits'. `graph` is set only when hans read the model as a
+   * graph whose output reproduces the model's, so that layer-based methods (Grad-CAM, Guided Backprop, LRP)
+   * never explain probabilities or a misread model by mistake; `graphUnavailable` says why it is missing.
    */
   explainable: ExplainableModel;
   /** The input images' size `[height, width, channels]` (channels 1 or 3). */
   inputShape: [number, number, number];
   /** Number of classes (columns of the output). */
   classes: number;
+  /** What the explanations are computed on (see {@link ExplainableModel.outputs}). */
+  outputs: ModelOutputs;
   /**
-   * `probabilities` when every row of the output on random images in [0, 1) is non-negative and sums to 1
-   * (±1e-3), else `logits`.
+   * True when every row of the model's output on random images in [0, 1) is non-negative and sums to 1 (±1e-3).
    */
-  outputs: "logits" | "probabilities";
+  probabilities: boolean;
   /** The model.json that was loaded: a path or a URL. */
   source: string;
 }
@@ -88,11 +93,17 @@ export async function loadModel(source: string, options: LoadModelOptions = {}):
     );
   }
   try {
-    return await describe(model, kind, file);
+    return await describe(model, kind, file, json, weights);
   } catch (e) {
     model.dispose();
     throw e;
   }
+}
+
+/** Releases a loaded model and the tensors its graph made. */
+export function disposeLoaded(loaded: LoadedModel): void {
+  if (loaded.explainable.graph) disposeGraph(loaded.explainable.graph);
+  loaded.model.dispose();
 }
 
 /**
@@ -165,6 +176,8 @@ async function describe(
   model: tf.LayersModel | tf.GraphModel,
   kind: "layers" | "graph",
   file: string,
+  json: ModelJson,
+  weights: { specs: tf.io.WeightsManifestEntry[]; data: Uint8Array },
 ): Promise<LoadedModel> {
   const inputs = model.inputs;
   const outputs = model.outputs;
@@ -193,14 +206,56 @@ async function describe(
     : (x: tf.Tensor4D) => (model as tf.GraphModel).execute(x) as tf.Tensor;
   const { classes, probabilities } = await probe(forward, inputShape, file);
   let explainable: ExplainableModel;
-  if (!probabilities) {
-    explainable = kind === "layers"
-      ? fromLayersModel(model as tf.LayersModel)
-      : { classes, logits: (x) => forward(x) as tf.Tensor2D };
+  if (kind === "layers") {
+    explainable = fromLayersModel(model as tf.LayersModel);
   } else {
+    const graphModel = model as tf.GraphModel;
+    explainable = { classes, logits: (x) => forward(x) as tf.Tensor2D, outputs: "logits" };
+    try {
+      const graph = graphDefGraph({
+        nodes: (json.modelTopology.node ?? []) as GraphDefNode[],
+        weights: graphModel.weights as Record<string, tf.Tensor[]>,
+        values: smallConstants(weights.specs, weights.data),
+        input: graphNodeName(json, "inputs", graphModel.inputNodes[0]),
+        output: graphNodeName(json, "outputs", graphModel.outputNodes[0]),
+      });
+      probeShapes(graph, inputShape);
+      explainable = {
+        classes,
+        logits: (x) => tf.tidy(() => graphLogits(graph, x)),
+        outputs: graph.softmaxRemoved ? "pre-softmax" : "logits",
+        graph,
+      };
+    } catch (e) {
+      if (!(e instanceof HansError)) throw e;
+      explainable.graphUnavailable = e.message;
+      const softmaxInput = softmaxInputNode(
+        (json.modelTopology.node ?? []) as GraphDefNode[],
+        graphNodeName(json, "outputs", graphModel.outputNodes[0]),
+      );
+      if (softmaxInput) {
+        explainable.logits = (x) => graphModel.execute(x, softmaxInput) as tf.Tensor2D;
+        explainable.outputs = "pre-softmax";
+      }
+    }
+  }
+  if (explainable.graph) {
+    const problem = await graphProblem(explainable.graph, forward, inputShape, probabilities);
+    if (problem) {
+      disposeGraph(explainable.graph);
+      explainable = {
+        classes,
+        logits: (x) => forward(x) as tf.Tensor2D,
+        outputs: "logits",
+        graphUnavailable: problem,
+      };
+    }
+  }
+  if (probabilities && explainable.outputs === "logits") {
     explainable = {
-      classes,
+      ...explainable,
       logits: (x) => tf.tidy(() => tf.log(tf.add(forward(x), PROBABILITY_FLOOR)) as tf.Tensor2D),
+      outputs: "log-probabilities",
     };
   }
   return {
@@ -209,9 +264,92 @@ async function describe(
     explainable,
     inputShape,
     classes,
-    outputs: probabilities ? "probabilities" : "logits",
+    outputs: explainable.outputs ?? "logits",
+    probabilities,
     source: file,
   };
+}
+
+/**
+ * Why hans's reading of the model cannot be trusted, or undefined when it can: its output (with the softmax
+ * put back where it was left out) must equal the model's on random images, within 1e-3 of the largest value.
+ * A graph that does not end in a softmax while the model gives probabilities would explain probabilities,
+ * so it is refused too.
+ */
+async function graphProblem(
+  graph: ModelGraph,
+  forward: (x: tf.Tensor4D) => tf.Tensor,
+  [height, width, channels]: [number, number, number],
+  probabilities: boolean,
+): Promise<string | undefined> {
+  if (probabilities && !graph.softmaxRemoved) {
+    return "the model gives probabilities, but not through a softmax at its end that hans can leave out.";
+  }
+  const [mine, theirs] = tf.tidy(() => {
+    const x = tf.randomUniform([2, height, width, channels], 0, 1, "float32", 11) as tf.Tensor4D;
+    const logits = graphLogits(graph, x);
+    return [graph.softmaxRemoved ? tf.softmax(logits) : logits, forward(x)];
+  });
+  const a = await mine.data();
+  const b = await theirs.data();
+  mine.dispose();
+  theirs.dispose();
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  if (!(diff <= 1e-3 * Math.max(1, scale))) {
+    return `hans's reading of the model's layers does not reproduce its output (largest difference ${
+      diff.toPrecision(3)
+    }).`;
+  }
+  return undefined;
+}
+
+/**
+ * The GraphDef node behind a GraphModel's input or output: the signature names tensors by keys such as
+ * `output_0`, whose `name` (`Identity:0`) is the node; without a signature, tfjs's own name.
+ */
+function graphNodeName(json: ModelJson, side: "inputs" | "outputs", fallback: string): string {
+  const entries = Object.values((json.signature?.[side] ?? {}) as Record<string, { name?: string }>);
+  const name = entries.length === 1 ? entries[0].name : undefined;
+  return (name ?? fallback).replace(/:0$/, "");
+}
+
+/** The input of a Softmax node that the GraphModel's output comes from (through Identity nodes), if any. */
+function softmaxInputNode(nodes: GraphDefNode[], output: string): string | undefined {
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const clean = (name: string) => name.replace(/:0$/, "");
+  let node = byName.get(clean(output));
+  while (node && node.op === "Identity" && node.input?.length) node = byName.get(clean(node.input[0]));
+  return node?.op === "Softmax" && node.input?.length ? clean(node.input[0]) : undefined;
+}
+
+/** Values of the small int32 and float32 constants in the weights (at most 64 elements), by name. */
+function smallConstants(
+  specs: tf.io.WeightsManifestEntry[],
+  data: Uint8Array,
+): (name: string) => number[] | undefined {
+  const found = new Map<string, number[]>();
+  let offset = 0;
+  for (const spec of specs) {
+    const bytes = weightsByteLength([spec]) ?? 0;
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    if (!spec.quantization && count <= 64 && (spec.dtype === "int32" || spec.dtype === "float32")) {
+      const view = new DataView(data.buffer, data.byteOffset + offset, bytes);
+      found.set(
+        spec.name,
+        Array.from(
+          { length: count },
+          (_, i) => spec.dtype === "int32" ? view.getInt32(4 * i, true) : view.getFloat32(4 * i, true),
+        ),
+      );
+    }
+    offset += bytes;
+  }
+  return (name) => found.get(name);
 }
 
 /** `[height, width, channels]` of an NHWC input shape; a HansError naming the shape when it is not one. */

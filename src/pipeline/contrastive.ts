@@ -8,7 +8,7 @@
 import { type Dataset, imageSize, subset } from "../data/dataset.ts";
 import { tf } from "../deps.ts";
 import type { ExplainableModel } from "../explain/model_fn.ts";
-import { type MethodInfo, METHODS } from "../explain/registry.ts";
+import { availableMethods, type MethodInfo, type MethodLeftOut, METHODS } from "../explain/registry.ts";
 import { spearman } from "../measure/sanity.ts";
 import { batchTensor } from "../model/predict.ts";
 import { Rng } from "../rng.ts";
@@ -20,7 +20,10 @@ export interface ContrastiveSettings {
   test: Dataset;
   /** Most misclassified images studied (default 64), the most confident mistakes first. */
   maxExamples?: number;
-  /** Methods (registry names; default every attribution method). */
+  /**
+   * Methods (registry names). Default: every attribution method that can run on the model; the others are
+   * listed in the result's `methodsLeftOut`. A method named here that cannot run is a HansError before any work.
+   */
   methods?: string[];
   methodOptions?: Record<string, Record<string, unknown>>;
   /** Value removed pixels are set to (default 0). */
@@ -66,6 +69,8 @@ export interface ContrastiveResult {
   /** Method names, best first (by flipToTrueAt10, then marginDrop). */
   ranking: string[];
   methodInfo: MethodInfo[];
+  /** Default methods that cannot run on the model, with the reason. */
+  methodsLeftOut: MethodLeftOut[];
   /** Images of the studied mistakes, and each method's maps (P, Q, contrast) for them, for the figures. */
   images: Float32Array[];
   maps: Record<string, { p: Float32Array[]; q: Float32Array[]; contrast: Float32Array[] }>;
@@ -77,6 +82,13 @@ export interface ContrastiveResult {
 export async function runContrastive(settings: ContrastiveSettings): Promise<ContrastiveResult> {
   const { model, test } = settings;
   const log = settings.log ?? (() => {});
+  const { methods, leftOut } = await availableMethods(
+    settings.methods ?? METHODS.filter((m) => m.attribution).map((m) => m.name),
+    model,
+    (name) => settings.methodOptions?.[name],
+    settings.methods !== undefined,
+  );
+  for (const m of leftOut) log(`left out ${m.name}: ${m.reason}`);
   const classes = test.classNames.length;
   log(`predicting ${test.count} test images`);
   const { predicted, probabilities } = await predictWithConfidence(model, test);
@@ -103,8 +115,6 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
   const data = subset(test, studied.map((m) => m.index));
   const p = studied.map((m) => m.predicted);
   const q = studied.map((m) => m.true);
-  const methods = (settings.methods ?? METHODS.filter((m) => m.attribution).map((m) => m.name))
-    .map((name) => METHODS.find((m) => m.name === name)!);
   const x = batchTensor(data, 0, data.count);
   const pixels = data.height * data.width;
   const scores: Record<string, MethodScore> = {};
@@ -170,6 +180,7 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
     },
     ranking,
     methodInfo: methods,
+    methodsLeftOut: leftOut,
     images: Array.from(
       { length: Math.min(8, data.count) },
       (_, i) => data.images.slice(i * size, (i + 1) * size),

@@ -19,6 +19,12 @@ export interface ContrastiveMeta {
   adapter: string;
   shape: { height: number; width: number; channels: number };
   classNames: string[];
+  /** What the maps explain: the model's logits, the input of its softmax, or log-probabilities. */
+  outputs: string;
+  /** The layer Grad-CAM and activations read, when they ran. */
+  layer?: string;
+  /** How the images were fitted to the model (crop, resize, channels), one sentence each. */
+  imageNotes: string[];
 }
 
 /** One grid per method and one of the confusion pairs' mean maps. */
@@ -146,6 +152,25 @@ export function contrastiveHtml(result: ContrastiveResult, meta: ContrastiveMeta
             ["true", "predicted", "count"],
             result.confusions.slice(0, 15).map((c) => [name(c.true), name(c.predicted), c.count]),
           ),
+      },
+      {
+        heading: "Model and methods",
+        html: table(["quantity", "value"], [
+          [
+            "explained on",
+            meta.outputs === "pre-softmax"
+              ? "the logits before the model's final softmax"
+              : meta.outputs === "log-probabilities"
+              ? "log-probabilities (the logits before the softmax could not be reached)"
+              : "the model's output logits",
+          ],
+          ["layer of Grad-CAM and activations", meta.layer ?? "-"],
+          ["methods run", result.methodInfo.map((m) => m.label).join(", ")],
+        ]) +
+          (result.methodsLeftOut.length > 0
+            ? table(["method left out", "why"], result.methodsLeftOut.map((m) => [m.name, m.reason]))
+            : paragraph("Every attribution method ran on this model.")) +
+          meta.imageNotes.map((n) => paragraph(n)).join(""),
       },
       {
         heading: "Which method explains the errors best",

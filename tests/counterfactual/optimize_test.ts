@@ -12,11 +12,15 @@ import { Rng } from "../../src/rng.ts";
 import { gpuTest, linearModel, maxAbsDiff, take } from "../gpu.ts";
 
 /** logit0 = 0.5·Σx, logit1 = 0.5·Σx + 10·x[0] − 1: class 1 is caused by the top-left pixel alone. */
-function trap() {
+function trapNet() {
   const kernel = new Float32Array(20 * 2);
   for (let p = 0; p < 20; p++) kernel.set([0.5, 0.5], p * 2);
   kernel[1] = 10.5;
-  return fromLayersModel(linearModel([4, 5, 1], kernel, new Float32Array([0, -1])));
+  return linearModel([4, 5, 1], kernel, new Float32Array([0, -1]));
+}
+
+function trap() {
+  return fromLayersModel(trapNet());
 }
 
 for (const reference of [false, true]) {
@@ -55,7 +59,8 @@ Deno.test("changeNorms counts pixels, not channels, for L0", () => {
 
 gpuTest("counterfactualLoss builds its one-hot targets once, not at every evaluation", async () => {
   const x = tf.tensor4d(new Float32Array(40).fill(0.5), [2, 4, 5, 1]);
-  const model = trap();
+  const net = trapNet();
+  const model = fromLayersModel(net);
   const before = tf.memory().numTensors;
   const loss = counterfactualLoss(model, [0, 1]);
   assert.equal(tf.memory().numTensors, before + 1, "the loss holds one tensor, its one-hot targets");
@@ -70,7 +75,7 @@ gpuTest("counterfactualLoss builds its one-hot targets once, not at every evalua
   loss.dispose();
   assert.equal(tf.memory().numTensors, before, "dispose frees it");
   x.dispose();
-  model.layers!.dispose();
+  net.dispose();
 });
 
 /** A linear "autoencoder" R(x) = x·A per flattened image, as a function and as a LayersModel. */

@@ -123,3 +123,28 @@ Deno.test("loadImageFolder rejects empty classes, corrupt files, no sub-folders,
     await assert.rejects(loadImageFolder(dir, { seed: 1, testFraction: 1 }), /testFraction 1/);
   });
 });
+
+Deno.test("loadImageFolder with fit: images of any size and colour become the model's size, with notes", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/cats`);
+    await Deno.mkdir(`${dir}/dogs`);
+    for (let k = 0; k < 3; k++) {
+      await writePng(`${dir}/cats/${k}.png`, 12, 6, () => [200, 0, 0, 255]); // wide, red
+      await writePng(`${dir}/dogs/${k}.png`, 4, 4, () => [90, 90, 90, 255]); // square, gray, already 4x4
+    }
+    const gray = await loadImageFolder(dir, { seed: 1, fit: { height: 4, width: 4, channels: 1 } });
+    assert.equal(gray.train.height, 4);
+    assert.equal(gray.train.channels, 1);
+    assert.equal(gray.train.images.length, gray.train.count * 16);
+    assert.deepEqual(gray.notes, [
+      "3 of 6 images had another aspect ratio and were centre-cropped to 4:4.",
+      "3 of 6 images were resized to 4x4 (antialiased bilinear, half-pixel centres).",
+      "3 of 6 images were in colour and were turned gray (luma 0.299 R + 0.587 G + 0.114 B) for a gray model.",
+    ]);
+    const all = [...gray.train.images, ...gray.test.images];
+    for (const v of all) assert.ok(Math.abs(v - 0.299 * 200 / 255) < 1e-6 || Math.abs(v - 90 / 255) < 1e-6);
+    const rgb = await loadImageFolder(dir, { seed: 1, fit: { height: 4, width: 4, channels: 3 } });
+    assert.equal(rgb.train.channels, 3);
+    assert.equal(rgb.notes.length, 2, "colour and gray images mixed: no channel note for an RGB model");
+  });
+});

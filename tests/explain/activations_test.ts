@@ -25,14 +25,14 @@ gpuTest("activations: the channel mean of the layer, upsampled; the target does 
   const conv1 = await take(await activations(model, x, [0, 1], { layer: "conv1" }));
   const direct = await take(tf.tidy(() => tf.mean(cnn.layers[0].apply(x) as tf.Tensor, 3)));
   assert.ok(maxAbsDiff(conv1, direct) < 1e-6);
-  // The default is the last 4-D layer (pool2, 2x2), upsampled to 8x8.
+  // The default is the last 4-D layer (pool2, 2x2), upsampled to 8x8 with half-pixel centres.
   const a = await take(await activations(model, x, [0, 1]));
   const b = await take(await activations(model, x, { p: [2, 2], q: [0, 1] }));
   assert.deepEqual(a, b);
   const pool2 = await take(tf.tidy(() => {
     let h: tf.Tensor = x;
     for (const layer of cnn.layers.slice(0, 4)) h = layer.apply(h) as tf.Tensor;
-    return tf.image.resizeBilinear(tf.mean(h, 3, true) as tf.Tensor4D, [8, 8]);
+    return tf.image.resizeBilinear(tf.mean(h, 3, true) as tf.Tensor4D, [8, 8], false, true);
   }));
   assert.ok(maxAbsDiff(a, pool2) < 1e-6);
   assert.throws(() => activations(model, x, [0, 1], { layer: "dense1" }), HansError);

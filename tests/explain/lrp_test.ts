@@ -182,12 +182,19 @@ gpuTest("LRP-αβ on a linear model with inputs of both signs matches the hand f
   net.dispose();
 });
 
-gpuTest("LRP refuses a model whose output is not a plain Dense layer", () => {
+gpuTest("LRP refuses a softmax inside the model, naming the layer", async () => {
   const net = tf.sequential({
-    layers: [tf.layers.flatten({ inputShape: [2, 2, 1] }), tf.layers.dense({ units: 2, activation: "relu" })],
+    layers: [
+      tf.layers.flatten({ inputShape: [2, 2, 1] }),
+      tf.layers.dense({ units: 3, activation: "softmax", name: "inner_softmax" }),
+      tf.layers.dense({ units: 2 }),
+    ],
   });
   const x = tf.zeros([1, 2, 2, 1]) as tf.Tensor4D;
-  assert.throws(() => lrpEpsilon(fromLayersModel(net), x, [0]), HansError);
+  await assert.rejects(
+    () => lrpEpsilon(fromLayersModel(net), x, [0]),
+    (e: Error) => e instanceof HansError && e.message.includes("inner_softmax"),
+  );
   x.dispose();
   net.dispose();
 });

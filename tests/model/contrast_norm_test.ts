@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { linearForward, type LinearStep, readChain, runChain } from "../../src/explain/chain.ts";
+import { evaluate, graphLogits, graphNode, linearForward, type LinearNode } from "../../src/explain/graph.ts";
+import { layersGraph } from "../../src/explain/graph_layers.ts";
 import { lrpEpsilon } from "../../src/explain/lrp_epsilon.ts";
 import { fromLayersModel } from "../../src/explain/model_fn.ts";
 import { createCnn } from "../../src/model/cnn.ts";
@@ -58,7 +59,7 @@ gpuTest(
 );
 
 gpuTest(
-  "a CNN with contrast normalization: layer order, the chain interpreter agrees, save and load",
+  "a CNN with contrast normalization: layer order, the graph interpreter agrees, save and load",
   async () => {
     assert.deepEqual(cnn(0).layers.map((l) => l.name).slice(0, 2), ["conv1", "pool1"], "power 0: no layer");
     const net = cnn(0.75);
@@ -70,7 +71,7 @@ gpuTest(
     ]);
     const x = images(1);
     const expected = await take(net.predict(x) as tf.Tensor);
-    const chained = await take(tf.tidy(() => runChain(readChain(fromLayersModel(net), "test"), x)));
+    const chained = await take(tf.tidy(() => graphLogits(layersGraph(net), x)));
     assert.ok(maxAbsDiff(chained, expected) <= 1e-5 * Math.max(...expected.map(Math.abs)), "chain");
     const saved = await serializeModel(net);
     const dir = await Deno.makeTempDir();
@@ -99,20 +100,25 @@ gpuTest(
     // for the network in which the factor is frozen at its value for x (it differs from the full gradient).
     const net = cnn(1, 7);
     const model = fromLayersModel(net);
-    const steps = readChain(model, "test");
+    const graph = layersGraph(net);
     const x = images(2);
     const target = [1, 2, 0];
     const lrp = await take(await lrpEpsilon(model, x, target, { inputRule: "epsilon", epsilon: 0 }));
-    const conv1 = steps[0] as LinearStep;
+    const conv1 = graphNode(graph, "conv1") as LinearNode;
     const frozen = tf.tidy(() => contrastFactor(linearForward(conv1, x), 1, 1e-3));
     const onehot = tf.oneHot(target, K);
     const frozenGi = await take(tf.tidy(() => {
       const score = (input: tf.Tensor) =>
-        tf.sum(tf.mul(runChain(steps, tf.mul(linearForward(conv1, input), frozen), { from: 2 }), onehot));
+        tf.sum(tf.mul(
+          evaluate(graph, null, [graph.output], {
+            given: new Map([["conv1_contrast", tf.mul(linearForward(conv1, input), frozen)]]),
+          }).get(graph.output)!,
+          onehot,
+        ));
       return tf.sum(tf.mul(tf.grad(score)(x), x), -1); // per pixel, as the maps are
     }));
     const fullGi = await take(tf.tidy(() => {
-      const score = (input: tf.Tensor) => tf.sum(tf.mul(runChain(steps, input), onehot));
+      const score = (input: tf.Tensor) => tf.sum(tf.mul(graphLogits(graph, input as tf.Tensor4D), onehot));
       return tf.sum(tf.mul(tf.grad(score)(x), x), -1); // per pixel, as the maps are
     }));
     const scale = Math.max(...frozenGi.map(Math.abs));

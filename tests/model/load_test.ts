@@ -79,7 +79,7 @@ gpuTest("a LayersModel loads by URL and from disk with the original's outputs, a
       assert.equal(loaded.outputs, "logits", source);
       assert.deepEqual(loaded.inputShape, [6, 6, 1]);
       assert.equal(loaded.classes, 3);
-      assert.equal(loaded.explainable.layers, loaded.model);
+      assert.equal(loaded.explainable.graph?.source, "layers-model");
       assert.ok(maxAbsDiff(await take(loaded.explainable.logits(x)), expected) <= 1e-6, source);
       checkInputFits(loaded, { height: 6, width: 6, channels: 1 });
       assert.throws(
@@ -97,7 +97,7 @@ gpuTest("a LayersModel loads by URL and from disk with the original's outputs, a
 });
 
 gpuTest(
-  "a softmax model is detected as probabilities; its logits are the log-softmax of its pre-softmax logits",
+  "a softmax model is detected as probabilities and explained on its pre-softmax logits",
   async () => {
     const original = smallCnn("softmax");
     const twin = smallCnn("linear");
@@ -106,9 +106,11 @@ gpuTest(
     const x = tf.randomUniform([3, 6, 6, 1], 0, 1, "float32", 6) as tf.Tensor4D;
     try {
       const loaded = await loadModel(dir);
-      assert.equal(loaded.outputs, "probabilities");
-      assert.equal(loaded.explainable.layers, undefined);
-      const expected = await take(tf.tidy(() => tf.logSoftmax(twin.predict(x) as tf.Tensor)));
+      assert.equal(loaded.probabilities, true);
+      assert.equal(loaded.outputs, "pre-softmax");
+      assert.ok(loaded.explainable.graph?.softmaxRemoved);
+      // The same weights without the softmax: its outputs are the logits.
+      const expected = await take(twin.predict(x) as tf.Tensor);
       assert.ok(maxAbsDiff(await take(loaded.explainable.logits(x)), expected) <= 1e-5);
       loaded.model.dispose();
     } finally {

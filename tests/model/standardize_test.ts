@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { Dataset } from "../../src/data/dataset.ts";
 import { tf } from "../../src/deps.ts";
-import { readChain, runChain } from "../../src/explain/chain.ts";
+import { graphLogits } from "../../src/explain/graph.ts";
+import { layersGraph } from "../../src/explain/graph_layers.ts";
 import { lrpAlphaBeta } from "../../src/explain/lrp_alpha_beta.ts";
 import { lrpEpsilon } from "../../src/explain/lrp_epsilon.ts";
 import { fromLayersModel } from "../../src/explain/model_fn.ts";
@@ -86,7 +87,7 @@ gpuTest(
     const expected = await take(plain.predict(z) as tf.Tensor);
     const actual = await take(withLayer.predict(x) as tf.Tensor);
     assert.ok(maxAbsDiff(actual, expected) <= 1e-5 * Math.max(...expected.map(Math.abs)), "predict");
-    const chained = await take(tf.tidy(() => runChain(readChain(fromLayersModel(withLayer), "test"), x)));
+    const chained = await take(tf.tidy(() => graphLogits(layersGraph(withLayer), x)));
     assert.ok(maxAbsDiff(chained, actual) <= 1e-6 * Math.max(...actual.map(Math.abs)), "chain");
     assert.equal(
       withLayer.trainableWeights.length,

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
-import { readChain, runChain } from "../../src/explain/chain.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { evaluate, graphLogits } from "../../src/explain/graph.ts";
+import { layersGraph } from "../../src/explain/graph_layers.ts";
+import { fromLayersModel, modelGraph } from "../../src/explain/model_fn.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, take } from "../gpu.ts";
@@ -12,7 +13,7 @@ function randomImages(n: number, h: number, w: number, c: number, seed: number):
   return tf.tensor4d(Float32Array.from({ length: n * h * w * c }, () => rng.next()), [n, h, w, c]);
 }
 
-gpuTest("the chain interpreter reproduces model.predict bit for bit (default CNN)", async () => {
+gpuTest("the graph interpreter reproduces model.predict bit for bit (default CNN)", async () => {
   const cnn = createCnn({
     height: 12,
     width: 10,
@@ -23,25 +24,25 @@ gpuTest("the chain interpreter reproduces model.predict bit for bit (default CNN
     hidden: 8,
   });
   const x = randomImages(3, 12, 10, 2, 1);
-  const steps = readChain(fromLayersModel(cnn), "test");
-  assert.deepEqual(steps.map((s) => s.kind), [
+  const graph = layersGraph(cnn);
+  assert.deepEqual(graph.nodes.filter((n) => n.op !== "input").map((n) => n.op), [
     "conv2d",
     "maxPool",
     "conv2d",
     "maxPool",
-    "flatten",
+    "reshape",
     "dense",
     "dense",
   ]);
   const expected = await take(cnn.predict(x) as tf.Tensor);
-  const actual = await take(runChain(steps, x));
+  const actual = await take(tf.tidy(() => graphLogits(graph, x)));
   assert.deepEqual(actual, expected);
   x.dispose();
   cnn.dispose();
 });
 
 gpuTest(
-  "the CNN with an averaging head: the average covers the whole feature map, the chain matches predict",
+  "the CNN with an averaging head: the average covers the whole feature map, the graph matches predict",
   async () => {
     const cnn = createCnn({
       height: 13,
@@ -56,25 +57,28 @@ gpuTest(
     // 13x10 → pool → 6x5 → pool → 3x2, averaged over all of it: one value per filter.
     assert.deepEqual(cnn.getLayer("average").outputShape, [null, 1, 1, 6]);
     const x = randomImages(2, 13, 10, 1, 3);
-    const steps = readChain(fromLayersModel(cnn), "test");
-    assert.deepEqual(steps.map((s) => s.kind), [
+    const graph = layersGraph(cnn);
+    assert.deepEqual(graph.nodes.filter((n) => n.op !== "input").map((n) => n.op), [
       "conv2d",
       "maxPool",
       "conv2d",
       "maxPool",
       "avgPool",
-      "flatten",
+      "reshape",
       "dense",
       "dense",
     ]);
-    assert.deepEqual(await take(runChain(steps, x)), await take(cnn.predict(x) as tf.Tensor));
+    assert.deepEqual(
+      await take(tf.tidy(() => graphLogits(graph, x))),
+      await take(cnn.predict(x) as tf.Tensor),
+    );
     x.dispose();
     cnn.dispose();
   },
 );
 
 gpuTest(
-  "the chain interpreter reproduces every layer type it supports, and a ReLU hook replaces all ReLUs",
+  "the graph interpreter reproduces a Sequential model layer by layer, and a ReLU hook replaces all ReLUs",
   async () => {
     const net = tf.sequential({
       layers: [
@@ -97,51 +101,69 @@ gpuTest(
       if (w.length === 2) layer.setWeights([w[0], tf.randomNormal(w[1].shape, 0, 0.3, "float32", 9)]);
     }
     const x = randomImages(4, 9, 8, 3, 2);
-    const steps = readChain(fromLayersModel(net), "test");
-    assert.deepEqual(steps.map((s) => s.kind), [
+    const graph = layersGraph(net);
+    assert.deepEqual(graph.nodes.filter((n) => n.op !== "input").map((n) => n.op), [
       "conv2d",
       "activation",
       "conv2d",
       "avgPool",
       "maxPool",
       "identity",
-      "flatten",
+      "reshape",
       "dense",
       "activation",
       "dense",
     ]);
     const expected = await take(net.predict(x) as tf.Tensor);
-    assert.deepEqual(await take(runChain(steps, x)), expected);
+    assert.deepEqual(await take(tf.tidy(() => graphLogits(graph, x))), expected);
     // A hook that is tf.relu under another name gives the same numbers (unfused, so allow rounding).
-    const hooked = await take(runChain(steps, x, { relu: (t) => tf.relu(t) }));
+    const hooked = await take(
+      tf.tidy(() =>
+        evaluate(graph, x, [graph.output], { hooks: { relu: (t) => tf.relu(t) } }).get(graph.output)!
+      ),
+    );
     for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(hooked[i] - expected[i]) < 1e-5);
     // A hook that is the identity changes the result: it was called.
     let calls = 0;
-    tf.tidy(() => runChain(steps, x, { relu: (t) => (calls++, t) }));
+    tf.tidy(() =>
+      evaluate(graph, x, [graph.output], { hooks: { relu: (t) => (calls++, t) } }).get(graph.output)!
+    );
     assert.equal(calls, 4);
     x.dispose();
     net.dispose();
   },
 );
 
-gpuTest("the chain interpreter refuses layers it does not know, naming them", () => {
-  const net = tf.sequential({
-    layers: [
-      tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }),
-      tf.layers.batchNormalization({ name: "bn" }),
-      tf.layers.flatten(),
-      tf.layers.dense({ units: 2 }),
-    ],
-  });
-  assert.throws(() => readChain(fromLayersModel(net), "Guided Backprop"), (e: Error) => {
-    return e instanceof HansError && e.message.includes('"bn"') && e.message.includes("BatchNormalization");
-  });
-  const tanh = tf.sequential({
-    layers: [tf.layers.flatten({ inputShape: [2, 2, 1] }), tf.layers.dense({ units: 2, activation: "tanh" })],
-  });
-  assert.throws(() => readChain(fromLayersModel(tanh), "LRP"), HansError);
-  const noLayers = { classes: 2, logits: (x: tf.Tensor4D) => x.reshape([x.shape[0], -1]) as tf.Tensor2D };
-  assert.throws(() => readChain(noLayers, "LRP"), HansError);
-  net.dispose();
-  tanh.dispose();
-});
+gpuTest(
+  "the graph reader refuses layers it does not know, naming them; a model without a graph says why",
+  () => {
+    const net = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }),
+        tf.layers.upSampling2d({ size: [2, 2], name: "up" }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 2 }),
+      ],
+    });
+    assert.throws(() => layersGraph(net), (e: Error) => {
+      return e instanceof HansError && e.message.includes('"up"') && e.message.includes("UpSampling2D");
+    });
+    const model = fromLayersModel(net);
+    assert.equal(model.graph, undefined);
+    assert.throws(
+      () => modelGraph(model, "LRP-ε"),
+      (e: Error) => e instanceof HansError && e.message.includes("UpSampling2D"),
+    );
+    const leaky = tf.sequential({
+      layers: [
+        tf.layers.flatten({ inputShape: [2, 2, 1] }),
+        tf.layers.dense({ units: 2, activation: "softplus" }),
+      ],
+    });
+    assert.throws(() => layersGraph(leaky), HansError);
+    const noLayers = { classes: 2, logits: (x: tf.Tensor4D) => x.reshape([x.shape[0], -1]) as tf.Tensor2D };
+    assert.throws(() => modelGraph(noLayers, "LRP-ε"), HansError);
+    net.dispose();
+    leaky.dispose();
+  },
+);

@@ -1,0 +1,482 @@
+/**
+ * The model as a graph hans can run and look inside: one small set of node types that both a tfjs LayersModel
+ * (Sequential or functional, see {@link layersGraph}) and a tfjs GraphModel (a converted TF SavedModel, see
+ * {@link graphDefGraph}) are read into. Methods that need more than logits use it: Grad-CAM and activations
+ * read a node's value and differentiate from there, Guided Backprop swaps the ReLU's gradient, LRP walks the
+ * graph backwards. The interpreter runs the same fused tfjs ops as the layers, so on hans's own CNN its output
+ * equals `model.predict` bit for bit.
+ *
+ * The graph ends at the model's logits: a softmax at the end of the model is left out (its input is what the
+ * methods explain), and {@link ModelGraph.softmaxRemoved} says so.
+ * @module
+ */
+import { tf } from "../deps.ts";
+import { HansError } from "../errors.ts";
+import { contrastNormalize } from "../model/contrast_norm.ts";
+
+/** Element-wise activations the interpreter runs. */
+export type GraphActivation = "linear" | "relu" | "relu6" | "sigmoid" | "tanh" | "elu" | "swish" | "softmax";
+
+/** Explicit spatial padding `[[top, bottom], [left, right]]`. */
+export type ExplicitPadding = [[number, number], [number, number]];
+
+/** Fields every node has. */
+export interface NodeBase {
+  /** Layer or node name in the model. */
+  name: string;
+  /** Names of the nodes whose values this node takes, in order. */
+  inputs: string[];
+}
+
+/** The image input. */
+export interface InputNode extends NodeBase {
+  /** Node type. */
+  op: "input";
+}
+
+/** A 2-D convolution: kernel `[kh,kw,in,out]`. */
+export interface ConvNode extends NodeBase {
+  /** Node type. */
+  op: "conv2d";
+  /** Kernel `[kh,kw,in,out]`. */
+  kernel: tf.Tensor4D;
+  /** Bias `[out]`, or null. */
+  bias: tf.Tensor1D | null;
+  /** Strides (rows, columns). */
+  strides: [number, number];
+  /** `same`, `valid`, or explicit padding. */
+  padding: "same" | "valid" | ExplicitPadding;
+  /** Dilation rate (rows, columns). */
+  dilations: [number, number];
+  /** Activation applied after the bias. */
+  activation: GraphActivation;
+}
+
+/** A depthwise 2-D convolution: kernel `[kh,kw,in,multiplier]`, output channels in·multiplier. */
+export interface DepthwiseNode extends Omit<ConvNode, "op"> {
+  /** Node type. */
+  op: "depthwiseConv2d";
+}
+
+/** A dense layer on `[n, features]`: kernel `[in,out]`. */
+export interface DenseNode extends NodeBase {
+  /** Node type. */
+  op: "dense";
+  /** Kernel `[in,out]`. */
+  kernel: tf.Tensor2D;
+  /** Bias `[out]`, or null. */
+  bias: tf.Tensor1D | null;
+  /** Activation applied after the bias. */
+  activation: GraphActivation;
+}
+
+/** `x · scale + offset`, broadcast (BatchNormalization at inference, BiasAdd, constant Mul/Add/Sub). */
+export interface AffineNode extends NodeBase {
+  /** Node type. */
+  op: "affine";
+  /** Multiplier, or null for 1. */
+  scale: tf.Tensor | null;
+  /** Added after the multiplier, or null for 0. */
+  offset: tf.Tensor | null;
+}
+
+/** hans's per-pixel standardization `(x − mean) · scale`. */
+export interface StandardizeNode extends NodeBase {
+  /** Node type. */
+  op: "standardize";
+  /** Mean `[H,W,C]`. */
+  mean: tf.Tensor;
+  /** Scale `[H,W,C]`, positive. */
+  scale: tf.Tensor;
+}
+
+/** hans's contrast normalization over channels, x · (mean_c(x²) + ε)^(−p/2). */
+export interface ContrastNode extends NodeBase {
+  /** Node type. */
+  op: "contrast";
+  /** The power p. */
+  power: number;
+  /** ε under the mean square. */
+  epsilon: number;
+}
+
+/** A stand-alone activation. */
+export interface ActivationNode extends NodeBase {
+  /** Node type. */
+  op: "activation";
+  /** The function. */
+  activation: GraphActivation;
+}
+
+/** Element-wise sum of two or more inputs (a residual connection). */
+export interface AddNode extends NodeBase {
+  /** Node type. */
+  op: "add";
+}
+
+/** Concatenation along `axis`. */
+export interface ConcatNode extends NodeBase {
+  /** Node type. */
+  op: "concat";
+  /** Axis (negative counts from the end). */
+  axis: number;
+}
+
+/** 2-D max or average pooling. */
+export interface PoolNode extends NodeBase {
+  /** Node type. */
+  op: "maxPool" | "avgPool";
+  /** Window (rows, columns). */
+  poolSize: [number, number];
+  /** Strides (rows, columns). */
+  strides: [number, number];
+  /** Padding mode. */
+  padding: "same" | "valid";
+}
+
+/** Mean or max over the spatial axes. */
+export interface GlobalPoolNode extends NodeBase {
+  /** Node type. */
+  op: "globalAvgPool" | "globalMaxPool";
+  /** Keep the spatial axes (as 1×1). */
+  keepDims: boolean;
+}
+
+/** Reshape to `[batch, ...shape]` (Flatten is `shape: [-1]`). */
+export interface ReshapeNode extends NodeBase {
+  /** Node type. */
+  op: "reshape";
+  /** The shape after the batch axis; one entry may be −1. */
+  shape: number[];
+}
+
+/** Zero padding of the spatial axes. */
+export interface PadNode extends NodeBase {
+  /** Node type. */
+  op: "pad";
+  /** `[[top, bottom], [left, right]]`. */
+  paddings: ExplicitPadding;
+}
+
+/** A node that passes its input on (Dropout at inference, Identity). */
+export interface IdentityNode extends NodeBase {
+  /** Node type. */
+  op: "identity";
+}
+
+/** One node of a {@link ModelGraph}. */
+export type GraphNode =
+  | InputNode
+  | ConvNode
+  | DepthwiseNode
+  | DenseNode
+  | AffineNode
+  | StandardizeNode
+  | ContrastNode
+  | ActivationNode
+  | AddNode
+  | ConcatNode
+  | PoolNode
+  | GlobalPoolNode
+  | ReshapeNode
+  | PadNode
+  | IdentityNode;
+
+/** A node with a weight kernel: convolution, depthwise convolution or dense. */
+export type LinearNode = ConvNode | DepthwiseNode | DenseNode;
+
+/** True for the nodes with a weight kernel. */
+export function isLinear(node: GraphNode): node is LinearNode {
+  return node.op === "conv2d" || node.op === "depthwiseConv2d" || node.op === "dense";
+}
+
+/** A model read as a graph, from its input to its logits. */
+export interface ModelGraph {
+  /** Nodes in an order where every node comes after its inputs. */
+  nodes: GraphNode[];
+  /** Name of the input node. */
+  input: string;
+  /** Name of the node whose value is the logits `[n, classes]`. */
+  output: string;
+  /** True when a softmax at the end of the model was left out, so {@link output} is its input. */
+  softmaxRemoved: boolean;
+  /** Shape of each node's value for a batch of one (`[1, ...]`), from the model or a probe run. */
+  shapes: Map<string, number[]>;
+  /** Where it was read from. */
+  source: "layers-model" | "graph-model";
+  /** Tensors the graph made itself (folded BatchNormalization): released by {@link disposeGraph}. */
+  owned: tf.Tensor[];
+}
+
+/** Looks a node up by name; throws when there is none. */
+export function graphNode(graph: ModelGraph, name: string): GraphNode {
+  const node = graph.nodes.find((n) => n.name === name);
+  if (!node) throw new HansError(`the model graph has no node "${name}".`);
+  return node;
+}
+
+/** Releases the tensors the graph made (not the model's weights, which it only borrows). */
+export function disposeGraph(graph: ModelGraph): void {
+  for (const t of graph.owned) t.dispose();
+  graph.owned = [];
+}
+
+/** Hooks of {@link evaluate}: replace how an activation runs (Guided Backprop swaps ReLU and ReLU6). */
+export interface ActivationHooks {
+  /** Replaces ReLU, fused or stand-alone. */
+  relu?: (x: tf.Tensor) => tf.Tensor;
+  /** Replaces ReLU6, fused or stand-alone. */
+  relu6?: (x: tf.Tensor) => tf.Tensor;
+}
+
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions {
+  /** Values known already (by node name); their nodes are not run and nothing above them is needed. */
+  given?: Map<string, tf.Tensor>;
+  /** Activation hooks. */
+  hooks?: ActivationHooks;
+}
+
+/**
+ * Runs the graph on images `x` and returns the values of the nodes named in `outputs` (default: the logits),
+ * with every value computed on the way (by node name). Only what the outputs need is run; a value in
+ * `options.given` is used as it is (so `given: {layer: a}` runs the model from that layer on). Call inside
+ * tf.tidy.
+ *
+ * @example
+ * ```ts
+ * const values = evaluate(graph, images, [graph.output, "block3_relu"]);
+ * const logits = values.get(graph.output) as tf.Tensor2D;
+ * ```
+ */
+export function evaluate(
+  graph: ModelGraph,
+  x: tf.Tensor | null,
+  outputs: string[] = [graph.output],
+  options: EvaluateOptions = {},
+): Map<string, tf.Tensor> {
+  const values = new Map<string, tf.Tensor>(options.given ?? []);
+  if (x && !values.has(graph.input)) values.set(graph.input, x);
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  const needed = new Set<string>();
+  const stack = [...outputs];
+  while (stack.length > 0) {
+    const name = stack.pop()!;
+    if (needed.has(name) || values.has(name)) continue;
+    const node = byName.get(name);
+    if (!node) throw new HansError(`the model graph has no node "${name}".`);
+    needed.add(name);
+    stack.push(...node.inputs);
+  }
+  for (const node of graph.nodes) {
+    if (!needed.has(node.name)) continue;
+    if (node.op === "input") throw new HansError("the model graph needs its input image to run.");
+    const args = node.inputs.map((i) => values.get(i)!);
+    values.set(node.name, runNode(node, args, options.hooks ?? {}));
+  }
+  return values;
+}
+
+/** The logits `[n, classes]` of images `x` (softmax left out). Call inside tf.tidy. */
+export function graphLogits(graph: ModelGraph, x: tf.Tensor4D): tf.Tensor2D {
+  return evaluate(graph, x).get(graph.output) as tf.Tensor2D;
+}
+
+/** Applies an activation (ReLU and ReLU6 through the hooks when given). */
+export function activate(x: tf.Tensor, activation: GraphActivation, hooks: ActivationHooks = {}): tf.Tensor {
+  switch (activation) {
+    case "linear":
+      return x;
+    case "relu":
+      return hooks.relu ? hooks.relu(x) : tf.relu(x);
+    case "relu6":
+      return hooks.relu6 ? hooks.relu6(x) : tf.relu6(x);
+    case "sigmoid":
+      return tf.sigmoid(x);
+    case "tanh":
+      return tf.tanh(x);
+    case "elu":
+      return tf.elu(x);
+    case "swish":
+      return tf.mul(x, tf.sigmoid(x));
+    case "softmax":
+      return tf.softmax(x);
+  }
+}
+
+/** Options of {@link linearForward}. */
+export interface LinearForwardOptions {
+  /** Replaces the kernel (e.g. its positive part, for LRP rules); default the node's kernel. */
+  kernel?: tf.Tensor;
+  /** Replaces the bias; `null` leaves it out; default the node's bias. */
+  bias?: tf.Tensor | null;
+}
+
+/** The linear part of a convolution or dense node (before its activation). */
+export function linearForward(node: LinearNode, x: tf.Tensor, options: LinearForwardOptions = {}): tf.Tensor {
+  const bias = (options.bias === undefined ? node.bias : options.bias) ?? undefined;
+  return fusedLinear(node, x, options.kernel ?? node.kernel, bias, "linear");
+}
+
+function fusedLinear(
+  node: LinearNode,
+  x: tf.Tensor,
+  kernel: tf.Tensor,
+  bias: tf.Tensor | undefined,
+  activation: "linear" | "relu",
+): tf.Tensor {
+  if (node.op === "dense") {
+    return tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias, activation });
+  }
+  // Explicit padding (from a GraphDef) is applied first, then the convolution runs unpadded.
+  const pad = typeof node.padding === "string" ? node.padding : "valid";
+  const input =
+    (typeof node.padding === "string"
+      ? x
+      : tf.pad(x as tf.Tensor4D, [[0, 0], node.padding[0], node.padding[1], [0, 0]])) as tf.Tensor4D;
+  switch (node.op) {
+    case "conv2d":
+      return tf.fused.conv2d({
+        x: input,
+        filter: kernel as tf.Tensor4D,
+        strides: node.strides,
+        pad,
+        dilations: node.dilations,
+        dataFormat: "NHWC",
+        bias,
+        activation,
+      });
+    case "depthwiseConv2d":
+      return tf.fused.depthwiseConv2d({
+        x: input,
+        filter: kernel as tf.Tensor4D,
+        strides: node.strides,
+        pad,
+        dilations: node.dilations,
+        dataFormat: "NHWC",
+        bias,
+        activation,
+      });
+  }
+}
+
+/** Runs a pooling node. */
+export function poolForward(node: Pick<PoolNode, "op" | "poolSize" | "strides" | "padding">, x: tf.Tensor) {
+  const op = node.op === "maxPool" ? tf.maxPool : tf.avgPool;
+  return op(x as tf.Tensor4D, node.poolSize, node.strides, node.padding);
+}
+
+/** Runs one node on its input values. */
+export function runNode(node: GraphNode, args: tf.Tensor[], hooks: ActivationHooks = {}): tf.Tensor {
+  const [x] = args;
+  switch (node.op) {
+    case "input":
+      return x;
+    case "conv2d":
+    case "depthwiseConv2d":
+    case "dense": {
+      // ReLU stays fused (as the tfjs layers run it) unless a hook replaces it; other activations run after
+      // the linear part, since tfjs has gradients of fused ops only for linear and ReLU.
+      const bias = node.bias ?? undefined;
+      if (node.activation === "relu" && !hooks.relu) return fusedLinear(node, x, node.kernel, bias, "relu");
+      return activate(fusedLinear(node, x, node.kernel, bias, "linear"), node.activation, hooks);
+    }
+    case "affine": {
+      let h = x;
+      if (node.scale) h = tf.mul(h, node.scale);
+      if (node.offset) h = tf.add(h, node.offset);
+      return h;
+    }
+    case "standardize":
+      return tf.mul(tf.sub(x, node.mean), node.scale);
+    case "contrast":
+      return contrastNormalize(x, node.power, node.epsilon);
+    case "activation":
+      return activate(x, node.activation, hooks);
+    case "add":
+      return args.length === 2 ? tf.add(args[0], args[1]) : tf.addN(args);
+    case "concat":
+      return tf.concat(args, node.axis);
+    case "maxPool":
+    case "avgPool":
+      return poolForward(node, x);
+    case "globalAvgPool":
+      return tf.mean(x, [1, 2], node.keepDims);
+    case "globalMaxPool":
+      return tf.max(x, [1, 2], node.keepDims);
+    case "reshape":
+      return tf.reshape(x, [x.shape[0], ...node.shape]);
+    case "pad":
+      return tf.pad(x as tf.Tensor4D, [[0, 0], node.paddings[0], node.paddings[1], [0, 0]]);
+    case "identity":
+      return x;
+  }
+}
+
+/** Nodes from which the logits can be reached (the logits node included). */
+export function ancestorsOfOutput(graph: ModelGraph): Set<string> {
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  const seen = new Set<string>();
+  const stack = [graph.output];
+  while (stack.length > 0) {
+    const name = stack.pop()!;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    stack.push(...(byName.get(name)?.inputs ?? []));
+  }
+  return seen;
+}
+
+/** Names of the nodes with a 4-D value `[n,h,w,c]` that the logits depend on (the input left out), in order. */
+export function spatialNodes(graph: ModelGraph): string[] {
+  const feeds = ancestorsOfOutput(graph);
+  return graph.nodes
+    .filter((n) => n.op !== "input" && feeds.has(n.name) && graph.shapes.get(n.name)?.length === 4)
+    .map((n) => n.name);
+}
+
+/**
+ * The node a layer-reading method (Grad-CAM, activations) looks at: `name` when given, else the last node with
+ * a 4-D value that feeds the classifier head. Throws a HansError listing the candidates when `name` is not
+ * one of them, or when the model has none.
+ */
+export function pickSpatialNode(graph: ModelGraph, name: string | undefined, method: string): string {
+  const candidates = spatialNodes(graph);
+  if (candidates.length === 0) {
+    throw new HansError(
+      `${method} needs a layer with a 4-D output (a conv or pooling layer); the model has none.`,
+    );
+  }
+  if (name === undefined) return candidates[candidates.length - 1];
+  if (!candidates.includes(name)) {
+    const known = graph.nodes.some((n) => n.name === name);
+    throw new HansError(
+      `${method}: ${
+        known ? `layer "${name}" has no 4-D output the logits depend on` : `no layer "${name}"`
+      }; ` +
+        `use one of ${candidates.join(", ")}.`,
+    );
+  }
+  return name;
+}
+
+/**
+ * The graph with `x · scale + offset` put in front of its input (for a model that expects another pixel range):
+ * a new input node `hans/pixels` feeds an affine node that takes the old input's place. Shares the nodes and
+ * weights of `graph`; the two scalars it makes are its own.
+ */
+export function withInputTransform(graph: ModelGraph, scale: number, offset: number): ModelGraph {
+  const pixels = "hans/pixels";
+  const s = tf.scalar(scale);
+  const o = tf.scalar(offset);
+  const nodes: GraphNode[] = [
+    { op: "input", name: pixels, inputs: [] },
+    ...graph.nodes.map((n): GraphNode =>
+      n.name === graph.input ? { op: "affine", name: n.name, inputs: [pixels], scale: s, offset: o } : n
+    ),
+  ];
+  const shapes = new Map(graph.shapes);
+  const inputShape = graph.shapes.get(graph.input);
+  if (inputShape) shapes.set(pixels, inputShape);
+  return { ...graph, nodes, input: pixels, shapes, owned: [s, o] };
+}
