@@ -12,3 +12,41 @@ export class HansError extends Error {
     this.name = "HansError";
   }
 }
+
+/**
+ * `text` safe to print on a terminal: control characters (C0, DEL, C1, which can move the cursor, retitle or
+ * clear the terminal) become visible escapes such as `\x1b`; everything else is kept.
+ *
+ * @example
+ * ```ts
+ * printable("cat\x1b]0;owned\x07"); // "cat\\x1b]0;owned\\x07"
+ * ```
+ */
+export function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** Prints one line to stderr with its control characters escaped (see {@link printable}). */
+export function say(line: string): void {
+  console.error(printable(line));
+}
+
+/**
+ * One line for any error that reaches the command line: a HansError's own message; a missing gradient in
+ * TF.js, naming the op; a system error (Deno's), with its kind; anything else as an unexpected error.
+ */
+export function errorLine(error: unknown): string {
+  if (error instanceof HansError) return error.message;
+  const e = error instanceof Error ? error : new Error(String(error));
+  const first = (e.message || String(e)).split("\n")[0].trim();
+  const op = /gradient function not found for (\w+)/i.exec(first)?.[1];
+  if (op) {
+    return `the model uses the op ${op}, which has no gradient in TF.js, so nothing that needs its gradient ` +
+      `(saliency methods other than occlusion and RISE, counterfactuals) can run on it.`;
+  }
+  if (e.name && e.name !== "Error" && e.name !== "TypeError" && e.name !== "RangeError") {
+    return `${e.name}: ${first}`;
+  }
+  return `unexpected error: ${first} (please report it with the command you ran).`;
+}

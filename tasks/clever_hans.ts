@@ -13,7 +13,7 @@ import { DEFAULT_STD_FLOOR } from "../src/model/standardize.ts";
 import { printProgress } from "../src/model/train.ts";
 import { runCleverHans } from "../src/pipeline/clever_hans.ts";
 import { cleverHansMetrics } from "../src/pipeline/clever_hans_metrics.ts";
-import { HansError } from "../src/errors.ts";
+import { HansError, say } from "../src/errors.ts";
 import { cleverHansFigures, cleverHansHtml } from "../src/report/clever_hans_report.ts";
 import { sprayFigures } from "../src/report/spray_report.ts";
 import { defaultResultsPath, ResultsDir } from "../src/report/results_dir.ts";
@@ -144,6 +144,14 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
   try {
     await initBackend({ backend: flags.backend as "webgpu" | "cpu" | undefined, kernels });
     const data = await loadDataset(spec, { seed, trainSize, testSize });
+    if (data.train.classNames.length < 2) {
+      throw new HansError(
+        `${flags.dataset} has one class (${
+          data.train.classNames[0]
+        }); a classifier needs two or more, so give a ` +
+          `folder with one sub-folder per class.`,
+      );
+    }
     const plan = parsePlan(flags.shortcut ?? [], flags.rate ?? [], {
       classCount: data.train.classNames.length,
       tone: datasetTone(data.train),
@@ -164,7 +172,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
       sprayMethod: sprayMethod === "none" ? undefined : sprayMethod,
       control: flags.control ?? false,
       onTrainProgress: printProgress,
-      log: (line) => console.error(line),
+      log: (line) => say(line),
     });
     const metrics = cleverHansMetrics(result, {
       dataset: flags.dataset ?? "mnist",
@@ -187,14 +195,14 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
     result.model.dispose();
     const path = await out.commit();
     for (const s of metrics.shortcuts) {
-      console.error(
+      say(
         `class ${s.class} ${s.artifact}: with ${s.accuracy.withArtifact.toFixed(3)} without ` +
           `${s.accuracy.withoutArtifact.toFixed(3)} flip ${s.flipRate.toFixed(3)} cheats ${s.cheats}`,
       );
     }
     for (const c of metrics.spray?.classes ?? []) {
       if (c.flagged || c.artifactPurity !== null) {
-        console.error(
+        say(
           `SpRAy class ${c.class}: ${c.clusters} clusters, eigengap ${
             c.eigengap.toFixed(3)
           }, flagged ${c.flagged}` +
@@ -205,11 +213,11 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
       }
     }
     for (const s of metrics.control?.shortcuts ?? []) {
-      console.error(
+      say(
         `control class ${s.class} ${s.artifact}: flip ${s.flipRate.toFixed(3)} cheats ${s.cheats}`,
       );
     }
-    console.error(`clean accuracy ${metrics.accuracy.clean.toFixed(3)}; results in ${path}`);
+    say(`clean accuracy ${metrics.accuracy.clean.toFixed(3)}; results in ${path}`);
     return path;
   } catch (e) {
     await out.abort();

@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { HansError } from "../src/errors.ts";
+import { errorLine, HansError, say } from "../src/errors.ts";
 
 /** Parses `args` with node:util's parseArgs (strict), turning its errors into a HansError. */
 export function parseFlags<T extends ParseArgsConfig["options"]>(
@@ -17,7 +17,10 @@ export function parseFlags<T extends ParseArgsConfig["options"]>(
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (e) {
-    throw new HansError(`${task}: ${(e as Error).message.replace(/\. To specify.*$/s, "")}; see --help.`);
+    const message = (e as Error).message;
+    const first = message.split("\n")[0].replace(/\.? To specify.*$/s, "").replace(/\.$/, "");
+    const hint = /ambiguous/.test(message) ? " (write a value that starts with a dash as --flag=-1)" : "";
+    throw new HansError(`${task}: ${first}${hint}; see --help.`);
   }
 }
 
@@ -40,15 +43,15 @@ export function numberFlag(
   return n;
 }
 
-/** Runs a task's main function; a HansError prints one line and exits 2, anything else is a bug (exit 1). */
+/**
+ * Runs a task's main function; any error ends it with one line on stderr (control characters escaped) and
+ * exit code 2: a HansError's message, or the error said in one line by {@link errorLine}.
+ */
 export async function runTask(main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (e) {
-    if (e instanceof HansError) {
-      console.error(`hans: ${e.message}`);
-      Deno.exit(2);
-    }
-    throw e;
+    say(`hans: ${errorLine(e)}`);
+    Deno.exit(2);
   }
 }

@@ -6,9 +6,11 @@
 import { fileURLToPath } from "node:url";
 import { initBackend } from "../src/backend.ts";
 import { type Dataset, sample } from "../src/data/dataset.ts";
+import { fetchBytes } from "../src/data/fetch.ts";
 import { loadImageFolder } from "../src/data/folder.ts";
+import { readFileBounded, readTextBounded } from "../src/data/read.ts";
 import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
-import { HansError } from "../src/errors.ts";
+import { HansError, say } from "../src/errors.ts";
 import { pickSpatialNode } from "../src/explain/graph.ts";
 import { method } from "../src/explain/registry.ts";
 import { parseInputRange, withInputRange } from "../src/model/input_range.ts";
@@ -101,9 +103,12 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
   const out = await ResultsDir.create(flags.out ?? defaultResultsPath("contrastive"));
   try {
     const info = await initBackend();
-    const loaded = await loadModel(flags.model ?? shipped.source);
+    // A data set's size is known before the model runs, so a model of another size is refused before its
+    // first forward pass; an image folder is fitted to the model instead.
+    const given = flags.images ? undefined : await loadTestImages(flags, datasetText, seed, testSize);
+    const loaded = await loadModel(flags.model ?? shipped.source, { expect: given?.test });
     const [height, width, channels] = loaded.inputShape;
-    const { test, notes } = await loadTestImages(flags, datasetText, seed, testSize, {
+    const { test, notes } = given ?? await loadTestImages(flags, datasetText, seed, testSize, {
       height,
       width,
       channels: channels as 1 | 3,
@@ -129,7 +134,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
       methods,
       methodOptions,
       seed,
-      log: (line) => console.error(line),
+      log: (line) => say(line),
     });
     const meta = {
       model: flags.model ?? "shipped fashion-mnist-cnn",
@@ -158,6 +163,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
       layer: meta.layer ?? null,
       imageNotes: notes,
       methodsLeftOut: result.methodsLeftOut,
+      methodsFailed: result.methodsFailed,
       testAccuracy: result.testAccuracy,
       testSize: test.count,
       misclassified: result.misclassified,
@@ -172,7 +178,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
     await out.writeFile("report.html", contrastiveHtml(result, meta, figures));
     const path = await out.commit();
     const top = result.ranking[0];
-    console.error(
+    say(
       `test accuracy ${
         result.testAccuracy.toFixed(4)
       }, ${result.misclassified} mistakes, ${result.examples.length} studied; ` +
@@ -206,7 +212,9 @@ const QUICK_OPTIONS = {
 
 async function readRecord(url: URL): Promise<{ seed: number; dataset: string } | undefined> {
   try {
-    const text = url.protocol === "file:" ? await Deno.readTextFile(url) : await (await fetch(url)).text();
+    const text = new TextDecoder().decode(
+      url.protocol === "file:" ? await readFileBounded(url, "record") : await fetchBytes(url.href),
+    );
     return JSON.parse(text);
   } catch {
     throw new HansError(
@@ -220,17 +228,11 @@ async function loadTestImages(
   datasetText: string,
   seed: number,
   testSize: number | undefined,
-  fit: { height: number; width: number; channels: 1 | 3 },
+  fit?: { height: number; width: number; channels: 1 | 3 },
 ): Promise<{ test: Dataset; notes: string[] }> {
   if (flags.images) {
-    let names: string[];
-    try {
-      names = (await Deno.readTextFile(flags.labels!)).split("\n").map((l) => l.trim()).filter((l) =>
-        l.length > 0
-      );
-    } catch (e) {
-      throw new HansError(`--labels ${flags.labels} cannot be read (${(e as Error).message}).`);
-    }
+    const names = (await readTextBounded(flags.labels!, "--labels")).split("\n").map((l) => l.trim())
+      .filter((l) => l.length > 0);
     const split = await loadImageFolder(flags.images, { seed, testFraction: 0.5, fit });
     const all = concat(split.train, split.test);
     const labels = all.labels.map((l) => {

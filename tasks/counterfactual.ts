@@ -21,8 +21,8 @@ import {
   contrastiveSaliency,
 } from "../src/counterfactual/saliency.ts";
 import { method } from "../src/explain/registry.ts";
-import { predictWithConfidence } from "../src/pipeline/contrastive.ts";
-import { HansError } from "../src/errors.ts";
+import { checkFiniteGradients, predictWithConfidence } from "../src/pipeline/contrastive.ts";
+import { HansError, say } from "../src/errors.ts";
 import { type ExplainableModel, fromLayersModel } from "../src/explain/model_fn.ts";
 import { reconstructionErrors, trainAutoencoder } from "../src/model/autoencoder.ts";
 import { createCnn } from "../src/model/cnn.ts";
@@ -139,17 +139,22 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
   const out = await ResultsDir.create(flags.out ?? defaultResultsPath("counterfactual"));
   try {
     const info = await initBackend();
-    const loaded = await loadModel(flags.model ?? shippedModel().source);
     const { train, test } = await loadDataset(datasetText, { seed, testSize });
+    const loaded = await loadModel(flags.model ?? shippedModel().source, { expect: test });
     checkInputFits(loaded, test);
     const model = withInputRange(loaded.explainable, range);
+    // The transfer model is loaded (and checked) before any optimization, so a bad path fails at once.
+    const givenTransfer = flags["transfer-model"]
+      ? await loadModel(flags["transfer-model"], { expect: test })
+      : undefined;
     const mistakes = await findMistakes(model, test, examples);
     if (mistakes.count === 0) {
       throw new HansError("the model makes no mistakes on these test images; pass more --test-size.");
     }
     const x = batchTensor(mistakes, 0, mistakes.count);
+    await checkFiniteGradients(model, x);
     const target = Array.from(mistakes.labels);
-    console.error(`contrastive saliency maps (predicted rather than true) of ${mistakes.count} mistakes`);
+    say(`contrastive saliency maps (predicted rather than true) of ${mistakes.count} mistakes`);
     const saliency: SaliencyMaps = {};
     for (const name of CHANGE_SALIENCY_METHODS) {
       saliency[name] = await contrastiveSaliency(model, x, {
@@ -159,19 +164,18 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
       });
     }
     const search = (label: string, prior?: CounterfactualPrior) => {
-      console.error(`optimizing ${mistakes.count} mistakes ${label}`);
+      say(`optimizing ${mistakes.count} mistakes ${label}`);
       return findCounterfactuals(model, x, target, {
         steps,
         rounds,
         range: [0, 1],
         prior,
-        onRound: (r, n) =>
-          console.error(`round ${r + 1}/${rounds}: ${n} of ${mistakes.count} reached their class`),
+        onRound: (r, n) => say(`round ${r + 1}/${rounds}: ${n} of ${mistakes.count} reached their class`),
       });
     };
     const plain = await search("without the prior");
-    const transferModel = flags["transfer-model"]
-      ? withInputRange((await loadModel(flags["transfer-model"])).explainable, range)
+    const transferModel = givenTransfer
+      ? withInputRange(givenTransfer.explainable, range)
       : await trainIndependent(train, seed, quick);
     const autoencoder = usePrior ? await trainPrior(train, seed, quick) : undefined;
     const withPrior = autoencoder
@@ -361,9 +365,9 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
         `${name} ${m.medianSaliencyCorrelation[name].toFixed(3)} ` +
         `(baseline ${m.medianSaliencyCorrelationBaseline[name].toFixed(3)})`
       ).join(", ");
-    console.error(`without the prior: ${line(metrics)}`);
-    if (p) console.error(`with the prior (γ = ${gamma}): ${line(p)}`);
-    console.error(`results in ${path}`);
+    say(`without the prior: ${line(metrics)}`);
+    if (p) say(`with the prior (γ = ${gamma}): ${line(p)}`);
+    say(`results in ${path}`);
     return path;
   } catch (e) {
     await out.abort();
@@ -545,7 +549,7 @@ function trainingImages(train: Dataset, quick: boolean): Dataset {
 /** The independent model for the transfer test: the default CNN, another seed, one epoch on 12,000 images. */
 async function trainIndependent(train: Dataset, seed: number, quick: boolean) {
   const data = trainingImages(train, quick);
-  console.error(`training the independent model for the transfer test (${data.count} images, 1 epoch)`);
+  say(`training the independent model for the transfer test (${data.count} images, 1 epoch)`);
   const model = createCnn({
     height: train.height,
     width: train.width,
@@ -560,7 +564,7 @@ async function trainIndependent(train: Dataset, seed: number, quick: boolean) {
 /** The autoencoder of the prior: src/model/autoencoder.ts's defaults on the same images, seed + 2. */
 function trainPrior(train: Dataset, seed: number, quick: boolean) {
   const data = trainingImages(train, quick);
-  console.error(`training the autoencoder of the prior (${data.count} images, 1 epoch)`);
+  say(`training the autoencoder of the prior (${data.count} images, 1 epoch)`);
   return trainAutoencoder(data, { seed: seed + 2 });
 }
 

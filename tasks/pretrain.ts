@@ -6,7 +6,7 @@
 import { initBackend } from "../src/backend.ts";
 import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
 import { versions } from "../src/deps.ts";
-import { HansError } from "../src/errors.ts";
+import { HansError, say } from "../src/errors.ts";
 import { createCnn } from "../src/model/cnn.ts";
 import { serializeModel } from "../src/model/io.ts";
 import { accuracy, asClassifier, predictClasses } from "../src/model/predict.ts";
@@ -105,7 +105,7 @@ export async function pretrainTask(args: string[]): Promise<string | undefined> 
     });
     model.dispose();
     const path = await out.commit();
-    console.error(`test accuracy ${testAccuracy.toFixed(4)}; model in ${path}`);
+    say(`test accuracy ${testAccuracy.toFixed(4)}; model in ${path}`);
     return path;
   } catch (e) {
     await out.abort();

@@ -5,6 +5,36 @@
 import { initBackend } from "../src/backend.ts";
 import { tf } from "../src/deps.ts";
 
+async function hasAdapter(): Promise<boolean> {
+  if (typeof navigator === "undefined" || !("gpu" in navigator)) return false;
+  try {
+    return (await navigator.gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+/** True when this machine has a WebGPU adapter (a GPU or Mesa's software one). */
+export const HAS_WEBGPU: boolean = await hasAdapter();
+
+/**
+ * Registers a test of hans's WGSL code: it runs only on WebGPU and is reported as ignored (not passed) on a
+ * machine without an adapter.
+ */
+export function webgpuTest(name: string, fn: () => Promise<void> | void): void {
+  Deno.test({
+    name,
+    ignore: !HAS_WEBGPU,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      await initBackend({ warn: false });
+      if (tf.getBackend() !== "webgpu") throw new Error(`WebGPU test ran on ${tf.getBackend()}`);
+      await fn();
+    },
+  });
+}
+
 /** Registers a test that needs the tfjs backend; WebGPU keeps async work alive, so the op sanitizers are off. */
 export function gpuTest(name: string, fn: () => Promise<void> | void): void {
   Deno.test({

@@ -6,6 +6,7 @@
 import { HansError } from "../errors.ts";
 import type { Dataset, DatasetSplit } from "./dataset.ts";
 import { fetchBytes, isHttpUrl } from "./fetch.ts";
+import { readFileBounded } from "./read.ts";
 import { stratifiedSplit } from "./split.ts";
 import { gunzip, isGzip, readTar } from "./tar.ts";
 
@@ -69,7 +70,7 @@ export async function loadCifar10(source: string, options: Cifar10Options): Prom
     throw new HansError(`cifar10: ${source} does not exist; give ${FORMS}.`);
   }
   if (info.isDirectory) return fromBatches(await readBatchFolder(source), source);
-  return fromFileBytes(await Deno.readFile(source), source, options.seed);
+  return fromFileBytes(await readFileBounded(source, "cifar10:"), source, options.seed);
 }
 
 /** Checks the batch format and returns the number of records. */
@@ -147,7 +148,7 @@ async function readBatchFolder(folder: string): Promise<Map<string, Uint8Array>>
   }
   if (names.length === 0 && nested) return readBatchFolder(`${folder}/cifar-10-batches-bin`);
   const batches = new Map<string, Uint8Array>();
-  for (const name of names) batches.set(name, await Deno.readFile(`${folder}/${name}`));
+  for (const name of names) batches.set(name, await readFileBounded(`${folder}/${name}`, "cifar10:"));
   return batches;
 }
 

@@ -5,6 +5,7 @@
  */
 import { decodeJpegRgba, decodePngPixels } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { maxPixels } from "../limits.ts";
 
 /** A decoded image: RGBA bytes, rows top to bottom. */
 export interface DecodedImage {
@@ -48,6 +49,14 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string): Promise
 function checkSize(name: string, width: number, height: number): void {
   if (width === 0 || height === 0 || width > MAX_SIDE || height > MAX_SIDE) {
     throw new HansError(`${name} says it is ${width}x${height} pixels; that is not a usable image.`);
+  }
+  if (width * height > maxPixels()) {
+    throw new HansError(
+      `${name} is ${width}x${height} pixels, more than the ${
+        maxPixels() / 1e6
+      } megapixels hans decodes per ` +
+        `image; make it smaller, or raise HANS_MAX_MEGAPIXELS.`,
+    );
   }
 }
 

@@ -4,6 +4,8 @@
  * @module
  */
 import { HansError } from "../errors.ts";
+import { maxReadBytes, megabytes, readLimitHint } from "../limits.ts";
+import { collect } from "./read.ts";
 
 /** Options of `fetchBytes`. */
 export interface FetchBytesOptions {
@@ -18,7 +20,8 @@ export function isHttpUrl(source: string): boolean {
 
 /**
  * Downloads `url` and returns its body; throws a `HansError` on a non-2xx answer (with the status), on a
- * network failure, when network access is not allowed, and when the time limit runs out.
+ * network failure, when network access is not allowed, when the time limit runs out, and as soon as the body
+ * passes the read limit (`HANS_MAX_READ_MB`; a declared Content-Length over it stops before any byte is read).
  */
 export async function fetchBytes(url: string, options: FetchBytesOptions = {}): Promise<Uint8Array> {
   const timeoutMs = options.timeoutMs ?? 60_000;
@@ -29,7 +32,13 @@ export async function fetchBytes(url: string, options: FetchBytesOptions = {}): 
       const status = [response.status, response.statusText].filter(Boolean).join(" ");
       throw new HansError(`${url}: the server answered ${status}; check the URL.`);
     }
-    return new Uint8Array(await response.arrayBuffer());
+    const declared = Number(response.headers.get("content-length"));
+    if (Number.isFinite(declared) && declared > maxReadBytes()) {
+      await response.body?.cancel();
+      throw new HansError(`${url} is ${megabytes(declared)}; ${readLimitHint()}.`);
+    }
+    if (!response.body) return new Uint8Array(0);
+    return await collect(response.body, url);
   } catch (error) {
     if (error instanceof HansError) throw error;
     throw downloadError(url, timeoutMs, error);

@@ -5,6 +5,8 @@
  */
 import { decodeImageBytes } from "./decode_image.ts";
 import { fitImage } from "./resize.ts";
+import { readFileBounded } from "./read.ts";
+import { maxPixels } from "../limits.ts";
 import { HansError } from "../errors.ts";
 import type { Dataset, DatasetSplit } from "./dataset.ts";
 import { stratifiedSplit } from "./split.ts";
@@ -58,6 +60,7 @@ export async function loadImageFolder(
   const fit = options.fit;
   const fitted: Float32Array[] = [];
   const seen = { resized: 0, cropped: 0, gray: 0, colour: 0, total: 0 };
+  let decoded = 0;
   for (const [label, className] of classNames.entries()) {
     const files = await imageFiles(`${path}/${className}`);
     for (const file of files) {
@@ -77,7 +80,14 @@ export async function loadImageFolder(
       if (first && (image.width !== first.width || image.height !== first.height)) {
         throw new HansError(
           `${file} is ${image.width}x${image.height} but ${first.file} is ${first.width}x${first.height}; ` +
-            `resize your images to ${first.width}x${first.height}.`,
+            `this task needs images of one size, so give the folder images that all have the same size.`,
+        );
+      }
+      decoded += image.width * image.height;
+      if (decoded > maxPixels()) {
+        throw new HansError(
+          `${path}: the images hold more than ${maxPixels() / 1e6} megapixels in all; use fewer or smaller ` +
+            `images, or raise HANS_MAX_MEGAPIXELS.`,
         );
       }
       images.push(image);
@@ -205,7 +215,7 @@ async function imageFiles(folder: string): Promise<string[]> {
 }
 
 async function decodeFile(file: string): Promise<Decoded> {
-  const image = await decodeImageBytes(await Deno.readFile(file), file);
+  const image = await decodeImageBytes(await readFileBounded(file, "image"), file);
   return { file, width: image.width, height: image.height, rgba: image.rgba };
 }
 

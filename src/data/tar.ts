@@ -4,6 +4,7 @@
  * @module
  */
 import { HansError } from "../errors.ts";
+import { collect } from "./read.ts";
 
 /** One regular file of a tar archive. */
 export interface TarEntry {
@@ -18,13 +19,26 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** Decompresses gzip data; throws a `HansError` naming `name` when it is broken or cut short. */
+/**
+ * Decompresses gzip data, streamed and stopped as soon as the output passes the read limit
+ * (`HANS_MAX_READ_MB`); throws a `HansError` naming `name` when it is broken, cut short or too large.
+ */
 export async function gunzip(bytes: Uint8Array, name: string): Promise<Uint8Array> {
   try {
-    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-      .pipeThrough(new DecompressionStream("gzip"));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
+    // Fed in small slices: the decompressor turns each slice into all of its output at once, and a slice of
+    // 16 KB inflates to at most about 16 MB, so the read limit stops a bomb within one slice of it.
+    let offset = 0;
+    const slices = new ReadableStream<Uint8Array<ArrayBuffer>>({
+      pull(controller) {
+        if (offset >= bytes.length) return controller.close();
+        controller.enqueue(bytes.slice(offset, offset + 16384) as Uint8Array<ArrayBuffer>);
+        offset += 16384;
+      },
+    }, { highWaterMark: 0 });
+    const stream = slices.pipeThrough(new DecompressionStream("gzip"));
+    return await collect(stream, `${name} (decompressed)`);
   } catch (error) {
+    if (error instanceof HansError) throw error;
     throw new HansError(
       `${name}: the gzip data is broken (${(error as Error).message}); download the archive again.`,
       { cause: error },

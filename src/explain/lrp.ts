@@ -153,6 +153,8 @@ interface InputFold {
   scale: tf.Tensor | null;
   /** Offset as an image `[1,H,W,C]`. */
   offset: tf.Tensor;
+  /** The reshapes (Flatten) on the way from the pixels to the linear node, applied in order. */
+  reshape: (t: tf.Tensor) => tf.Tensor;
 }
 
 /**
@@ -164,10 +166,10 @@ interface InputFold {
 function foldedMap(fold: InputFold, node: LinearNode): LinearMap {
   return {
     forward: (x, rho, bias) => {
-      const scaled = fold.scale ? tf.mul(x, fold.scale) : x;
+      const scaled = fold.reshape(fold.scale ? tf.mul(x, fold.scale) : x);
       const z = linearForward(node, scaled, { kernel: rho(node.kernel), bias: null });
       if (!bias) return z;
-      return tf.add(z, rho(linearForward(node, fold.offset)));
+      return tf.add(z, rho(linearForward(node, fold.reshape(fold.offset))));
     },
   };
 }
@@ -276,8 +278,9 @@ function foldAffine(node: LinearNode, scale: tf.Tensor | null, offset: tf.Tensor
 }
 
 /**
- * The element-wise transforms between the pixels and a first linear node (affine, standardize, identity, in a
- * single path from the input), composed into one `x · scale + offset`; undefined when there are none.
+ * The element-wise transforms between the pixels and a first linear node (affine, standardize and identity
+ * nodes, then Flatten-like reshapes, in a single path from the input), composed into one `x · scale + offset`;
+ * undefined when there are none.
  */
 async function inputFold(
   graph: ModelGraph,
@@ -289,18 +292,23 @@ async function inputFold(
   let name = node.inputs[0];
   while (name !== graph.input) {
     const n = byName.get(name)!;
-    if (n.op !== "affine" && n.op !== "standardize" && n.op !== "identity") return undefined;
+    if (n.op !== "affine" && n.op !== "standardize" && n.op !== "identity" && n.op !== "reshape") {
+      return undefined;
+    }
     if (graph.nodes.filter((m) => m.inputs.includes(n.name)).length !== 1) return undefined;
     path.unshift(n);
     name = n.inputs[0];
   }
-  if (!path.some((n) => n.op !== "identity")) return undefined;
+  if (!path.some((n) => n.op === "affine" || n.op === "standardize")) return undefined;
+  // Reshapes only after the last transform, so that every scale and offset is an image's shape.
+  const lastTransform = path.findLastIndex((n) => n.op === "affine" || n.op === "standardize");
+  if (path.slice(0, lastTransform).some((n) => n.op === "reshape")) return undefined;
   const shape = graph.shapes.get(graph.input)!;
   const composed = tf.tidy(() => {
     let s: tf.Tensor | null = null;
     let o: tf.Tensor = tf.zeros(shape);
     for (const n of path) {
-      if (n.op === "identity") continue;
+      if (n.op === "identity" || n.op === "reshape") continue;
       const [ns, no] = n.op === "standardize"
         ? [n.scale, tf.neg(tf.mul(n.mean, n.scale))]
         : n.op === "affine"
@@ -325,7 +333,10 @@ async function inputFold(
       `${method} folds the transform of the pixels before "${node.name}" into it and needs its scale positive.`,
     );
   }
-  return { source: graph.input, scale, offset };
+  const reshapes = path.filter((n) => n.op === "reshape");
+  const reshape = (t: tf.Tensor) =>
+    reshapes.reduce((h, n) => tf.reshape(h, [h.shape[0], ...(n as { shape: number[] }).shape]), t);
+  return { source: graph.input, scale, offset, reshape };
 }
 
 /** The input rule when `first` holds the node, else the hidden rule. */

@@ -2,7 +2,7 @@
  * The method registry: one name, one file, one signature. Users switch methods by changing the name.
  * @module
  */
-import type { tf } from "../deps.ts";
+import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { activations } from "./activations.ts";
 import { gradCam } from "./grad_cam.ts";
@@ -55,6 +55,8 @@ export interface MethodInfo {
    * `lrp` (a graph LRP can pass relevance through), or nothing.
    */
   needs?: "graph" | "layer" | "lrp";
+  /** False for methods that run the model forward only (occlusion, RISE): they need no gradient. */
+  usesGradient?: false;
   /** The method itself. */
   explain: ExplainFunction;
 }
@@ -180,6 +182,7 @@ export const METHODS: MethodInfo[] = [
     signed: true,
     description: "mean drop of the score under a 4×4 black patch, stride 2",
     attribution: true,
+    usesGradient: false,
     explain: occlusion,
   },
   {
@@ -191,6 +194,7 @@ export const METHODS: MethodInfo[] = [
       "mean of 1000 random masks (7×7 cells kept with p = 0.5, bilinear, shifted) weighted by the " +
       "masked image's score, / p",
     attribution: true,
+    usesGradient: false,
     explain: rise,
   },
   {
@@ -250,7 +254,9 @@ export async function unavailable(
   info: MethodInfo,
   model: ExplainableModel,
   options: Record<string, unknown> = {},
+  noGradient?: string,
 ): Promise<string | undefined> {
+  if (noGradient && info.usesGradient !== false) return noGradient;
   if (!info.needs) return undefined;
   if (!model.graph) {
     return `it looks inside the model, which hans could not read as a graph: ${
@@ -270,22 +276,42 @@ export async function unavailable(
 /**
  * Splits method names into those that run on `model` and those left out with the reason. With `explicit`
  * (the user named the methods), a method that cannot run is an error: a HansError with the reason, before any
- * work. Unknown names are always an error.
+ * work. Unknown names are always an error. `noGradient` (from {@link gradientProblem}) leaves out every method
+ * that needs a gradient.
  */
 export async function availableMethods(
   names: string[],
   model: ExplainableModel,
   optionsOf: (name: string) => Record<string, unknown> | undefined,
   explicit: boolean,
+  noGradient?: string,
 ): Promise<{ methods: MethodInfo[]; leftOut: MethodLeftOut[] }> {
   const methods: MethodInfo[] = [];
   const leftOut: MethodLeftOut[] = [];
   for (const name of names) {
     const info = method(name);
-    const reason = await unavailable(info, model, optionsOf(name));
+    const reason = await unavailable(info, model, optionsOf(name), noGradient);
     if (!reason) methods.push(info);
     else if (explicit) throw new HansError(`${info.label} (${name}) cannot run on this model: ${reason}`);
     else leftOut.push({ name, reason });
   }
   return { methods, leftOut };
+}
+
+/**
+ * Why the model has no input gradient in TF.js (an op without a registered gradient, named), or undefined when
+ * the gradient of its logits on `x` can be computed. Runs one backward pass on the first image of `x`.
+ */
+export function gradientProblem(model: ExplainableModel, x: tf.Tensor4D): string | undefined {
+  try {
+    tf.tidy(() => {
+      const one = x.slice([0, 0, 0, 0], [1, -1, -1, -1]);
+      tf.grad((input: tf.Tensor) => tf.sum(model.logits(input as tf.Tensor4D)))(one);
+    });
+  } catch (e) {
+    const op = /gradient function not found for (\w+)/i.exec((e as Error)?.message ?? "")?.[1];
+    if (!op) throw e;
+    return `the model uses the op ${op}, which has no gradient in TF.js; only occlusion and RISE run on it`;
+  }
+  return undefined;
 }

@@ -91,8 +91,11 @@ export function parseModelJson(text: string, source: string): ModelJson {
   try {
     json = JSON.parse(text);
   } catch (e) {
+    // The parser's message quotes the file's first bytes, which may be anything (a file the user did not
+    // mean to show); only where the error is is kept.
+    const where = /position \d+|line \d+ column \d+/.exec((e as Error).message)?.[0];
     throw new HansError(
-      `${source} is not valid JSON (${(e as Error).message}); point to a TF.js model.json.`,
+      `${source} is not valid JSON${where ? ` (at ${where})` : ""}; point to a TF.js model.json.`,
     );
   }
   if (
@@ -238,19 +241,6 @@ export async function loadLayersModelFromFiles(
   } catch (e) {
     throw new HansError(`${source} cannot be built as a LayersModel: ${(e as Error).message}`);
   }
-}
-
-/** Loads a LayersModel saved by {@link saveModel} (or any TF.js LayersModel) from a local folder or model.json. */
-export async function loadModelFromDisk(path: string): Promise<tf.LayersModel> {
-  const file = path.endsWith(".json") ? path : `${path}/model.json`;
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (e) {
-    throw new HansError(`cannot read ${file} (${(e as Error).message}); pass the folder holding model.json.`);
-  }
-  const dir = file.slice(0, Math.max(0, file.lastIndexOf("/"))) || ".";
-  return await loadLayersModelFromFiles(text, (p) => Deno.readFile(`${dir}/${p}`), file);
 }
 
 const BYTES_PER_ELEMENT: Record<string, number | undefined> = {

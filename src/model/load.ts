@@ -4,8 +4,9 @@
  * finds out whether it outputs logits or probabilities, and wraps it as an {@link ExplainableModel}.
  * @module
  */
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join, resolve, sep as SEP } from "node:path";
 import { fetchBytes, isHttpUrl } from "../data/fetch.ts";
+import { readFileBounded } from "../data/read.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { disposeGraph, graphLogits, type ModelGraph } from "../explain/graph.ts";
@@ -18,7 +19,15 @@ import { modelArtifacts, type ModelJson, parseModelJson, readWeights, weightsByt
 export interface LoadModelOptions {
   /** Time limit of each download (model.json, each weights file) in milliseconds, for URLs (default 60000). */
   timeoutMs?: number;
+  /**
+   * The size of the images the model will see, when known: a model declaring another size is refused before
+   * it runs even once (see {@link checkInputFits} for the message).
+   */
+  expect?: ImageShape;
 }
+
+/** Input values per image (height · width · channels) of the largest model hans runs: 4096·4096 of one channel. */
+export const MAX_INPUT_VALUES = 4096 * 4096;
 
 /** A loaded classifier and what hans found out about it. Dispose `model` when done. */
 export interface LoadedModel {
@@ -73,14 +82,10 @@ const PROBE_BATCH = 4;
  * ```
  */
 export async function loadModel(source: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  const { file, read } = await locate(source, options);
-  const json = parseModelJson(new TextDecoder().decode(await read(file)), file);
+  const { file, readModel, readWeight } = await locate(source, options);
+  const json = parseModelJson(new TextDecoder().decode(await readModel()), file);
   const kind = modelKind(json, file);
-  const weights = await readWeights(
-    json,
-    (path) => read(isHttpUrl(file) ? new URL(path, file).href : join(dirname(file), path)),
-    file,
-  );
+  const weights = await readWeights(json, readWeight, file);
   const artifacts = modelArtifacts(json, weights);
   const handler: tf.io.IOHandler = { load: () => Promise.resolve(artifacts) };
   let model: tf.LayersModel | tf.GraphModel;
@@ -93,7 +98,7 @@ export async function loadModel(source: string, options: LoadModelOptions = {}):
     );
   }
   try {
-    return await describe(model, kind, file, json, weights);
+    return await describe(model, kind, file, json, weights, options.expect);
   } catch (e) {
     model.dispose();
     throw e;
@@ -111,7 +116,10 @@ export function disposeLoaded(loaded: LoadedModel): void {
  * images but the data has …".
  */
 export function checkInputFits(loaded: LoadedModel, data: ImageShape): void {
-  const [height, width, channels] = loaded.inputShape;
+  checkShape(loaded.inputShape, data);
+}
+
+function checkShape([height, width, channels]: [number, number, number], data: ImageShape): void {
   if (data.height !== height || data.width !== width || data.channels !== channels) {
     throw new HansError(
       `the model expects ${height}x${width}x${channels} images but the data has ` +
@@ -120,14 +128,35 @@ export function checkInputFits(loaded: LoadedModel, data: ImageShape): void {
   }
 }
 
-/** The model.json to read (a URL or a local path) and how to read files next to it. */
+/**
+ * The model.json to read (a URL or a local path), how to read it, and how to read a weights file named in its
+ * manifest. Weight paths stay inside the model's folder: for a local model, the file (symlinks resolved) must
+ * lie under the folder of model.json; for a URL, it must have the same origin and lie under the URL's folder.
+ * Anything else (an absolute path, `..` out of the folder, another scheme or host) is refused by name.
+ */
 async function locate(
   source: string,
   options: LoadModelOptions,
-): Promise<{ file: string; read: (path: string) => Promise<Uint8Array> }> {
+): Promise<
+  { file: string; readModel: () => Promise<Uint8Array>; readWeight: (path: string) => Promise<Uint8Array> }
+> {
   if (isHttpUrl(source)) {
     const file = source.endsWith("/") ? `${source}model.json` : source;
-    return { file, read: (url) => fetchBytes(url, { timeoutMs: options.timeoutMs }) };
+    const base = new URL(".", file);
+    return {
+      file,
+      readModel: () => fetchBytes(file, { timeoutMs: options.timeoutMs }),
+      readWeight: (path) => {
+        const url = new URL(path, file);
+        if (url.origin !== base.origin || !url.pathname.startsWith(base.pathname) || url.search !== "") {
+          throw new HansError(
+            `${file} names the weights file "${path}", which is outside the model's folder ${base.href}; ` +
+              `hans reads weights only next to model.json.`,
+          );
+        }
+        return fetchBytes(url.href, { timeoutMs: options.timeoutMs });
+      },
+    };
   }
   let file = source;
   try {
@@ -138,18 +167,41 @@ async function locate(
         `file, or its http(s) URL.`,
     );
   }
-  const read = async (path: string) => {
+  const readModel = async () => {
     try {
-      return await Deno.readFile(path);
+      return await readFileBounded(file, "model file");
     } catch (e) {
-      if (path !== file) throw e;
       throw new HansError(
-        `${file} cannot be read (${(e as Error).message}); pass a folder holding model.json, a model.json ` +
-          `file, or its http(s) URL.`,
+        `${
+          (e as Error).message.replace(/\.$/, "")
+        }; pass a folder holding model.json, a model.json file, or ` +
+          `its http(s) URL.`,
       );
     }
   };
-  return { file, read };
+  const readWeight = async (path: string) => {
+    const outside = () =>
+      new HansError(
+        `${file} names the weights file "${path}", which is outside the model's folder; hans reads weights ` +
+          `only next to model.json.`,
+      );
+    if (isAbsolute(path) || /^[a-z][a-z0-9+.-]*:/i.test(path)) throw outside();
+    let folder: string;
+    let target: string;
+    try {
+      folder = await Deno.realPath(dirname(file));
+      target = await Deno.realPath(resolve(dirname(file), path));
+    } catch (e) {
+      throw new HansError(
+        `weights file "${path}" of ${file} cannot be read (${
+          (e as Error).message
+        }); put it next to model.json.`,
+      );
+    }
+    if (!target.startsWith(folder + SEP)) throw outside();
+    return await readFileBounded(target, `weights file "${path}" of ${file}:`);
+  };
+  return { file, readModel, readWeight };
 }
 
 /** `layers` or `graph`, from the `format` field or, without one, from the shape of the topology. */
@@ -178,6 +230,7 @@ async function describe(
   file: string,
   json: ModelJson,
   weights: { specs: tf.io.WeightsManifestEntry[]; data: Uint8Array },
+  expect: ImageShape | undefined,
 ): Promise<LoadedModel> {
   const inputs = model.inputs;
   const outputs = model.outputs;
@@ -189,6 +242,14 @@ async function describe(
   }
   const input = inputs[0];
   const inputShape = imageShape(input.shape, file);
+  const [height, width, channels] = inputShape;
+  if (expect) checkShape(inputShape, expect);
+  if (height * width * channels > MAX_INPUT_VALUES) {
+    throw new HansError(
+      `${file} takes ${height}x${width}x${channels} images; hans runs models of at most ` +
+        `${MAX_INPUT_VALUES.toLocaleString("en")} input values per image, so pass another --model.`,
+    );
+  }
   if (input.dtype !== undefined && input.dtype !== "float32") {
     throw new HansError(
       `${file} takes ${input.dtype} input; hans feeds float32 pixels in [0, 1], so pass a model with a ` +
@@ -403,6 +464,13 @@ async function probe(
     );
   }
   const classes = shape[1];
+  const bad = values.reduce((n, v) => n + (Number.isFinite(v) ? 0 : 1), 0);
+  if (bad > 0) {
+    throw new HansError(
+      `${file} gives ${bad} outputs that are not finite (NaN or infinite) for ${PROBE_BATCH} random images; ` +
+        `its weights may hold NaN, so check the model.`,
+    );
+  }
   let probabilities = true;
   for (let row = 0; row < PROBE_BATCH && probabilities; row++) {
     let sum = 0;

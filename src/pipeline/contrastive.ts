@@ -8,10 +8,17 @@
 import { type Dataset, imageSize, subset } from "../data/dataset.ts";
 import { tf } from "../deps.ts";
 import type { ExplainableModel } from "../explain/model_fn.ts";
-import { availableMethods, type MethodInfo, type MethodLeftOut, METHODS } from "../explain/registry.ts";
+import {
+  availableMethods,
+  gradientProblem,
+  type MethodInfo,
+  type MethodLeftOut,
+  METHODS,
+} from "../explain/registry.ts";
 import { spearman } from "../measure/sanity.ts";
 import { batchTensor } from "../model/predict.ts";
 import { Rng } from "../rng.ts";
+import { HansError } from "../errors.ts";
 
 /** Settings of {@link runContrastive}. */
 export interface ContrastiveSettings {
@@ -71,6 +78,8 @@ export interface ContrastiveResult {
   methodInfo: MethodInfo[];
   /** Default methods that cannot run on the model, with the reason. */
   methodsLeftOut: MethodLeftOut[];
+  /** Methods that ran but whose maps were not finite: reported, never scored or ranked. */
+  methodsFailed: MethodLeftOut[];
   /** Images of the studied mistakes, and each method's maps (P, Q, contrast) for them, for the figures. */
   images: Float32Array[];
   maps: Record<string, { p: Float32Array[]; q: Float32Array[]; contrast: Float32Array[] }>;
@@ -82,11 +91,15 @@ export interface ContrastiveResult {
 export async function runContrastive(settings: ContrastiveSettings): Promise<ContrastiveResult> {
   const { model, test } = settings;
   const log = settings.log ?? (() => {});
+  const first = batchTensor(test, 0, 1);
+  const noGradient = gradientProblem(model, first);
+  first.dispose();
   const { methods, leftOut } = await availableMethods(
     settings.methods ?? METHODS.filter((m) => m.attribution).map((m) => m.name),
     model,
     (name) => settings.methodOptions?.[name],
     settings.methods !== undefined,
+    noGradient,
   );
   for (const m of leftOut) log(`left out ${m.name}: ${m.reason}`);
   const classes = test.classNames.length;
@@ -116,6 +129,8 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
   const p = studied.map((m) => m.predicted);
   const q = studied.map((m) => m.true);
   const x = batchTensor(data, 0, data.count);
+  if (!noGradient) await checkFiniteGradients(model, x);
+  const failed: MethodLeftOut[] = [];
   const pixels = data.height * data.width;
   const scores: Record<string, MethodScore> = {};
   const maps: ContrastiveResult["maps"] = {};
@@ -130,6 +145,12 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
       readMaps(m.explain(model, x, { p, q }, options)),
     ]);
     const seconds = (performance.now() - start) / 1000;
+    if (![mp, mq, mc].every((v) => v.every(Number.isFinite))) {
+      // Never scored: a map with NaN would rank as anything.
+      failed.push({ name: m.name, reason: "its maps contain NaN or infinite values" });
+      log(`${m.name} failed: its maps contain NaN or infinite values`);
+      continue;
+    }
     let correlation = 0;
     let correlated = 0;
     let overlap = 0;
@@ -160,7 +181,7 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
   const random = Float32Array.from({ length: data.count * pixels }, () => rng.next());
   const randomBaseline = await removalTest(model, x, random, p, q, settings.baseline ?? 0);
   x.dispose();
-  const ranking = methods.map((m) => m.name).sort((a, b) =>
+  const ranking = methods.map((m) => m.name).filter((n) => n in scores).sort((a, b) =>
     scores[b].flipToTrueAt10 - scores[a].flipToTrueAt10 || scores[b].marginDrop - scores[a].marginDrop
   );
   const best = ranking[0];
@@ -179,8 +200,9 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
       marginDrop: randomBaseline.marginDrop,
     },
     ranking,
-    methodInfo: methods,
+    methodInfo: methods.filter((m) => m.name in scores),
     methodsLeftOut: leftOut,
+    methodsFailed: failed,
     images: Array.from(
       { length: Math.min(8, data.count) },
       (_, i) => data.images.slice(i * size, (i + 1) * size),
@@ -215,7 +237,35 @@ export async function predictWithConfidence(
     arg.dispose();
     prob.dispose();
   }
+  const bad = probabilities.reduce((n, p) => n + (p >= 0 && p <= 1 ? 0 : 1), 0);
+  if (bad > 0) {
+    throw new HansError(
+      `the model's outputs are not finite (NaN or infinite) on ${bad} of ${data.count} images; its weights ` +
+        `may hold NaN or overflow, so check the model.`,
+    );
+  }
   return { predicted, probabilities };
+}
+
+/**
+ * Throws a HansError when the gradient of the summed logits with respect to the images `x` is not finite
+ * somewhere (NaN weights, an overflowing layer): every gradient-based map would be meaningless.
+ */
+export async function checkFiniteGradients(model: ExplainableModel, x: tf.Tensor4D): Promise<void> {
+  const bad = tf.tidy(() => {
+    const g = tf.grad((input: tf.Tensor) => tf.sum(model.logits(input as tf.Tensor4D)))(x);
+    return tf.sum(tf.cast(tf.logicalNot(tf.isFinite(g)), "int32"));
+  });
+  const count = (await bad.data())[0];
+  bad.dispose();
+  if (count > 0) {
+    throw new HansError(
+      `the model's gradients are not finite (NaN or infinite) in ${count} input values of ${
+        x.shape[0]
+      } images; ` +
+        `its weights may hold NaN, so check the model.`,
+    );
+  }
 }
 
 /** Share of the top `fraction` pixels of `a` that are also among the top `fraction` of `b`. */

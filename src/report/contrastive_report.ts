@@ -170,6 +170,12 @@ export function contrastiveHtml(result: ContrastiveResult, meta: ContrastiveMeta
           (result.methodsLeftOut.length > 0
             ? table(["method left out", "why"], result.methodsLeftOut.map((m) => [m.name, m.reason]))
             : paragraph("Every attribution method ran on this model.")) +
+          (result.methodsFailed.length > 0
+            ? table(
+              ["method failed (not scored)", "why"],
+              result.methodsFailed.map((m) => [m.name, m.reason]),
+            )
+            : "") +
           meta.imageNotes.map((n) => paragraph(n)).join(""),
       },
       {

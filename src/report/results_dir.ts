@@ -60,19 +60,27 @@ export class ResultsDir {
   readonly tempPath: string;
   #state: "open" | "committed" | "aborted" = "open";
   #onInterrupt: () => void;
+  #onTerminate: () => void;
+  #onHangup: () => void;
 
   private constructor(finalPath: string, tempPath: string) {
     this.finalPath = finalPath;
     this.tempPath = tempPath;
-    this.#onInterrupt = () => {
+    const cleanUpAndExit = (code: number) => () => {
       try {
         Deno.removeSync(tempPath, { recursive: true });
       } catch {
         // Exiting anyway; nothing more to do.
       }
-      Deno.exit(130);
+      Deno.exit(code);
     };
+    // The shell's codes for death by a signal: 128 + its number.
+    this.#onInterrupt = cleanUpAndExit(130);
+    this.#onTerminate = cleanUpAndExit(143);
+    this.#onHangup = cleanUpAndExit(129);
     Deno.addSignalListener("SIGINT", this.#onInterrupt);
+    Deno.addSignalListener("SIGTERM", this.#onTerminate);
+    Deno.addSignalListener("SIGHUP", this.#onHangup);
   }
 
   /**
@@ -82,6 +90,14 @@ export class ResultsDir {
    */
   static async create(finalPath: string): Promise<ResultsDir> {
     const target = normalize(finalPath).replace(/[\\/]+$/, "");
+    // The temporary sibling adds ".", ".partial-" and 12 characters to the name; names stop at 255 bytes.
+    const longest = 255 - ".".length - ".partial-".length - 12;
+    const nameBytes = new TextEncoder().encode(basename(target)).length;
+    if (nameBytes > longest) {
+      throw new HansError(
+        `--out ${finalPath}: the folder name is ${nameBytes} bytes long; give one of at most ${longest}.`,
+      );
+    }
     if (await exists(target)) {
       throw new HansError(`results folder ${finalPath} exists; pass another --out or remove it`);
     }
@@ -168,5 +184,7 @@ export class ResultsDir {
   #close(state: "committed" | "aborted"): void {
     this.#state = state;
     Deno.removeSignalListener("SIGINT", this.#onInterrupt);
+    Deno.removeSignalListener("SIGTERM", this.#onTerminate);
+    Deno.removeSignalListener("SIGHUP", this.#onHangup);
   }
 }

@@ -9,7 +9,7 @@ import {
 import { fromLayersModel } from "../../src/explain/model_fn.ts";
 import { reconstructionErrors } from "../../src/model/autoencoder.ts";
 import { Rng } from "../../src/rng.ts";
-import { gpuTest, linearModel, maxAbsDiff, take } from "../gpu.ts";
+import { gpuTest, linearModel, maxAbsDiff, take, webgpuTest } from "../gpu.ts";
 
 /** logit0 = 0.5·Σx, logit1 = 0.5·Σx + 10·x[0] − 1: class 1 is caused by the top-left pixel alone. */
 function trapNet() {
@@ -24,7 +24,8 @@ function trap() {
 }
 
 for (const reference of [false, true]) {
-  gpuTest(
+  // The fused step is WGSL: on WebGPU only (ignored elsewhere); the tfjs step runs on any backend.
+  (reference ? gpuTest : webgpuTest)(
     `counterfactuals change only the pixel that causes the mistake (${reference ? "tfjs" : "fused"} step)`,
     async () => {
       const img = new Float32Array(40).fill(0.5); // two images, both predicted 1 (margin 4)

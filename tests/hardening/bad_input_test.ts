@@ -69,7 +69,7 @@ Deno.test("broken data sets: truncated files, mixed image sizes, an empty class 
       {
         name: "images of different sizes",
         args: (d, out) => cleverHans(`folder:${d}/sizes`)(d, out),
-        message: /3\.png is 17x16 but .*0\.png is 16x16; resize your images/,
+        message: /3\.png is 17x16 but .*0\.png is 16x16; this task needs images of one size/,
       },
       {
         name: "empty class folder",

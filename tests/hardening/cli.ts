@@ -27,13 +27,16 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `mod.ts <args>` in a child process (stdout dropped) and returns its exit code and stderr. */
-export async function cli(args: string[]): Promise<CliResult> {
+/**
+ * Runs `mod.ts <args>` in a child process (stdout dropped) and returns its exit code and stderr; `env` adds
+ * environment variables (e.g. a small `HANS_MAX_READ_MB`).
+ */
+export async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...CHILD_PERMISSIONS, MOD_TS, ...args],
     stdout: "null",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   });
   const { code, stderr } = await child.output();
   return { code, stderr: new TextDecoder().decode(stderr) };

@@ -6,7 +6,7 @@ import {
   type StepSettings,
 } from "../../src/kernels/counterfactual_step.ts";
 import { Rng } from "../../src/rng.ts";
-import { gpuTest, maxAbsDiff, take } from "../gpu.ts";
+import { gpuTest, maxAbsDiff, take, webgpuTest } from "../gpu.ts";
 
 function inputs(n: number, size: number, seed: number) {
   const rng = new Rng(seed);
@@ -28,10 +28,9 @@ function inputs(n: number, size: number, seed: number) {
   };
 }
 
-gpuTest(
+webgpuTest(
   "the fused WGSL counterfactual step equals the tfjs reference within 1e-4, frozen images untouched",
   async () => {
-    if (tf.getBackend() !== "webgpu") return; // no WGSL on the cpu backend
     const device = (tf.backend() as unknown as { device: GPUDevice }).device;
     for (const [n, size, t] of [[1, 784, 1], [5, 98, 7], [7, 3072, 200]]) {
       const input = inputs(n, size, n * 13 + t);

@@ -1,37 +1,40 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { maskedCopies, maskedCopiesReference } from "../../src/kernels/masked_copies.ts";
-import { gpuTest, maxAbsDiff, take } from "../gpu.ts";
+import { gpuTest, maxAbsDiff, take, webgpuTest } from "../gpu.ts";
 
-gpuTest("the WGSL masked copies equal x·keep + fill per image and mask, and the tfjs reference", async () => {
-  for (const [m, h, w, c, k] of [[1, 1, 1, 1, 1], [2, 3, 4, 1, 5], [3, 5, 2, 3, 4]]) {
-    const x = tf.randomUniform([m, h, w, c], 0, 1, "float32", m) as tf.Tensor4D;
-    const keep = tf.randomUniform([k, h * w], 0, 1, "float32", k) as tf.Tensor2D;
-    const fill = tf.randomUniform([k, h * w], -1, 1, "float32", 7) as tf.Tensor2D;
-    const [xs, ks, fs] = await Promise.all([x.data(), keep.data(), fill.data()]);
-    for (const withFill of [true, false]) {
-      const out = maskedCopies(x, keep, withFill ? fill : undefined);
-      assert.deepEqual(out.shape, [m * k, h, w, c]);
-      const got = await take(out);
-      // Truth written out: row i·k + p, pixel q, channel ch.
-      const truth = new Float32Array(m * k * h * w * c);
-      for (let i = 0; i < m; i++) {
-        for (let p = 0; p < k; p++) {
-          for (let q = 0; q < h * w; q++) {
-            for (let ch = 0; ch < c; ch++) {
-              truth[((i * k + p) * h * w + q) * c + ch] = xs[(i * h * w + q) * c + ch] * ks[p * h * w + q] +
-                (withFill ? fs[p * h * w + q] : 0);
+webgpuTest(
+  "the WGSL masked copies equal x·keep + fill per image and mask, and the tfjs reference",
+  async () => {
+    for (const [m, h, w, c, k] of [[1, 1, 1, 1, 1], [2, 3, 4, 1, 5], [3, 5, 2, 3, 4]]) {
+      const x = tf.randomUniform([m, h, w, c], 0, 1, "float32", m) as tf.Tensor4D;
+      const keep = tf.randomUniform([k, h * w], 0, 1, "float32", k) as tf.Tensor2D;
+      const fill = tf.randomUniform([k, h * w], -1, 1, "float32", 7) as tf.Tensor2D;
+      const [xs, ks, fs] = await Promise.all([x.data(), keep.data(), fill.data()]);
+      for (const withFill of [true, false]) {
+        const out = maskedCopies(x, keep, withFill ? fill : undefined);
+        assert.deepEqual(out.shape, [m * k, h, w, c]);
+        const got = await take(out);
+        // Truth written out: row i·k + p, pixel q, channel ch.
+        const truth = new Float32Array(m * k * h * w * c);
+        for (let i = 0; i < m; i++) {
+          for (let p = 0; p < k; p++) {
+            for (let q = 0; q < h * w; q++) {
+              for (let ch = 0; ch < c; ch++) {
+                truth[((i * k + p) * h * w + q) * c + ch] = xs[(i * h * w + q) * c + ch] * ks[p * h * w + q] +
+                  (withFill ? fs[p * h * w + q] : 0);
+              }
             }
           }
         }
+        assert.ok(maxAbsDiff(got, truth) < 1e-6, `${[m, h, w, c, k]} fill ${withFill}`);
+        const reference = await take(maskedCopiesReference(x, keep, withFill ? fill : undefined));
+        assert.ok(maxAbsDiff(got, reference) < 1e-6);
       }
-      assert.ok(maxAbsDiff(got, truth) < 1e-6, `${[m, h, w, c, k]} fill ${withFill}`);
-      const reference = await take(maskedCopiesReference(x, keep, withFill ? fill : undefined));
-      assert.ok(maxAbsDiff(got, reference) < 1e-6);
+      [x, keep, fill].forEach((t) => t.dispose());
     }
-    [x, keep, fill].forEach((t) => t.dispose());
-  }
-});
+  },
+);
 
 gpuTest("masked copies of int32 images are float, and masks of the wrong size are refused", async () => {
   const x = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1], "int32");

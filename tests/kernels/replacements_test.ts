@@ -3,7 +3,7 @@ import { tf } from "../../src/deps.ts";
 import { hansKernelCalls, hansKernelsActive, useHansKernels } from "../../src/kernels/register.ts";
 import { backendInfo } from "../../src/backend.ts";
 import { createCnn } from "../../src/model/cnn.ts";
-import { gpuTest, maxAbsDiff } from "../gpu.ts";
+import { maxAbsDiff, webgpuTest } from "../gpu.ts";
 
 /**
  * Runs `fn` with tfjs's kernels and with hans's; returns both results read back (their shapes must agree), and
@@ -72,10 +72,9 @@ const CONV_CASES: {
   { x: [3, 6, 5, 16], w: [3, 3, 16, 8], strides: 1, pad: 2 },
 ];
 
-gpuTest(
+webgpuTest(
   "WGSL conv2d, its input and filter gradients and the fused forward equal tfjs's kernels",
   async () => {
-    if (tf.getBackend() !== "webgpu") return;
     for (const [i, c] of CONV_CASES.entries()) {
       const x = uniform(c.x, 3 * i) as tf.Tensor4D;
       const w = uniform(c.w, 3 * i + 1) as tf.Tensor4D;
@@ -102,79 +101,82 @@ gpuTest(
   },
 );
 
-gpuTest("WGSL matMul (transposes, shared and paired batches, bias, relu) equals tfjs's kernels", async () => {
-  if (tf.getBackend() !== "webgpu") return;
-  const cases: [number[], number[], boolean, boolean][] = [
-    [[1, 1], [1, 1], false, false],
-    [[5, 7], [7, 3], false, false],
-    [[64, 1568], [1568, 64], false, false],
-    [[9, 5], [9, 6], true, false],
-    [[5, 9], [6, 9], false, true],
-    [[9, 5], [6, 9], true, true],
-    [[3, 4, 5], [3, 5, 6], false, false],
-    [[3, 5, 4], [5, 6], true, false],
-    [[2, 3, 7], [2, 5, 7], false, true],
-    // Batch ranks that differ: the output keeps the broadcast batch shape.
-    [[3, 4], [1, 4, 5], false, false],
-    [[2, 3, 4], [1, 1, 4, 5], false, false],
-  ];
-  for (const [i, [as, bs, ta, tb]] of cases.entries()) {
-    const a = uniform(as, 2 * i);
-    const b = uniform(bs, 2 * i + 1);
-    const n = tb ? bs[bs.length - 2] : bs[bs.length - 1];
-    const bias = uniform([n], 99);
-    const { tfjs, hans, calls } = await both(() => [
-      tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb),
-      tf.fused.matMul({ a: a as tf.Tensor3D, b: b as tf.Tensor3D, transposeA: ta, transposeB: tb, bias }),
-      tf.fused.matMul({
-        a: a as tf.Tensor3D,
-        b: b as tf.Tensor3D,
-        transposeA: ta,
-        transposeB: tb,
-        bias,
-        activation: "relu",
-      }),
-    ]);
-    assertClose(tfjs, hans, `matMul ${as} ${bs} ${ta} ${tb}`);
-    assert.ok(calls.BatchMatMul > 0 && calls._FusedMatMul > 0, `hans's matMul ran for ${as} ${bs}`);
-    [a, b, bias].forEach((t) => t.dispose());
-  }
-});
-
-gpuTest("WGSL max pooling, its gradient (ties included) and the bias sum equal tfjs's kernels", async () => {
-  if (tf.getBackend() !== "webgpu") return;
-  const cases: [number[], number, number, "same" | "valid"][] = [
-    [[64, 28, 28, 16], 2, 2, "valid"],
-    [[1, 7, 9, 5], 3, 2, "same"],
-    [[2, 6, 5, 2], 3, 1, "same"],
-    [[1, 5, 5, 3], 2, 2, "valid"],
-  ];
-  for (const [i, [shape, size, stride, pad]] of cases.entries()) {
-    // Rounded values make ties, where the last maximum in scan order must win as in tfjs's WebGPU kernel.
-    const x = tf.round(tf.mul(tf.randomNormal(shape, 0, 1, "float32", i), 2)) as tf.Tensor4D;
-    const y = tf.maxPool(x, size, stride, pad);
-    const dy = uniform(y.shape, 40 + i);
-    const { tfjs, hans, calls } = await both(() => [
-      tf.maxPool(x, size, stride, pad),
-      tf.grad((z) => tf.maxPool(z as tf.Tensor4D, size, stride, pad).mul(dy).sum())(x),
-      tf.sum(uniform(shape, 50 + i), [0, 1, 2]),
-      tf.sum(uniform(shape, 60 + i), [0, 1, 2], true),
-    ]);
-    assertClose(tfjs, hans, `pool ${shape} ${size} ${stride} ${pad}`);
-    for (const k of ["MaxPool", "MaxPoolGrad", "Sum"]) {
-      assert.ok(calls[k] > 0, `hans's ${k} ran for ${shape}`);
+webgpuTest(
+  "WGSL matMul (transposes, shared and paired batches, bias, relu) equals tfjs's kernels",
+  async () => {
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[1, 1], [1, 1], false, false],
+      [[5, 7], [7, 3], false, false],
+      [[64, 1568], [1568, 64], false, false],
+      [[9, 5], [9, 6], true, false],
+      [[5, 9], [6, 9], false, true],
+      [[9, 5], [6, 9], true, true],
+      [[3, 4, 5], [3, 5, 6], false, false],
+      [[3, 5, 4], [5, 6], true, false],
+      [[2, 3, 7], [2, 5, 7], false, true],
+      // Batch ranks that differ: the output keeps the broadcast batch shape.
+      [[3, 4], [1, 4, 5], false, false],
+      [[2, 3, 4], [1, 1, 4, 5], false, false],
+    ];
+    for (const [i, [as, bs, ta, tb]] of cases.entries()) {
+      const a = uniform(as, 2 * i);
+      const b = uniform(bs, 2 * i + 1);
+      const n = tb ? bs[bs.length - 2] : bs[bs.length - 1];
+      const bias = uniform([n], 99);
+      const { tfjs, hans, calls } = await both(() => [
+        tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb),
+        tf.fused.matMul({ a: a as tf.Tensor3D, b: b as tf.Tensor3D, transposeA: ta, transposeB: tb, bias }),
+        tf.fused.matMul({
+          a: a as tf.Tensor3D,
+          b: b as tf.Tensor3D,
+          transposeA: ta,
+          transposeB: tb,
+          bias,
+          activation: "relu",
+        }),
+      ]);
+      assertClose(tfjs, hans, `matMul ${as} ${bs} ${ta} ${tb}`);
+      assert.ok(calls.BatchMatMul > 0 && calls._FusedMatMul > 0, `hans's matMul ran for ${as} ${bs}`);
+      [a, b, bias].forEach((t) => t.dispose());
     }
-    [x, y, dy].forEach((t) => t.dispose());
-  }
-});
+  },
+);
 
-gpuTest(
+webgpuTest(
+  "WGSL max pooling, its gradient (ties included) and the bias sum equal tfjs's kernels",
+  async () => {
+    const cases: [number[], number, number, "same" | "valid"][] = [
+      [[64, 28, 28, 16], 2, 2, "valid"],
+      [[1, 7, 9, 5], 3, 2, "same"],
+      [[2, 6, 5, 2], 3, 1, "same"],
+      [[1, 5, 5, 3], 2, 2, "valid"],
+    ];
+    for (const [i, [shape, size, stride, pad]] of cases.entries()) {
+      // Rounded values make ties, where the last maximum in scan order must win as in tfjs's WebGPU kernel.
+      const x = tf.round(tf.mul(tf.randomNormal(shape, 0, 1, "float32", i), 2)) as tf.Tensor4D;
+      const y = tf.maxPool(x, size, stride, pad);
+      const dy = uniform(y.shape, 40 + i);
+      const { tfjs, hans, calls } = await both(() => [
+        tf.maxPool(x, size, stride, pad),
+        tf.grad((z) => tf.maxPool(z as tf.Tensor4D, size, stride, pad).mul(dy).sum())(x),
+        tf.sum(uniform(shape, 50 + i), [0, 1, 2]),
+        tf.sum(uniform(shape, 60 + i), [0, 1, 2], true),
+      ]);
+      assertClose(tfjs, hans, `pool ${shape} ${size} ${stride} ${pad}`);
+      for (const k of ["MaxPool", "MaxPoolGrad", "Sum"]) {
+        assert.ok(calls[k] > 0, `hans's ${k} ran for ${shape}`);
+      }
+      [x, y, dy].forEach((t) => t.dispose());
+    }
+  },
+);
+
+webgpuTest(
   "training the default CNN for three steps gives the same weights with hans's kernels as with tfjs's",
   async () => {
-    if (tf.getBackend() !== "webgpu") return;
     const x = tf.randomUniform([17, 28, 28, 1], 0, 1, "float32", 1);
     const y = tf.oneHot(tf.tensor1d(Array.from({ length: 17 }, (_, i) => i % 10), "int32"), 10);
-    const { tfjs, hans } = await both(() => {
+    const { tfjs, hans, calls } = await both(() => {
       const model = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 4 });
       const optimizer = tf.train.adam(0.01);
       for (let step = 0; step < 3; step++) {
@@ -189,12 +191,46 @@ gpuTest(
       return [...weights, logits];
     });
     assertClose(tfjs, hans, "weights after three Adam steps", 1e-4);
+    // Both runs agreeing proves nothing unless the second one ran on hans's kernels.
+    for (
+      const k of ["FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MaxPool", "MaxPoolGrad"]
+    ) {
+      assert.ok(calls[k] > 0, `hans's ${k} ran during training (${calls[k]} calls)`);
+    }
     [x, y].forEach((t) => t.dispose());
   },
 );
 
-gpuTest("cases hans's kernels do not handle go to tfjs's, with tfjs's results", async () => {
-  if (tf.getBackend() !== "webgpu") return;
+webgpuTest(
+  "the comparison fails when a kernel is deliberately wrong (a dilated conv in place of hans's)",
+  async () => {
+    const x = uniform([2, 9, 9, 3], 11) as tf.Tensor4D;
+    const w = uniform([3, 3, 3, 4], 12) as tf.Tensor4D;
+    const before = hansKernelsActive();
+    useHansKernels(true);
+    const hans = tf.getKernel("Conv2D", "webgpu")!;
+    tf.unregisterKernel("Conv2D", "webgpu");
+    // Same output shape ("same" padding), wrong numbers: the kind of bug a wrong index in WGSL makes.
+    tf.registerKernel({
+      ...hans,
+      kernelFunc: (args) =>
+        hans.kernelFunc({ ...args, attrs: { ...args.attrs, dilations: 2 } }) as tf.TensorInfo,
+    });
+    const wrong = tf.conv2d(x, w, 1, "same");
+    const wrongValues = await wrong.data() as Float32Array;
+    tf.unregisterKernel("Conv2D", "webgpu");
+    tf.registerKernel(hans);
+    useHansKernels(false);
+    const right = tf.conv2d(x, w, 1, "same");
+    const rightValues = await right.data() as Float32Array;
+    useHansKernels(before);
+    assert.deepEqual(wrong.shape, right.shape);
+    assert.throws(() => assertClose([rightValues], [wrongValues], "a wrong kernel"), assert.AssertionError);
+    [x, w, wrong, right].forEach((t) => t.dispose());
+  },
+);
+
+webgpuTest("cases hans's kernels do not handle go to tfjs's, with tfjs's results", async () => {
   const x = uniform([2, 7, 7, 3], 1) as tf.Tensor4D;
   const w = uniform([3, 3, 3, 4], 2) as tf.Tensor4D;
   const a = uniform([3, 4], 3) as tf.Tensor2D;
@@ -221,8 +257,7 @@ gpuTest("cases hans's kernels do not handle go to tfjs's, with tfjs's results", 
   }
 });
 
-gpuTest("a max-pool window that lies wholly in the padding gives -Infinity", async () => {
-  if (tf.getBackend() !== "webgpu") return;
+webgpuTest("a max-pool window that lies wholly in the padding gives -Infinity", async () => {
   const before = hansKernelsActive();
   useHansKernels(true);
   try {
@@ -238,8 +273,7 @@ gpuTest("a max-pool window that lies wholly in the padding gives -Infinity", asy
   }
 });
 
-gpuTest("hans's kernels are on by default on a software adapter and can be switched off and on", () => {
-  if (tf.getBackend() !== "webgpu") return;
+webgpuTest("hans's kernels are on by default on a software adapter and can be switched off and on", () => {
   assert.equal(hansKernelsActive(), backendInfo()?.software === true, "on exactly on a software adapter");
   const before = hansKernelsActive();
   useHansKernels(false);

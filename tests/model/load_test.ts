@@ -215,7 +215,10 @@ gpuTest("every broken model source rejects with a HansError that says what to do
       loadModel(`${dir}/nothing`),
       /nothing cannot be read .*; pass a folder holding model\.json/,
     );
-    await rejectsWith(loadModel(`${dir}/empty`), /empty\/model\.json cannot be read/);
+    await rejectsWith(
+      loadModel(`${dir}/empty`),
+      /empty\/model\.json does not exist; pass a folder holding model\.json/,
+    );
     await rejectsWith(
       loadModel(`${dir}/bad.json`),
       /bad\.json is not valid JSON .*point to a TF\.js model\.json/,

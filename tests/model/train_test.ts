@@ -3,7 +3,8 @@ import type { Dataset } from "../../src/data/dataset.ts";
 import { tf } from "../../src/deps.ts";
 import { cheats, relianceTests } from "../../src/measure/reliance.ts";
 import { createCnn } from "../../src/model/cnn.ts";
-import { loadModelFromDisk, saveModel } from "../../src/model/io.ts";
+import { saveModel } from "../../src/model/io.ts";
+import { loadModel } from "../../src/model/load.ts";
 import { asClassifier, predictLogits } from "../../src/model/predict.ts";
 import { trainModel } from "../../src/model/train.ts";
 import { Rng } from "../../src/rng.ts";
@@ -76,7 +77,7 @@ gpuTest(
     const dir = await Deno.makeTempDir();
     try {
       await saveModel(models[0], dir);
-      const loaded = await loadModelFromDisk(dir);
+      const loaded = (await loadModel(dir)).model as tf.LayersModel;
       const c = await predictLogits(asClassifier(loaded), data);
       assert.ok(maxAbsDiff(a.logits, c.logits) < 1e-6);
       loaded.dispose();

@@ -67,20 +67,20 @@ gpuTest(
         assert.notEqual(e.true, e.predicted, "only mistakes are optimized");
         assertExample(e);
       }
-      assert.ok(m.successRate >= 0 && m.successRate <= 1);
       assertSummary(m);
       const ok0 = m.examples.filter((e: { success: boolean }) => e.success);
-      if (ok0.length) {
-        const rhos = ok0.map((e: { saliencyCorrelation: { gradient: number } }) =>
-          e.saliencyCorrelation.gradient
-        )
-          .sort((a: number, b: number) => a - b);
-        assert.equal(
-          m.medianSaliencyCorrelation.gradient,
-          rhos[Math.floor(rhos.length / 2)],
-          "median of successes",
-        );
-      }
+      assert.equal(m.successRate, ok0.length / 4);
+      // The shipped model's confident mistakes flip within 30 steps; a broken optimizer would give none.
+      assert.ok(ok0.length >= 2, `successes: ${ok0.length} of 4`);
+      const rhos = ok0.map((e: { saliencyCorrelation: { gradient: number } }) =>
+        e.saliencyCorrelation.gradient
+      )
+        .sort((a: number, b: number) => a - b);
+      assert.equal(
+        m.medianSaliencyCorrelation.gradient,
+        rhos[Math.floor(rhos.length / 2)],
+        "median of successes",
+      );
       const p = m.withPrior;
       assert.equal(p.gamma, 0.5);
       assertSummary(p);
@@ -94,12 +94,8 @@ gpuTest(
       for (const e of p.examples) assertExample(e);
       const ok = p.examples.filter((e: { success: boolean }) => e.success);
       assert.equal(p.successRate, ok.length / 4);
-      if (ok.length) {
-        assert.equal(
-          p.transferRate,
-          ok.filter((e: { transfers: boolean }) => e.transfers).length / ok.length,
-        );
-      }
+      assert.ok(ok.length >= 2, `successes with the prior: ${ok.length} of 4`);
+      assert.equal(p.transferRate, ok.filter((e: { transfers: boolean }) => e.transfers).length / ok.length);
       for (const k of ["original", "withoutPrior", "withPrior"]) {
         assert.ok(k in p.medianReconstructionError, k);
       }

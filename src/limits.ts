@@ -1,0 +1,50 @@
+/**
+ * How much hans reads and decodes at most, so that a hostile or broken input (a gzip bomb, an endless
+ * download, a huge image, a device file) stops with a clear message instead of filling memory. The defaults
+ * keep a run under about 1 GB; a user raises them with environment variables:
+ *
+ * - `HANS_MAX_READ_MB` (default 256): bytes of any one file, download, or file inside an archive after
+ *   decompression.
+ * - `HANS_MAX_MEGAPIXELS` (default 64): pixels of one image, and of all images of a folder that are kept at
+ *   their own size (images fitted to a model are counted one at a time).
+ * @module
+ */
+
+/** Default of `HANS_MAX_READ_MB`. */
+export const DEFAULT_MAX_READ_MB = 256;
+/** Default of `HANS_MAX_MEGAPIXELS`. */
+export const DEFAULT_MAX_MEGAPIXELS = 64;
+
+function fromEnv(name: string, fallback: number): number {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get(name);
+  } catch {
+    return fallback; // no permission to read it: the default holds
+  }
+  const n = Number(text);
+  return text !== undefined && text.trim() !== "" && Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+/** Bytes hans reads at most from one file, download or archive member (`HANS_MAX_READ_MB`). */
+export function maxReadBytes(): number {
+  return Math.floor(fromEnv("HANS_MAX_READ_MB", DEFAULT_MAX_READ_MB) * 2 ** 20);
+}
+
+/** Pixels hans decodes at most, per image and per folder of unfitted images (`HANS_MAX_MEGAPIXELS`). */
+export function maxPixels(): number {
+  return Math.floor(fromEnv("HANS_MAX_MEGAPIXELS", DEFAULT_MAX_MEGAPIXELS) * 1e6);
+}
+
+/** "256 MB": a byte count in binary megabytes for messages. */
+export function megabytes(bytes: number): string {
+  const mb = bytes / 2 ** 20;
+  return `${mb >= 10 ? Math.round(mb) : mb.toPrecision(2)} MB`;
+}
+
+/** The message tail that says how to raise the read limit. */
+export function readLimitHint(): string {
+  return `hans reads at most ${
+    megabytes(maxReadBytes())
+  } from one source; raise HANS_MAX_READ_MB to allow more`;
+}
