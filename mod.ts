@@ -1,75 +1,83 @@
 /**
- * hans: catch image classifiers cheating and explain their mistakes.
+ * hans: catch image classifiers cheating and explain their mistakes. This is the library; the command line
+ * is `cli.ts`.
  *
- * The public API re-exports the data loaders, shortcuts, models, saliency methods, metrics and report
- * helpers. Run as a script, it is the command line: `deno run <permissions> mod.ts <task> [flags]`.
+ * - Data: {@link loadDataset}, {@link loadImageFolder}, the {@link Dataset} type.
+ * - Shortcuts: the four artifacts ({@link squareShortcut}, {@link timestampShortcut}, {@link watermarkShortcut},
+ *   {@link gradientShortcut}), {@link parsePlan} and {@link stampDataset}.
+ * - Models: {@link createCnn}, {@link trainModel}, {@link saveModel}, {@link loadModel} (any TF.js classifier),
+ *   {@link fromLayersModel}, {@link withInputRange}.
+ * - Explanations: {@link explain} by name, the registry {@link METHODS}, {@link availableMethods}.
+ * - Metrics: localization, reliance, SpRAy, faithfulness, the randomization sanity check.
+ * - Experiments: {@link runCleverHans}, {@link runContrastive}, {@link findCounterfactuals}, and their reports.
  *
  * @example
  * ```ts
- * import { explain, fromLayersModel } from "./mod.ts";
- * const maps = await explain("integrated_gradients", fromLayersModel(model), images, labels);
+ * import { explain, initBackend, loadModel } from "./mod.ts";
+ * await initBackend();
+ * const { explainable } = await loadModel("path/to/model.json");
+ * const maps = await explain("integrated_gradients", explainable, images, labels, { steps: 32 });
  * ```
  * @module
  */
-export * from "./src/backend.ts";
-export * from "./src/errors.ts";
-export * from "./src/rng.ts";
-export * from "./src/data/mod.ts";
-export * from "./src/shortcuts/mod.ts";
-export * from "./src/explain/mod.ts";
-export * from "./src/measure/localization.ts";
-export * from "./src/measure/reliance.ts";
-export * from "./src/model/cnn.ts";
-export * from "./src/model/standardize.ts";
-export * from "./src/model/contrast_norm.ts";
-export * from "./src/model/train.ts";
-export * from "./src/model/autoencoder.ts";
-export * from "./src/model/predict.ts";
-export * from "./src/model/io.ts";
-export * from "./src/model/load.ts";
-export * from "./src/model/input_range.ts";
-export * from "./src/pipeline/contrastive.ts";
-export * from "./src/counterfactual/optimize.ts";
-export * from "./src/counterfactual/saliency.ts";
-export * from "./src/pipeline/clever_hans.ts";
-export * from "./src/pipeline/clever_hans_metrics.ts";
+export { HansError } from "./src/errors.ts";
+export { type BackendInfo, initBackend, type InitBackendOptions } from "./src/backend.ts";
+export { Rng } from "./src/rng.ts";
 export { tf } from "./src/deps.ts";
 
-import { cleverHansTask } from "./tasks/clever_hans.ts";
-import { pretrainTask } from "./tasks/pretrain.ts";
-import { contrastiveTask } from "./tasks/contrastive.ts";
-import { benchTask } from "./tasks/bench.ts";
-import { counterfactualTask } from "./tasks/counterfactual.ts";
-import { runTask } from "./tasks/cli.ts";
-import { HansError } from "./src/errors.ts";
+export { type Dataset, type DatasetSplit } from "./src/data/dataset.ts";
+export {
+  type ImageFolderOptions,
+  loadDataset,
+  type LoadDatasetOptions,
+  loadImageFolder,
+} from "./src/data/mod.ts";
 
-/** The tasks the command line knows, by name. */
-export const TASKS: Record<string, (args: string[]) => Promise<unknown>> = {
-  "clever-hans": cleverHansTask,
-  pretrain: pretrainTask,
-  contrastive: contrastiveTask,
-  bench: benchTask,
-  counterfactual: counterfactualTask,
-};
+export { type ImageShape, type Shortcut } from "./src/shortcuts/shortcut.ts";
+export { squareShortcut } from "./src/shortcuts/square.ts";
+export { timestampShortcut } from "./src/shortcuts/timestamp.ts";
+export { watermarkShortcut } from "./src/shortcuts/watermark.ts";
+export { gradientShortcut } from "./src/shortcuts/gradient.ts";
+export { parsePlan, stampDataset, type StampPlan } from "./src/shortcuts/plan.ts";
 
-/** The command line: `mod.ts <task> [flags]`. */
-export async function main(args: string[]): Promise<void> {
-  await runTask(async () => {
-    const [task, ...rest] = args;
-    if (!task || task === "--help" || task === "-h") {
-      console.log(
-        `usage: mod.ts <task> [flags]; tasks: ${Object.keys(TASKS).join(", ")}; <task> --help for flags`,
-      );
-      return;
-    }
-    const run = TASKS[task];
-    if (!run) throw new HansError(`unknown task "${task}"; use one of ${Object.keys(TASKS).join(", ")}.`);
-    await run(rest);
-  });
-}
+export { type CnnOptions, createCnn } from "./src/model/cnn.ts";
+export { trainModel, type TrainOptions, type TrainResult } from "./src/model/train.ts";
+export { saveModel } from "./src/model/io.ts";
+export { shippedModel } from "./src/model/shipped.ts";
 
-if (import.meta.main) {
-  await main(Deno.args);
-  // tfjs keeps the WebGPU device alive; end the process once the task is done.
-  Deno.exit(0);
-}
+export { type ContrastTarget, type Target } from "./src/explain/target.ts";
+export { type ExplainableModel, fromLayersModel, type ModelOutputs } from "./src/explain/model_fn.ts";
+export { type ModelGraph } from "./src/explain/graph.ts";
+export { disposeLoaded, type LoadedModel, loadModel, type LoadModelOptions } from "./src/explain/load.ts";
+export { withInputRange } from "./src/explain/input_range.ts";
+export {
+  availableMethods,
+  explain,
+  method,
+  type MethodInfo,
+  type MethodLeftOut,
+  METHODS,
+} from "./src/explain/registry.ts";
+
+export { type LocalizationScores, massInMask, meanLocalization } from "./src/measure/localization.ts";
+export { cheats, type RelianceResult, relianceTests } from "./src/measure/reliance.ts";
+export { flagClasses, sprayClass, type SprayResult } from "./src/measure/spray.ts";
+export { deletion, insertion } from "./src/measure/faithfulness.ts";
+export { modelRandomization, spearman } from "./src/measure/sanity.ts";
+
+export {
+  type CounterfactualOptions,
+  type Counterfactuals,
+  findCounterfactuals,
+} from "./src/counterfactual/optimize.ts";
+export { type CleverHansResult, type CleverHansSettings, runCleverHans } from "./src/pipeline/clever_hans.ts";
+export { type CleverHansMetrics, cleverHansMetrics } from "./src/pipeline/clever_hans_metrics.ts";
+export {
+  type ContrastiveResult,
+  type ContrastiveSettings,
+  runContrastive,
+} from "./src/pipeline/contrastive.ts";
+
+export { cleverHansFigures, cleverHansHtml } from "./src/report/clever_hans_report.ts";
+export { contrastiveFigures, contrastiveHtml } from "./src/report/contrastive_report.ts";
+export { ResultsDir } from "./src/report/results_dir.ts";

@@ -3,7 +3,7 @@
  * @module
  */
 import { initBackend } from "../src/backend.ts";
-import { methodRates, runBench } from "../src/bench.ts";
+import { methodRates, runBench } from "../src/pipeline/bench.ts";
 import { versions } from "../src/deps.ts";
 import { defaultResultsPath, ResultsDir } from "../src/report/results_dir.ts";
 import { parseFlags } from "./cli.ts";

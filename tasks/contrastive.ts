@@ -3,31 +3,21 @@
  * with every attribution method and ranks the methods by how well their contrastive maps explain the errors.
  * @module
  */
-import { fileURLToPath } from "node:url";
 import { initBackend } from "../src/backend.ts";
 import { type Dataset, sample } from "../src/data/dataset.ts";
-import { fetchBytes } from "../src/data/fetch.ts";
 import { loadImageFolder } from "../src/data/folder.ts";
-import { readFileBounded, readTextBounded } from "../src/data/read.ts";
+import { readTextBounded } from "../src/data/read.ts";
 import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
 import { HansError, say } from "../src/errors.ts";
 import { pickSpatialNode } from "../src/explain/graph.ts";
+import { readShippedRecord, shippedModel } from "../src/model/shipped.ts";
 import { method } from "../src/explain/registry.ts";
-import { parseInputRange, withInputRange } from "../src/model/input_range.ts";
-import { checkInputFits, loadModel } from "../src/model/load.ts";
+import { parseInputRange, withInputRange } from "../src/explain/input_range.ts";
+import { checkInputFits, loadModel } from "../src/explain/load.ts";
 import { runContrastive } from "../src/pipeline/contrastive.ts";
 import { contrastiveFigures, contrastiveHtml } from "../src/report/contrastive_report.ts";
 import { defaultResultsPath, ResultsDir } from "../src/report/results_dir.ts";
 import { numberFlag, parseFlags } from "./cli.ts";
-
-/** The model hans ships (trained by `deno task pretrain`), as a path locally or a URL when run remotely. */
-export function shippedModel(): { source: string; record: URL } {
-  const url = new URL("../fixtures/fashion-mnist-cnn/model.json", import.meta.url);
-  return {
-    source: url.protocol === "file:" ? fileURLToPath(url) : url.href,
-    record: new URL("../fixtures/fashion-mnist-cnn/pretrain.json", import.meta.url),
-  };
-}
 
 /** The help text of the task. */
 export const CONTRASTIVE_HELP = `deno task contrastive [flags]
@@ -79,7 +69,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
   const quick = flags.quick ?? false;
   const shipped = shippedModel();
   const usingShipped = flags.model === undefined;
-  const record = usingShipped ? await readRecord(shipped.record) : undefined;
+  const record = usingShipped ? await readShippedRecord(shipped.record) : undefined;
   const seed = numberFlag("seed", flags.seed, record?.seed ?? 1, { min: 0, max: 2 ** 31, integer: true });
   const testSize = flags["test-size"] === undefined && !quick
     ? undefined
@@ -209,19 +199,6 @@ const QUICK_OPTIONS = {
   occlusion: { patch: 4, stride: 4 },
   rise: { masks: 100, center: true },
 };
-
-async function readRecord(url: URL): Promise<{ seed: number; dataset: string } | undefined> {
-  try {
-    const text = new TextDecoder().decode(
-      url.protocol === "file:" ? await readFileBounded(url, "record") : await fetchBytes(url.href),
-    );
-    return JSON.parse(text);
-  } catch {
-    throw new HansError(
-      `the shipped model's record ${url.href} cannot be read; run deno task pretrain or pass --model.`,
-    );
-  }
-}
 
 async function loadTestImages(
   flags: { images?: string; labels?: string },

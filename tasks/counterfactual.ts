@@ -26,8 +26,8 @@ import { HansError, say } from "../src/errors.ts";
 import { type ExplainableModel, fromLayersModel } from "../src/explain/model_fn.ts";
 import { reconstructionErrors, trainAutoencoder } from "../src/model/autoencoder.ts";
 import { createCnn } from "../src/model/cnn.ts";
-import { parseInputRange, withInputRange } from "../src/model/input_range.ts";
-import { checkInputFits, loadModel } from "../src/model/load.ts";
+import { parseInputRange, withInputRange } from "../src/explain/input_range.ts";
+import { checkInputFits, loadModel } from "../src/explain/load.ts";
 import { batchTensor } from "../src/model/predict.ts";
 import { trainModel } from "../src/model/train.ts";
 import { gridPng } from "../src/report/grid.ts";
@@ -37,7 +37,7 @@ import { colorize } from "../src/report/colormap.ts";
 import { imageToRgba } from "../src/report/png.ts";
 import { defaultResultsPath, ResultsDir } from "../src/report/results_dir.ts";
 import { numberFlag, parseFlags } from "./cli.ts";
-import { shippedModel } from "./contrastive.ts";
+import { shippedModel } from "../src/model/shipped.ts";
 
 /** The help text of the task. */
 export const COUNTERFACTUAL_HELP = `deno task counterfactual [flags]

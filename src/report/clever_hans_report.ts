@@ -6,16 +6,11 @@ import type { CleverHansResult } from "../pipeline/clever_hans.ts";
 import type { CleverHansMetrics } from "../pipeline/clever_hans_metrics.ts";
 import { VERDICT } from "../measure/reliance.ts";
 import { gridPng } from "./grid.ts";
-import { figure, paragraph, pngImage, renderReport, table } from "./html.ts";
+import { type Figure, figure, paragraph, pngImage, renderReport, table } from "./html.ts";
 import { saliencyGrid } from "./saliency_figure.ts";
 import { spraySection } from "./spray_report.ts";
 
-/** A PNG figure: its file name in the results folder and its bytes. */
-export interface Figure {
-  file: string;
-  caption: string;
-  png: Uint8Array;
-}
+export type { Figure } from "./html.ts";
 
 /** One grid per poisoned class: clean | stamped | mask | one overlay per method, for a few test images. */
 export async function cleverHansFigures(result: CleverHansResult): Promise<Figure[]> {

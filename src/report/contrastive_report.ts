@@ -5,7 +5,7 @@
  */
 import type { ContrastiveResult } from "../pipeline/contrastive.ts";
 import { colorize } from "./colormap.ts";
-import type { Figure } from "./clever_hans_report.ts";
+import type { Figure } from "./html.ts";
 import { gridPng } from "./grid.ts";
 import { figure, paragraph, pngImage, renderReport, table } from "./html.ts";
 import { normalizeByMaxAbs, saliencyGrid } from "./saliency_figure.ts";

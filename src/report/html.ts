@@ -5,6 +5,16 @@
  */
 import { formatNumber } from "./format.ts";
 
+/** A PNG figure: its file name in the results folder, its caption and its bytes. */
+export interface Figure {
+  /** File name inside the results folder. */
+  file: string;
+  /** One sentence under the figure. */
+  caption: string;
+  /** PNG bytes. */
+  png: Uint8Array;
+}
+
 /** A table cell value: numbers are formatted, `null` shows as a dash. */
 export type Cell = string | number | boolean | null;
 

@@ -5,7 +5,7 @@
  */
 import type { SprayClassResult } from "../pipeline/spray_analysis.ts";
 import { colorize } from "./colormap.ts";
-import type { Figure } from "./clever_hans_report.ts";
+import type { Figure } from "./html.ts";
 import { gridPng } from "./grid.ts";
 import { escapeHtml, figure, paragraph, pngImage, table } from "./html.ts";
 import { imageToRgba } from "./png.ts";

@@ -11,7 +11,7 @@ import { upsample } from "../../src/explain/grad_cam.ts";
 import { availableMethods, METHODS } from "../../src/explain/registry.ts";
 import type { ExplainableModel } from "../../src/explain/model_fn.ts";
 import { targetScores, targetWeights } from "../../src/explain/target.ts";
-import { disposeLoaded, type LoadedModel, loadModel } from "../../src/model/load.ts";
+import { disposeLoaded, type LoadedModel, loadModel } from "../../src/explain/load.ts";
 import { Rng } from "../../src/rng.ts";
 import {
   layersModelFiles,

@@ -5,8 +5,8 @@
  */
 import { encodePngPixels } from "../../src/deps.ts";
 
-/** mod.ts of this checkout, as a path. */
-export const MOD_TS: string = new URL("../../mod.ts", import.meta.url).pathname;
+/** cli.ts (the command line) of this checkout, as a path. */
+export const CLI_TS: string = new URL("../../cli.ts", import.meta.url).pathname;
 
 /** The permissions the children run with (all of read, write, env and net, as `deno task` tests need). */
 export const CHILD_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
@@ -28,12 +28,12 @@ export interface CliResult {
 }
 
 /**
- * Runs `mod.ts <args>` in a child process (stdout dropped) and returns its exit code and stderr; `env` adds
+ * Runs `cli.ts <args>` in a child process (stdout dropped) and returns its exit code and stderr; `env` adds
  * environment variables (e.g. a small `HANS_MAX_READ_MB`).
  */
 export async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...CHILD_PERMISSIONS, MOD_TS, ...args],
+    args: ["run", ...CHILD_PERMISSIONS, CLI_TS, ...args],
     stdout: "null",
     stderr: "piped",
     env: { NO_COLOR: "1", ...env },

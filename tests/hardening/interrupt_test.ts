@@ -4,7 +4,7 @@
  * results folder nor a `.run.partial-*` is left.
  */
 import assert from "node:assert/strict";
-import { CHILD_PERMISSIONS, entries, MOD_TS } from "./cli.ts";
+import { CHILD_PERMISSIONS, CLI_TS, entries } from "./cli.ts";
 
 /** How long the child may take to print its first training progress line. */
 const PROGRESS_TIMEOUT_MS = 180_000;
@@ -20,7 +20,7 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]
         args: [
           "run",
           ...CHILD_PERMISSIONS,
-          MOD_TS,
+          CLI_TS,
           "clever-hans",
           "--quick",
           "--train-size=128",

@@ -7,7 +7,7 @@ import { fromLayersModel } from "../../src/explain/model_fn.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { contrastFactor, ContrastNormalization } from "../../src/model/contrast_norm.ts";
 import { serializeModel } from "../../src/model/io.ts";
-import { loadModel } from "../../src/model/load.ts";
+import { loadModel } from "../../src/explain/load.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, maxAbsDiff, take } from "../gpu.ts";
 

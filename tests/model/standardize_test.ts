@@ -9,7 +9,7 @@ import { fromLayersModel } from "../../src/explain/model_fn.ts";
 import { modelRandomization } from "../../src/measure/sanity.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { serializeModel } from "../../src/model/io.ts";
-import { loadModel } from "../../src/model/load.ts";
+import { loadModel } from "../../src/explain/load.ts";
 import { type PixelStatistics, pixelStatistics } from "../../src/model/standardize.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, maxAbsDiff, take } from "../gpu.ts";

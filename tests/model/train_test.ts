@@ -4,7 +4,7 @@ import { tf } from "../../src/deps.ts";
 import { cheats, relianceTests } from "../../src/measure/reliance.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { saveModel } from "../../src/model/io.ts";
-import { loadModel } from "../../src/model/load.ts";
+import { loadModel } from "../../src/explain/load.ts";
 import { asClassifier, predictLogits } from "../../src/model/predict.ts";
 import { trainModel } from "../../src/model/train.ts";
 import { Rng } from "../../src/rng.ts";

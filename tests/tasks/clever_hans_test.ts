@@ -141,7 +141,7 @@ async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
       "--allow-write",
       "--allow-env",
       "--allow-net",
-      new URL("mod.ts", root).pathname,
+      new URL("cli.ts", root).pathname,
       ...args,
     ],
     stdout: "null",

@@ -45,7 +45,7 @@ Deno.test({
           "--allow-write=results",
           "--allow-env=XDG_RUNTIME_DIR,IMAGESCRIPT_WASM_SIMD,HANS_MAX_READ_MB,HANS_MAX_MEGAPIXELS",
           `--allow-import=127.0.0.1`,
-          `${server.url}/mod.ts`,
+          `${server.url}/cli.ts`,
           "clever-hans",
           "--quick",
           "--train-size=100",
@@ -65,6 +65,22 @@ Deno.test({
       const metrics = JSON.parse(await Deno.readTextFile(`${work}/results/remote/metrics.json`));
       assert.equal(metrics.task, "clever-hans");
       assert.equal(metrics.train.size, 100);
+      // The library from the same URL: mod.ts imports with no checkout and lists the registry.
+      await Deno.writeTextFile(
+        `${work}/use.ts`,
+        `import { METHODS, explain } from "${server.url}/mod.ts";\n` +
+          `console.log(typeof explain, METHODS.map((m) => m.name).join(","));\n`,
+      );
+      const library = await new Deno.Command(Deno.execPath(), {
+        cwd: work,
+        args: ["run", "--allow-read", "--allow-env", "--allow-import=127.0.0.1", `${work}/use.ts`],
+        env: { DENO_DIR: `${work}/deno_dir`, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const printed = new TextDecoder().decode(library.stdout);
+      assert.equal(library.code, 0, new TextDecoder().decode(library.stderr).slice(-2000));
+      assert.match(printed, /^function .*integrated_gradients.*grad_cam/);
     } finally {
       await server.close();
       await Deno.remove(work, { recursive: true });

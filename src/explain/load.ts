@@ -9,11 +9,17 @@ import { fetchBytes, isHttpUrl } from "../data/fetch.ts";
 import { readFileBounded } from "../data/read.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { disposeGraph, graphLogits, type ModelGraph } from "../explain/graph.ts";
-import { graphDefGraph, type GraphDefNode, probeShapes } from "../explain/graph_graphdef.ts";
-import { type ExplainableModel, fromLayersModel, type ModelOutputs } from "../explain/model_fn.ts";
+import { disposeGraph, graphLogits, type ModelGraph } from "./graph.ts";
+import { graphDefGraph, type GraphDefNode, probeShapes } from "./graph_graphdef.ts";
+import { type ExplainableModel, fromLayersModel, type ModelOutputs } from "./model_fn.ts";
 import type { ImageShape } from "../shortcuts/shortcut.ts";
-import { modelArtifacts, type ModelJson, parseModelJson, readWeights, weightsByteLength } from "./io.ts";
+import {
+  modelArtifacts,
+  type ModelJson,
+  parseModelJson,
+  readWeights,
+  weightsByteLength,
+} from "../model/io.ts";
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {

@@ -4,8 +4,8 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { graphLogits, withInputTransform } from "../explain/graph.ts";
-import type { ExplainableModel } from "../explain/model_fn.ts";
+import { graphLogits, withInputTransform } from "./graph.ts";
+import type { ExplainableModel } from "./model_fn.ts";
 
 /** Parses `--input-range lo,hi` (e.g. `0,1`, `-1,1`, `0,255`). */
 export function parseInputRange(text: string): [number, number] {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
 import { serializeModel } from "../../src/model/io.ts";
-import { checkInputFits, loadModel } from "../../src/model/load.ts";
+import { checkInputFits, loadModel } from "../../src/explain/load.ts";
 import { graphModelFixture } from "../fixtures/graph_model.ts";
 import { gpuTest, maxAbsDiff, take } from "../gpu.ts";
 

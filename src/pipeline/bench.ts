@@ -3,22 +3,22 @@
  * process, and reports both rates and their ratio.
  * @module
  */
-import { tf } from "./deps.ts";
+import { tf } from "../deps.ts";
 import {
   counterfactualStepFused,
   counterfactualStepReference,
   type StepSettings,
-} from "./kernels/counterfactual_step.ts";
-import { findCounterfactuals } from "./counterfactual/optimize.ts";
-import { fromLayersModel } from "./explain/model_fn.ts";
-import { METHODS } from "./explain/registry.ts";
-import { occlusion } from "./explain/occlusion.ts";
-import { occlusionReference } from "./explain/occlusion_reference.ts";
-import { hansKernelsActive, useHansKernels } from "./kernels/register.ts";
-import { createCnn } from "./model/cnn.ts";
-import { trainModel } from "./model/train.ts";
-import { Rng } from "./rng.ts";
-import type { Dataset } from "./data/dataset.ts";
+} from "../kernels/counterfactual_step.ts";
+import { findCounterfactuals } from "../counterfactual/optimize.ts";
+import { fromLayersModel } from "../explain/model_fn.ts";
+import { METHODS } from "../explain/registry.ts";
+import { occlusion } from "../explain/occlusion.ts";
+import { occlusionReference } from "../explain/occlusion_reference.ts";
+import { hansKernelsActive, useHansKernels } from "../kernels/register.ts";
+import { createCnn } from "../model/cnn.ts";
+import { trainModel } from "../model/train.ts";
+import { Rng } from "../rng.ts";
+import type { Dataset } from "../data/dataset.ts";
 
 /** One workload's result: rates in `unit`, the hans path over the plain tfjs path. */
 export interface WorkloadResult {

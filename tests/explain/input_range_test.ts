@@ -4,7 +4,7 @@ import { graphLogits } from "../../src/explain/graph.ts";
 import { fromLayersModel, inputGradients } from "../../src/explain/model_fn.ts";
 import { explain } from "../../src/explain/registry.ts";
 import { targetWeights } from "../../src/explain/target.ts";
-import { parseInputRange, withInputRange } from "../../src/model/input_range.ts";
+import { parseInputRange, withInputRange } from "../../src/explain/input_range.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, linearModel, maxAbsDiff, take } from "../gpu.ts";
 
