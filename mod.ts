@@ -56,8 +56,11 @@ export {
   method,
   type MethodInfo,
   type MethodLeftOut,
+  type MethodName,
+  type MethodOptionsByName,
   METHODS,
 } from "./src/explain/registry.ts";
+export { noiseTunnel, type NoiseTunnelOptions } from "./src/explain/noise_tunnel.ts";
 
 export { type LocalizationScores, massInMask, meanLocalization } from "./src/measure/localization.ts";
 export { cheats, type RelianceResult, relianceTests } from "./src/measure/reliance.ts";

@@ -24,12 +24,16 @@ import { method } from "../src/explain/registry.ts";
 import { checkFiniteGradients, predictWithConfidence } from "../src/pipeline/contrastive.ts";
 import { HansError, say } from "../src/errors.ts";
 import { type ExplainableModel, fromLayersModel } from "../src/explain/model_fn.ts";
-import { reconstructionErrors, trainAutoencoder } from "../src/model/autoencoder.ts";
+import {
+  printAutoencoderProgress,
+  reconstructionErrors,
+  trainAutoencoder,
+} from "../src/model/autoencoder.ts";
 import { createCnn } from "../src/model/cnn.ts";
 import { parseInputRange, withInputRange } from "../src/explain/input_range.ts";
 import { checkInputFits, loadModel } from "../src/explain/load.ts";
 import { batchTensor } from "../src/model/predict.ts";
-import { trainModel } from "../src/model/train.ts";
+import { printProgress, trainModel } from "../src/model/train.ts";
 import { gridPng } from "../src/report/grid.ts";
 import { type Cell, figure, paragraph, pngImage, renderReport, table } from "../src/report/html.ts";
 import { formatNumber } from "../src/report/format.ts";
@@ -557,7 +561,7 @@ async function trainIndependent(train: Dataset, seed: number, quick: boolean) {
     classes: train.classNames.length,
     seed: seed + 1,
   });
-  await trainModel(model, data, { epochs: 1, seed: seed + 1 });
+  await trainModel(model, data, { epochs: 1, seed: seed + 1, onProgress: printProgress });
   return fromLayersModel(model);
 }
 
@@ -565,7 +569,7 @@ async function trainIndependent(train: Dataset, seed: number, quick: boolean) {
 function trainPrior(train: Dataset, seed: number, quick: boolean) {
   const data = trainingImages(train, quick);
   say(`training the autoencoder of the prior (${data.count} images, 1 epoch)`);
-  return trainAutoencoder(data, { seed: seed + 2 });
+  return trainAutoencoder(data, { seed: seed + 2, onProgress: printAutoencoderProgress });
 }
 
 /**

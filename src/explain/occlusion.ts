@@ -5,7 +5,7 @@
  * by one matrix product, so nothing returns to the CPU until the maps are read.
  * @module
  */
-import { maskedCopies } from "../kernels/masked_copies.ts";
+import { maskedCopies } from "./masked_copies.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import type { ExplainableModel } from "./model_fn.ts";

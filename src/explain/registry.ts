@@ -4,24 +4,82 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { activations } from "./activations.ts";
-import { gradCam } from "./grad_cam.ts";
-import { gradient } from "./gradient.ts";
-import { gradientInput } from "./gradient_input.ts";
-import { guidedBackprop } from "./guided_backprop.ts";
-import { guidedGradCam } from "./guided_grad_cam.ts";
-import { integratedGradients } from "./integrated_gradients.ts";
-import { lrpAlphaBeta } from "./lrp_alpha_beta.ts";
-import { lrpEpsilon } from "./lrp_epsilon.ts";
+import { activations, type ActivationsOptions } from "./activations.ts";
+import { gradCam, type GradCamOptions } from "./grad_cam.ts";
+import { gradient, type GradientOptions } from "./gradient.ts";
+import { gradientInput, type GradientInputOptions } from "./gradient_input.ts";
+import { guidedBackprop, type GuidedBackpropOptions } from "./guided_backprop.ts";
+import { guidedGradCam, type GuidedGradCamOptions } from "./guided_grad_cam.ts";
+import { integratedGradients, type IntegratedGradientsOptions } from "./integrated_gradients.ts";
+import { lrpAlphaBeta, type LrpAlphaBetaOptions } from "./lrp_alpha_beta.ts";
+import { lrpEpsilon, type LrpEpsilonOptions } from "./lrp_epsilon.ts";
 import { pickSpatialNode } from "./graph.ts";
 import { lrpPlan } from "./lrp.ts";
 import type { ExplainableModel } from "./model_fn.ts";
-import { occlusion } from "./occlusion.ts";
-import { rise } from "./rise.ts";
-import { smoothGrad } from "./smoothgrad.ts";
-import { smoothGradSquared } from "./smoothgrad_sq.ts";
+import { occlusion, type OcclusionOptions } from "./occlusion.ts";
+import { rise, type RiseOptions } from "./rise.ts";
+import { smoothGrad, type SmoothGradOptions } from "./smoothgrad.ts";
+import { smoothGradSquared, type SmoothGradSquaredOptions } from "./smoothgrad_sq.ts";
 import type { Target } from "./target.ts";
-import { varGrad } from "./vargrad.ts";
+import { varGrad, type VarGradOptions } from "./vargrad.ts";
+
+/** Each registered method's options, by name: `explain("rise", model, x, target, { masks: 500 })` is checked. */
+export interface MethodOptionsByName {
+  gradient: GradientOptions;
+  gradient_input: GradientInputOptions;
+  smoothgrad: SmoothGradOptions;
+  smoothgrad_sq: SmoothGradSquaredOptions;
+  vargrad: VarGradOptions;
+  integrated_gradients: IntegratedGradientsOptions;
+  guided_backprop: GuidedBackpropOptions;
+  grad_cam: GradCamOptions;
+  guided_grad_cam: GuidedGradCamOptions;
+  lrp_epsilon: LrpEpsilonOptions;
+  lrp_alpha_beta: LrpAlphaBetaOptions;
+  occlusion: OcclusionOptions;
+  rise: RiseOptions;
+  activations: ActivationsOptions;
+}
+
+/** The name of a registered method. */
+export type MethodName = keyof MethodOptionsByName;
+
+/**
+ * The option names each method takes, for the check at run time (options that come from settings or JSON are
+ * not seen by the compiler). Kept beside {@link MethodOptionsByName}; a test compares the two.
+ */
+export const METHOD_OPTION_KEYS: { [N in MethodName]: readonly (keyof MethodOptionsByName[N])[] } = {
+  gradient: ["absolute", "batchSize"],
+  gradient_input: ["absolute", "batchSize"],
+  smoothgrad: ["samples", "noiseLevel", "inputRange", "batchSize", "seed", "absolute"],
+  smoothgrad_sq: ["samples", "noiseLevel", "inputRange", "batchSize", "seed"],
+  vargrad: ["samples", "noiseLevel", "inputRange", "batchSize", "seed"],
+  integrated_gradients: ["steps", "baseline", "absolute", "batchSize"],
+  guided_backprop: ["absolute", "batchSize"],
+  grad_cam: ["layer", "relu", "batchSize"],
+  guided_grad_cam: ["layer", "absolute", "batchSize"],
+  lrp_epsilon: ["epsilon", "inputRule", "bounds", "maxPooling", "absolute", "batchSize"],
+  lrp_alpha_beta: ["alpha", "inputRule", "bounds", "maxPooling", "absolute", "batchSize"],
+  occlusion: ["patch", "stride", "baseline", "batchSize"],
+  rise: ["masks", "grid", "keep", "score", "center", "seed", "batchSize"],
+  activations: ["layer", "absolute", "batchSize"],
+};
+
+/**
+ * Throws a HansError when `options` has a key method `name` does not take (a typo such as `sample` for
+ * `samples` would otherwise be ignored silently), naming the keys it takes.
+ */
+export function checkMethodOptions(name: string, options: Record<string, unknown> | undefined): void {
+  if (!options) return;
+  const known = METHOD_OPTION_KEYS[name as MethodName] as readonly string[] | undefined;
+  if (!known) return;
+  const unknown = Object.keys(options).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new HansError(
+      `${name} has no option ${unknown.map((k) => `"${k}"`).join(", ")}; it takes ${known.join(", ")}.`,
+    );
+  }
+}
 
 /** Every method's signature: maps `[n,H,W]` for a batch of images `[n,H,W,C]` and a target per image. */
 export type ExplainFunction = (
@@ -221,14 +279,23 @@ export function method(name: string): MethodInfo {
   return found;
 }
 
-/** Runs the method `name` on `images` for `target`: the one entry point for every method. */
-export function explain(
-  name: string,
+/**
+ * Runs the method `name` on `images` for `target`: the one entry point for every method. The options are
+ * typed by the name, and checked at run time too (an unknown key is a HansError).
+ *
+ * @example
+ * ```ts
+ * const maps = await explain("rise", model, images, labels, { masks: 500 });
+ * ```
+ */
+export function explain<N extends MethodName>(
+  name: N,
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
-  options?: Record<string, unknown>,
+  options?: MethodOptionsByName[N],
 ): Promise<tf.Tensor3D> {
+  checkMethodOptions(name, options as Record<string, unknown> | undefined);
   return method(name).explain(model, images, target, options);
 }
 
@@ -290,6 +357,7 @@ export async function availableMethods(
   const leftOut: MethodLeftOut[] = [];
   for (const name of names) {
     const info = method(name);
+    checkMethodOptions(name, optionsOf(name));
     const reason = await unavailable(info, model, optionsOf(name), noGradient);
     if (!reason) methods.push(info);
     else if (explicit) throw new HansError(`${info.label} (${name}) cannot run on this model: ${reason}`);

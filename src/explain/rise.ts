@@ -11,7 +11,7 @@
  * block of masks (one block on small images). Nothing is read back until the caller reads the maps.
  * @module
  */
-import { maskedCopies } from "../kernels/masked_copies.ts";
+import { maskedCopies } from "./masked_copies.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { Rng } from "../rng.ts";

@@ -123,7 +123,7 @@ export interface AutoencoderTrainOptions {
   filters?: [number, number];
   /** Read the loss back from the GPU once every this many steps (default 20). */
   syncEvery?: number;
-  /** Called after every read-back; default prints a line on stderr. */
+  /** Called after every read-back; default nothing (the tasks pass {@link printAutoencoderProgress}). */
   onProgress?: (p: AutoencoderProgress) => void;
 }
 
@@ -184,7 +184,7 @@ export async function trainAutoencoder(
   options: AutoencoderTrainOptions = {},
 ): Promise<TrainedAutoencoder> {
   const epochs = options.epochs ?? 1;
-  const onProgress = options.onProgress ?? printAutoencoderProgress;
+  const onProgress = options.onProgress ?? (() => {});
   const rng = new Rng(options.seed ?? 0);
   const model = createAutoencoder({
     height: data.height,

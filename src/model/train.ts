@@ -18,7 +18,7 @@ export interface TrainOptions {
   seed?: number;
   /** Read the loss back from the GPU once every this many steps (default 20). */
   syncEvery?: number;
-  /** Called with progress after every read-back; default prints a line on stderr. */
+  /** Called with progress after every read-back; default nothing (the tasks pass {@link printProgress}). */
   onProgress?: (p: TrainProgress) => void;
 }
 
@@ -186,7 +186,7 @@ export async function trainModel(
       correct!.dispose();
       return { loss, hits };
     },
-    options.onProgress ?? printProgress,
+    options.onProgress ?? (() => {}),
   );
   optimizer.dispose();
   return {

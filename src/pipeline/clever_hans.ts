@@ -3,12 +3,12 @@
  * and explain its reliance on them. It computes; writing files is the task's job.
  * @module
  */
-import { initBackend } from "../backend.ts";
+import { backendInfo } from "../backend.ts";
 import { type Dataset, type DatasetSplit, imageSize, indicesOfClass, subset } from "../data/dataset.ts";
 import { sprayAnalysis, type SprayClassResult } from "./spray_analysis.ts";
 import { tf } from "../deps.ts";
 import { fromLayersModel } from "../explain/model_fn.ts";
-import { type MethodInfo, METHODS } from "../explain/registry.ts";
+import { checkMethodOptions, method, type MethodInfo, METHODS } from "../explain/registry.ts";
 import { deletion, insertion } from "../measure/faithfulness.ts";
 import { type LocalizationScores, meanLocalization } from "../measure/localization.ts";
 import { modelRandomization } from "../measure/sanity.ts";
@@ -139,9 +139,13 @@ export interface CleverHansResult {
 export async function runCleverHans(settings: CleverHansSettings): Promise<CleverHansResult> {
   const log = settings.log ?? (() => {});
   const { train, test } = settings.data;
-  const info = await initBackend();
+  // The caller starts the backend (initBackend); the library only reports which one runs.
+  const info = backendInfo() ?? { backend: tf.getBackend(), adapter: "unknown", kernels: "tfjs" };
   const methods = (settings.methods ?? METHODS.filter((m) => m.attribution).map((m) => m.name))
-    .map((name) => METHODS.find((m) => m.name === name)!);
+    .map((name) => method(name));
+  for (const [name, options] of Object.entries(settings.methodOptions ?? {})) {
+    checkMethodOptions(name, options);
+  }
   const rng = new Rng(settings.seed);
   const stamped = stampDataset(train, settings.plan, rng.fork());
   // From the clean images, so the same for the poisoned and the control model, and no artifact hides in them.

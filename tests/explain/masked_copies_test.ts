@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { maskedCopies, maskedCopiesReference } from "../../src/kernels/masked_copies.ts";
-import { gpuTest, maxAbsDiff, take, webgpuTest } from "../gpu.ts";
+import { maskedCopies } from "../../src/explain/masked_copies.ts";
+import { gpuTest, maxAbsDiff, take } from "../gpu.ts";
 
-webgpuTest(
-  "the WGSL masked copies equal x·keep + fill per image and mask, and the tfjs reference",
+gpuTest(
+  "masked copies equal x·keep + fill per image and mask, written out",
   async () => {
     for (const [m, h, w, c, k] of [[1, 1, 1, 1, 1], [2, 3, 4, 1, 5], [3, 5, 2, 3, 4]]) {
       const x = tf.randomUniform([m, h, w, c], 0, 1, "float32", m) as tf.Tensor4D;
@@ -28,8 +28,6 @@ webgpuTest(
           }
         }
         assert.ok(maxAbsDiff(got, truth) < 1e-6, `${[m, h, w, c, k]} fill ${withFill}`);
-        const reference = await take(maskedCopiesReference(x, keep, withFill ? fill : undefined));
-        assert.ok(maxAbsDiff(got, reference) < 1e-6);
       }
       [x, keep, fill].forEach((t) => t.dispose());
     }
