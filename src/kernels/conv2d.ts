@@ -6,7 +6,7 @@
  * {@link conv2dBackpropFilter} take the convolution's geometry as tfjs computes it (`backend_util.Conv2DInfo`).
  * @module
  */
-import { tf } from "../deps.ts";
+import type { tf } from "../deps.ts";
 import { FlatProgram, runFlat, SumSplitsProgram, type WebGPUBackendLike } from "./program.ts";
 import {
   type ConvInfo,

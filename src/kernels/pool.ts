@@ -3,7 +3,7 @@
  * and no workgroup memory. Ties go to the last maximum in scan order, as in tfjs's WebGPU kernels.
  * @module
  */
-import { tf } from "../deps.ts";
+import type { tf } from "../deps.ts";
 import { geometryKey } from "./conv2d_geometry.ts";
 import { FlatProgram, runFlat, type WebGPUBackendLike } from "./program.ts";
 

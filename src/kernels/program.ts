@@ -3,7 +3,7 @@
  * (`runWebGPUProgram`), a flat one-thread-per-index dispatch, and running a program on backend-owned data.
  * @module
  */
-import { tf } from "../deps.ts";
+import type { tf } from "../deps.ts";
 
 /** Threads per workgroup of the flat programs. */
 export const WORKGROUP = 64;

@@ -11,7 +11,7 @@ import { parseIdx } from "../../src/data/idx.ts";
 import { gunzip, readTar } from "../../src/data/tar.ts";
 import { encodePngPixels } from "../../src/deps.ts";
 import { parseModelJson, readWeights, weightsByteLength } from "../../src/model/io.ts";
-import { Rng } from "../../src/rng.ts";
+import type { Rng } from "../../src/rng.ts";
 import { cifarBatch, gzip, tarBytes } from "../data/helpers.ts";
 
 /** One parser under fuzz. */

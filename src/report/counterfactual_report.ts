@@ -1,0 +1,244 @@
+/**
+ * The counterfactual experiment's report: the difference grid (what had to change) and report.html.
+ * @module
+ */
+import type { Dataset } from "../data/dataset.ts";
+import { CHANGE_SALIENCY_METHODS } from "../counterfactual/saliency.ts";
+import { method } from "../explain/registry.ts";
+import type { CounterfactualResult, ExampleRow } from "../pipeline/counterfactual.ts";
+import type { CounterfactualMetrics, CounterfactualSummary } from "../pipeline/counterfactual_metrics.ts";
+import { colorize } from "./colormap.ts";
+import { formatNumber } from "./format.ts";
+import { gridPng } from "./grid.ts";
+import { type Cell, figure, paragraph, pngImage, renderReport, table } from "./html.ts";
+import { imageToRgba } from "./png.ts";
+
+/** The difference grid of the first 12 mistakes: original, saliency, and per run the counterfactual and its change. */
+export function counterfactualFigure(result: CounterfactualResult): Promise<Uint8Array> {
+  const shown = result.plain.rows.slice(0, 12).map((_, i) => i);
+  return differenceGrid(result.mistakes, shown, result.saliency[CHANGE_SALIENCY_METHODS[0]], [
+    { title: "no prior", images: result.plain.result.images },
+    ...(result.withPrior ? [{ title: "AE prior", images: result.withPrior.result.images }] : []),
+  ]);
+}
+
+/** report.html: the summary table and sentences, the difference grid `png`, and the per-example table. */
+export function counterfactualHtml(
+  result: CounterfactualResult,
+  metrics: CounterfactualMetrics,
+  png: Uint8Array,
+): string {
+  const rows = result.plain.rows;
+  const priorRows = result.withPrior?.rows;
+  const gamma = result.withPrior?.gamma;
+  const autoencoder = result.autoencoder;
+  const seed = metrics.seed;
+  const datasetText = metrics.dataset;
+  const info = { backend: metrics.backend, adapter: metrics.adapter };
+  const p = metrics.withPrior;
+  const summaryRows: Cell[][] = [
+    ["mistakes optimized", rows.length, ...(p ? [rows.length] : [])],
+    ["success rate", metrics.successRate, ...(p ? [p.successRate] : [])],
+    ["median L1 of the change", metrics.medianL1, ...(p ? [p.medianL1] : [])],
+    ["median L0 (pixels changed by more than 0.001)", metrics.medianL0, ...(p ? [p.medianL0] : [])],
+    ["transfer rate to an independent model", metrics.transferRate, ...(p ? [p.transferRate] : [])],
+    ...CHANGE_SALIENCY_METHODS.flatMap((name) => [
+      [
+        `median ρ of |x′ − x| with the ${method(name).label} map (P rather than T)`,
+        metrics.medianSaliencyCorrelation[name],
+        ...(p ? [p.medianSaliencyCorrelation[name]] : []),
+      ],
+      [
+        `… with another mistake's ${method(name).label} map (baseline)`,
+        metrics.medianSaliencyCorrelationBaseline[name],
+        ...(p ? [p.medianSaliencyCorrelationBaseline[name]] : []),
+      ],
+    ]),
+    ...(p
+      ? [[
+        "median ‖AE(x′) − x′‖² of the successes (originals: " +
+        `${formatNumber(p.medianReconstructionError.original)})`,
+        p.medianReconstructionError.withoutPrior,
+        p.medianReconstructionError.withPrior,
+      ]]
+      : []),
+  ];
+  return renderReport({
+    title: "hans: counterfactuals",
+    subtitle: `${metrics.model} on ${datasetText}; ${info.backend} on ${info.adapter}`,
+    sections: [
+      {
+        heading: "Summary",
+        html: table(
+          ["quantity", "without the prior", ...(p ? [`with the autoencoder prior (γ = ${gamma})`] : [])],
+          summaryRows,
+        ) +
+          paragraph(`Transfer model: ${metrics.transferModel}.`) +
+          paragraph(
+            p ? priorSentence(rows, priorRows!, gamma!, { ...autoencoder!, seed: seed + 2 }) : NO_PRIOR,
+          ) +
+          paragraph(saliencySentence(metrics, p ?? undefined)),
+      },
+      {
+        heading: "What had to change",
+        html: figure(
+          pngImage(png, "counterfactuals"),
+          "Per mistake (true>predicted): the original, its contrastive Gradient map (why the predicted " +
+            "rather than the true class: max over channels of |∂(logit P − logit T)/∂x|, divided by its " +
+            "maximum per image), the counterfactual without the prior and its signed change (mean over " +
+            "channels; blue darker, red lighter)" +
+            (p ? ", then the counterfactual with the autoencoder prior and its change." : "."),
+        ),
+      },
+      {
+        heading: "Per example",
+        html: table(
+          [
+            "index",
+            "true",
+            "predicted",
+            "success",
+            "steps",
+            "λ1",
+            "L0",
+            "L1",
+            "L2",
+            "p(true)",
+            "transfers",
+            ...CHANGE_SALIENCY_METHODS.map((name) => `ρ ${method(name).short}`),
+            ...(p
+              ? [
+                "success (prior)",
+                "L1 (prior)",
+                "p(true) (prior)",
+                "transfers (prior)",
+                ...CHANGE_SALIENCY_METHODS.map((name) => `ρ ${method(name).short} (prior)`),
+              ]
+              : []),
+          ],
+          rows.map((r, i) => [
+            r.index,
+            r.true,
+            r.predicted,
+            r.success,
+            r.steps,
+            r.lambda1,
+            r.l0,
+            r.l1,
+            r.l2,
+            r.probTrue,
+            r.transfers,
+            ...correlationCells(r),
+            ...(priorRows
+              ? [
+                priorRows[i].success,
+                priorRows[i].l1,
+                priorRows[i].probTrue,
+                priorRows[i].transfers,
+                ...correlationCells(priorRows[i]),
+              ]
+              : []),
+          ]),
+        ),
+      },
+    ],
+  });
+}
+
+const NO_PRIOR = "The autoencoder prior was not run (--no-prior).";
+
+/** An example's ρ per saliency method for the report's table; no value (NaN) shows as a dash. */
+function correlationCells(row: ExampleRow): Cell[] {
+  return CHANGE_SALIENCY_METHODS.map((name) => {
+    const r = row.saliencyCorrelation[name];
+    return Number.isFinite(r) ? r : null;
+  });
+}
+
+/** The report's sentence on how well the change follows the contrastive saliency maps. */
+function saliencySentence(
+  without: CounterfactualSummary,
+  withPrior?: CounterfactualSummary,
+): string {
+  const parts = CHANGE_SALIENCY_METHODS.map((name) => {
+    const own = (m: CounterfactualSummary) => formatNumber(m.medianSaliencyCorrelation[name]);
+    const base = (m: CounterfactualSummary) => formatNumber(m.medianSaliencyCorrelationBaseline[name]);
+    return `${method(name).label}: ${own(without)}` +
+      (withPrior ? ` without and ${own(withPrior)} with the prior` : "") +
+      `, against ${base(without)}` + (withPrior ? ` and ${base(withPrior)}` : "") +
+      " for another mistake's map";
+  });
+  return "Median Spearman ρ over the successes between |x′ − x| (summed over channels) and the absolute " +
+    "contrastive map of the same mistake (why the predicted class P rather than the true class T, computed on " +
+    `the original image) — ${parts.join("; ")}. A ρ near its baseline means the change does not go where ` +
+    "the map says this image's evidence for P over T lies. The optimizer's first steps follow the gradient " +
+    "of nearly the same contrast (the cross-entropy to T of a confident mistake), so part of the Gradient ρ is " +
+    "built in; Gradient × input is 0 on black pixels, where the change may still add ink.";
+}
+
+/** The report's sentence comparing the transfer rates without and with the prior. */
+function priorSentence(
+  rows: ExampleRow[],
+  priorRows: ExampleRow[],
+  gamma: number,
+  autoencoder: { size: number; epochs: number; finalLoss: number; seed: number },
+): string {
+  const count = (r: ExampleRow[]) => {
+    const ok = r.filter((e) => e.success);
+    const moved = ok.filter((e) => e.transfers).length;
+    return `${formatNumber(ok.length ? moved / ok.length : NaN)} (${moved} of ${ok.length} successes)`;
+  };
+  return `With the autoencoder prior (γ = ${gamma}), the transfer rate is ${count(priorRows)}, against ` +
+    `${count(rows)} without it. The autoencoder (src/model/autoencoder.ts) was trained here on ` +
+    `${autoencoder.size.toLocaleString("en-US")} training images for ${autoencoder.epochs} ` +
+    `epoch${autoencoder.epochs === 1 ? "" : "s"} (seed ${autoencoder.seed}), to a ` +
+    `mean squared error of ${formatNumber(autoencoder.finalLoss)} per value.`;
+}
+
+/**
+ * Per shown image, a row: the original, its contrastive saliency map (divided by its maximum), then a
+ * counterfactual and its signed change per set.
+ */
+function differenceGrid(
+  data: Dataset & { predicted: number[] },
+  shown: number[],
+  saliency: Float32Array,
+  sets: { title: string; images: Float32Array }[],
+): Promise<Uint8Array> {
+  const size = data.height * data.width * data.channels;
+  const pixels = data.height * data.width;
+  const channels = data.channels as 1 | 3;
+  return gridPng({
+    columns: ["original", "saliency", ...sets.flatMap((set) => [set.title, "change"])],
+    rows: shown.map((i) => {
+      const a = data.images.subarray(i * size, (i + 1) * size);
+      const map = saliency.slice(i * pixels, (i + 1) * pixels);
+      let max = 0;
+      for (const v of map) max = Math.max(max, v);
+      const cells = [
+        imageToRgba(a, data.height, data.width, channels),
+        colorize(max > 0 ? map.map((v) => v / max) : map, { map: "heat", min: 0, max: 1 }),
+      ];
+      for (const set of sets) {
+        const b = set.images.subarray(i * size, (i + 1) * size);
+        const diff = new Float32Array(pixels);
+        for (let p = 0; p < pixels; p++) {
+          for (let c = 0; c < channels; c++) {
+            diff[p] += (b[p * channels + c] - a[p * channels + c]) / channels;
+          }
+        }
+        cells.push(
+          imageToRgba(b, data.height, data.width, channels),
+          colorize(diff, { map: "diverging", min: -1, max: 1 }),
+        );
+      }
+      return { label: `${data.labels[i]}>${data.predicted[i]}`, cells };
+    }),
+    cellWidth: data.width,
+    cellHeight: data.height,
+    colorbars: [
+      { label: "saliency: |d(logit P - logit T)/dx| / its max", min: 0, max: 1, map: "heat" },
+      { label: "change of pixel value (mean over channels)", min: -1, max: 1, map: "diverging" },
+    ],
+  });
+}
