@@ -3,37 +3,21 @@
  * @module
  */
 import { initBackend } from "../src/backend.ts";
-import { methodRates, runBench } from "../src/pipeline/bench.ts";
 import { versions } from "../src/deps.ts";
-import { defaultResultsPath, ResultsDir } from "../src/report/results_dir.ts";
-import { parseFlags } from "./cli.ts";
+import { methodRates, runBench } from "../src/pipeline/bench.ts";
+import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts";
+import { parseTaskFlags, taskHelp } from "./cli.ts";
+import { BENCH_FLAGS } from "./flags.ts";
 
 /** The help text of the task. */
-export const BENCH_HELP = `deno task bench [flags]
-
-Runs fixed workloads on the default CNN (28x28x1) with the hans path and the plain tfjs path in one process
-and prints both rates and their ratio (hans / reference). Writes results/bench-<UTC time>/bench.json.
-
-  --quick   smaller workloads (for tests)
-  --json    print only the JSON
-  --out DIR results folder (must not exist)
-  --help    this text
-`;
+export const BENCH_HELP: string = taskHelp(BENCH_FLAGS);
 
 /** Runs the bench; returns the JSON document. */
 export async function benchTask(args: string[]): Promise<unknown> {
-  const flags = parseFlags(args, {
-    quick: { type: "boolean" },
-    json: { type: "boolean" },
-    out: { type: "string" },
-    help: { type: "boolean" },
-  }, "bench");
-  if (flags.help) {
-    console.log(BENCH_HELP);
-    return undefined;
-  }
-  const out = await ResultsDir.create(flags.out ?? defaultResultsPath("bench"));
-  try {
+  const flags = parseTaskFlags(BENCH_FLAGS, args);
+  if (flags.help) return console.log(BENCH_HELP);
+  const log = flags.json ? () => {} : (line: string) => console.log(line);
+  const { path, value: doc } = await withResultsDir(flags.out ?? defaultResultsPath("bench"), async (out) => {
     const info = await initBackend();
     const header = {
       adapter: info.adapter,
@@ -42,7 +26,6 @@ export async function benchTask(args: string[]): Promise<unknown> {
       deno: Deno.version.deno,
       tfjs: versions.tfjs,
     };
-    const log = flags.json ? () => {} : (line: string) => console.log(line);
     log(
       `adapter ${header.adapter} | backend ${header.backend} | kernels ${header.kernels} | ` +
         `deno ${header.deno} | tfjs ${header.tfjs}`,
@@ -52,17 +35,14 @@ export async function benchTask(args: string[]): Promise<unknown> {
         "unit".padEnd(10)
       } ratio`,
     );
-    const workloads = await runBench(flags.quick ?? false, log);
+    const workloads = await runBench(flags.quick, log);
     log(`every method, batched, on ${flags.quick ? 8 : 32} images:`);
     const methods = await methodRates(flags.quick ? 8 : 32, log);
     const doc = { ...header, workloads, methods };
     await out.writeJson("bench.json", doc);
-    const path = await out.commit();
-    if (flags.json) console.log(JSON.stringify(doc));
-    else log(`written to ${path}/bench.json`);
     return doc;
-  } catch (e) {
-    await out.abort();
-    throw e;
-  }
+  });
+  if (flags.json) console.log(JSON.stringify(doc));
+  else log(`written to ${path}/bench.json`);
+  return doc;
 }

@@ -2,7 +2,8 @@
  * The folders of src/ import in one direction: core → kernels → data → shortcuts → model → explain → measure
  * → counterfactual → pipeline (the experiments) → report, then tasks/, then cli.ts and mod.ts. A file may
  * import its own folder and the folders before it, never one after it, so no cycle between folders can form;
- * tasks import no other task (only tasks/cli.ts, the shared command-line plumbing).
+ * tasks import no other task (only tasks/cli.ts, the shared command-line plumbing, and tasks/flags.ts, their
+ * declared flags).
  */
 import assert from "node:assert/strict";
 import { dirname, join, relative } from "node:path";
@@ -61,7 +62,9 @@ Deno.test("src/ folders import in one direction, tasks import no other task", as
       if (target.startsWith("fixtures/") || target.endsWith(".json")) continue;
       const to = LAYERS.indexOf(layerOf(target));
       if (to > from) wrong.push(`${file} (${LAYERS[from]}) imports ${target} (${LAYERS[to]})`);
-      if (from === to && LAYERS[from] === "tasks" && target !== "tasks/cli.ts") {
+      if (
+        from === to && LAYERS[from] === "tasks" && target !== "tasks/cli.ts" && target !== "tasks/flags.ts"
+      ) {
         wrong.push(`${file} imports another task, ${target}`);
       }
     }

@@ -8,7 +8,7 @@ import { fitImage } from "./resize.ts";
 import { readFileBounded } from "./read.ts";
 import { maxPixels } from "../limits.ts";
 import { HansError } from "../errors.ts";
-import type { Dataset, DatasetSplit } from "./dataset.ts";
+import { type Dataset, type DatasetSplit, sample } from "./dataset.ts";
 import { stratifiedSplit } from "./split.ts";
 
 /** Options of `loadImageFolder`. */
@@ -250,4 +250,49 @@ function assemble(
     labels: Int32Array.from(indices, (k) => labels[k]),
     count: indices.length,
   };
+}
+
+/**
+ * Labelled test images from a folder of class sub-folders, with the class names (one per line) of a labels
+ * file in the model's output order: every image of the folder (both parts of the split, so `testSize` samples
+ * from all), labelled by its folder's position in the labels file, fitted to `fit` when given. A folder that
+ * is not named in the labels file is a HansError.
+ *
+ * @example
+ * ```ts
+ * const { test, notes } = await loadLabelledFolder("photos", "labels.txt", { seed: 1, fit: { height: 224, width: 224, channels: 3 } });
+ * ```
+ */
+export async function loadLabelledFolder(
+  folder: string,
+  labelsFile: string,
+  options: { seed: number; testSize?: number; fit?: { height: number; width: number; channels: 1 | 3 } },
+): Promise<{ test: Dataset; notes: string[] }> {
+  const names = new TextDecoder().decode(await readFileBounded(labelsFile, "--labels")).split("\n")
+    .map((l) => l.trim()).filter((l) => l.length > 0);
+  const split = await loadImageFolder(folder, { seed: options.seed, testFraction: 0.5, fit: options.fit });
+  const all = concatDatasets(split.train, split.test);
+  const labels = all.labels.map((l) => {
+    const k = names.indexOf(all.classNames[l]);
+    if (k < 0) {
+      throw new HansError(
+        `class folder "${
+          all.classNames[l]
+        }" is not in --labels ${labelsFile}; name folders after the labels.`,
+      );
+    }
+    return k;
+  });
+  const data = { ...all, labels: Int32Array.from(labels), classNames: names };
+  return { test: options.testSize ? sample(data, options.testSize, options.seed) : data, notes: split.notes };
+}
+
+function concatDatasets(a: Dataset, b: Dataset): Dataset {
+  const images = new Float32Array(a.images.length + b.images.length);
+  images.set(a.images);
+  images.set(b.images, a.images.length);
+  const labels = new Int32Array(a.count + b.count);
+  labels.set(a.labels);
+  labels.set(b.labels, a.count);
+  return { ...a, images, labels, count: a.count + b.count };
 }

@@ -179,3 +179,26 @@ function shortcutMetrics(s: ShortcutResult): CleverHansMetrics["shortcuts"][numb
     relevance: s.relevance,
   };
 }
+
+/** The lines a run prints at its end: per artifact the reliance figures and verdict, SpRAy's, the control's. */
+export function cleverHansSummary(metrics: CleverHansMetrics): string[] {
+  const lines = metrics.shortcuts.map((s) =>
+    `class ${s.class} ${s.artifact}: with ${s.accuracy.withArtifact.toFixed(3)} without ` +
+    `${s.accuracy.withoutArtifact.toFixed(3)} flip ${s.flipRate.toFixed(3)} cheats ${s.cheats}`
+  );
+  for (const c of metrics.spray?.classes ?? []) {
+    if (!c.flagged && c.artifactPurity === null) continue;
+    lines.push(
+      `SpRAy class ${c.class}: ${c.clusters} clusters, eigengap ${
+        c.eigengap.toFixed(3)
+      }, flagged ${c.flagged}` +
+        (c.artifactPurity === null
+          ? ""
+          : `, artifact purity ${c.artifactPurity.toFixed(3)} recall ${c.artifactRecall!.toFixed(3)}`),
+    );
+  }
+  for (const s of metrics.control?.shortcuts ?? []) {
+    lines.push(`control class ${s.class} ${s.artifact}: flip ${s.flipRate.toFixed(3)} cheats ${s.cheats}`);
+  }
+  return lines;
+}

@@ -363,3 +363,51 @@ function meanPairMaps(
   }
   return out.sort((a, b) => b.count - a.count);
 }
+
+/** What metrics.json says about the run besides the result. */
+export interface ContrastiveRunInfo {
+  model: string;
+  dataset: string;
+  backend: string;
+  adapter: string;
+  kernels: string;
+  seed: number;
+  /** What the maps explain (ExplainableModel.outputs). */
+  outputs: string;
+  /** Where the model's graph was read from, or null when it has none. */
+  graph: string | null;
+  /** The layer Grad-CAM and activations read, or null. */
+  layer: string | null;
+  /** How the images were fitted to the model. */
+  imageNotes: string[];
+  testSize: number;
+  seconds: number;
+}
+
+/** The metrics.json document of a contrastive run. */
+export function contrastiveMetrics(result: ContrastiveResult, info: ContrastiveRunInfo) {
+  return {
+    task: "contrastive",
+    model: info.model,
+    dataset: info.dataset,
+    backend: info.backend,
+    adapter: info.adapter,
+    kernels: info.kernels,
+    seed: info.seed,
+    outputs: info.outputs,
+    graph: info.graph,
+    layer: info.layer,
+    imageNotes: info.imageNotes,
+    methodsLeftOut: result.methodsLeftOut,
+    methodsFailed: result.methodsFailed,
+    testAccuracy: result.testAccuracy,
+    testSize: info.testSize,
+    misclassified: result.misclassified,
+    confusions: result.confusions,
+    examples: result.examples,
+    methods: result.methods,
+    randomBaseline: result.randomBaseline,
+    ranking: result.ranking,
+    seconds: info.seconds,
+  };
+}

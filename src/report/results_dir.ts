@@ -188,3 +188,26 @@ export class ResultsDir {
     Deno.removeSignalListener("SIGHUP", this.#onHangup);
   }
 }
+
+/**
+ * Runs `write` with a fresh results folder for `finalPath` and commits it when `write` returns, or deletes it
+ * when `write` throws (the error goes on): the one place the tasks' try/commit/abort lives.
+ *
+ * @example
+ * ```ts
+ * const { path } = await withResultsDir("results/run", (out) => out.writeJson("metrics.json", { ok: true }));
+ * ```
+ */
+export async function withResultsDir<T>(
+  finalPath: string,
+  write: (out: ResultsDir) => Promise<T>,
+): Promise<{ path: string; value: T }> {
+  const out = await ResultsDir.create(finalPath);
+  try {
+    const value = await write(out);
+    return { path: await out.commit(), value };
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
+}
