@@ -87,7 +87,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
       ];
       await out.writeJson("metrics.json", metrics);
       for (const f of figures) await out.writeFile(f.file, f.png);
-      await out.writeFile("report.html", cleverHansHtml(result, metrics, figures));
+      await out.writeFile("report.html", await cleverHansHtml(result, metrics, figures));
       const saved = await serializeModel(result.model);
       await out.writeFile("model/model.json", saved.modelJson);
       await out.writeFile("model/weights.bin", saved.weights);

@@ -107,7 +107,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
         }),
       );
       for (const f of figures) await out.writeFile(f.file, f.png);
-      await out.writeFile("report.html", contrastiveHtml(result, meta, figures));
+      await out.writeFile("report.html", await contrastiveHtml(result, meta, figures));
       return result;
     },
   );

@@ -76,7 +76,7 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
       const png = await counterfactualFigure(result);
       await out.writeJson("metrics.json", metrics);
       await out.writeFile("counterfactuals.png", png);
-      await out.writeFile("report.html", counterfactualHtml(result, metrics, png));
+      await out.writeFile("report.html", await counterfactualHtml(result, metrics, png));
       return metrics;
     },
   );

@@ -5,6 +5,7 @@
 import type { CleverHansResult } from "../pipeline/clever_hans.ts";
 import type { CleverHansMetrics } from "../pipeline/clever_hans_metrics.ts";
 import { VERDICT } from "../measure/reliance.ts";
+import { cleverHansAnswerHtml } from "./answers.ts";
 import { gridPng } from "./grid.ts";
 import { type Figure, figure, paragraph, pngImage, renderReport, table } from "./html.ts";
 import { saliencyGrid } from "./saliency_figure.ts";
@@ -39,11 +40,11 @@ export async function cleverHansFigures(result: CleverHansResult): Promise<Figur
 }
 
 /** The report page. */
-export function cleverHansHtml(
+export async function cleverHansHtml(
   result: CleverHansResult,
   metrics: CleverHansMetrics,
   figures: Figure[],
-): string {
+): Promise<string> {
   const poisoned = metrics.shortcuts.filter((s) => s.rate > 0);
   const cheating = metrics.shortcuts.filter((s) => s.cheats);
   const summary = poisoned.length === 0
@@ -101,6 +102,7 @@ export function cleverHansHtml(
     }),
   ]);
   return renderReport({
+    answer: await cleverHansAnswerHtml(result, metrics),
     title: "hans: Clever Hans detection",
     subtitle: `${metrics.dataset}, seed ${metrics.seed}, ${metrics.backend} on ${metrics.adapter}`,
     sections: [

@@ -10,6 +10,7 @@ import { gridPng } from "./grid.ts";
 import { figure, paragraph, pngImage, renderReport, table } from "./html.ts";
 import { normalizeByMaxAbs, saliencyGrid } from "./saliency_figure.ts";
 import { barPlot } from "./svg.ts";
+import { contrastiveAnswerHtml } from "./answers.ts";
 
 /** What the page says about the run, besides the result. */
 export interface ContrastiveMeta {
@@ -89,7 +90,11 @@ export async function contrastiveFigures(
 }
 
 /** The report page. */
-export function contrastiveHtml(result: ContrastiveResult, meta: ContrastiveMeta, figures: Figure[]): string {
+export async function contrastiveHtml(
+  result: ContrastiveResult,
+  meta: ContrastiveMeta,
+  figures: Figure[],
+): Promise<string> {
   const name = (k: number) => `${k} ${meta.classNames[k] ?? ""}`.trim();
   const ranking = table(
     [
@@ -130,7 +135,7 @@ export function contrastiveHtml(result: ContrastiveResult, meta: ContrastiveMeta
     ],
   );
   const bars = barPlot({
-    title: "Share of mistakes turned into the true class by removing the top 10% of the contrastive map",
+    title: "Mistakes turned into the true class, top 10% removed",
     bars: [
       ...result.ranking.map((n) => ({ label: n, value: result.methods[n].flipToTrueAt10 })),
       { label: "random", value: result.randomBaseline.flipToTrueAt10 },
@@ -138,6 +143,7 @@ export function contrastiveHtml(result: ContrastiveResult, meta: ContrastiveMeta
     valueLabel: "flip to true class",
   });
   return renderReport({
+    answer: await contrastiveAnswerHtml(result, meta),
     title: "hans: why P rather than Q",
     subtitle: `${meta.model} on ${meta.dataset}; ${meta.backend} on ${meta.adapter}`,
     sections: [

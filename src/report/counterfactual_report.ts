@@ -7,6 +7,7 @@ import { CHANGE_SALIENCY_METHODS } from "../counterfactual/saliency.ts";
 import { method } from "../explain/registry.ts";
 import type { CounterfactualResult, ExampleRow } from "../pipeline/counterfactual.ts";
 import type { CounterfactualMetrics, CounterfactualSummary } from "../pipeline/counterfactual_metrics.ts";
+import { counterfactualAnswerHtml } from "./answers.ts";
 import { colorize } from "./colormap.ts";
 import { formatNumber } from "./format.ts";
 import { gridPng } from "./grid.ts";
@@ -23,11 +24,11 @@ export function counterfactualFigure(result: CounterfactualResult): Promise<Uint
 }
 
 /** report.html: the summary table and sentences, the difference grid `png`, and the per-example table. */
-export function counterfactualHtml(
+export async function counterfactualHtml(
   result: CounterfactualResult,
   metrics: CounterfactualMetrics,
   png: Uint8Array,
-): string {
+): Promise<string> {
   const rows = result.plain.rows;
   const priorRows = result.withPrior?.rows;
   const gamma = result.withPrior?.gamma;
@@ -64,6 +65,7 @@ export function counterfactualHtml(
       : []),
   ];
   return renderReport({
+    answer: await counterfactualAnswerHtml(result, metrics),
     title: "hans: counterfactuals",
     subtitle: `${metrics.model} on ${datasetText}; ${info.backend} on ${info.adapter}`,
     sections: [

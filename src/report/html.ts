@@ -40,6 +40,11 @@ export interface Report {
   title: string;
   /** A line under the title (for example the task and date), plain text. Default none. */
   subtitle?: string;
+  /**
+   * The answer: what the run shows, in words and pictures (trusted HTML), shown first, above the contents,
+   * so that it is on the first screen. Default none.
+   */
+  answer?: string;
   /** The sections, in order. */
   sections: ReportSection[];
   /** A line at the bottom of the page, plain text. Default none. */
@@ -171,6 +176,18 @@ img.pixelated { image-rendering: pixelated; image-rendering: crisp-edges; }
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
 pre { background: #f5f5f7; padding: .75rem 1rem; overflow-x: auto; border-radius: 4px; }
 footer { margin-top: 3rem; color: #888; font-size: .85rem; }
+section.answer { margin-top: 0; }
+section.answer p { margin: .4rem 0; }
+table.images { margin: .5rem 0; }
+table.images th { background: none; vertical-align: middle; white-space: nowrap; }
+table.images td { border: 0; padding: .15rem .3rem; }
+table.images img { image-rendering: pixelated; image-rendering: crisp-edges; display: block; }
+figure.cell { margin: 0; }
+figure.cell figcaption { font-size: .78rem; margin-top: .1rem; max-width: 9rem; }
+.colorbar { display: inline-block; width: 16rem; margin: .25rem 1.5rem .5rem 0; font-size: .8rem; }
+.colorbar .bar { height: .8rem; border: 1px solid #ccc; }
+.colorbar .ticks { display: flex; justify-content: space-between; }
+.colorbar .title { color: #555; }
 `;
 
 /**
@@ -193,6 +210,9 @@ export function renderReport(report: Report): string {
     ? ""
     : `<p class="subtitle">${escapeHtml(report.subtitle)}</p>`;
   const footer = report.footer === undefined ? "" : `<footer>${escapeHtml(report.footer)}</footer>`;
+  const answer = report.answer === undefined
+    ? ""
+    : `<section class="answer" id="answer">\n${report.answer}\n</section>`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -205,6 +225,7 @@ export function renderReport(report: Report): string {
 <body>
 <main>
 <header><h1>${escapeHtml(report.title)}</h1>${subtitle}</header>
+${answer}
 ${toc}
 ${sections.join("\n")}
 ${footer}

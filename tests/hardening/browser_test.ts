@@ -190,6 +190,17 @@ Deno.test({
           returnByValue: true,
         }, sessionId) as { result: { value: [number, number, string][] } };
         const images = result.value;
+        const { result: layout } = await cdp.send("Runtime.evaluate", {
+          expression: `(() => {
+            const main = document.querySelector("main");
+            const answer = document.querySelector("section.answer");
+            const img = answer ? answer.querySelector("img") : null;
+            return [main.children[1] ? main.children[1].className : "",
+              img ? img.getBoundingClientRect().top : -1,
+              [...document.querySelectorAll("table.images th")].map((t) => t.textContent.trim())];
+          })()`,
+          returnByValue: true,
+        }, sessionId) as { result: { value: [string, number, string[]] } };
         const { cssContentSize } = await cdp.send("Page.getLayoutMetrics", {}, sessionId) as {
           cssContentSize: { width: number; height: number };
         };
@@ -206,7 +217,11 @@ Deno.test({
         }, sessionId) as { data: string };
         // let late console messages arrive
         await new Promise((resolve) => setTimeout(resolve, 200));
-        return { images, png: Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0)) };
+        return {
+          images,
+          layout: layout.value,
+          png: Uint8Array.from(atob(shot.data), (c) => c.charCodeAt(0)),
+        };
       };
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
@@ -214,7 +229,14 @@ Deno.test({
           BROWSER_TIMEOUT_MS,
         );
       });
-      const { images, png } = await Promise.race([session(), timeout]);
+      const { images, layout, png } = await Promise.race([session(), timeout]);
+      const [firstSection, pictureTop, rowLabels] = layout;
+      assert.equal(firstSection, "answer", "the answer is the first thing under the title");
+      assert.ok(pictureTop >= 0 && pictureTop < 900, `the answer's first picture starts at ${pictureTop}px`);
+      assert.ok(
+        rowLabels.length > 0 && rowLabels.every((l) => /class \d+/.test(l)),
+        `row labels are text: ${rowLabels}`,
+      );
 
       assert.deepEqual(pageErrors(cdp!.events), [], "no console errors");
       const html = await Deno.readTextFile(`${dir}/run/report.html`);
