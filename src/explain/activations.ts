@@ -23,6 +23,27 @@ export interface ActivationsOptions {
 /**
  * Mean activation maps `[n,H,W]` of one layer, bilinearly upsampled (half-pixel centres) to the input size.
  * `target` is ignored (it is there so every method has the same signature).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu", name: "conv" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3 }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await activations(fromLayersModel(net), x, [0, 0], { layer: "conv" });
+ * assert.deepEqual(maps.shape, [2, 4, 4]); // the 2×2 layer, upsampled to the input size
+ * assert.ok(maps.min().dataSync()[0] >= 0); // the layer ends in a ReLU
+ * tf.dispose([x, maps]);
+ * net.dispose();
+ * ```
  */
 export function activations(
   model: ExplainableModel,

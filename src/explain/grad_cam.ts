@@ -21,7 +21,29 @@ export interface GradCamOptions {
   batchSize?: number;
 }
 
-/** Names of the nodes whose values depend on node `name` (itself included). */
+/**
+ * Names of the nodes whose values depend on node `name` (itself included).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu", name: "conv" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3 }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const graph = layersGraph(net);
+ * const below = downstreamOf(graph, "conv");
+ * assert.equal(below.size, graph.nodes.length - 1); // everything but the input
+ * assert.ok(below.has("conv") && below.has(graph.output) && !below.has(graph.input));
+ * net.dispose();
+ * ```
+ */
 export function downstreamOf(graph: ModelGraph, name: string): Set<string> {
   const below = new Set([name]);
   for (const node of graph.nodes) {
@@ -33,6 +55,30 @@ export function downstreamOf(graph: ModelGraph, name: string): Set<string> {
 /**
  * The logits with the value of node `layer` replaced by `a`: everything that does not depend on the layer is
  * taken from `values` (a full forward pass), so only the part of the graph after the layer runs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { evaluate } from "./graph.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu", name: "conv" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3, biasInitializer: "ones" }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const graph = layersGraph(net);
+ * tf.tidy(() => {
+ *   const values = evaluate(graph, tf.randomUniform([2, 4, 4, 1]), [graph.output, "conv"]);
+ *   // With the conv layer's value set to zeros, only the dense layer's bias (ones) is left of the logits.
+ *   const logits = logitsFrom(graph, values, "conv", tf.zerosLike(values.get("conv")!));
+ *   assert.deepEqual(logits.arraySync(), [[1, 1, 1], [1, 1, 1]]);
+ * });
+ * net.dispose();
+ * ```
  */
 export function logitsFrom(
   graph: ModelGraph,
@@ -46,7 +92,23 @@ export function logitsFrom(
   return evaluate(graph, null, [graph.output], { given }).get(graph.output) as tf.Tensor2D;
 }
 
-/** Upsamples maps `[m,h,w,1]` to `[m,H,W]` with bilinear interpolation and half-pixel centres. */
+/**
+ * Upsamples maps `[m,h,w,1]` to `[m,H,W]` with bilinear interpolation and half-pixel centres.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const maps = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
+ * const up = upsample(maps, 4, 4);
+ * assert.deepEqual(up.shape, [1, 4, 4]);
+ * const [[first, , , topRight], , , [, , , last]] = up.arraySync()[0];
+ * assert.deepEqual([first, topRight, last], [1, 2, 4]); // half-pixel centres: corners keep their values
+ * tf.dispose([maps, up]);
+ * ```
+ */
 export function upsample(maps: tf.Tensor4D, height: number, width: number): tf.Tensor3D {
   return tf.tidy(() =>
     tf.image.resizeBilinear(maps, [height, width], false, true).squeeze([3]) as tf.Tensor3D
@@ -56,6 +118,29 @@ export function upsample(maps: tf.Tensor4D, height: number, width: number): tf.T
 /**
  * Grad-CAM maps `[m,H,W]` of one chunk `x` at input resolution: `layer` the node explained, `weights` from
  * targetWeights. Shared with Guided Grad-CAM.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ * import { targetWeights } from "./target.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu", name: "conv" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3 }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const weights = targetWeights([0, 1], 3);
+ * const maps = gradCamMaps(layersGraph(net), "conv", x, weights, true);
+ * assert.deepEqual(maps.shape, [2, 4, 4]); // the 2×2 conv maps upsampled to the input size
+ * assert.ok(maps.min().dataSync()[0] >= 0); // after the ReLU
+ * tf.dispose([x, weights, maps]);
+ * net.dispose();
+ * ```
  */
 export function gradCamMaps(
   graph: ModelGraph,
@@ -77,7 +162,30 @@ export function gradCamMaps(
   });
 }
 
-/** Grad-CAM maps `[n,H,W]` at input resolution. Needs the model as a graph with a 4-D layer. */
+/**
+ * Grad-CAM maps `[n,H,W]` at input resolution. Needs the model as a graph with a 4-D layer.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3 }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await gradCam(fromLayersModel(net), x, [0, 1]);
+ * assert.deepEqual(maps.shape, [2, 4, 4]);
+ * assert.ok(maps.min().dataSync()[0] >= 0); // positive evidence only
+ * tf.dispose([x, maps]);
+ * net.dispose();
+ * ```
+ */
 export function gradCam(
   model: ExplainableModel,
   images: tf.Tensor4D,

@@ -14,7 +14,29 @@ export interface GradientOptions {
   batchSize?: number;
 }
 
-/** Gradient maps `[n,H,W]`; absolute by default. */
+/**
+ * Gradient maps `[n,H,W]`; absolute by default.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await gradient(fromLayersModel(net), x, [2], { absolute: false });
+ * assert.deepEqual(maps.shape, [1, 4, 4]);
+ * // The model is linear: the map is column 2 of the dense kernel, whatever the image.
+ * const column = net.getWeights()[0].slice([0, 2], [16, 1]);
+ * const diff = tf.tidy(() => tf.sub(maps.reshape([16, 1]), column).abs().max());
+ * assert.ok(diff.dataSync()[0] < 1e-6);
+ * tf.dispose([x, maps, column, diff]);
+ * net.dispose();
+ * ```
+ */
 export function gradient(
   model: ExplainableModel,
   images: tf.Tensor4D,

@@ -14,7 +14,28 @@ export interface GradientInputOptions {
   batchSize?: number;
 }
 
-/** Gradient × input maps `[n,H,W]`; signed by default. */
+/**
+ * Gradient × input maps `[n,H,W]`; signed by default.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential();
+ * net.add(tf.layers.flatten({ inputShape: [4, 4, 1] }));
+ * net.add(tf.layers.dense({ units: 3, useBias: false }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await gradientInput(fromLayersModel(net), x, [2]);
+ * // A linear model without bias: gradient × input sums to the logit.
+ * const logit = tf.tidy(() => (net.predict(x) as tf.Tensor).dataSync()[2]);
+ * assert.ok(Math.abs(tf.tidy(() => maps.sum().dataSync()[0]) - logit) < 1e-5);
+ * tf.dispose([x, maps]);
+ * net.dispose();
+ * ```
+ */
 export function gradientInput(
   model: ExplainableModel,
   images: tf.Tensor4D,

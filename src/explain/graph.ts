@@ -185,7 +185,22 @@ export type GraphNode =
 /** A node with a weight kernel: convolution, depthwise convolution or dense. */
 export type LinearNode = ConvNode | DepthwiseNode | DenseNode;
 
-/** True for the nodes with a weight kernel. */
+/**
+ * True for the nodes with a weight kernel.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, name: "head" })];
+ * const net = tf.sequential({ layers });
+ * assert.deepEqual(layersGraph(net).nodes.filter(isLinear).map((n) => n.name), ["head"]);
+ * net.dispose();
+ * ```
+ */
 export function isLinear(node: GraphNode): node is LinearNode {
   return node.op === "conv2d" || node.op === "depthwiseConv2d" || node.op === "dense";
 }
@@ -208,14 +223,49 @@ export interface ModelGraph {
   owned: tf.Tensor[];
 }
 
-/** Looks a node up by name; throws when there is none. */
+/**
+ * Looks a node up by name; throws when there is none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, name: "head" })];
+ * const net = tf.sequential({ layers });
+ * const graph = layersGraph(net);
+ * assert.equal(graphNode(graph, "head").op, "dense");
+ * assert.throws(() => graphNode(graph, "block9"), /no node "block9"/);
+ * net.dispose();
+ * ```
+ */
 export function graphNode(graph: ModelGraph, name: string): GraphNode {
   const node = graph.nodes.find((n) => n.name === name);
   if (!node) throw new HansError(`the model graph has no node "${name}".`);
   return node;
 }
 
-/** Releases the tensors the graph made (not the model's weights, which it only borrows). */
+/**
+ * Releases the tensors the graph made (not the model's weights, which it only borrows).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const net = tf.sequential({ layers });
+ * const graph = withInputTransform(layersGraph(net), 2, -1); // makes two scalars of its own
+ * const before = tf.memory().numTensors;
+ * disposeGraph(graph);
+ * assert.equal(tf.memory().numTensors, before - 2); // the model's weights are left alone
+ * net.dispose();
+ * ```
+ */
 export function disposeGraph(graph: ModelGraph): void {
   for (const t of graph.owned) t.dispose();
   graph.owned = [];
@@ -245,8 +295,27 @@ export interface EvaluateOptions {
  *
  * @example
  * ```ts
- * const values = evaluate(graph, images, [graph.output, "block3_relu"]);
- * const logits = values.get(graph.output) as tf.Tensor2D;
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu", name: "conv" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3 }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const graph = layersGraph(net);
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * tf.tidy(() => {
+ *   const values = evaluate(graph, x, [graph.output, "conv"]);
+ *   assert.deepEqual(values.get("conv")!.shape, [2, 2, 2, 2]);
+ *   const logits = values.get(graph.output) as tf.Tensor2D;
+ *   assert.ok(tf.sub(logits, net.predict(x) as tf.Tensor).abs().max().dataSync()[0] < 1e-6);
+ * });
+ * x.dispose();
+ * net.dispose();
  * ```
  */
 export function evaluate(
@@ -277,12 +346,51 @@ export function evaluate(
   return values;
 }
 
-/** The logits `[n, classes]` of images `x` (softmax left out). Call inside tf.tidy. */
+/**
+ * The logits `[n, classes]` of images `x` (softmax left out). Call inside tf.tidy.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential();
+ * net.add(tf.layers.flatten({ inputShape: [4, 4, 1] }));
+ * net.add(tf.layers.dense({ units: 3, activation: "softmax" }));
+ * const graph = layersGraph(net);
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * tf.tidy(() => {
+ *   // The graph stops before the softmax: its logits give the model's probabilities back.
+ *   const probabilities = tf.softmax(graphLogits(graph, x));
+ *   assert.ok(tf.sub(probabilities, net.predict(x) as tf.Tensor).abs().max().dataSync()[0] < 1e-6);
+ * });
+ * x.dispose();
+ * net.dispose();
+ * ```
+ */
 export function graphLogits(graph: ModelGraph, x: tf.Tensor4D): tf.Tensor2D {
   return evaluate(graph, x).get(graph.output) as tf.Tensor2D;
 }
 
-/** Applies an activation (ReLU and ReLU6 through the hooks when given). */
+/**
+ * Applies an activation (ReLU and ReLU6 through the hooks when given).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * tf.tidy(() => {
+ *   const x = tf.tensor1d([-1, 2, 7]);
+ *   assert.deepEqual(activate(x, "relu6").arraySync(), [0, 2, 6]);
+ *   // A hook replaces ReLU (Guided Backprop swaps its gradient this way).
+ *   assert.deepEqual(activate(x, "relu", { relu: tf.abs }).arraySync(), [1, 2, 7]);
+ * });
+ * ```
+ */
 export function activate(x: tf.Tensor, activation: GraphActivation, hooks: ActivationHooks = {}): tf.Tensor {
   switch (activation) {
     case "linear":
@@ -312,7 +420,30 @@ export interface LinearForwardOptions {
   bias?: tf.Tensor | null;
 }
 
-/** The linear part of a convolution or dense node (before its activation). */
+/**
+ * The linear part of a convolution or dense node (before its activation).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential();
+ * net.add(tf.layers.flatten({ inputShape: [4, 4, 1] }));
+ * net.add(tf.layers.dense({ units: 3, activation: "relu" }));
+ * const dense = layersGraph(net).nodes.find(isLinear)!;
+ * const [kernel] = net.getWeights();
+ * tf.tidy(() => {
+ *   const x = tf.randomUniform([2, 16]);
+ *   // The linear part only (no ReLU), here without the bias too: x · kernel.
+ *   const z = linearForward(dense, x, { bias: null });
+ *   assert.ok(tf.sub(z, tf.matMul(x, kernel)).abs().max().dataSync()[0] < 1e-6);
+ * });
+ * net.dispose();
+ * ```
+ */
 export function linearForward(node: LinearNode, x: tf.Tensor, options: LinearForwardOptions = {}): tf.Tensor {
   const bias = (options.bias === undefined ? node.bias : options.bias) ?? undefined;
   return fusedLinear(node, x, options.kernel ?? node.kernel, bias, "linear");
@@ -360,13 +491,42 @@ function fusedLinear(
   }
 }
 
-/** Runs a pooling node. */
+/**
+ * Runs a pooling node.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const x = tf.tensor4d([1, 5, 3, 2], [1, 2, 2, 1]);
+ * const pooled = poolForward({ op: "maxPool", poolSize: [2, 2], strides: [2, 2], padding: "valid" }, x);
+ * assert.deepEqual(pooled.arraySync(), [[[[5]]]]);
+ * tf.dispose([x, pooled]);
+ * ```
+ */
 export function poolForward(node: Pick<PoolNode, "op" | "poolSize" | "strides" | "padding">, x: tf.Tensor) {
   const op = node.op === "maxPool" ? tf.maxPool : tf.avgPool;
   return op(x as tf.Tensor4D, node.poolSize, node.strides, node.padding);
 }
 
-/** Runs one node on its input values. */
+/**
+ * Runs one node on its input values.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const a = tf.tensor1d([1, 2]);
+ * const b = tf.tensor1d([10, 20]);
+ * const sum = runNode({ op: "add", name: "residual", inputs: ["a", "b"] }, [a, b]);
+ * assert.deepEqual(sum.arraySync(), [11, 22]);
+ * tf.dispose([a, b, sum]);
+ * ```
+ */
 export function runNode(node: GraphNode, args: tf.Tensor[], hooks: ActivationHooks = {}): tf.Tensor {
   const [x] = args;
   switch (node.op) {
@@ -413,7 +573,29 @@ export function runNode(node: GraphNode, args: tf.Tensor[], hooks: ActivationHoo
   }
 }
 
-/** Nodes from which the logits can be reached (the logits node included). */
+/**
+ * Nodes from which the logits can be reached (the logits node included).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const graph: ModelGraph = {
+ *   nodes: [
+ *     { op: "input", name: "x", inputs: [] },
+ *     { op: "identity", name: "logits", inputs: ["x"] },
+ *     { op: "identity", name: "unused", inputs: ["x"] },
+ *   ],
+ *   input: "x",
+ *   output: "logits",
+ *   softmaxRemoved: false,
+ *   shapes: new Map(),
+ *   source: "graph-model",
+ *   owned: [],
+ * };
+ * assert.deepEqual([...ancestorsOfOutput(graph)].sort(), ["logits", "x"]);
+ * ```
+ */
 export function ancestorsOfOutput(graph: ModelGraph): Set<string> {
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const seen = new Set<string>();
@@ -427,7 +609,27 @@ export function ancestorsOfOutput(graph: ModelGraph): Set<string> {
   return seen;
 }
 
-/** Names of the nodes with a 4-D value `[n,h,w,c]` that the logits depend on (the input left out), in order. */
+/**
+ * Names of the nodes with a 4-D value `[n,h,w,c]` that the logits depend on (the input left out), in order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, padding: "same", name: "conv" }),
+ *   tf.layers.maxPooling2d({ poolSize: 2, name: "pool" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3 }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * assert.deepEqual(spatialNodes(layersGraph(net)), ["conv", "pool"]);
+ * net.dispose();
+ * ```
+ */
 export function spatialNodes(graph: ModelGraph): string[] {
   const feeds = ancestorsOfOutput(graph);
   return graph.nodes
@@ -439,6 +641,27 @@ export function spatialNodes(graph: ModelGraph): string[] {
  * The node a layer-reading method (Grad-CAM, activations) looks at: `name` when given, else the last node with
  * a 4-D value that feeds the classifier head. Throws a HansError listing the candidates when `name` is not
  * one of them, or when the model has none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, padding: "same", name: "conv" }),
+ *   tf.layers.maxPooling2d({ poolSize: 2, name: "pool" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3, name: "head" }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const graph = layersGraph(net);
+ * assert.equal(pickSpatialNode(graph, undefined, "Grad-CAM"), "pool"); // the last 4-D node
+ * assert.equal(pickSpatialNode(graph, "conv", "Grad-CAM"), "conv");
+ * assert.throws(() => pickSpatialNode(graph, "head", "Grad-CAM"), /use one of conv, pool/);
+ * net.dispose();
+ * ```
  */
 export function pickSpatialNode(graph: ModelGraph, name: string | undefined, method: string): string {
   const candidates = spatialNodes(graph);
@@ -464,6 +687,27 @@ export function pickSpatialNode(graph: ModelGraph, name: string | undefined, met
  * The graph with `x · scale + offset` put in front of its input (for a model that expects another pixel range):
  * a new input node `hans/pixels` feeds an affine node that takes the old input's place. Shares the nodes and
  * weights of `graph`; the two scalars it makes are its own.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const net = tf.sequential({ layers });
+ * const graph = layersGraph(net);
+ * const scaled = withInputTransform(graph, 2, -1); // for a model that expects pixels in [-1, 1]
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * tf.tidy(() => {
+ *   const diff = tf.sub(graphLogits(scaled, x), graphLogits(graph, tf.sub(tf.mul(x, 2), 1))).abs().max();
+ *   assert.ok(diff.dataSync()[0] < 1e-5);
+ * });
+ * disposeGraph(scaled);
+ * x.dispose();
+ * net.dispose();
+ * ```
  */
 export function withInputTransform(graph: ModelGraph, scale: number, offset: number): ModelGraph {
   const pixels = "hans/pixels";

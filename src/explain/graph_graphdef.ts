@@ -77,6 +77,30 @@ export interface GraphDefSource {
 /**
  * The GraphDef as a {@link ModelGraph} from its input (a Placeholder) to its output. Shapes are left empty:
  * fill them with {@link probeShapes}. Throws a HansError naming the first node it cannot read.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const kernel = tf.randomNormal([16, 3]);
+ * const graph = graphDefGraph({
+ *   nodes: [
+ *     { name: "x", op: "Placeholder" },
+ *     { name: "w", op: "Const" },
+ *     { name: "logits", op: "MatMul", input: ["x", "w"] },
+ *     { name: "probabilities", op: "Softmax", input: ["logits"] },
+ *   ],
+ *   weights: { w: [kernel] },
+ *   values: () => undefined,
+ *   input: "x",
+ *   output: "probabilities",
+ * });
+ * assert.deepEqual(graph.nodes.map((n) => n.op), ["input", "dense"]);
+ * assert.equal(graph.output, "logits"); // the softmax is left out
+ * kernel.dispose();
+ * ```
  */
 export function graphDefGraph(source: GraphDefSource): ModelGraph {
   const { nodes, weights, values, input, output } = source;
@@ -130,7 +154,30 @@ export function graphDefGraph(source: GraphDefSource): ModelGraph {
   return graph;
 }
 
-/** Fills `graph.shapes` by running it once on a blank image `[1,H,W,C]` (shapes only; nothing is read back). */
+/**
+ * Fills `graph.shapes` by running it once on a blank image `[1,H,W,C]` (shapes only; nothing is read back).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const window = { list: { i: [1, 2, 2, 1] } };
+ * const graph = graphDefGraph({
+ *   nodes: [
+ *     { name: "x", op: "Placeholder" },
+ *     { name: "pool", op: "MaxPool", input: ["x"], attr: { ksize: window, strides: window } },
+ *   ],
+ *   weights: {},
+ *   values: () => undefined,
+ *   input: "x",
+ *   output: "pool",
+ * });
+ * probeShapes(graph, [4, 4, 1]);
+ * assert.deepEqual(graph.shapes.get("pool"), [1, 2, 2, 1]);
+ * ```
+ */
 export function probeShapes(graph: ModelGraph, [height, width, channels]: [number, number, number]): void {
   tf.tidy(() => {
     const values = new Map<string, tf.Tensor>();

@@ -93,8 +93,18 @@ function batchOne(shape: tf.Shape | tf.Shape[]): number[] {
  *
  * @example
  * ```ts
- * const graph = layersGraph(model);
- * const logits = tf.tidy(() => graphLogits(graph, images));
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential();
+ * net.add(tf.layers.flatten({ inputShape: [4, 4, 1] }));
+ * net.add(tf.layers.dense({ units: 3, activation: "softmax", name: "head" }));
+ * const graph = layersGraph(net);
+ * assert.deepEqual(graph.nodes.map((n) => n.op), ["input", "reshape", "dense"]); // Flatten is a reshape
+ * assert.equal(graph.output, "head");
+ * assert.equal(graph.softmaxRemoved, true); // the head's softmax is left out of the graph
+ * net.dispose();
  * ```
  */
 export function layersGraph(model: tf.LayersModel): ModelGraph {
@@ -132,6 +142,30 @@ export function layersGraph(model: tf.LayersModel): ModelGraph {
  * Leaves a final softmax out: a softmax activation on the output node becomes linear (a copy of the node, the
  * model untouched), a softmax node is skipped, identities after it included. Nodes the logits do not depend on
  * are dropped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ModelGraph } from "./graph.ts";
+ *
+ * const graph: ModelGraph = {
+ *   nodes: [
+ *     { op: "input", name: "x", inputs: [] },
+ *     { op: "identity", name: "logits", inputs: ["x"] },
+ *     { op: "activation", name: "probabilities", inputs: ["logits"], activation: "softmax" },
+ *   ],
+ *   input: "x",
+ *   output: "probabilities",
+ *   softmaxRemoved: false,
+ *   shapes: new Map(),
+ *   source: "graph-model",
+ *   owned: [],
+ * };
+ * stripSoftmax(graph);
+ * assert.equal(graph.output, "logits");
+ * assert.equal(graph.softmaxRemoved, true);
+ * assert.deepEqual(graph.nodes.map((n) => n.name), ["x", "logits"]);
+ * ```
  */
 export function stripSoftmax(graph: ModelGraph): void {
   leaveOutSoftmax(graph);
@@ -160,7 +194,21 @@ function leaveOutSoftmax(graph: ModelGraph): void {
   graph.output = name;
 }
 
-/** Sorts nodes so that each comes after its inputs (stable where the order is already right). */
+/**
+ * Sorts nodes so that each comes after its inputs (stable where the order is already right).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const sorted = topologicalOrder([
+ *   { op: "identity", name: "b", inputs: ["a"] },
+ *   { op: "input", name: "a", inputs: [] },
+ * ]);
+ * assert.deepEqual(sorted.map((n) => n.name), ["a", "b"]);
+ * assert.throws(() => topologicalOrder([{ op: "identity", name: "c", inputs: ["c"] }]), /cycle/);
+ * ```
+ */
 export function topologicalOrder(nodes: GraphNode[]): GraphNode[] {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const done = new Set<string>();

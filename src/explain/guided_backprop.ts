@@ -19,7 +19,25 @@ export interface GuidedBackpropOptions {
   batchSize?: number;
 }
 
-/** ReLU forward; backward lets a gradient through only where the input was positive and the gradient is too. */
+/**
+ * ReLU forward; backward lets a gradient through only where the input was positive and the gradient is too.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * tf.tidy(() => {
+ *   const x = tf.tensor1d([-1, 2, 3]);
+ *   assert.deepEqual(guidedRelu(x).arraySync(), [0, 2, 3]);
+ *   const dy = tf.tensor1d([1, 1, -1]);
+ *   const dx = tf.grad((t) => tf.sum(tf.mul(guidedRelu(t), dy)))(x);
+ *   // Only where the input is positive and so is the gradient arriving from above.
+ *   assert.deepEqual(Array.from(dx.dataSync(), (v) => v !== 0), [false, true, false]);
+ * });
+ * ```
+ */
 export const guidedRelu: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
   (x: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
     (save as tf.GradSaveFunc)([x as tf.Tensor]);
@@ -30,7 +48,23 @@ export const guidedRelu: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
   },
 );
 
-/** ReLU6 forward; backward lets a gradient through only where 0 < input < 6 and the gradient is positive. */
+/**
+ * ReLU6 forward; backward lets a gradient through only where 0 < input < 6 and the gradient is positive.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * tf.tidy(() => {
+ *   const x = tf.tensor1d([-1, 2, 7]);
+ *   assert.deepEqual(guidedRelu6(x).arraySync(), [0, 2, 6]);
+ *   const dx = tf.grad((t) => tf.sum(guidedRelu6(t)))(x);
+ *   assert.deepEqual(dx.arraySync(), [0, 1, 0]); // closed below 0 and above 6
+ * });
+ * ```
+ */
 export const guidedRelu6: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
   (x: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
     (save as tf.GradSaveFunc)([x as tf.Tensor]);
@@ -44,7 +78,31 @@ export const guidedRelu6: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
   },
 );
 
-/** Guided-backprop gradients `[n,H,W,C]` of the target scores (`weights` from targetWeights) for images `x`. */
+/**
+ * Guided-backprop gradients `[n,H,W,C]` of the target scores (`weights` from targetWeights) for images `x`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ * import { fromLayersModel, inputGradients } from "./model_fn.ts";
+ * import { targetWeights } from "./target.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const w = targetWeights([0, 2], 3);
+ * tf.tidy(() => {
+ *   // Without a ReLU in the model, the guided gradient is the plain gradient.
+ *   const guided = guidedGradients(layersGraph(net), x, w);
+ *   assert.ok(tf.sub(guided, inputGradients(fromLayersModel(net), x, w)).abs().max().dataSync()[0] < 1e-6);
+ * });
+ * tf.dispose([x, w]);
+ * net.dispose();
+ * ```
+ */
 export function guidedGradients(graph: ModelGraph, x: tf.Tensor4D, weights: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
     const hooks = { relu: guidedRelu, relu6: guidedRelu6 };
@@ -59,7 +117,30 @@ export function guidedGradients(graph: ModelGraph, x: tf.Tensor4D, weights: tf.T
   });
 }
 
-/** Guided Backprop maps `[n,H,W]`; absolute (max |·| over channels) by default. Needs the model as a graph. */
+/**
+ * Guided Backprop maps `[n,H,W]`; absolute (max |·| over channels) by default. Needs the model as a graph.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3 }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await guidedBackprop(fromLayersModel(net), x, [0, 1]);
+ * assert.deepEqual(maps.shape, [2, 4, 4]);
+ * assert.ok(maps.min().dataSync()[0] >= 0); // absolute by default
+ * tf.dispose([x, maps]);
+ * net.dispose();
+ * ```
+ */
 export function guidedBackprop(
   model: ExplainableModel,
   images: tf.Tensor4D,

@@ -23,6 +23,27 @@ export interface GuidedGradCamOptions {
 /**
  * Guided Grad-CAM maps `[n,H,W]`: guided gradient × Grad-CAM (with its ReLU, half-pixel bilinear upsampling),
  * then the channels reduced; absolute by default. Needs the model as a graph with a 4-D layer.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3 }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await guidedGradCam(fromLayersModel(net), x, [0, 1]);
+ * assert.deepEqual(maps.shape, [2, 4, 4]);
+ * assert.ok(maps.min().dataSync()[0] >= 0); // absolute by default
+ * tf.dispose([x, maps]);
+ * net.dispose();
+ * ```
  */
 export function guidedGradCam(
   model: ExplainableModel,

@@ -20,7 +20,27 @@ export interface IntegratedGradientsOptions {
   batchSize?: number;
 }
 
-/** Integrated Gradients maps `[n,H,W]`; signed sum over channels by default, so they sum to the score gap. */
+/**
+ * Integrated Gradients maps `[n,H,W]`; signed sum over channels by default, so they sum to the score gap.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await integratedGradients(model, x, [1], { steps: 4 });
+ * // Completeness: the map sums to f(x) − f(baseline), here logit 1 at x minus logit 1 at a black image.
+ * const [fx, f0] = tf.tidy(() => [x, tf.zerosLike(x)].map((t) => model.logits(t).dataSync()[1]));
+ * const total = tf.tidy(() => maps.sum().dataSync()[0]);
+ * assert.ok(Math.abs(total - (fx - f0)) < 1e-4);
+ * tf.dispose([x, maps]);
+ * ```
+ */
 export function integratedGradients(
   model: ExplainableModel,
   images: tf.Tensor4D,

@@ -82,9 +82,23 @@ const PROBE_BATCH = 4;
  *
  * @example
  * ```ts
- * const loaded = await loadModel("https://example.org/model/model.json", { timeoutMs: 30_000 });
- * checkInputFits(loaded, { height: 28, width: 28, channels: 1 });
- * const logits = loaded.explainable.logits(images);
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { saveModel } from "../model/io.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential();
+ * net.add(tf.layers.flatten({ inputShape: [4, 4, 1] }));
+ * net.add(tf.layers.dense({ units: 3, activation: "softmax" }));
+ * const dir = await Deno.makeTempDir();
+ * await saveModel(net, dir); // model.json and weights.bin
+ * const loaded = await loadModel(dir); // or `${dir}/model.json`, or an http(s) URL of a model.json
+ * assert.deepEqual([loaded.kind, loaded.classes, loaded.inputShape], ["layers", 3, [4, 4, 1]]);
+ * assert.equal(loaded.probabilities, true); // it ends in a softmax …
+ * assert.equal(loaded.outputs, "pre-softmax"); // … so the methods explain the logits before it
+ * disposeLoaded(loaded);
+ * net.dispose();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function loadModel(source: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
@@ -111,7 +125,27 @@ export async function loadModel(source: string, options: LoadModelOptions = {}):
   }
 }
 
-/** Releases a loaded model and the tensors its graph made. */
+/**
+ * Releases a loaded model and the tensors its graph made.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { saveModel } from "../model/io.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const net = tf.sequential({ layers });
+ * const dir = await Deno.makeTempDir();
+ * await saveModel(net, dir);
+ * net.dispose();
+ * const before = tf.memory().numTensors;
+ * disposeLoaded(await loadModel(dir));
+ * assert.equal(tf.memory().numTensors, before); // the weights and whatever the graph made are released
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export function disposeLoaded(loaded: LoadedModel): void {
   if (loaded.explainable.graph) disposeGraph(loaded.explainable.graph);
   loaded.model.dispose();
@@ -120,6 +154,26 @@ export function disposeLoaded(loaded: LoadedModel): void {
 /**
  * Throws a HansError when the images' size is not the size the model takes: "the model expects HxWxC
  * images but the data has …".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { saveModel } from "../model/io.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const net = tf.sequential({ layers });
+ * const dir = await Deno.makeTempDir();
+ * await saveModel(net, dir);
+ * net.dispose();
+ * const loaded = await loadModel(dir);
+ * checkInputFits(loaded, { height: 4, width: 4, channels: 1 });
+ * const mnist = { height: 28, width: 28, channels: 1 };
+ * assert.throws(() => checkInputFits(loaded, mnist), /expects 4x4x1 images but the data has 28x28x1/);
+ * disposeLoaded(loaded);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export function checkInputFits(loaded: LoadedModel, data: ImageShape): void {
   checkShape(loaded.inputShape, data);

@@ -80,6 +80,23 @@ function stabilize(z: tf.Tensor, amount: tf.Tensor | number): tf.Tensor {
  * The ε-rule: R_in = a ⊙ Wᵀ (R / (z + ε·rms(z)·sign(z))), z = W·a + b. `epsilon` is relative to the root mean
  * square of the layer's pre-activations per image (as in Montavon's tutorial code), plus 1e-9 against 0/0;
  * 0 gives LRP-0. Relevance is conserved up to the bias's share and the ε absorbed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * tf.tidy(() => {
+ *   const w = tf.tensor2d([[1, -2], [3, 1]]); // a dense layer without bias: 2 inputs, 2 outputs
+ *   const layer: LinearMap = { forward: (a, rho) => tf.matMul(a, rho(w)) };
+ *   const a = tf.tensor2d([[1, 1]]);
+ *   const z = layer.forward(a, (v) => v, false); // [4, -1]
+ *   // LRP-0 (ε = 0) with R = z: input i gets a_i · (sum of row i of W); the total, 3, is conserved.
+ *   const [r] = epsilonRule(0)(layer, a, z).arraySync() as number[][];
+ *   assert.deepEqual(r.map((v) => +v.toFixed(5)), [-1, 4]);
+ * });
+ * ```
  */
 export function epsilonRule(epsilon: number): LrpRule {
   return (layer, a, relevance) => {
@@ -94,6 +111,23 @@ export function epsilonRule(epsilon: number): LrpRule {
  * negative ones −β·R; biases are left out. With β = 0 relevance is conserved wherever a unit has a positive
  * contribution (every active ReLU unit has one); with β > 0 a unit with no negative contribution passes on α·R,
  * not R, so the total drifts. Inputs of either sign are handled (a positive contribution is a⁺w⁺ or a⁻w⁻).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * tf.tidy(() => {
+ *   const w = tf.tensor2d([[1, -2], [3, 1]]); // a dense layer without bias: 2 inputs, 2 outputs
+ *   const layer: LinearMap = { forward: (a, rho) => tf.matMul(a, rho(w)) };
+ *   const a = tf.tensor2d([[1, 1]]);
+ *   // α1β0 shares each output's relevance among its positive contributions only: output 1 splits it
+ *   // 1 : 3 between the inputs, output 2 gives all of it to input 2 (input 1's 1 · −2 is negative).
+ *   const [r] = alphaBetaRule(1)(layer, a, tf.tensor2d([[1, 1]])).arraySync() as number[][];
+ *   assert.deepEqual(r.map((v) => +v.toFixed(5)), [0.25, 1.75]);
+ * });
+ * ```
  */
 export function alphaBetaRule(alpha: number): LrpRule {
   const beta = alpha - 1;
@@ -118,6 +152,21 @@ export function alphaBetaRule(alpha: number): LrpRule {
  * The z^B-rule for the input layer, whose inputs lie in [low, high] (Montavon et al. 2017):
  * R_in = (x ⊙ Wᵀs − low ⊙ W⁺ᵀs − high ⊙ W⁻ᵀs), s = R / (W·x − W⁺·low − W⁻·high). Conserves relevance
  * exactly (biases left out) and takes the pixel's distance to both bounds into account.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * tf.tidy(() => {
+ *   const w = tf.tensor2d([[1, -2], [3, 1]]); // a dense layer without bias: 2 inputs, 2 outputs
+ *   const layer: LinearMap = { forward: (a, rho) => tf.matMul(a, rho(w)) };
+ *   const x = tf.tensor2d([[0.5, 1]]); // pixels in [0, 1]
+ *   const r = zBRule(0, 1)(layer, x, tf.tensor2d([[1, 1]]));
+ *   assert.ok(Math.abs(r.sum().dataSync()[0] - 2) < 1e-5); // relevance is conserved
+ * });
+ * ```
  */
 export function zBRule(low: number, high: number): LrpRule {
   return (layer, x, relevance) => {
@@ -200,6 +249,26 @@ const plans = new WeakMap<ModelGraph, LrpPlan>();
  * Checks that LRP can run on `graph` and canonizes it (once per graph; the folded weights are released with the
  * graph by disposeGraph). Throws a HansError naming the node LRP cannot pass (a softmax inside the model, a
  * transform of the pixels with a scale that is not positive).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.flatten({ inputShape: [4, 4, 1] }),
+ *   tf.layers.dense({ units: 8, activation: "relu", name: "hidden" }),
+ *   tf.layers.dense({ units: 3, name: "head" }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const graph = layersGraph(net);
+ * const plan = await lrpPlan(graph, "LRP-ε");
+ * assert.deepEqual([...plan.first], ["hidden"]); // the layer that sees the pixels gets the input rule
+ * assert.equal(await lrpPlan(graph, "LRP-ε"), plan); // planned once per graph
+ * net.dispose();
+ * ```
  */
 export async function lrpPlan(graph: ModelGraph, method: string): Promise<LrpPlan> {
   const cached = plans.get(graph);
@@ -353,6 +422,33 @@ function proportional(f: (a: tf.Tensor) => tf.Tensor, a: tf.Tensor, relevance: t
 /**
  * Relevance `[n,H,W,C]` of every input value for the target scores (`weights` from targetWeights, `[n,classes]`)
  * of the images `x`, propagated through the planned graph with `composite`. Call inside tf.tidy.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { layersGraph } from "./graph_layers.ts";
+ * import { targetWeights } from "./target.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.flatten({ inputShape: [4, 4, 1] }),
+ *   tf.layers.dense({ units: 8, activation: "relu", useBias: false }),
+ *   tf.layers.dense({ units: 3, useBias: false }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const plan = await lrpPlan(layersGraph(net), "LRP-0");
+ * const composite = { input: epsilonRule(0), hidden: epsilonRule(0), maxPooling: "winner" } as const;
+ * tf.tidy(() => {
+ *   const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ *   const relevance = lrpRelevance(plan, x, targetWeights([1], 3), composite);
+ *   assert.deepEqual(relevance.shape, [1, 4, 4, 1]);
+ *   // LRP-0 on a model without biases conserves relevance: it sums to the target's logit.
+ *   const logit = (net.predict(x) as tf.Tensor).dataSync()[1];
+ *   assert.ok(Math.abs(relevance.sum().dataSync()[0] - logit) < 1e-4);
+ * });
+ * net.dispose();
+ * ```
  */
 export function lrpRelevance(
   plan: LrpPlan,

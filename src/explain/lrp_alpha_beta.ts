@@ -31,6 +31,28 @@ export interface LrpAlphaBetaOptions {
  * LRP-αβ maps `[n,H,W]`: relevance summed over channels, signed. With α1β0 on the hidden layers and the z^B
  * input rule the map sums to the target score when the model has no biases. Same model needs as
  * {@link lrpEpsilon}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const seeded = (seed: number) => tf.initializers.glorotUniform({ seed });
+ * const layers = [
+ *   tf.layers.flatten({ inputShape: [4, 4, 1] }),
+ *   tf.layers.dense({ units: 8, activation: "relu", useBias: false, kernelInitializer: seeded(1) }),
+ *   tf.layers.dense({ units: 3, useBias: false, kernelInitializer: seeded(2) }),
+ * ];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([1, 4, 4, 1], 0, 1, "float32", 3) as tf.Tensor4D;
+ * const maps = await lrpAlphaBeta(model, x, [0]);
+ * // α1β0 above z^B, no biases: the map sums to the target's logit.
+ * const logit = tf.tidy(() => model.logits(x).dataSync()[0]);
+ * assert.ok(Math.abs(tf.tidy(() => maps.sum().dataSync()[0]) - logit) < 1e-4);
+ * tf.dispose([x, maps]);
+ * ```
  */
 export async function lrpAlphaBeta(
   model: ExplainableModel,

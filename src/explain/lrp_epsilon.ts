@@ -33,6 +33,27 @@ export interface LrpEpsilonOptions {
  * LRP-ε maps `[n,H,W]`: relevance summed over channels, signed (positive = speaks for the target). Without
  * biases and with a small ε the map sums to the target score. Needs the model as a graph (`model.graph`): a
  * LayersModel or GraphModel of the layers {@link layersGraph} and {@link graphDefGraph} read.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.flatten({ inputShape: [4, 4, 1] }),
+ *   tf.layers.dense({ units: 8, activation: "relu", useBias: false }),
+ *   tf.layers.dense({ units: 3, useBias: false }),
+ * ];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await lrpEpsilon(model, x, [2]);
+ * // No biases, small ε: the map sums to the target's logit.
+ * const logit = tf.tidy(() => model.logits(x).dataSync()[2]);
+ * assert.ok(Math.abs(tf.tidy(() => maps.sum().dataSync()[0]) - logit) < 1e-4);
+ * tf.dispose([x, maps]);
+ * ```
  */
 export async function lrpEpsilon(
   model: ExplainableModel,

@@ -13,9 +13,16 @@ import { tf } from "../deps.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * const copies = maskedCopies(tf.ones([2, 2, 2, 1]), tf.tensor2d([[1, 0, 1, 0], [0, 1, 0, 1]]));
- * console.assert(copies.shape[0] === 4);
+ *
+ * await tf.setBackend("cpu");
+ * const x = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2, 1]); // two 2×2 images
+ * const keep = tf.tensor2d([[1, 0, 0, 1], [0, 1, 1, 0]]); // two masks
+ * const copies = maskedCopies(x, keep);
+ * assert.deepEqual(copies.shape, [4, 2, 2, 1]);
+ * assert.deepEqual(Array.from(copies.dataSync()), [1, 0, 0, 4, 0, 2, 3, 0, 5, 0, 0, 8, 0, 6, 7, 0]);
+ * tf.dispose([x, keep, copies]);
  * ```
  */
 export function maskedCopies(x: tf.Tensor4D, keep: tf.Tensor2D, fill?: tf.Tensor2D): tf.Tensor4D {

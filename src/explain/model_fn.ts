@@ -39,8 +39,22 @@ export interface ExplainableModel {
  *
  * @example
  * ```ts
- * const model = fromLayersModel(createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 1 }));
- * const maps = await explain("grad_cam", model, images, labels);
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential();
+ * net.add(tf.layers.flatten({ inputShape: [4, 4, 1] }));
+ * net.add(tf.layers.dense({ units: 3, activation: "softmax" }));
+ * const model = fromLayersModel(net);
+ * assert.equal(model.outputs, "pre-softmax"); // explained on the logits, not the probabilities
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * tf.tidy(() => {
+ *   const probabilities = tf.softmax(model.logits(x));
+ *   assert.ok(tf.sub(probabilities, net.predict(x) as tf.Tensor).abs().max().dataSync()[0] < 1e-6);
+ * });
+ * x.dispose();
+ * net.dispose();
  * ```
  */
 export function fromLayersModel(model: tf.LayersModel): ExplainableModel {
@@ -62,7 +76,24 @@ export function fromLayersModel(model: tf.LayersModel): ExplainableModel {
   };
 }
 
-/** The model's graph for `method`; a HansError saying why when the model has none. */
+/**
+ * The model's graph for `method`; a HansError saying why when the model has none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const net = tf.sequential({ layers });
+ * assert.equal(modelGraph(fromLayersModel(net), "Grad-CAM").source, "layers-model");
+ * // A plain function of the input has no graph to look inside.
+ * const logits = (x: tf.Tensor4D) => tf.sum(x, [1, 2, 3]).reshape([-1, 1]) as tf.Tensor2D;
+ * assert.throws(() => modelGraph({ classes: 1, logits }, "Grad-CAM"), /needs it as a graph/);
+ * net.dispose();
+ * ```
+ */
 export function modelGraph(model: ExplainableModel, method: string): ModelGraph {
   if (model.graph) return model.graph;
   throw new HansError(
@@ -72,7 +103,29 @@ export function modelGraph(model: ExplainableModel, method: string): ModelGraph 
   );
 }
 
-/** Gradients of the target scores with respect to the input batch `x` (same shape as `x`). */
+/**
+ * Gradients of the target scores with respect to the input batch `x` (same shape as `x`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { targetWeights } from "./target.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const weights = targetWeights([1], 3);
+ * const g = inputGradients(fromLayersModel(net), x, weights);
+ * // The model is linear: the gradient of logit 1 is column 1 of the dense kernel.
+ * const column = net.getWeights()[0].slice([0, 1], [16, 1]);
+ * const diff = tf.tidy(() => tf.sub(g.reshape([16, 1]), column).abs().max());
+ * assert.ok(diff.dataSync()[0] < 1e-6);
+ * tf.dispose([x, weights, g, column, diff]);
+ * net.dispose();
+ * ```
+ */
 export function inputGradients(model: ExplainableModel, x: tf.Tensor4D, weights: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
     const f = (input: tf.Tensor) => tf.sum(targetScores(model.logits(input as tf.Tensor4D), weights));
@@ -80,7 +133,23 @@ export function inputGradients(model: ExplainableModel, x: tf.Tensor4D, weights:
   });
 }
 
-/** Reduces `[n,H,W,C]` attributions to maps `[n,H,W]`: signed sum over channels, or max of absolute values. */
+/**
+ * Reduces `[n,H,W,C]` attributions to maps `[n,H,W]`: signed sum over channels, or max of absolute values.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const a = tf.tensor4d([1, -3, 2, 2], [1, 1, 2, 2]); // one image of 1x2 pixels, 2 channels
+ * const signed = reduceChannels(a, false);
+ * const absolute = reduceChannels(a, true);
+ * assert.deepEqual(signed.arraySync(), [[[-2, 4]]]);
+ * assert.deepEqual(absolute.arraySync(), [[[3, 2]]]);
+ * tf.dispose([a, signed, absolute]);
+ * ```
+ */
 export function reduceChannels(a: tf.Tensor4D, absolute: boolean): tf.Tensor3D {
   return tf.tidy(() => (absolute ? tf.max(tf.abs(a), 3) : tf.sum(a, 3)) as tf.Tensor3D);
 }
@@ -88,6 +157,23 @@ export function reduceChannels(a: tf.Tensor4D, absolute: boolean): tf.Tensor3D {
 /**
  * Runs `fn` on chunks of `batchSize` images of `x` (and the matching target rows) and concatenates the maps.
  * Each chunk runs inside tf.tidy, so only the maps outlive it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const x = tf.ones([5, 2, 2, 1]) as tf.Tensor4D;
+ * const chunks: number[][] = [];
+ * const maps = mapChunks(x, 2, (chunk, start, end) => {
+ *   chunks.push([start, end]);
+ *   return tf.sum(chunk, 3);
+ * });
+ * assert.deepEqual(chunks, [[0, 2], [2, 4], [4, 5]]);
+ * assert.deepEqual(maps.shape, [5, 2, 2]);
+ * tf.dispose([x, maps]);
+ * ```
  */
 export function mapChunks(
   x: tf.Tensor4D,
@@ -111,6 +197,27 @@ export function mapChunks(
  * Sum over `samples` of the input gradients at perturbed copies of a chunk `x` (`m` images). `makeSamples(k0,
  * k1)` returns the copies for samples k0..k1-1, sample-major (`[(k1-k0)*m,H,W,C]`). At most `batchSize`
  * inputs go through the model at once. Returns the sum of gradients and, when `squares`, the sum of squares.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { targetWeights } from "./target.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const net = tf.sequential({ layers });
+ * const model = fromLayersModel(net);
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const w = targetWeights([0, 2], 3);
+ * // 3 unchanged copies per image, 2 model inputs per pass: 3 times the plain gradient.
+ * const { sum } = sampledGradients(model, x, w, 3, (k0, k1) => tf.tile(x, [k1 - k0, 1, 1, 1]), 2);
+ * const once = inputGradients(model, x, w);
+ * const diff = tf.tidy(() => tf.sub(sum, tf.mul(once, 3)).abs().max());
+ * assert.ok(diff.dataSync()[0] < 1e-5);
+ * tf.dispose([x, w, sum, once, diff]);
+ * net.dispose();
+ * ```
  */
 export function sampledGradients(
   model: ExplainableModel,

@@ -36,10 +36,20 @@ export interface NoiseTunnelOptions<N extends MethodName> {
  *
  * @example
  * ```ts
- * const maps = await noiseTunnel("integrated_gradients", model, images, labels, {
- *   samples: 8,
- *   methodOptions: { steps: 16 },
- * });
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const options = { samples: 2, seed: 7, methodOptions: { steps: 4 } };
+ * const a = await noiseTunnel("integrated_gradients", model, x, [0], options);
+ * const b = await noiseTunnel("integrated_gradients", model, x, [0], options);
+ * assert.deepEqual(a.shape, [1, 4, 4]);
+ * assert.deepEqual(a.arraySync(), b.arraySync()); // seeded: the same noise both times
+ * tf.dispose([x, a, b]);
  * ```
  */
 export async function noiseTunnel<N extends MethodName>(

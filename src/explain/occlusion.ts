@@ -23,7 +23,17 @@ export interface OcclusionOptions {
   batchSize?: number;
 }
 
-/** Patch positions (top-left corners) covering an image, the last row and column flush with the border. */
+/**
+ * Patch positions (top-left corners) covering an image, the last row and column flush with the border.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(patchPositions(5, 2, 2), [0, 2, 3]); // the last patch is moved flush with the border
+ * assert.deepEqual(patchPositions(4, 2, 2), [0, 2]);
+ * ```
+ */
 export function patchPositions(size: number, patch: number, stride: number): number[] {
   const out: number[] = [];
   for (let p = 0; p + patch <= size; p += stride) out.push(p);
@@ -31,7 +41,18 @@ export function patchPositions(size: number, patch: number, stride: number): num
   return out;
 }
 
-/** The stack of patch masks `[K, H*W]` (1 inside the patch) for an image of `height x width`. */
+/**
+ * The stack of patch masks `[K, H*W]` (1 inside the patch) for an image of `height x width`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const masks = occlusionMasks(3, 3, 2, 1); // 2×2 patches on a 3×3 image: 4 positions
+ * assert.equal(masks.length, 4 * 9);
+ * assert.deepEqual(Array.from(masks.subarray(0, 9)), [1, 1, 0, 1, 1, 0, 0, 0, 0]);
+ * ```
+ */
 export function occlusionMasks(height: number, width: number, patch: number, stride: number): Float32Array {
   const ys = patchPositions(height, patch, stride);
   const xs = patchPositions(width, patch, stride);
@@ -48,7 +69,17 @@ export function occlusionMasks(height: number, width: number, patch: number, str
   return masks;
 }
 
-/** The options with their defaults filled in, checked against the image size `[n,H,W,C]`. */
+/**
+ * The options with their defaults filled in, checked against the image size `[n,H,W,C]`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(occlusionSettings({ patch: 2 }, [1, 4, 4, 1]), { patch: 2, stride: 2, baseline: 0 });
+ * assert.throws(() => occlusionSettings({ patch: 8 }, [1, 4, 4, 1]), /do not fit 4x4 images/);
+ * ```
+ */
 export function occlusionSettings(
   options: OcclusionOptions,
   shape: number[],
@@ -65,7 +96,28 @@ export function occlusionSettings(
   return { patch, stride, baseline };
 }
 
-/** Occlusion maps `[n,H,W]`: signed mean drop of the target score (positive = the region supports it). */
+/**
+ * Occlusion maps `[n,H,W]`: signed mean drop of the target score (positive = the region supports it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { gradientInput } from "./gradient_input.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await occlusion(model, x, [0, 2], { patch: 1, stride: 1 });
+ * // Blacking out one pixel of a linear model costs its weight times its value: gradient × input.
+ * const expected = await gradientInput(model, x, [0, 2]);
+ * const diff = tf.tidy(() => tf.sub(maps, expected).abs().max());
+ * assert.ok(diff.dataSync()[0] < 1e-5);
+ * tf.dispose([x, maps, expected, diff]);
+ * ```
+ */
 export function occlusion(
   model: ExplainableModel,
   images: tf.Tensor4D,

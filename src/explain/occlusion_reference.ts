@@ -9,7 +9,31 @@ import type { OcclusionOptions } from "./occlusion.ts";
 import { occlusionSettings, patchPositions } from "./occlusion.ts";
 import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
 
-/** Occlusion maps `[n,H,W]` computed patch by patch (same definition as {@link occlusion}). */
+/**
+ * Occlusion maps `[n,H,W]` computed patch by patch (same definition as {@link occlusion}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ * import { occlusion } from "./occlusion.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3 }),
+ * ];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const slow = await occlusionReference(model, x, [0, 1], { patch: 2, stride: 1 });
+ * const fast = await occlusion(model, x, [0, 1], { patch: 2, stride: 1 });
+ * const diff = tf.tidy(() => tf.sub(slow, fast).abs().max());
+ * assert.ok(diff.dataSync()[0] < 1e-5);
+ * tf.dispose([x, slow, fast, diff]);
+ * ```
+ */
 export async function occlusionReference(
   model: ExplainableModel,
   images: tf.Tensor4D,

@@ -68,6 +68,14 @@ export const METHOD_OPTION_KEYS: { [N in MethodName]: readonly (keyof MethodOpti
 /**
  * Throws a HansError when `options` has a key method `name` does not take (a typo such as `sample` for
  * `samples` would otherwise be ignored silently), naming the keys it takes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * checkMethodOptions("rise", { masks: 500 });
+ * assert.throws(() => checkMethodOptions("rise", { mask: 500 }), /rise has no option "mask"/);
+ * ```
  */
 export function checkMethodOptions(name: string, options: Record<string, unknown> | undefined): void {
   if (!options) return;
@@ -268,7 +276,18 @@ export const METHODS: MethodInfo[] = [
   },
 ];
 
-/** The method called `name`; throws a HansError listing the valid names. */
+/**
+ * The method called `name`; throws a HansError listing the valid names.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(method("integrated_gradients").short, "IG");
+ * assert.equal(method("occlusion").usesGradient, false); // forward passes only
+ * assert.throws(() => method("gradcam"), /unknown saliency method "gradcam"/);
+ * ```
+ */
 export function method(name: string): MethodInfo {
   const found = METHODS.find((m) => m.name === name);
   if (!found) {
@@ -285,7 +304,17 @@ export function method(name: string): MethodInfo {
  *
  * @example
  * ```ts
- * const maps = await explain("rise", model, images, labels, { masks: 500 });
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await explain("rise", model, x, [0, 2], { masks: 8 });
+ * assert.deepEqual(maps.shape, [2, 4, 4]);
+ * tf.dispose([x, maps]);
  * ```
  */
 export function explain<N extends MethodName>(
@@ -313,8 +342,16 @@ export interface MethodLeftOut {
  *
  * @example
  * ```ts
- * const why = await unavailable(method("grad_cam"), model, { layer: "block3_relu" });
- * if (why) console.error(`Grad-CAM left out: ${why}`);
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers })); // no conv or pooling layer
+ * assert.equal(await unavailable(method("gradient"), model), undefined);
+ * const why = await unavailable(method("grad_cam"), model);
+ * assert.match(why ?? "", /needs a layer with a 4-D output/);
  * ```
  */
 export async function unavailable(
@@ -345,6 +382,23 @@ export async function unavailable(
  * (the user named the methods), a method that cannot run is an error: a HansError with the reason, before any
  * work. Unknown names are always an error. `noGradient` (from {@link gradientProblem}) leaves out every method
  * that needs a gradient.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers })); // no conv or pooling layer
+ * const names = ["gradient", "grad_cam"];
+ * const { methods, leftOut } = await availableMethods(names, model, () => undefined, false);
+ * assert.deepEqual(methods.map((m) => m.name), ["gradient"]);
+ * assert.deepEqual(leftOut.map((m) => m.name), ["grad_cam"]);
+ * // Methods the user named must all run.
+ * await assert.rejects(availableMethods(names, model, () => undefined, true), /cannot run on this model/);
+ * ```
  */
 export async function availableMethods(
   names: string[],
@@ -369,6 +423,21 @@ export async function availableMethods(
 /**
  * Why the model has no input gradient in TF.js (an op without a registered gradient, named), or undefined when
  * the gradient of its logits on `x` can be computed. Runs one backward pass on the first image of `x`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const flat = (t: tf.Tensor4D) => t.reshape([t.shape[0], -1]) as tf.Tensor2D;
+ * assert.equal(gradientProblem({ classes: 16, logits: flat }, x), undefined);
+ * // TopK has no gradient in TF.js.
+ * const top = (t: tf.Tensor4D) => tf.topk(flat(t), 3).values;
+ * assert.match(gradientProblem({ classes: 3, logits: top }, x) ?? "", /uses the op TopK/);
+ * x.dispose();
+ * ```
  */
 export function gradientProblem(model: ExplainableModel, x: tf.Tensor4D): string | undefined {
   try {

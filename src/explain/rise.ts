@@ -109,7 +109,22 @@ function buildMasks(
   });
 }
 
-/** The RISE masks `[N, H*W]` (values in [0, 1]) that {@link rise} uses for these options. */
+/**
+ * The RISE masks `[N, H*W]` (values in [0, 1]) that {@link rise} uses for these options.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const masks = riseMasks(4, 4, { masks: 3, grid: 2, seed: 1 });
+ * assert.deepEqual(masks.shape, [3, 16]); // one row of H·W values per mask
+ * const [low, high] = tf.tidy(() => [masks.min().dataSync()[0], masks.max().dataSync()[0]]);
+ * assert.ok(low >= 0 && high <= 1);
+ * masks.dispose();
+ * ```
+ */
 export function riseMasks(height: number, width: number, options: RiseMaskOptions = {}): tf.Tensor2D {
   const plan = maskPlan(height, width, options);
   return buildMasks(plan, height, width, 0, plan.n);
@@ -121,6 +136,25 @@ const MASK_BLOCK_VALUES = 1 << 24;
 /**
  * RISE maps `[n,H,W]`, signed when logits are scored (the default). Every image gets the same masks. Cost:
  * N forward passes per image, in batches of `batchSize`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await rise(model, x, [2], { masks: 8, seed: 1 });
+ * assert.deepEqual(maps.shape, [1, 4, 4]);
+ * // With every cell kept (p = 1) each mask is all ones: every pixel gets the score of the whole image.
+ * const whole = await rise(model, x, [2], { masks: 2, keep: 1 });
+ * const logit = tf.tidy(() => model.logits(x).dataSync()[2]);
+ * assert.ok(tf.tidy(() => tf.sub(whole, logit).abs().max().dataSync()[0]) < 1e-5);
+ * tf.dispose([x, maps, whole]);
+ * ```
  */
 export function rise(
   model: ExplainableModel,

@@ -42,6 +42,26 @@ export interface NoisySums {
  * Gradients at `samples` noisy copies of every image, reduced to maps `[n,H,W]` by `reduce` chunk by chunk
  * (inside tf.tidy). `squares` asks for the sum of squared gradients too. The noise is seeded: the same
  * seed, images and batch size give the same maps.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { gradient } from "./gradient.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * // Mean gradient, summed over channels: for a linear model the noise changes nothing.
+ * const maps = noisyGradientMaps(model, x, [0, 1], { samples: 2 }, false, ({ sum, samples }) =>
+ *   tf.sum(tf.div(sum, samples), 3) as tf.Tensor3D);
+ * const plain = await gradient(model, x, [0, 1], { absolute: false });
+ * const diff = tf.tidy(() => tf.sub(maps, plain).abs().max());
+ * assert.ok(diff.dataSync()[0] < 1e-5);
+ * tf.dispose([x, maps, plain, diff]);
+ * ```
  */
 export function noisyGradientMaps(
   model: ExplainableModel,
@@ -78,7 +98,30 @@ export function noisyGradientMaps(
   });
 }
 
-/** SmoothGrad maps `[n,H,W]`: mean gradient over `samples` noisy copies; absolute by default. */
+/**
+ * SmoothGrad maps `[n,H,W]`: mean gradient over `samples` noisy copies; absolute by default.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu" }),
+ *   tf.layers.flatten(),
+ *   tf.layers.dense({ units: 3 }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await smoothGrad(fromLayersModel(net), x, [0, 2], { samples: 4, seed: 1 });
+ * assert.deepEqual(maps.shape, [2, 4, 4]);
+ * assert.ok(maps.min().dataSync()[0] >= 0); // absolute by default
+ * tf.dispose([x, maps]);
+ * net.dispose();
+ * ```
+ */
 export function smoothGrad(
   model: ExplainableModel,
   images: tf.Tensor4D,

@@ -14,6 +14,25 @@ export type SmoothGradSquaredOptions = NoiseOptions;
 /**
  * SmoothGrad² maps `[n,H,W]`: mean over noisy copies of the squared gradient, max over channels. Unsigned
  * (≥ 0) by construction, in squared score units per squared input unit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { gradient } from "./gradient.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await smoothGradSquared(model, x, [1], { samples: 2 });
+ * // A linear model's gradient does not change with the noise: the map is the squared gradient.
+ * const plain = await gradient(model, x, [1]);
+ * const diff = tf.tidy(() => tf.sub(maps, tf.square(plain)).abs().max());
+ * assert.ok(diff.dataSync()[0] < 1e-5);
+ * tf.dispose([x, maps, plain, diff]);
+ * ```
  */
 export function smoothGradSquared(
   model: ExplainableModel,

@@ -15,6 +15,23 @@ export type VarGradOptions = NoiseOptions;
  * VarGrad maps `[n,H,W]`: per input value the population variance of the gradient over the noisy copies,
  * mean(g²) − mean(g)² (clipped at 0 against rounding), max over channels. Unsigned (≥ 0) by construction.
  * A model whose gradient does not change with the input (a linear one) gets 0 everywhere.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await varGrad(fromLayersModel(net), x, [0, 1], { samples: 4 });
+ * assert.deepEqual(maps.shape, [2, 4, 4]);
+ * assert.ok(maps.max().dataSync()[0] < 1e-6); // a linear model's gradient does not vary
+ * tf.dispose([x, maps]);
+ * net.dispose();
+ * ```
  */
 export function varGrad(
   model: ExplainableModel,

@@ -61,7 +61,16 @@ export interface PerturbationCurves {
   meanAuc: number;
 }
 
-/** Area under a curve by the trapezoid rule. */
+/**
+ * Area under a curve by the trapezoid rule.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(trapezoidAuc([0, 0.5, 1], [1, 1, 0]), 0.75);
+ * ```
+ */
 export function trapezoidAuc(fractions: ArrayLike<number>, values: ArrayLike<number>): number {
   let area = 0;
   for (let k = 1; k < fractions.length; k++) {
@@ -70,7 +79,16 @@ export function trapezoidAuc(fractions: ArrayLike<number>, values: ArrayLike<num
   return area;
 }
 
-/** Pixel indices of one map, most relevant first (ties by index). */
+/**
+ * Pixel indices of one map, most relevant first (ties by index).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(Array.from(relevanceOrder([0.1, 0.9, 0.5, 0.9])), [1, 3, 2, 0]); // ties by index
+ * ```
+ */
 export function relevanceOrder(map: ArrayLike<number>): Int32Array {
   const order = Int32Array.from({ length: map.length }, (_, i) => i);
   order.sort((a, b) => (map[b] - map[a]) || (a - b));
@@ -87,7 +105,22 @@ function pixelRanks(maps: ArrayLike<number>, n: number, pixels: number): Float32
   return ranks;
 }
 
-/** Gaussian blur of `x` with standard deviation `sigma` (pixels), renormalized at the borders. */
+/**
+ * Gaussian blur of `x` with standard deviation `sigma` (pixels), renormalized at the borders.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const flat = tf.fill([1, 5, 5, 1], 0.5) as tf.Tensor4D;
+ * const blurred = gaussianBlur(flat, 1);
+ * // Renormalized at the borders: a flat image stays flat, corners included.
+ * assert.ok(tf.tidy(() => tf.sub(blurred, flat).abs().max().dataSync()[0]) < 1e-6);
+ * tf.dispose([flat, blurred]);
+ * ```
+ */
 export function gaussianBlur(x: tf.Tensor4D, sigma: number): tf.Tensor4D {
   return tf.tidy(() => {
     const channels = x.shape[3];
@@ -176,6 +209,26 @@ async function curves(
 /**
  * Deletion curves: the most relevant pixels (all channels) are set to `baseline` (default 0) in `steps`
  * (default 16) equal steps, and the target's softmax probability is tracked. Lower area = more faithful map.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "../explain/model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential();
+ * net.add(tf.layers.flatten({ inputShape: [4, 4, 1] }));
+ * net.add(tf.layers.dense({ units: 3, useBias: false }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = Array.from({ length: 16 }, (_, i) => i); // one map: the last pixel is the most relevant
+ * const result = await deletion(fromLayersModel(net), x, { maps, target: [1], steps: 4, score: "logit" });
+ * assert.deepEqual(result.fractions, [0, 0.25, 0.5, 0.75, 1]);
+ * // Once every pixel is removed (set to 0), a model without biases scores 0.
+ * assert.ok(Math.abs(result.curves[0][4]) < 1e-6);
+ * x.dispose();
+ * net.dispose();
+ * ```
  */
 export function deletion(
   model: ExplainableModel,
@@ -190,6 +243,26 @@ export function deletion(
  * Insertion curves: the most relevant pixels are copied onto a start image (default: constant 0; or a blurred
  * copy, `start: "blur"`) in `steps` (default 16) equal steps, and the target's softmax probability is tracked.
  * Higher area = more faithful map.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "../explain/model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential();
+ * net.add(tf.layers.flatten({ inputShape: [4, 4, 1] }));
+ * net.add(tf.layers.dense({ units: 3, useBias: false }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = Array.from({ length: 16 }, (_, i) => i); // one map: the last pixel is the most relevant
+ * const result = await insertion(fromLayersModel(net), x, { maps, target: [1], steps: 4 });
+ * assert.equal(result.curves[0].length, 5); // steps + 1 points
+ * // The start image is all 0: without biases every logit is 0, so each of the 3 classes has probability 1/3.
+ * assert.ok(Math.abs(result.curves[0][0] - 1 / 3) < 1e-6);
+ * x.dispose();
+ * net.dispose();
+ * ```
  */
 export function insertion(
   model: ExplainableModel,

@@ -30,6 +30,34 @@ export const VERDICT = { flipGain: 0.5, accuracyDrop: 0.2 } as const;
  * Runs the reliance tests of `shortcut` for class `label` on the test set `test` (clean images). The artifacts
  * are stamped with `seed`, so the same seed gives the same numbers. `cleanPredicted`, the model's predictions
  * on the whole clean `test` when the caller already has them, saves running the clean images again.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { squareShortcut } from "../shortcuts/square.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const test = {
+ *   name: "toy",
+ *   images: new Float32Array(4 * 16), // four black 4×4 images, two of each class
+ *   labels: Int32Array.of(0, 0, 1, 1),
+ *   count: 4,
+ *   height: 4,
+ *   width: 4,
+ *   channels: 1,
+ *   classNames: ["zero", "one"],
+ * };
+ * // A cheat: class 0 exactly when pixel (1, 1), where the square goes, is white.
+ * const predict = (x: tf.Tensor4D) =>
+ *   tf.tidy(() => {
+ *     const white = x.slice([0, 1, 1, 0], [-1, 1, 1, 1]).reshape([-1, 1]);
+ *     return tf.concat([white, tf.sub(1, white)], 1) as tf.Tensor2D;
+ *   });
+ * const r = await relianceTests({ predict }, test, 0, squareShortcut({ tone: "light" }), 1);
+ * assert.deepEqual([r.withArtifact, r.withoutArtifact, r.flipRate, r.baseFlipRate], [1, 0, 1, 0]);
+ * assert.equal(cheats(r), true);
+ * ```
  */
 export async function relianceTests(
   model: Classifier,
@@ -65,6 +93,16 @@ export async function relianceTests(
  * The verdict: the model cheats with this artifact when pasting it onto other classes turns at least half
  * of them into this class beyond the base rate (`flipRate − baseFlipRate ≥ 0.5`), or when removing it costs
  * the class at least 20 points of accuracy (`withArtifact − withoutArtifact ≥ 0.2`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const honest = { withArtifact: 0.98, withoutArtifact: 0.97, flipRate: 0.02, baseFlipRate: 0.01 };
+ * assert.equal(cheats({ ...honest, classImages: 100, otherImages: 900 }), false);
+ * // Removing the artifact costs 30 points of accuracy.
+ * assert.equal(cheats({ ...honest, withoutArtifact: 0.68, classImages: 100, otherImages: 900 }), true);
+ * ```
  */
 export function cheats(r: RelianceResult): boolean {
   return r.flipRate - r.baseFlipRate >= VERDICT.flipGain ||

@@ -16,7 +16,16 @@ import { fromLayersModel } from "../explain/model_fn.ts";
 import { method } from "../explain/registry.ts";
 import type { Target } from "../explain/target.ts";
 
-/** Ranks of `values` from 1 (smallest) to n; tied values share the mean of their ranks. */
+/**
+ * Ranks of `values` from 1 (smallest) to n; tied values share the mean of their ranks.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(Array.from(ranks([10, 30, 20, 20])), [1, 4, 2.5, 2.5]); // ties share their mean rank
+ * ```
+ */
 export function ranks(values: ArrayLike<number>): Float64Array {
   const n = values.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => values[a] - values[b]);
@@ -34,6 +43,15 @@ export function ranks(values: ArrayLike<number>): Float64Array {
 /**
  * Spearman's rank correlation of two equally long arrays: the Pearson correlation of their ranks, ties
  * sharing the mean rank. NaN when either array is constant (no ranking to compare).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(spearman([1, 2, 3], [2, 4, 6]), 1);
+ * assert.equal(spearman([1, 2, 3], [30, 20, 10]), -1);
+ * assert.ok(Number.isNaN(spearman([1, 2, 3], [5, 5, 5]))); // a constant array has no ranking
+ * ```
  */
 export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) {
@@ -95,6 +113,26 @@ function meanIgnoringNaN(values: number[]): number {
  * Runs the cascading randomization on a copy of `model` (the original is never touched). Each layer with
  * trainable weights gets a fresh initialization, seeded: kernels Glorot-uniform (tfjs's default), biases 0. The layers'
  * own initializers are not used, since a seeded initializer would give back the original untrained weights.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [
+ *   tf.layers.flatten({ inputShape: [4, 4, 1] }),
+ *   tf.layers.dense({ units: 8, activation: "relu", name: "hidden" }),
+ *   tf.layers.dense({ units: 3, name: "head" }),
+ * ];
+ * const net = tf.sequential({ layers });
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const result = await modelRandomization(net, x, { target: [0, 1], method: "gradient" });
+ * assert.deepEqual(result.steps.map((s) => s.layer), ["head", "hidden"]); // from the top down
+ * assert.equal(result.sanity, result.steps[1].spearman);
+ * tf.dispose(x);
+ * net.dispose();
+ * ```
  */
 export async function modelRandomization(
   model: tf.LayersModel,

@@ -74,9 +74,15 @@ export interface SprayResult {
  *
  * @example
  * ```ts
- * const result = sprayClass(maps, 300, 28, 28, { seed: 1 });
- * console.log(`${result.clusters} clusters`, result.clusterSizes, "split", result.split);
- * const flags = flagClasses(perClassResults); // across the classes, see flagClasses
+ * import assert from "node:assert/strict";
+ *
+ * // 12 maps of 4×4: six put their relevance in the top-left corner, six in the bottom-right one.
+ * const maps = new Float32Array(12 * 16);
+ * for (let i = 0; i < 12; i++) maps[i * 16 + (i < 6 ? 0 : 15)] = 1;
+ * const result = sprayClass(maps, 12, 4, 4, { size: 4, seed: 1 });
+ * assert.equal(result.clusters, 2);
+ * assert.deepEqual(result.clusterSizes, [6, 6]);
+ * assert.deepEqual(Array.from(result.assignments), [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
  * ```
  */
 export function sprayClass(
@@ -175,6 +181,15 @@ export interface FlagOptions {
  * classes, against 0.43–2.2 × for the clean classes (the lowest, the digit 1 with its upright and slanted
  * writers). A relative threshold assumes that most classes are honest: with fewer than three classes, when
  * every class cheats alike, or when the median is 0, nothing is flagged. Look at the mean maps before calling a flagged cluster a shortcut.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * // Only `split` is read: the third class cuts off a group of its maps far more cleanly than the others.
+ * const split = (conductance: number) => ({ split: { conductance, share: 0.3 } }) as SprayResult;
+ * assert.deepEqual(flagClasses([split(0.5), split(0.6), split(0.05)]), [false, false, true]);
+ * ```
  */
 export function flagClasses(results: SprayResult[], options: FlagOptions = {}): boolean[] {
   const ratio = options.ratio ?? 0.4;
@@ -201,6 +216,16 @@ export interface PurityRecall {
  * Purity and recall of the cluster that holds the most stamped samples, to check that SpRAy found the
  * artifact's strategy. `assignments` and `isStamped` are per sample and must have the same length. With no
  * stamped sample the result is `{ purity: 0, recall: 0, cluster: -1 }`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const assignments = Int32Array.of(0, 0, 1, 1);
+ * const stamped = [false, true, true, true];
+ * // Cluster 1 holds 2 of the 3 stamped maps, and nothing else.
+ * assert.deepEqual(artifactPurityRecall(assignments, stamped), { purity: 1, recall: 2 / 3, cluster: 1 });
+ * ```
  */
 export function artifactPurityRecall(
   assignments: Int32Array,
