@@ -65,6 +65,8 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
         );
       }
       const model = withInputRange(loaded.explainable, range);
+      // A --layer the model does not have stops the run here, with the candidates, whatever methods run.
+      if (flags.layer !== undefined && model.graph) pickSpatialNode(model.graph, flags.layer, "--layer");
       const layer = flags.layer === undefined ? {} : { layer: flags.layer };
       const result = await runContrastive({
         model,

@@ -11,6 +11,8 @@ import { collect } from "./read.ts";
 export interface FetchBytesOptions {
   /** Time limit for the whole download in milliseconds (default 60000). */
   timeoutMs?: number;
+  /** `follow` redirects (the default) or treat one as an `error`. */
+  redirect?: "follow" | "error";
 }
 
 /** True when `source` is an http:// or https:// URL. */
@@ -26,7 +28,10 @@ export function isHttpUrl(source: string): boolean {
 export async function fetchBytes(url: string, options: FetchBytesOptions = {}): Promise<Uint8Array> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(url, {
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: options.redirect ?? "follow",
+    });
     if (!response.ok) {
       await response.body?.cancel();
       const status = [response.status, response.statusText].filter(Boolean).join(" ");

@@ -385,6 +385,7 @@ function readNode(
       return [{ op: "pad", name, inputs: one(), paddings: [[p[2], p[3]], [p[4], p[5]]] }];
     }
     case "ConcatV2": {
+      if (live.length !== inputs.length - 1) throw unsupported("a constant among the concatenated tensors");
       const axis = needValues(inputs.length - 1)[0];
       return [{ op: "concat", name, inputs: live, axis }];
     }

@@ -208,13 +208,17 @@ async function locate(
       readModel: () => fetchBytes(file, { timeoutMs: options.timeoutMs }),
       readWeight: (path) => {
         const url = new URL(path, file);
-        if (url.origin !== base.origin || !url.pathname.startsWith(base.pathname) || url.search !== "") {
+        if (
+          url.origin !== base.origin || !url.pathname.startsWith(base.pathname) || url.search !== "" ||
+          /%2f|%5c/i.test(url.pathname)
+        ) {
           throw new HansError(
             `${file} names the weights file "${path}", which is outside the model's folder ${base.href}; ` +
               `hans reads weights only next to model.json.`,
           );
         }
-        return fetchBytes(url.href, { timeoutMs: options.timeoutMs });
+        // No redirects: a redirect could lead anywhere, past the folder check above.
+        return fetchBytes(url.href, { timeoutMs: options.timeoutMs, redirect: "error" });
       },
     };
   }
@@ -348,8 +352,10 @@ async function describe(
         graph,
       };
     } catch (e) {
-      if (!(e instanceof HansError)) throw e;
-      explainable.graphUnavailable = e.message;
+      // A misread graph must not refuse a model that runs in tfjs: any error here only costs the graph.
+      explainable.graphUnavailable = e instanceof HansError
+        ? e.message
+        : `hans's reading of the model fails (${(e as Error).message?.split("\n")[0]}).`;
       const softmaxInput = softmaxInputNode(
         (json.modelTopology.node ?? []) as GraphDefNode[],
         graphNodeName(json, "outputs", graphModel.outputNodes[0]),
@@ -361,7 +367,9 @@ async function describe(
     }
   }
   if (explainable.graph) {
-    const problem = await graphProblem(explainable.graph, forward, inputShape, probabilities);
+    const problem = await graphProblem(explainable.graph, forward, inputShape, probabilities).catch((e) =>
+      `hans's reading of the model fails on images (${(e as Error).message?.split("\n")[0]}).`
+    );
     if (problem) {
       disposeGraph(explainable.graph);
       explainable = {
@@ -456,7 +464,8 @@ function smallConstants(
   const found = new Map<string, number[]>();
   let offset = 0;
   for (const spec of specs) {
-    const bytes = weightsByteLength([spec]) ?? 0;
+    const bytes = weightsByteLength([spec]);
+    if (bytes === undefined) break; // a string weight: the offsets after it are unknown
     const count = spec.shape.reduce((a, b) => a * b, 1);
     if (!spec.quantization && count <= 64 && (spec.dtype === "int32" || spec.dtype === "float32")) {
       const view = new DataView(data.buffer, data.byteOffset + offset, bytes);

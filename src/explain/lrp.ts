@@ -28,6 +28,7 @@ import {
   type ModelGraph,
   poolForward,
   type PoolNode,
+  runNode,
 } from "./graph.ts";
 
 /** A weight transform ρ (identity, positive part, negative part), applied to kernel and bias alike. */
@@ -202,7 +203,7 @@ interface InputFold {
   scale: tf.Tensor | null;
   /** Offset as an image `[1,H,W,C]`. */
   offset: tf.Tensor;
-  /** The reshapes (Flatten) on the way from the pixels to the linear node, applied in order. */
+  /** The reshapes (Flatten) and zero paddings on the way from the pixels to the linear node, in order. */
   reshape: (t: tf.Tensor) => tf.Tensor;
 }
 
@@ -241,6 +242,12 @@ export interface LrpPlan {
   first: Set<string>;
   /** Transforms of the pixels folded into a first linear node, by that node's name. */
   folds: Map<string, InputFold>;
+  /**
+   * First linear nodes with a transform of the pixels before them that could not be folded in: their input is
+   * not in pixel space, so the z^B rule's pixel bounds do not hold there (lrpEpsilon and lrpAlphaBeta refuse
+   * it; the ε or αβ input rule works).
+   */
+  unfolded: string[];
 }
 
 const plans = new WeakMap<ModelGraph, LrpPlan>();
@@ -273,6 +280,11 @@ const plans = new WeakMap<ModelGraph, LrpPlan>();
 export async function lrpPlan(graph: ModelGraph, method: string): Promise<LrpPlan> {
   const cached = plans.get(graph);
   if (cached) return cached;
+  for (const node of graph.nodes) {
+    if ("activation" in node && node.activation === "softmax") {
+      throw new HansError(`${method} cannot pass relevance through the softmax at node "${node.name}".`);
+    }
+  }
   const nodes = [...graph.nodes];
   const consumers = (name: string) => nodes.filter((n) => n.inputs.includes(name));
   // Fold affine nodes into a linear node before them that has no activation and no other consumer.
@@ -297,6 +309,7 @@ export async function lrpPlan(graph: ModelGraph, method: string): Promise<LrpPla
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const first = new Set<string>();
   const folds = new Map<string, InputFold>();
+  const unfolded: string[] = [];
   const linearAbove = (name: string): boolean => {
     const node = byName.get(name)!;
     return isLinear(node) || node.inputs.some(linearAbove);
@@ -308,14 +321,11 @@ export async function lrpPlan(graph: ModelGraph, method: string): Promise<LrpPla
     if (fold) {
       graph.owned.push(...(fold.scale ? [fold.scale] : []), fold.offset);
       folds.set(node.name, fold);
+    } else if (transformBefore(canon, byName, node)) {
+      unfolded.push(node.name);
     }
   }
-  for (const node of nodes) {
-    if ("activation" in node && node.activation === "softmax") {
-      throw new HansError(`${method} cannot pass relevance through the softmax at node "${node.name}".`);
-    }
-  }
-  const plan = { graph: canon, first, folds };
+  const plan = { graph: canon, first, folds, unfolded };
   plans.set(graph, plan);
   return plan;
 }
@@ -347,9 +357,10 @@ function foldAffine(node: LinearNode, scale: tf.Tensor | null, offset: tf.Tensor
 }
 
 /**
- * The element-wise transforms between the pixels and a first linear node (affine, standardize and identity
- * nodes, then Flatten-like reshapes, in a single path from the input), composed into one `x · scale + offset`;
- * undefined when there are none.
+ * What lies between the pixels and a first linear node on a single path from the input: element-wise
+ * transforms (affine, standardize) composed into one `x · scale + offset`, then zero padding and Flatten-like
+ * reshapes, so that the input rule sees the pixels themselves; undefined when nothing but identities lies
+ * there.
  */
 async function inputFold(
   graph: ModelGraph,
@@ -361,23 +372,31 @@ async function inputFold(
   let name = node.inputs[0];
   while (name !== graph.input) {
     const n = byName.get(name)!;
-    if (n.op !== "affine" && n.op !== "standardize" && n.op !== "identity" && n.op !== "reshape") {
+    if (
+      n.op !== "affine" && n.op !== "standardize" && n.op !== "identity" && n.op !== "reshape" &&
+      n.op !== "pad"
+    ) {
       return undefined;
     }
     if (graph.nodes.filter((m) => m.inputs.includes(n.name)).length !== 1) return undefined;
     path.unshift(n);
     name = n.inputs[0];
   }
-  if (!path.some((n) => n.op === "affine" || n.op === "standardize")) return undefined;
-  // Reshapes only after the last transform, so that every scale and offset is an image's shape.
+  // Also a padding alone: the input rule must see the pixels, not the padded zeros (which are no pixels and
+  // would take relevance that the slicing back then drops).
+  if (!path.some((n) => n.op !== "identity")) return undefined;
+  // Reshapes and zero padding only after the last transform, so that every scale and offset is an image's
+  // shape; both are linear, so pad(x · s + o) = pad(x · s) + pad(o) (the padding stays 0).
   const lastTransform = path.findLastIndex((n) => n.op === "affine" || n.op === "standardize");
-  if (path.slice(0, lastTransform).some((n) => n.op === "reshape")) return undefined;
+  if (lastTransform > 0 && path.slice(0, lastTransform).some((n) => n.op === "reshape" || n.op === "pad")) {
+    return undefined;
+  }
   const shape = graph.shapes.get(graph.input)!;
   const composed = tf.tidy(() => {
     let s: tf.Tensor | null = null;
     let o: tf.Tensor = tf.zeros(shape);
     for (const n of path) {
-      if (n.op === "identity" || n.op === "reshape") continue;
+      if (n.op === "identity" || n.op === "reshape" || n.op === "pad") continue;
       const [ns, no] = n.op === "standardize"
         ? [n.scale, tf.neg(tf.mul(n.mean, n.scale))]
         : n.op === "affine"
@@ -402,10 +421,24 @@ async function inputFold(
       `${method} folds the transform of the pixels before "${node.name}" into it and needs its scale positive.`,
     );
   }
-  const reshapes = path.filter((n) => n.op === "reshape");
-  const reshape = (t: tf.Tensor) =>
-    reshapes.reduce((h, n) => tf.reshape(h, [h.shape[0], ...(n as { shape: number[] }).shape]), t);
+  const structural = path.filter((n) => n.op === "reshape" || n.op === "pad");
+  const reshape = (t: tf.Tensor) => structural.reduce((h, n) => runNode(n, [h]), t);
   return { source: graph.input, scale, offset, reshape };
+}
+
+/** True when an affine or standardize node lies between the pixels and `node` (on any path). */
+function transformBefore(graph: ModelGraph, byName: Map<string, GraphNode>, node: GraphNode): boolean {
+  const stack = [...node.inputs];
+  const seen = new Set<string>();
+  while (stack.length > 0) {
+    const name = stack.pop()!;
+    if (seen.has(name) || name === graph.input) continue;
+    seen.add(name);
+    const n = byName.get(name)!;
+    if (n.op === "affine" || n.op === "standardize") return true;
+    stack.push(...n.inputs);
+  }
+  return false;
 }
 
 /** The input rule when `first` holds the node, else the hidden rule. */

@@ -63,6 +63,14 @@ export async function lrpAlphaBeta(
   const alpha = options.alpha ?? 1;
   if (!(alpha >= 1)) throw new HansError(`LRP-αβ needs alpha ≥ 1 (beta = alpha − 1); got ${alpha}.`);
   const plan = await lrpPlan(modelGraph(model, "LRP-αβ"), "LRP-αβ");
+  if ((options.inputRule ?? "zB") === "zB" && plan.unfolded.length > 0) {
+    throw new HansError(
+      `LRP-αβ: the pixels reach layer "${
+        plan.unfolded[0]
+      }" through a transform hans cannot fold into it, so ` +
+        `the z^B input rule's pixel bounds do not hold there; pass inputRule "epsilon".`,
+    );
+  }
   const hidden = alphaBetaRule(alpha);
   const [low, high] = options.bounds ?? [0, 1];
   const input: LrpRule = (options.inputRule ?? "zB") === "zB" ? zBRule(low, high) : hidden;

@@ -4,6 +4,7 @@
  * @module
  */
 import type { tf } from "../deps.ts";
+import { HansError } from "../errors.ts";
 import { modelGraph } from "./model_fn.ts";
 import { epsilonRule, lrpPlan, lrpRelevance, type LrpRule, zBRule } from "./lrp.ts";
 import { type ExplainableModel, mapChunks, reduceChannels } from "./model_fn.ts";
@@ -62,6 +63,14 @@ export async function lrpEpsilon(
   options: LrpEpsilonOptions = {},
 ): Promise<tf.Tensor3D> {
   const plan = await lrpPlan(modelGraph(model, "LRP-ε"), "LRP-ε");
+  if ((options.inputRule ?? "zB") === "zB" && plan.unfolded.length > 0) {
+    throw new HansError(
+      `LRP-ε: the pixels reach layer "${
+        plan.unfolded[0]
+      }" through a transform hans cannot fold into it, so ` +
+        `the z^B input rule's pixel bounds do not hold there; pass inputRule "epsilon".`,
+    );
+  }
   const hidden = epsilonRule(options.epsilon ?? 1e-6);
   const [low, high] = options.bounds ?? [0, 1];
   const input: LrpRule = (options.inputRule ?? "zB") === "zB" ? zBRule(low, high) : hidden;

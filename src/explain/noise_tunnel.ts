@@ -77,8 +77,16 @@ export async function noiseTunnel<N extends MethodName>(
         tf.randomNormal(images.shape, 0, sigma, "float32", tfSeed((options.seed ?? 0) + 7919 * s)),
       )
     ) as tf.Tensor4D;
-    const maps = await info.explain(model, noisy, target, options.methodOptions);
-    noisy.dispose();
+    let maps: tf.Tensor3D;
+    try {
+      maps = await info.explain(model, noisy, target, options.methodOptions);
+    } catch (e) {
+      sum?.dispose();
+      sumSquares?.dispose();
+      throw e;
+    } finally {
+      noisy.dispose();
+    }
     const [nextSum, nextSquares] = tf.tidy(() => [
       sum ? tf.add(sum, maps) : maps.clone(),
       kind === "smoothgrad" ? undefined : sumSquares ? tf.add(sumSquares, tf.square(maps)) : tf.square(maps),

@@ -369,7 +369,15 @@ export async function unavailable(
   }
   try {
     if (info.needs === "layer") pickSpatialNode(model.graph, options.layer as string | undefined, info.label);
-    if (info.needs === "lrp") await lrpPlan(model.graph, info.label);
+    if (info.needs === "lrp") {
+      const plan = await lrpPlan(model.graph, info.label);
+      if (plan.unfolded.length > 0 && (options.inputRule ?? "zB") === "zB") {
+        return `the pixels reach layer "${
+          plan.unfolded[0]
+        }" through a transform hans cannot fold into it, so ` +
+          `the z^B input rule's pixel bounds do not hold there (pass inputRule "epsilon")`;
+      }
+    }
   } catch (e) {
     if (e instanceof HansError) return e.message;
     throw e;

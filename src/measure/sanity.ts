@@ -12,6 +12,7 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { disposeGraph } from "../explain/graph.ts";
 import { fromLayersModel } from "../explain/model_fn.ts";
 import { method } from "../explain/registry.ts";
 import type { Target } from "../explain/target.ts";
@@ -145,9 +146,12 @@ export async function modelRandomization(
   const seed = options.seed ?? 0;
   const pixels = images.shape[1] * images.shape[2];
   const read = async (m: tf.LayersModel) => {
-    const maps = await explain(fromLayersModel(m), images, options.target, options.methodOptions);
+    const explainable = fromLayersModel(m);
+    const maps = await explain(explainable, images, options.target, options.methodOptions);
     const values = await maps.data() as Float32Array;
     maps.dispose();
+    // The graph's own tensors (folded BatchNorm, LRP's folds) belong to this step's weights only.
+    if (explainable.graph) disposeGraph(explainable.graph);
     return absolute ? values.map(Math.abs) : values;
   };
   const original = await read(model);

@@ -129,7 +129,7 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
   const p = studied.map((m) => m.predicted);
   const q = studied.map((m) => m.true);
   const x = batchTensor(data, 0, data.count);
-  if (!noGradient) await checkFiniteGradients(model, x);
+  if (!noGradient && methods.some((m) => m.usesGradient !== false)) await checkFiniteGradients(model, x);
   const failed: MethodLeftOut[] = [];
   const pixels = data.height * data.width;
   const scores: Record<string, MethodScore> = {};

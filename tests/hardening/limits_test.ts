@@ -116,6 +116,15 @@ Deno.test("model files: weights outside the folder, device files, FIFOs, huge in
       json.weightsManifest[0].paths = [`file://${dir}/outside/weights.bin`];
       return new Response(JSON.stringify(json));
     }
+    if (path === "/r/model.json") {
+      return new Response(
+        graphModelFixture({ height: 16, width: 16, channels: 1, classes: 2, filters: 0 }).modelJson,
+      );
+    }
+    if (path === "/r/weights.bin") {
+      // A redirect out of the model's folder: followed, it would get past the folder check.
+      return new Response(null, { status: 302, headers: { location: "/elsewhere/weights.bin" } });
+    }
     await request.body?.cancel();
     return new Response("not here", { status: 404 });
   });
@@ -178,6 +187,11 @@ Deno.test("model files: weights outside the folder, device files, FIFOs, huge in
         name: "a remote model.json naming a file:// weights path",
         args: contrastive(`http://127.0.0.1:${server.addr.port}/m/model.json`),
         message: /names the weights file "file:\/\/.*", which is outside the model's folder/,
+      },
+      {
+        name: "a remote weights file that redirects out of the model's folder",
+        args: contrastive(`http://127.0.0.1:${server.addr.port}/r/model.json`),
+        message: /r\/weights\.bin cannot be reached/,
       },
       { name: "--model /dev/zero", args: contrastive("/dev/zero"), message: /\/dev\/zero is a device/ },
       {
