@@ -32,6 +32,11 @@ function maskCell(mask: Uint8Array, shape: { height: number; width: number }): I
   return { rgba, width: shape.width, height: shape.height, caption: "artifact mask" };
 }
 
+/** "a shirt", "an ankle boot". */
+function article(noun: string): string {
+  return `${/^[aeiou]/i.test(noun) ? "an" : "a"} ${noun}`;
+}
+
 const SCALE_NOTE =
   "Each map is coloured on its own scale, printed under it: diverging maps from −max to +max " +
   "(blue negative, red positive), heat maps from 0 to max.";
@@ -111,7 +116,11 @@ export async function contrastiveAnswerHtml(
       const cells: ImageCell[] = [];
       if (i >= 0) {
         cells.push(
-          imageCell(result.images[i], meta.shape, `a ${name(pair.true)} taken for a ${name(pair.predicted)}`),
+          imageCell(
+            result.images[i],
+            meta.shape,
+            `${article(name(pair.true))} taken for ${article(name(pair.predicted))}`,
+          ),
         );
         const own = result.maps[best]?.contrast[i];
         if (own) {
@@ -120,7 +129,7 @@ export async function contrastiveAnswerHtml(
               own,
               meta.shape.width,
               meta.shape.height,
-              `${info.label}: why P rather than Q`,
+              `${info.label}: why ${name(pair.predicted)}, not ${name(pair.true)}`,
               info.signed,
             ),
           );
