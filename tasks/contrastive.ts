@@ -4,15 +4,13 @@
  * @module
  */
 import { initBackend } from "../src/backend.ts";
-import { loadLabelledFolder } from "../src/data/folder.ts";
-import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
+import { parseDatasetSpec } from "../src/data/mod.ts";
 import { HansError, say } from "../src/errors.ts";
 import { pickSpatialNode } from "../src/explain/graph.ts";
 import { parseInputRange, withInputRange } from "../src/explain/input_range.ts";
-import { checkInputFits, loadModel } from "../src/explain/load.ts";
 import { method } from "../src/explain/registry.ts";
 import { readShippedRecord, shippedModel } from "../src/model/shipped.ts";
-import { contrastiveMetrics, runContrastive } from "../src/pipeline/contrastive.ts";
+import { contrastiveMetrics, loadModelAndTestImages, runContrastive } from "../src/pipeline/contrastive.ts";
 import { contrastiveFigures, contrastiveHtml } from "../src/report/contrastive_report.ts";
 import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts";
 import { parseTaskFlags, taskHelp } from "./cli.ts";
@@ -43,27 +41,14 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
     flags.out ?? defaultResultsPath("contrastive"),
     async (out) => {
       const info = await initBackend();
-      const testSize = flags["test-size"];
-      // A data set's size is known before the model runs, so a model of another size is refused before its
-      // first forward pass; an image folder is fitted to the model instead.
-      const given = flags.images
-        ? undefined
-        : { test: (await loadDataset(dataset, { seed, testSize })).test, notes: [] };
-      const loaded = await loadModel(flags.model ?? shipped.source, { expect: given?.test });
-      const [height, width, channels] = loaded.inputShape;
-      const { test, notes } = given ??
-        await loadLabelledFolder(flags.images!, flags.labels!, {
-          seed,
-          testSize,
-          fit: { height, width, channels: channels as 1 | 3 },
-        });
-      checkInputFits(loaded, test);
-      if (test.classNames.length !== loaded.classes) {
-        throw new HansError(
-          `the model has ${loaded.classes} outputs but the data has ${test.classNames.length} classes; pass ` +
-            `--labels with one name per output.`,
-        );
-      }
+      const { loaded, test, notes } = await loadModelAndTestImages({
+        model: flags.model ?? shipped.source,
+        dataset,
+        images: flags.images,
+        labels: flags.labels,
+        seed,
+        testSize: flags["test-size"],
+      });
       const model = withInputRange(loaded.explainable, range);
       // A --layer the model does not have stops the run here, with the candidates, whatever methods run.
       if (flags.layer !== undefined && model.graph) pickSpatialNode(model.graph, flags.layer, "--layer");

@@ -6,6 +6,9 @@
  * @module
  */
 import { type Dataset, imageSize, subset } from "../data/dataset.ts";
+import { loadLabelledFolder } from "../data/folder.ts";
+import { loadDataset } from "../data/mod.ts";
+import { checkInputFits, type LoadedModel, loadModel } from "../explain/load.ts";
 import { tf } from "../deps.ts";
 import type { ExplainableModel } from "../explain/model_fn.ts";
 import {
@@ -410,4 +413,47 @@ export function contrastiveMetrics(result: ContrastiveResult, info: ContrastiveR
     ranking: result.ranking,
     seconds: info.seconds,
   };
+}
+
+/** Where the contrastive experiment's model and test images come from (see {@link loadModelAndTestImages}). */
+export interface ContrastiveSources {
+  /** The model: a folder, model.json or URL. */
+  model: string;
+  /** A data set spec (ignored when `images` is given). */
+  dataset: string;
+  /** A folder of class sub-folders, fitted to the model, with `labels` (the class names in output order). */
+  images?: string;
+  labels?: string;
+  seed: number;
+  testSize?: number;
+}
+
+/**
+ * Loads the model and its labelled test images, checked against each other before anything large runs: a data
+ * set is loaded first, so a model declaring another input size is refused before its first forward pass; an
+ * image folder is fitted to the model's input instead. The class count must equal the model's outputs.
+ */
+export async function loadModelAndTestImages(
+  sources: ContrastiveSources,
+): Promise<{ loaded: LoadedModel; test: Dataset; notes: string[] }> {
+  const { seed, testSize } = sources;
+  const given = sources.images
+    ? undefined
+    : { test: (await loadDataset(sources.dataset, { seed, testSize })).test, notes: [] };
+  const loaded = await loadModel(sources.model, { expect: given?.test });
+  const [height, width, channels] = loaded.inputShape;
+  const { test, notes } = given ??
+    await loadLabelledFolder(sources.images!, sources.labels!, {
+      seed,
+      testSize,
+      fit: { height, width, channels: channels as 1 | 3 },
+    });
+  checkInputFits(loaded, test);
+  if (test.classNames.length !== loaded.classes) {
+    throw new HansError(
+      `the model has ${loaded.classes} outputs but the data has ${test.classNames.length} classes; pass ` +
+        `--labels with one name per output.`,
+    );
+  }
+  return { loaded, test, notes };
 }
