@@ -35,6 +35,11 @@ import type { Shortcut } from "../shortcuts/shortcut.ts";
 export interface CleverHansSettings {
   /** Training and test data (clean). */
   data: DatasetSplit;
+  /**
+   * Makes a model from the (stamped) training data; default: hans's CNN trained on it with these settings. A
+   * hand-built model with a known answer (one that reads only the artifact's pixels) pins the analysis.
+   */
+  makeModel?: (data: Dataset, seed: number) => Promise<{ model: tf.LayersModel; result: TrainResult }>;
   /** Which classes get which shortcut; empty for a clean model. */
   plan: StampPlan;
   seed: number;
@@ -154,7 +159,9 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     : undefined;
   const contrast = contrastPower(settings.contrastNorm, train, settings.plan, settings.seed);
   if (contrast) log(`contrast normalization after the first conv layer, power ${contrast}`);
-  const poisoned = await trainCnn(stamped.data, settings, stats, contrast, rng.fork());
+  const make = settings.makeModel ??
+    ((data: Dataset, seed: number) => trainCnn(data, settings, stats, contrast, seed));
+  const poisoned = await make(stamped.data, rng.fork());
   const probes = settings.plan.entries.length ? settings.plan.entries : defaultProbes(train);
   const analysisSeed = rng.fork();
   log("evaluating on the clean test set");
@@ -188,7 +195,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
   if (settings.control) {
     log("control model: the same artifacts at the same rates on every class");
     const controlData = stampEveryClass(train, settings.plan, rng.fork()).data;
-    const trained = await trainCnn(controlData, settings, stats, contrast, rng.fork());
+    const trained = await make(controlData, rng.fork());
     const controlEval = await evaluate(trained.model, test);
     control = {
       train: trained.result,
