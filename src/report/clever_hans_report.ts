@@ -6,6 +6,9 @@ import type { CleverHansResult } from "../pipeline/clever_hans.ts";
 import type { CleverHansMetrics } from "../pipeline/clever_hans_metrics.ts";
 import { VERDICT } from "../measure/reliance.ts";
 import { cleverHansAnswerHtml } from "./answers.ts";
+import { mapExplorer } from "./explorer.ts";
+import { mapCell } from "./image_table.ts";
+import { imageToRgba } from "./png.ts";
 import { gridPng } from "./grid.ts";
 import { type Figure, figure, paragraph, pngImage, renderReport, table } from "./html.ts";
 import { saliencyGrid } from "./saliency_figure.ts";
@@ -106,6 +109,30 @@ export async function cleverHansHtml(
     title: "hans: Clever Hans detection",
     subtitle: `${metrics.dataset}, seed ${metrics.seed}, ${metrics.backend} on ${metrics.adapter}`,
     sections: [
+      {
+        heading: "Explore the maps",
+        html: await mapExplorer(
+          "explore",
+          result.shortcuts.filter((sc) => sc.examples.stamped.length > 0).map((sc) => ({
+            label: `class ${sc.class}${sc.className !== String(sc.class) ? ` (${sc.className})` : ""}: ` +
+              `${sc.artifact}`,
+            image: {
+              rgba: imageToRgba(
+                sc.examples.stamped[0],
+                result.shape.height,
+                result.shape.width,
+                result.shape.channels as 1 | 3,
+              ),
+              width: result.shape.width,
+              height: result.shape.height,
+              caption: "stamped image",
+            },
+            maps: result.methods.filter((m) => sc.examples.maps[m.name]).map((m) =>
+              mapCell(sc.examples.maps[m.name][0], result.shape.width, result.shape.height, m.label, m.signed)
+            ),
+          })),
+        ),
+      },
       {
         heading: "Verdict",
         html: paragraph(summary) +

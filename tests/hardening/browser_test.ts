@@ -161,7 +161,17 @@ Deno.test({
     let cdp: Cdp | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const run = await cli(["clever-hans", ...SMALL_RUN, "--shortcut=0=square", "--out", `${dir}/run`]);
+      // Two methods, so that the explorer has a choice to switch (the last --methods wins).
+      const run = await cli(
+        [
+          "clever-hans",
+          ...SMALL_RUN,
+          "--methods=gradient,gradient_input",
+          "--shortcut=0=square",
+          "--out",
+          `${dir}/run`,
+        ],
+      );
       assert.equal(run.code, 0, run.stderr);
       const report = pathToFileURL(`${dir}/run/report.html`).href;
 
@@ -195,12 +205,19 @@ Deno.test({
             const main = document.querySelector("main");
             const answer = document.querySelector("section.answer");
             const img = answer ? answer.querySelector("img") : null;
+            // The explorer: choosing the second method shows its map and hides the first (CSS only).
+            const explorer = document.querySelector(".explorer");
+            const shown = (k) => getComputedStyle(explorer.querySelector(".beside .m" + k)).display;
+            const before = [shown(0), shown(1)];
+            explorer.querySelectorAll("input")[1].click();
+            const after = [shown(0), shown(1)];
             return [main.children[1] ? main.children[1].className : "",
               img ? img.getBoundingClientRect().top : -1,
-              [...document.querySelectorAll("table.images th")].map((t) => t.textContent.trim())];
+              [...document.querySelectorAll("table.images th")].map((t) => t.textContent.trim()),
+              [...before, ...after].join(",")];
           })()`,
           returnByValue: true,
-        }, sessionId) as { result: { value: [string, number, string[]] } };
+        }, sessionId) as { result: { value: [string, number, string[], string] } };
         const { cssContentSize } = await cdp.send("Page.getLayoutMetrics", {}, sessionId) as {
           cssContentSize: { width: number; height: number };
         };
@@ -230,7 +247,8 @@ Deno.test({
         );
       });
       const { images, layout, png } = await Promise.race([session(), timeout]);
-      const [firstSection, pictureTop, rowLabels] = layout;
+      const [firstSection, pictureTop, rowLabels, switching] = layout;
+      assert.equal(switching, "block,none,none,block", "the explorer's radio buttons switch the map shown");
       assert.equal(firstSection, "answer", "the answer is the first thing under the title");
       assert.ok(pictureTop >= 0 && pictureTop < 900, `the answer's first picture starts at ${pictureTop}px`);
       assert.ok(
