@@ -465,30 +465,17 @@ function fusedLinear(
     (typeof node.padding === "string"
       ? x
       : tf.pad(x as tf.Tensor4D, [[0, 0], node.padding[0], node.padding[1], [0, 0]])) as tf.Tensor4D;
-  switch (node.op) {
-    case "conv2d":
-      return tf.fused.conv2d({
-        x: input,
-        filter: kernel as tf.Tensor4D,
-        strides: node.strides,
-        pad,
-        dilations: node.dilations,
-        dataFormat: "NHWC",
-        bias,
-        activation,
-      });
-    case "depthwiseConv2d":
-      return tf.fused.depthwiseConv2d({
-        x: input,
-        filter: kernel as tf.Tensor4D,
-        strides: node.strides,
-        pad,
-        dilations: node.dilations,
-        dataFormat: "NHWC",
-        bias,
-        activation,
-      });
-  }
+  const args = {
+    x: input,
+    filter: kernel as tf.Tensor4D,
+    strides: node.strides,
+    pad,
+    dilations: node.dilations,
+    dataFormat: "NHWC" as const,
+    bias,
+    activation,
+  };
+  return node.op === "conv2d" ? tf.fused.conv2d(args) : tf.fused.depthwiseConv2d(args);
 }
 
 /**
