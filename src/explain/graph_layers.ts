@@ -122,7 +122,12 @@ export function layersGraph(model: tf.LayersModel): ModelGraph {
     if (layer === inputLayer || layer.getClassName() === "InputLayer") continue;
     for (const node of readLayer(layer, inboundNames(layer), owned)) {
       nodes.push(node);
-      if (!shapes.has(node.name)) shapes.set(node.name, batchOne(layer.outputShape));
+      const shape = batchOne(layer.outputShape);
+      // A SeparableConv2D's depthwise half has the layer's spatial size and in·multiplier channels.
+      if (node.op === "depthwiseConv2d" && node.name !== layer.name) {
+        shape[3] = node.kernel.shape[2] * node.kernel.shape[3];
+      }
+      if (!shapes.has(node.name)) shapes.set(node.name, shape);
     }
   }
   const graph: ModelGraph = {

@@ -167,3 +167,36 @@ gpuTest(
     leaky.dispose();
   },
 );
+
+gpuTest(
+  "a SeparableConv2D reads as depthwise + 1×1 conv: the graph equals predict, shapes as the layers have",
+  async () => {
+    const net = tf.sequential({
+      layers: [
+        tf.layers.separableConv2d({
+          inputShape: [7, 6, 2],
+          filters: 5,
+          kernelSize: 3,
+          depthMultiplier: 3,
+          padding: "same",
+          activation: "relu",
+          name: "sep",
+        }),
+        tf.layers.globalAveragePooling2d({}),
+        tf.layers.dense({ units: 3 }),
+      ],
+    });
+    for (const layer of net.layers) {
+      layer.setWeights(layer.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.5, "float32", 11 + i)));
+    }
+    const graph = layersGraph(net);
+    assert.deepEqual(graph.shapes.get("sep/depthwise"), [1, 7, 6, 6], "in · multiplier channels");
+    assert.deepEqual(graph.shapes.get("sep"), [1, 7, 6, 5]);
+    const x = randomImages(2, 7, 6, 2, 9);
+    const expected = await take(net.predict(x) as tf.Tensor);
+    const actual = await take(tf.tidy(() => graphLogits(graph, x)));
+    assert.ok(Math.max(...expected.map((v, i) => Math.abs(v - actual[i]))) < 1e-4);
+    x.dispose();
+    net.dispose();
+  },
+);
