@@ -6,7 +6,7 @@
 import { HansError } from "./src/errors.ts";
 import { benchTask } from "./tasks/bench.ts";
 import { cleverHansTask } from "./tasks/clever_hans.ts";
-import { runTask } from "./tasks/cli.ts";
+import { runTask } from "./src/cli/args.ts";
 import { contrastiveTask } from "./tasks/contrastive.ts";
 import { counterfactualTask } from "./tasks/counterfactual.ts";
 import { pretrainTask } from "./tasks/pretrain.ts";

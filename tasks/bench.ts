@@ -6,8 +6,8 @@ import { initBackend } from "../src/backend.ts";
 import { versions } from "../src/deps.ts";
 import { methodRates, runBench } from "../src/pipeline/bench.ts";
 import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts";
-import { parseTaskFlags, taskHelp } from "./cli.ts";
-import { BENCH_FLAGS } from "./flags.ts";
+import { parseTaskFlags, taskHelp } from "../src/cli/args.ts";
+import { BENCH_FLAGS } from "../src/cli/task_flags.ts";
 
 /** The help text of the task. */
 export const BENCH_HELP: string = taskHelp(BENCH_FLAGS);

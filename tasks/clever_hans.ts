@@ -16,8 +16,8 @@ import { cleverHansFigures, cleverHansHtml } from "../src/report/clever_hans_rep
 import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts";
 import { sprayFigures } from "../src/report/spray_report.ts";
 import { datasetTone, parsePlan } from "../src/shortcuts/plan.ts";
-import { numberFlag, parseTaskFlags, taskHelp } from "./cli.ts";
-import { CLEVER_HANS_FLAGS, CLEVER_HANS_OPTIONS, CLEVER_HANS_QUICK_OPTIONS } from "./flags.ts";
+import { numberFlag, parseTaskFlags, taskHelp } from "../src/cli/args.ts";
+import { CLEVER_HANS_FLAGS, CLEVER_HANS_OPTIONS, CLEVER_HANS_QUICK_OPTIONS } from "../src/cli/task_flags.ts";
 
 /** The help text of the task. */
 export const CLEVER_HANS_HELP: string = taskHelp(CLEVER_HANS_FLAGS);

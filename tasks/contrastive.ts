@@ -13,8 +13,8 @@ import { readShippedRecord, shippedModel } from "../src/model/shipped.ts";
 import { contrastiveMetrics, loadModelAndTestImages, runContrastive } from "../src/pipeline/contrastive.ts";
 import { contrastiveFigures, contrastiveHtml } from "../src/report/contrastive_report.ts";
 import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts";
-import { parseTaskFlags, taskHelp } from "./cli.ts";
-import { CONTRASTIVE_FLAGS, CONTRASTIVE_OPTIONS, CONTRASTIVE_QUICK_OPTIONS } from "./flags.ts";
+import { parseTaskFlags, taskHelp } from "../src/cli/args.ts";
+import { CONTRASTIVE_FLAGS, CONTRASTIVE_OPTIONS, CONTRASTIVE_QUICK_OPTIONS } from "../src/cli/task_flags.ts";
 
 /** The help text of the task. */
 export const CONTRASTIVE_HELP: string = taskHelp(CONTRASTIVE_FLAGS);

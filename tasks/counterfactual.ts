@@ -18,8 +18,8 @@ import { runCounterfactual } from "../src/pipeline/counterfactual.ts";
 import { counterfactualMetrics, type CounterfactualSummary } from "../src/pipeline/counterfactual_metrics.ts";
 import { counterfactualFigure, counterfactualHtml } from "../src/report/counterfactual_report.ts";
 import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts";
-import { parseTaskFlags, taskHelp } from "./cli.ts";
-import { COUNTERFACTUAL_FLAGS } from "./flags.ts";
+import { parseTaskFlags, taskHelp } from "../src/cli/args.ts";
+import { COUNTERFACTUAL_FLAGS } from "../src/cli/task_flags.ts";
 
 /** The help text of the task. */
 export const COUNTERFACTUAL_HELP: string = taskHelp(COUNTERFACTUAL_FLAGS);

@@ -13,8 +13,8 @@ import { accuracy, asClassifier, predictClasses } from "../src/model/predict.ts"
 import { printProgress, trainModel } from "../src/model/train.ts";
 import { withResultsDir } from "../src/report/results_dir.ts";
 import { Rng } from "../src/rng.ts";
-import { parseTaskFlags, taskHelp } from "./cli.ts";
-import { PRETRAIN_FLAGS } from "./flags.ts";
+import { parseTaskFlags, taskHelp } from "../src/cli/args.ts";
+import { PRETRAIN_FLAGS } from "../src/cli/task_flags.ts";
 
 /** The help text of the task. */
 export const PRETRAIN_HELP: string = taskHelp(PRETRAIN_FLAGS);

@@ -1,10 +1,11 @@
 /**
- * Shared command-line plumbing: flag parsing with clear errors, and the wrapper that turns a `HansError` into
- * one line on stderr and exit code 2.
+ * Shared command-line plumbing of the tasks: flag parsing with clear errors, the declarative flag spec from
+ * which a task's parser, checks and --help are generated, and the wrapper that turns any error into one line
+ * on stderr and exit code 2.
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { errorLine, HansError, say } from "../src/errors.ts";
+import { errorLine, HansError, say } from "../errors.ts";
 
 /** Parses `args` with node:util's parseArgs (strict), turning its errors into a HansError. */
 export function parseFlags<T extends ParseArgsConfig["options"]>(

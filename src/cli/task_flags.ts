@@ -1,14 +1,14 @@
 /**
  * The tasks' command lines, declared once: per task its flags (type, default, --quick default, range or
- * choices, help line), from which tasks/cli.ts generates the parser, the checks and --help; and the method
+ * choices, help line), from which src/cli/args.ts generates the parser, the checks and --help; and the method
  * settings a task's default and --quick runs use.
  * @module
  */
-import { DEFAULT_PRIOR_WEIGHT } from "../src/counterfactual/optimize.ts";
-import { METHODS } from "../src/explain/registry.ts";
-import { DEFAULT_CONTRAST_POWER } from "../src/model/contrast_norm.ts";
-import { DEFAULT_STD_FLOOR } from "../src/model/standardize.ts";
-import type { FlagSpec, TaskSpec } from "./cli.ts";
+import { DEFAULT_PRIOR_WEIGHT } from "../counterfactual/optimize.ts";
+import { METHODS } from "../explain/registry.ts";
+import { DEFAULT_CONTRAST_POWER } from "../model/contrast_norm.ts";
+import { DEFAULT_STD_FLOOR } from "../model/standardize.ts";
+import type { FlagSpec, TaskSpec } from "./args.ts";
 
 /** The command line of `deno task bench`. */
 export const BENCH_FLAGS = {
