@@ -76,3 +76,17 @@ export function linearModel(
   model.layers[1].setWeights([tf.tensor2d(kernel, [kernel.length / classes, classes]), tf.tensor1d(bias)]);
   return model;
 }
+
+/** Pearson's correlation of two arrays of the same length. */
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) (ma += a[i] / n), (mb += b[i] / n);
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) ** 2;
+    sbb += (b[i] - mb) ** 2;
+  }
+  return sab / Math.sqrt(saa * sbb);
+}

@@ -20,7 +20,7 @@ import {
   toGraphModel,
   writeModelFolder,
 } from "../fixtures/real_models.ts";
-import { gpuTest, maxAbsDiff, take } from "../gpu.ts";
+import { gpuTest, maxAbsDiff, pearson, take } from "../gpu.ts";
 
 const SIZE = { height: 32, width: 32, channels: 3, classes: 4 };
 const ARCHITECTURES = [
@@ -45,19 +45,6 @@ function images(n: number, seed: number): tf.Tensor4D {
     Float32Array.from({ length: n * height * width * channels }, () => rng.next()),
     [n, height, width, channels],
   );
-}
-
-function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0, mb = 0;
-  for (let i = 0; i < n; i++) (ma += a[i] / n), (mb += b[i] / n);
-  let sab = 0, saa = 0, sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) ** 2;
-    sbb += (b[i] - mb) ** 2;
-  }
-  return sab / Math.sqrt(saa * sbb);
 }
 
 function maxAbs(a: ArrayLike<number>): number {

@@ -3,20 +3,7 @@ import { tf } from "../../src/deps.ts";
 import { fromLayersModel } from "../../src/explain/model_fn.ts";
 import { rise, riseMasks } from "../../src/explain/rise.ts";
 import { Rng } from "../../src/rng.ts";
-import { gpuTest, linearModel, maxAbsDiff, take } from "../gpu.ts";
-
-function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0, mb = 0;
-  for (let i = 0; i < n; i++) (ma += a[i] / n), (mb += b[i] / n);
-  let sab = 0, saa = 0, sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) ** 2;
-    sbb += (b[i] - mb) ** 2;
-  }
-  return sab / Math.sqrt(saa * sbb);
-}
+import { gpuTest, linearModel, maxAbsDiff, pearson, take } from "../gpu.ts";
 
 gpuTest("RISE masks: values in [0, 1], mean about p, smooth, the same for the same seed", async () => {
   const a = await take(riseMasks(10, 8, { masks: 400, grid: 3, keep: 0.3, seed: 4 }));
