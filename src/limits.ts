@@ -5,8 +5,8 @@
  *
  * - `HANS_MAX_READ_MB` (default 256): bytes of any one file, download, or file inside an archive after
  *   decompression.
- * - `HANS_MAX_MEGAPIXELS` (default 64): pixels of one image, and of all images of a folder that are kept at
- *   their own size (images fitted to a model are counted one at a time).
+ * - `HANS_MAX_MEGAPIXELS` (default 64): pixels of one image, and of all images a folder keeps in memory (at
+ *   their own size, or at the model's size when they are fitted to a model).
  * @module
  */
 
@@ -31,7 +31,7 @@ export function maxReadBytes(): number {
   return Math.floor(fromEnv("HANS_MAX_READ_MB", DEFAULT_MAX_READ_MB) * 2 ** 20);
 }
 
-/** Pixels hans decodes at most, per image and per folder of unfitted images (`HANS_MAX_MEGAPIXELS`). */
+/** Pixels hans decodes at most per image, and keeps at most per folder (`HANS_MAX_MEGAPIXELS`). */
 export function maxPixels(): number {
   return Math.floor(fromEnv("HANS_MAX_MEGAPIXELS", DEFAULT_MAX_MEGAPIXELS) * 1e6);
 }

@@ -60,11 +60,20 @@ export async function loadImageFolder(
   const fit = options.fit;
   const fitted: Float32Array[] = [];
   const seen = { resized: 0, cropped: 0, gray: 0, colour: 0, total: 0 };
-  let decoded = 0;
+  let kept = 0;
   for (const [label, className] of classNames.entries()) {
     const files = await imageFiles(`${path}/${className}`);
     for (const file of files) {
       const image = await decodeFile(file);
+      // The pixels kept in memory: the model's size for a fitted image, the image's own otherwise.
+      kept += fit ? fit.width * fit.height : image.width * image.height;
+      if (kept > maxPixels()) {
+        throw new HansError(
+          `${path}: the images hold more than ${maxPixels() / 1e6} megapixels in all${
+            fit ? ` at the model's ${fit.width}x${fit.height}` : ""
+          }; use fewer or smaller images, or raise HANS_MAX_MEGAPIXELS.`,
+        );
+      }
       if (fit) {
         // Fitted at once, so memory holds the model-sized copies only.
         seen.total++;
@@ -81,13 +90,6 @@ export async function loadImageFolder(
         throw new HansError(
           `${file} is ${image.width}x${image.height} but ${first.file} is ${first.width}x${first.height}; ` +
             `this task needs images of one size, so give the folder images that all have the same size.`,
-        );
-      }
-      decoded += image.width * image.height;
-      if (decoded > maxPixels()) {
-        throw new HansError(
-          `${path}: the images hold more than ${maxPixels() / 1e6} megapixels in all; use fewer or smaller ` +
-            `images, or raise HANS_MAX_MEGAPIXELS.`,
         );
       }
       images.push(image);

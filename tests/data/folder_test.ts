@@ -148,3 +148,30 @@ Deno.test("loadImageFolder with fit: images of any size and colour become the mo
     assert.equal(rgb.notes.length, 2, "colour and gray images mixed: no channel note for an RGB model");
   });
 });
+
+Deno.test("loadImageFolder with fit counts the fitted pixels it keeps against HANS_MAX_MEGAPIXELS", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/a`);
+    await Deno.mkdir(`${dir}/b`);
+    for (let k = 0; k < 3; k++) {
+      await writePng(`${dir}/a/${k}.png`, 4, 2, () => [10, 10, 10, 255]);
+      await writePng(`${dir}/b/${k}.png`, 4, 2, () => [200, 200, 200, 255]);
+    }
+    const before = Deno.env.get("HANS_MAX_MEGAPIXELS");
+    // 50 pixels: each 4x2 image decodes (8), but fitted to 4x4 three are kept (48) and the fourth is not.
+    Deno.env.set("HANS_MAX_MEGAPIXELS", "0.00005");
+    try {
+      await assert.rejects(
+        loadImageFolder(dir, { seed: 1, fit: { height: 4, width: 4, channels: 1 } }),
+        (e: Error) =>
+          e instanceof HansError && /more than 0\.00005 megapixels in all at the model's 4x4/.test(e.message),
+      );
+      Deno.env.set("HANS_MAX_MEGAPIXELS", "0.0001");
+      const ok = await loadImageFolder(dir, { seed: 1, fit: { height: 4, width: 4, channels: 1 } });
+      assert.equal(ok.train.count + ok.test.count, 6);
+    } finally {
+      if (before === undefined) Deno.env.delete("HANS_MAX_MEGAPIXELS");
+      else Deno.env.set("HANS_MAX_MEGAPIXELS", before);
+    }
+  });
+});
