@@ -86,7 +86,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
         ...(result.spray ? await sprayFigures(result.spray, result.shape) : []),
       ];
       await out.writeJson("metrics.json", metrics);
-      for (const f of figures) await out.writeFile(f.file, f.png);
+      for (const f of figures) await out.writeFile(f.file, f.svg);
       await out.writeFile("report.html", await cleverHansHtml(result, metrics, figures));
       const saved = await serializeModel(result.model);
       await out.writeFile("model/model.json", saved.modelJson);

@@ -93,7 +93,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
           seconds: (performance.now() - started) / 1000,
         }),
       );
-      for (const f of figures) await out.writeFile(f.file, f.png);
+      for (const f of figures) await out.writeFile(f.file, f.svg);
       await out.writeFile("report.html", await contrastiveHtml(result, meta, figures));
       return result;
     },

@@ -73,10 +73,10 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
           "trained here: same CNN, seed + 1, 1 epoch on 12,000 images",
         seconds: (performance.now() - started) / 1000,
       });
-      const png = await counterfactualFigure(result);
+      const differences = await counterfactualFigure(result);
       await out.writeJson("metrics.json", metrics);
-      await out.writeFile("counterfactuals.png", png);
-      await out.writeFile("report.html", await counterfactualHtml(result, metrics, png));
+      await out.writeFile(differences.file, differences.svg);
+      await out.writeFile("report.html", await counterfactualHtml(result, metrics, differences));
       return metrics;
     },
   );

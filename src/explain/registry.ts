@@ -104,8 +104,6 @@ export interface MethodInfo {
   name: string;
   /** Name for people, e.g. `Integrated Gradients`. */
   label: string;
-  /** At most 9 ASCII characters (or ×), for figure columns in the pixel font, e.g. `IG`. */
-  short: string;
   /** True when the default maps are signed (negative = evidence against the target). */
   signed: boolean;
   /** One sentence on what the map shows, with its defaults. */
@@ -132,7 +130,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "gradient",
     label: "Gradient",
-    short: "Gradient",
     signed: false,
     description: "max over channels of |∂score/∂x| (Simonyan et al.)",
     attribution: true,
@@ -141,7 +138,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "gradient_input",
     label: "Gradient × input",
-    short: "Grad×In",
     signed: true,
     description: "sum over channels of x · ∂score/∂x",
     attribution: true,
@@ -150,7 +146,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "smoothgrad",
     label: "SmoothGrad",
-    short: "SmoothGr",
     signed: false,
     description: "|mean gradient| over 32 noisy copies, noise σ = 15% of the input range",
     attribution: true,
@@ -159,7 +154,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "smoothgrad_sq",
     label: "SmoothGrad²",
-    short: "SG^2",
     signed: false,
     description:
       "mean squared gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
@@ -169,7 +163,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "vargrad",
     label: "VarGrad",
-    short: "VarGrad",
     signed: false,
     description:
       "variance of the gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
@@ -179,7 +172,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "integrated_gradients",
     label: "Integrated Gradients",
-    short: "IG",
     signed: true,
     description: "32 midpoint steps from a black baseline; sums to f(x) − f(baseline)",
     attribution: true,
@@ -188,7 +180,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "guided_backprop",
     label: "Guided Backprop",
-    short: "GuidedBP",
     signed: false,
     description:
       "max over channels of |gradient| with every ReLU (and ReLU6) passing only positive gradients of " +
@@ -200,7 +191,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "grad_cam",
     label: "Grad-CAM",
-    short: "Grad-CAM",
     signed: false,
     description:
       "last 4-D layer that feeds the head (or --layer), ReLU, bilinear upsampling with half-pixel centres",
@@ -211,7 +201,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "guided_grad_cam",
     label: "Guided Grad-CAM",
-    short: "G-GradCAM",
     signed: false,
     description:
       "Guided Backprop × Grad-CAM (last 4-D layer, half-pixel bilinear upsampling); max over channels of |value|",
@@ -222,7 +211,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "lrp_epsilon",
     label: "LRP-ε",
-    short: "LRP-eps",
     signed: true,
     description: "z^B-rule on the first layer (pixels in [0, 1]), ε-rule above (ε = 1e-6 × RMS of the " +
       "pre-activations), winner-take-all max pooling; sum over channels",
@@ -233,7 +221,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "lrp_alpha_beta",
     label: "LRP-α1β0",
-    short: "LRP-a1b0",
     signed: true,
     description: "z^B-rule on the first layer (pixels in [0, 1]), α1β0-rule above (positive contributions " +
       "only), winner-take-all max pooling; sum over channels",
@@ -244,7 +231,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "occlusion",
     label: "Occlusion",
-    short: "Occlusion",
     signed: true,
     description: "mean drop of the score under a 4×4 black patch, stride 2",
     attribution: true,
@@ -254,7 +240,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "rise",
     label: "RISE",
-    short: "RISE",
     signed: true,
     description:
       "mean of 1000 random masks (7×7 cells kept with p = 0.5, bilinear, shifted) weighted by the " +
@@ -266,7 +251,6 @@ export const METHODS: MethodInfo[] = [
   {
     name: "activations",
     label: "Activations",
-    short: "Activ.",
     signed: false,
     description: "not an attribution: mean over channels of the last 4-D layer's activations, half-pixel " +
       "bilinear upsampling; the target is ignored",
@@ -283,7 +267,7 @@ export const METHODS: MethodInfo[] = [
  * ```ts
  * import assert from "node:assert/strict";
  *
- * assert.equal(method("integrated_gradients").short, "IG");
+ * assert.equal(method("integrated_gradients").label, "Integrated Gradients");
  * assert.equal(method("occlusion").usesGradient, false); // forward passes only
  * assert.throws(() => method("gradcam"), /unknown saliency method "gradcam"/);
  * ```

@@ -1,5 +1,5 @@
 /**
- * The clever-hans report: figures (PNG) and the self-contained report.html. Draws only; computes nothing.
+ * The clever-hans report: figures (SVG) and the self-contained report.html. Draws only; computes nothing.
  * @module
  */
 import type { CleverHansResult } from "../pipeline/clever_hans.ts";
@@ -9,8 +9,8 @@ import { cleverHansAnswerHtml } from "./answers.ts";
 import { mapExplorer } from "./explorer.ts";
 import { mapCell } from "./image_table.ts";
 import { imageToRgba } from "./png.ts";
-import { gridPng } from "./grid.ts";
-import { type Figure, figure, paragraph, pngImage, renderReport, table } from "./html.ts";
+import { gridSvg } from "./grid.ts";
+import { type Figure, paragraph, renderReport, svgFigure, table } from "./html.ts";
 import { saliencyGrid } from "./saliency_figure.ts";
 import { spraySection } from "./spray_report.ts";
 
@@ -23,20 +23,21 @@ export async function cleverHansFigures(result: CleverHansResult): Promise<Figur
     if (s.examples.stamped.length === 0) continue;
     const grid = saliencyGrid({
       ...result.shape,
-      rowLabels: s.examples.stamped.map((_, i) => `#${i + 1}`),
+      rowLabels: s.examples.stamped.map((_, i) => `example ${i + 1}`),
       images: [{ title: "clean", images: s.examples.clean }, {
         title: "stamped",
         images: s.examples.stamped,
       }],
       masks: { title: "mask", masks: s.examples.masks },
-      maps: result.methods.map((m) => ({ title: m.short, signed: m.signed, maps: s.examples.maps[m.name] })),
+      maps: result.methods.map((m) => ({ title: m.label, signed: m.signed, maps: s.examples.maps[m.name] })),
     });
+    grid.title = `Class ${s.class} (${s.className}) with its ${s.artifact}: maps for class ${s.class}`;
     out.push({
-      file: `saliency-class${s.class}-${s.artifact}.png`,
+      file: `saliency-class${s.class}-${s.artifact}.svg`,
       caption:
         `Class ${s.class} (${s.className}) with its ${s.artifact}: test images, the artifact's mask, and ` +
         `each method's map for class ${s.class}, overlaid on the stamped image.`,
-      png: await gridPng(grid),
+      svg: await gridSvg(grid),
     });
   }
   return out;
@@ -260,13 +261,9 @@ export async function cleverHansHtml(
         : []),
       {
         heading: "Saliency maps",
-        html: figures.filter((f) =>
-          f.file.startsWith("saliency-")
-        ).map((f) => figure(pngImage(f.png, f.caption), f.caption)).join("\n") +
+        html: figures.filter((f) => f.file.startsWith("saliency-")).map(svgFigure).join("\n") +
           paragraph(
-            result.methods.map((m) =>
-              `${m.label}: ${m.description}.`
-            ).join(" "),
+            result.methods.map((m) => `${m.label}: ${m.description}.`).join(" "),
           ),
       },
     ],

@@ -6,8 +6,10 @@
 import type { ContrastiveResult } from "../pipeline/contrastive.ts";
 import { colorize } from "./colormap.ts";
 import type { Figure } from "./html.ts";
-import { gridPng } from "./grid.ts";
-import { figure, paragraph, pngImage, renderReport, table } from "./html.ts";
+import { mapScale } from "./format.ts";
+import { gridSvg } from "./grid.ts";
+import { maxAbs } from "./image_table.ts";
+import { paragraph, renderReport, svgFigure, table } from "./html.ts";
 import { normalizeByMaxAbs, saliencyGrid } from "./saliency_figure.ts";
 import { barPlot } from "./svg.ts";
 import { contrastiveAnswerHtml } from "./answers.ts";
@@ -34,9 +36,10 @@ export async function contrastiveFigures(
   meta: ContrastiveMeta,
 ): Promise<Figure[]> {
   const out: Figure[] = [];
+  const name = (k: number) => meta.classNames[k] ?? String(k);
   const rows = result.images.map((_, i) => {
     const e = result.examples[i];
-    return `${e.true}>${e.predicted}`;
+    return `${name(e.true)} → ${name(e.predicted)}`;
   });
   for (const m of result.methodInfo) {
     const maps = result.maps[m.name];
@@ -50,40 +53,48 @@ export async function contrastiveFigures(
       rowLabels: rows,
       images: [{ title: "image", images: result.images }],
       maps: [
-        { title: "pred P", signed: m.signed, maps: maps.p },
+        { title: "predicted P", signed: m.signed, maps: maps.p },
         { title: "true Q", signed: m.signed, maps: maps.q },
-        { title: "P-Q", signed: true, maps: diff },
-        { title: "P vs Q", signed: m.signed, maps: maps.contrast },
+        { title: "P − Q", signed: true, maps: diff },
+        { title: "P rather than Q", signed: m.signed, maps: maps.contrast },
       ],
     });
+    grid.title = `${m.label}: mistakes, true → predicted`;
     out.push({
-      file: `contrastive-${m.name}.png`,
+      file: `contrastive-${m.name}.svg`,
       caption:
-        `${m.label}: misclassified images (row label true>predicted), the map for the predicted class P, ` +
-        `for the true class Q, their difference (each divided by its max |value| first), and the contrastive ` +
-        `map for logit P − logit Q.`,
-      png: await gridPng(grid),
+        `${m.label}: misclassified images (row: true class → predicted class), the map for the predicted ` +
+        `class P, for the true class Q, their difference (each divided by its max |value| first), and the ` +
+        `contrastive map for logit P − logit Q.`,
+      svg: await gridSvg(grid),
     });
   }
   if (result.pairMaps.length) {
-    const png = await gridPng({
-      columns: ["P vs Q"],
+    const best = result.methodInfo.find((m) => m.name === result.pairMaps[0].method)?.label ??
+      result.pairMaps[0].method;
+    const svg = await gridSvg({
+      title: `Mean contrastive map per confusion pair (${best})`,
+      columns: ["P rather than Q"],
       rows: result.pairMaps.map((pm) => ({
-        label: `${pm.true}>${pm.predicted} (${pm.count})`,
+        label: `${name(pm.true)} → ${name(pm.predicted)} (${pm.count})`,
         cells: [colorize(normalizeByMaxAbs(pm.map), { map: "diverging", min: -1, max: 1 })],
+        captions: [mapScale(maxAbs(pm.map), true)],
       })),
       cellWidth: meta.shape.width,
       cellHeight: meta.shape.height,
-      colorbars: [{ label: "mean contrastive map / its max |value|", min: -1, max: 1, map: "diverging" }],
+      colorbars: [{
+        label: "mean contrastive map / its max |value| (written under each map)",
+        min: -1,
+        max: 1,
+        map: "diverging",
+      }],
     });
     out.push({
-      file: "confusion-pairs.png",
+      file: "confusion-pairs.svg",
       caption:
-        `Per confusion pair (true>predicted, count): the mean of the normalized contrastive maps of the ` +
-        `best-ranked method (${
-          result.pairMaps[0].method
-        }): what, on average, pulled the model toward the wrong class.`,
-      png,
+        `Per confusion pair (true → predicted, count): the mean of the normalized contrastive maps of the ` +
+        `best-ranked method (${best}): what, on average, pulled the model toward the wrong class.`,
+      svg,
     });
   }
   return out;
@@ -137,7 +148,10 @@ export async function contrastiveHtml(
   const bars = barPlot({
     title: "Mistakes turned into the true class, top 10% removed",
     bars: [
-      ...result.ranking.map((n) => ({ label: n, value: result.methods[n].flipToTrueAt10 })),
+      ...result.ranking.map((n) => ({
+        label: result.methodInfo.find((m) => m.name === n)?.label ?? n,
+        value: result.methods[n].flipToTrueAt10,
+      })),
       { label: "random", value: result.randomBaseline.flipToTrueAt10 },
     ],
     valueLabel: "flip to true class",
@@ -194,7 +208,7 @@ export async function contrastiveHtml(
       },
       {
         heading: "Maps",
-        html: figures.map((f) => figure(pngImage(f.png, f.caption), f.caption)).join("\n"),
+        html: figures.map(svgFigure).join("\n"),
       },
     ],
   });

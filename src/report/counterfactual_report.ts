@@ -9,25 +9,40 @@ import type { CounterfactualResult, ExampleRow } from "../pipeline/counterfactua
 import type { CounterfactualMetrics, CounterfactualSummary } from "../pipeline/counterfactual_metrics.ts";
 import { counterfactualAnswerHtml } from "./answers.ts";
 import { colorize } from "./colormap.ts";
-import { formatNumber } from "./format.ts";
-import { gridPng } from "./grid.ts";
-import { type Cell, figure, paragraph, pngImage, renderReport, table } from "./html.ts";
+import { formatNumber, mapScale } from "./format.ts";
+import { gridSvg } from "./grid.ts";
+import { type Cell, type Figure, paragraph, renderReport, svgFigure, table } from "./html.ts";
+import { maxAbs } from "./image_table.ts";
 import { imageToRgba } from "./png.ts";
 
-/** The difference grid of the first 12 mistakes: original, saliency, and per run the counterfactual and its change. */
-export function counterfactualFigure(result: CounterfactualResult): Promise<Uint8Array> {
+/**
+ * The difference figure (`counterfactuals.svg`) of the first 12 mistakes: original, saliency, and per run the
+ * counterfactual and its change, each change on its own colour scale (±max |change| written under it).
+ */
+export async function counterfactualFigure(result: CounterfactualResult): Promise<Figure> {
   const shown = result.plain.rows.slice(0, 12).map((_, i) => i);
-  return differenceGrid(result.mistakes, shown, result.saliency[CHANGE_SALIENCY_METHODS[0]], [
-    { title: "no prior", images: result.plain.result.images },
-    ...(result.withPrior ? [{ title: "AE prior", images: result.withPrior.result.images }] : []),
+  const svg = await differenceGrid(result.mistakes, shown, result.saliency[CHANGE_SALIENCY_METHODS[0]], [
+    { title: "without prior", images: result.plain.result.images },
+    ...(result.withPrior ? [{ title: "with AE prior", images: result.withPrior.result.images }] : []),
   ]);
+  return {
+    file: "counterfactuals.svg",
+    svg,
+    caption:
+      "Per mistake (true class → predicted class): the original, its contrastive Gradient map (why the " +
+      "predicted rather than the true class: max over channels of |∂(logit P − logit T)/∂x|, divided by its " +
+      "maximum per image), the counterfactual without the prior and its signed change x′ − x (mean over " +
+      "channels; blue darker, red lighter; each change divided by its own largest |change|, written under " +
+      "it)" +
+      (result.withPrior ? ", then the counterfactual with the autoencoder prior and its change." : "."),
+  };
 }
 
-/** report.html: the summary table and sentences, the difference grid `png`, and the per-example table. */
+/** report.html: the summary table and sentences, the difference figure, and the per-example table. */
 export async function counterfactualHtml(
   result: CounterfactualResult,
   metrics: CounterfactualMetrics,
-  png: Uint8Array,
+  differences: Figure,
 ): Promise<string> {
   const rows = result.plain.rows;
   const priorRows = result.withPrior?.rows;
@@ -83,14 +98,7 @@ export async function counterfactualHtml(
       },
       {
         heading: "What had to change",
-        html: figure(
-          pngImage(png, "counterfactuals"),
-          "Per mistake (true>predicted): the original, its contrastive Gradient map (why the predicted " +
-            "rather than the true class: max over channels of |∂(logit P − logit T)/∂x|, divided by its " +
-            "maximum per image), the counterfactual without the prior and its signed change (mean over " +
-            "channels; blue darker, red lighter)" +
-            (p ? ", then the counterfactual with the autoencoder prior and its change." : "."),
-        ),
+        html: svgFigure(differences),
       },
       {
         heading: "Per example",
@@ -107,14 +115,14 @@ export async function counterfactualHtml(
             "L2",
             "p(true)",
             "transfers",
-            ...CHANGE_SALIENCY_METHODS.map((name) => `ρ ${method(name).short}`),
+            ...CHANGE_SALIENCY_METHODS.map((name) => `ρ ${method(name).label}`),
             ...(p
               ? [
                 "success (prior)",
                 "L1 (prior)",
                 "p(true) (prior)",
                 "transfers (prior)",
-                ...CHANGE_SALIENCY_METHODS.map((name) => `ρ ${method(name).short} (prior)`),
+                ...CHANGE_SALIENCY_METHODS.map((name) => `ρ ${method(name).label} (prior)`),
               ]
               : []),
           ],
@@ -199,28 +207,31 @@ function priorSentence(
 
 /**
  * Per shown image, a row: the original, its contrastive saliency map (divided by its maximum), then a
- * counterfactual and its signed change per set.
+ * counterfactual and its signed change per set, the change divided by its own largest |value| so that a
+ * change of a few hundredths is as visible as a large one; the scale is written under each cell.
  */
 function differenceGrid(
   data: Dataset & { predicted: number[] },
   shown: number[],
   saliency: Float32Array,
   sets: { title: string; images: Float32Array }[],
-): Promise<Uint8Array> {
+): Promise<string> {
   const size = data.height * data.width * data.channels;
   const pixels = data.height * data.width;
   const channels = data.channels as 1 | 3;
-  return gridPng({
-    columns: ["original", "saliency", ...sets.flatMap((set) => [set.title, "change"])],
+  const name = (k: number) => data.classNames[k] ?? String(k);
+  return gridSvg({
+    title: "What had to change: counterfactuals of the model's mistakes",
+    columns: ["original", "saliency", ...sets.flatMap((set) => [set.title, "change x′ − x"])],
     rows: shown.map((i) => {
       const a = data.images.subarray(i * size, (i + 1) * size);
       const map = saliency.slice(i * pixels, (i + 1) * pixels);
-      let max = 0;
-      for (const v of map) max = Math.max(max, v);
+      const max = maxAbs(map);
       const cells = [
         imageToRgba(a, data.height, data.width, channels),
         colorize(max > 0 ? map.map((v) => v / max) : map, { map: "heat", min: 0, max: 1 }),
       ];
+      const captions = ["", mapScale(max, false)];
       for (const set of sets) {
         const b = set.images.subarray(i * size, (i + 1) * size);
         const diff = new Float32Array(pixels);
@@ -229,18 +240,30 @@ function differenceGrid(
             diff[p] += (b[p * channels + c] - a[p * channels + c]) / channels;
           }
         }
+        const reach = maxAbs(diff);
         cells.push(
           imageToRgba(b, data.height, data.width, channels),
-          colorize(diff, { map: "diverging", min: -1, max: 1 }),
+          colorize(reach > 0 ? diff.map((v) => v / reach) : diff, { map: "diverging", min: -1, max: 1 }),
         );
+        captions.push("", mapScale(reach, true));
       }
-      return { label: `${data.labels[i]}>${data.predicted[i]}`, cells };
+      return { label: `${name(data.labels[i])} → ${name(data.predicted[i])}`, cells, captions };
     }),
     cellWidth: data.width,
     cellHeight: data.height,
     colorbars: [
-      { label: "saliency: |d(logit P - logit T)/dx| / its max", min: 0, max: 1, map: "heat" },
-      { label: "change of pixel value (mean over channels)", min: -1, max: 1, map: "diverging" },
+      {
+        label: "saliency: |∂(logit P − logit T)/∂x| / its max (written under it)",
+        min: 0,
+        max: 1,
+        map: "heat",
+      },
+      {
+        label: "change of pixel value / its largest |change| in that image (written under it)",
+        min: -1,
+        max: 1,
+        map: "diverging",
+      },
     ],
   });
 }

@@ -26,3 +26,19 @@ export function formatNumber(value: number, digits = 3): string {
   const trimmed = mantissa.includes(".") ? mantissa.replace(/\.?0+$/, "") : mantissa;
   return `${trimmed}e${exponent}`;
 }
+
+/**
+ * The colour scale of a map divided by its own largest |value| `max`, as a caption: `±0.31` for a signed map
+ * (colours span −max…+max), `0…0.31` for an unsigned one; two significant digits, exponent form outside
+ * 0.01…100.
+ *
+ * @example
+ * ```ts
+ * mapScale(0.0312, true); // "±0.031"
+ * mapScale(250, false); // "0…2.5e+2"
+ * ```
+ */
+export function mapScale(max: number, signed: boolean): string {
+  const x = max === 0 ? "0" : max >= 100 || max < 0.01 ? max.toExponential(1) : max.toPrecision(2);
+  return signed ? `±${x}` : `0…${x}`;
+}

@@ -5,14 +5,14 @@
  */
 import { formatNumber } from "./format.ts";
 
-/** A PNG figure: its file name in the results folder, its caption and its bytes. */
+/** A standalone SVG figure: its file name in the results folder, its caption and its document. */
 export interface Figure {
-  /** File name inside the results folder. */
+  /** File name inside the results folder (`….svg`). */
   file: string;
   /** One sentence under the figure. */
   caption: string;
-  /** PNG bytes. */
-  png: Uint8Array;
+  /** The SVG document (no XML prolog), written as the file and inlined into the page. */
+  svg: string;
 }
 
 /** A table cell value: numbers are formatted, `null` shows as a dash. */
@@ -105,6 +105,11 @@ export function pngImage(bytes: Uint8Array, alt: string, options: ImageOptions =
 /** A `<figure>` around trusted HTML (an image or an SVG plot) with a plain-text caption (escaped). */
 export function figure(html: string, caption: string): string {
   return `<figure>${html}<figcaption>${escapeHtml(caption)}</figcaption></figure>`;
+}
+
+/** A {@linkcode Figure} inlined into the page: its SVG with its caption. */
+export function svgFigure(f: Figure): string {
+  return figure(f.svg, f.caption);
 }
 
 /** A paragraph of plain text (escaped). */

@@ -5,6 +5,7 @@
  * @module
  */
 import { colorize, type ColormapName, mapColor } from "./colormap.ts";
+import { mapScale } from "./format.ts";
 import { escapeHtml, pngImage } from "./html.ts";
 import { encodePng, upscale } from "./png.ts";
 
@@ -52,13 +53,7 @@ export function mapCell(
     unit,
     signed ? { map: "diverging", min: -1, max: 1 } : { map: "heat", min: 0, max: 1 },
   );
-  const range = signed ? `±${formatScale(scale)}` : `0…${formatScale(scale)}`;
-  return { rgba, width, height, caption: `${caption} (${range})` };
-}
-
-function formatScale(x: number): string {
-  if (x === 0) return "0";
-  return x >= 100 || x < 0.01 ? x.toExponential(1) : x.toPrecision(2);
+  return { rgba, width, height, caption: `${caption} (${mapScale(scale, signed)})` };
 }
 
 /**

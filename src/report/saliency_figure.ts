@@ -1,11 +1,13 @@
 /**
  * Saliency grids: rows of examples, columns of images and one overlay per method, with labelled colorbars.
  * Every map is divided by its own largest |value| before colouring, so colours compare places within a map,
- * not maps with each other; unsigned maps use the heat colormap on [0, 1], signed ones the diverging one on
- * [−1, 1].
+ * not maps with each other, and that largest value is written under the cell (`±0.31`, `0…0.8`); unsigned
+ * maps use the heat colormap on [0, 1], signed ones the diverging one on [−1, 1].
  * @module
  */
 import { colorize } from "./colormap.ts";
+import { mapScale } from "./format.ts";
+import { maxAbs } from "./image_table.ts";
 import type { Grid, GridColorbar } from "./grid.ts";
 import { imageToRgba, overlay } from "./png.ts";
 
@@ -41,12 +43,11 @@ export interface SaliencyFigure {
 
 /** Divides a map by its largest |value| (a zero map stays zero). */
 export function normalizeByMaxAbs(map: Float32Array): Float32Array {
-  let max = 0;
-  for (const v of map) if (Math.abs(v) > max) max = Math.abs(v);
+  const max = maxAbs(map);
   return max > 0 ? map.map((v) => v / max) : map.slice();
 }
 
-/** Builds the grid (for `gridPng`) of a saliency figure. */
+/** Builds the grid (for `gridSvg`) of a saliency figure. */
 export function saliencyGrid(figure: SaliencyFigure): Grid {
   const { height, width, channels } = figure;
   const base = figure.images[figure.overlayOn ?? figure.images.length - 1];
@@ -58,23 +59,30 @@ export function saliencyGrid(figure: SaliencyFigure): Grid {
       const m = figure.masks.masks[r];
       cells.push(imageToRgba(Float32Array.from(m, (v) => v ? 1 : 0), height, width, 1));
     }
+    const captions: string[] = cells.map(() => "");
     const under = imageToRgba(dim(base.images[r]), height, width, channels as 1 | 3);
     for (const col of figure.maps) {
+      captions.push(mapScale(maxAbs(col.maps[r]), col.signed));
       const values = normalizeByMaxAbs(col.maps[r]);
       const heat = col.signed
         ? colorize(values, { map: "diverging", min: -1, max: 1 })
         : colorize(values, { map: "heat", min: 0, max: 1 });
       cells.push(overlay(under, heat, figure.alpha ?? 0.65));
     }
-    return { label, cells };
+    return { label, cells, captions };
   });
   const colorbars: GridColorbar[] = [];
   if (figure.maps.some((m) => !m.signed)) {
-    colorbars.push({ label: "unsigned maps: value / max of that map", min: 0, max: 1, map: "heat" });
+    colorbars.push({
+      label: "unsigned maps: value / max of that map (the max is written under each map)",
+      min: 0,
+      max: 1,
+      map: "heat",
+    });
   }
   if (figure.maps.some((m) => m.signed)) {
     colorbars.push({
-      label: "signed maps: value / max |value| of that map",
+      label: "signed maps: value / max |value| of that map (written under each map)",
       min: -1,
       max: 1,
       map: "diverging",

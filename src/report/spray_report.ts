@@ -6,13 +6,13 @@
 import type { SprayClassResult } from "../pipeline/spray_analysis.ts";
 import { colorize } from "./colormap.ts";
 import type { Figure } from "./html.ts";
-import { gridPng } from "./grid.ts";
-import { escapeHtml, figure, paragraph, pngImage, table } from "./html.ts";
+import { gridSvg } from "./grid.ts";
+import { escapeHtml, paragraph, svgFigure, table } from "./html.ts";
 import { imageToRgba } from "./png.ts";
 import { normalizeByMaxAbs } from "./saliency_figure.ts";
 import { linePlot, scatterPlot } from "./svg.ts";
 
-/** One PNG per class worth a look (flagged, or holding an artifact): a row per cluster. */
+/** One SVG figure per class worth a look (flagged, or holding an artifact): a row per cluster. */
 export async function sprayFigures(
   classes: SprayClassResult[],
   shape: { height: number; width: number; channels: number },
@@ -20,13 +20,14 @@ export async function sprayFigures(
   const out: Figure[] = [];
   for (const c of classes.filter(worthShowing)) {
     const rows = c.result.meanMaps.map((mean, k) => ({
-      label: `c${k}`,
+      label: `cluster ${k} (${c.result.clusterSizes[k]})`,
       cells: [
         colorize(normalizeByMaxAbs(mean), { map: "diverging", min: -1, max: 1 }),
         ...c.samples[k].map((img) => imageToRgba(img, shape.height, shape.width, shape.channels as 1 | 3)),
       ],
     }));
-    const png = await gridPng({
+    const svg = await gridSvg({
+      title: `SpRAy on class ${c.class} (${c.className}): one row per cluster`,
       columns: ["mean map", "sample", "sample", "sample", "sample"],
       rows,
       cellWidth: shape.width,
@@ -35,10 +36,11 @@ export async function sprayFigures(
       colorbars: [{ label: "mean map / its max |value|", min: -1, max: 1, map: "diverging" }],
     });
     out.push({
-      file: `spray-class${c.class}.png`,
-      caption: `SpRAy on class ${c.class} (${c.className}): per cluster (c0 the largest), the mean of its ` +
-        `normalized relevance maps and up to four of its images.`,
-      png,
+      file: `spray-class${c.class}.svg`,
+      caption:
+        `SpRAy on class ${c.class} (${c.className}): per cluster (cluster 0 the largest, its size in ` +
+        `brackets), the mean of its normalized relevance maps and up to four of its images.`,
+      svg,
     });
   }
   return out;
@@ -95,10 +97,10 @@ export function spraySection(classes: SprayClassResult[], method: string, figure
       width: 420,
       height: 300,
     });
-    const fig = figures.find((f) => f.file === `spray-class${c.class}.png`);
+    const fig = figures.find((f) => f.file === `spray-class${c.class}.svg`);
     return `<h3>Class ${c.class} (${escapeHtml(c.className)})${c.flagged ? ": flagged" : ""}</h3>` +
       `<div class="plots">${spectrum}${byCluster}${byTruth}</div>` +
-      (fig ? figure(pngImage(fig.png, fig.caption), fig.caption) : "");
+      (fig ? svgFigure(fig) : "");
   }).join("\n");
   return paragraph(
     `Spectral relevance analysis (Lapuschkin et al. 2019) clusters each class's ${method} maps of stamped ` +

@@ -194,7 +194,13 @@ Deno.test({
         assert.equal(nav.errorText, undefined, `navigation failed: ${nav.errorText}`);
         await loaded;
         const { result } = await cdp.send("Runtime.evaluate", {
-          expression: `Promise.all([...document.images].map((img) =>
+          // Every <img>, and every image embedded in an inline SVG figure, loaded into an Image and decoded.
+          expression:
+            `Promise.all([...document.images, ...[...document.querySelectorAll("svg image")].map((el) => {
+              const img = new Image();
+              img.src = el.getAttribute("href");
+              return img;
+            })].map((img) =>
             img.decode().then(() => [img.naturalWidth, img.naturalHeight, ""], (e) => [0, 0, String(e)])))`,
           awaitPromise: true,
           returnByValue: true,
@@ -214,10 +220,11 @@ Deno.test({
             return [main.children[1] ? main.children[1].className : "",
               img ? img.getBoundingClientRect().top : -1,
               [...document.querySelectorAll("table.images th")].map((t) => t.textContent.trim()),
-              [...before, ...after].join(",")];
+              [...before, ...after].join(","),
+              [...document.querySelectorAll("figure svg text")].map((t) => t.textContent)];
           })()`,
           returnByValue: true,
-        }, sessionId) as { result: { value: [string, number, string[], string] } };
+        }, sessionId) as { result: { value: [string, number, string[], string, string[]] } };
         const { cssContentSize } = await cdp.send("Page.getLayoutMetrics", {}, sessionId) as {
           cssContentSize: { width: number; height: number };
         };
@@ -247,7 +254,7 @@ Deno.test({
         );
       });
       const { images, layout, png } = await Promise.race([session(), timeout]);
-      const [firstSection, pictureTop, rowLabels, switching] = layout;
+      const [firstSection, pictureTop, rowLabels, switching, figureWords] = layout;
       assert.equal(switching, "block,none,none,block", "the explorer's radio buttons switch the map shown");
       assert.equal(firstSection, "answer", "the answer is the first thing under the title");
       assert.ok(pictureTop >= 0 && pictureTop < 900, `the answer's first picture starts at ${pictureTop}px`);
@@ -256,9 +263,20 @@ Deno.test({
         `row labels are text: ${rowLabels}`,
       );
 
+      for (const w of ["clean", "stamped", "mask", "Gradient"]) {
+        assert.ok(
+          figureWords.includes(w),
+          `the figures' words are SVG text: "${w}" in ${figureWords.slice(0, 20)}`,
+        );
+      }
+
       assert.deepEqual(pageErrors(cdp!.events), [], "no console errors");
       const html = await Deno.readTextFile(`${dir}/run/report.html`);
-      assert.equal(images.length, (html.match(/<img\b/g) ?? []).length, "every <img> was checked");
+      assert.equal(
+        images.length,
+        (html.match(/<img\b/g) ?? []).length + (html.match(/<image\b/g) ?? []).length,
+        "every <img> and every SVG <image> was checked",
+      );
       assert.ok(images.length > 0, "the report has images");
       images.forEach(([width, height, error], i) => {
         assert.ok(width > 0 && height > 0, `image ${i} does not decode: ${error || `${width}x${height}`}`);

@@ -1,18 +1,21 @@
 import assert from "node:assert/strict";
-import { decodeImageBytes } from "../../src/data/decode_image.ts";
-import { colorize } from "../../src/report/colormap.ts";
-import { GRID_GAP, GRID_MARGIN, gridLayout, gridPng, renderGrid } from "../../src/report/grid.ts";
-import { textWidth } from "../../src/report/pixel_font.ts";
+import { colorize, mapColor } from "../../src/report/colormap.ts";
+import {
+  GRID_CAPTION_FONT,
+  GRID_FONT,
+  GRID_GAP,
+  GRID_MARGIN,
+  gridLayout,
+  gridSvg,
+  textWidthEstimate,
+} from "../../src/report/grid.ts";
+import { svgImages as images, svgTexts as texts } from "./svg_figure.ts";
+import { assertWellFormed } from "./well_formed.ts";
 
 function solid(w: number, h: number, rgba: number[]): Uint8ClampedArray {
   const out = new Uint8ClampedArray(w * h * 4);
   for (let i = 0; i < w * h; i++) out.set(rgba, i * 4);
   return out;
-}
-
-function at(image: { rgba: Uint8ClampedArray; width: number }, x: number, y: number): number[] {
-  const o = (y * image.width + x) * 4;
-  return [...image.rgba.subarray(o, o + 4)];
 }
 
 const RED = [220, 0, 0, 255];
@@ -30,101 +33,124 @@ Deno.test("grid dimensions follow the documented formula", () => {
     cellHeight: 28,
     colorbars: [{ label: "|gradient|", min: 0, max: 0.8, map: "heat" as const }],
   };
-  const figure = renderGrid(grid);
-  // scale 4, textScale 2: label column = width("stamped") + gap = (7*6-1)*2 + 4 = 86; cells 2*112 + 4.
-  assert.equal(textWidth("stamped", 2), 82);
-  assert.equal(figure.width, 2 * 8 + 86 + 2 * 112 + 4);
-  // title row 14 + 4; three rows 3*112 + 2*4; one colorbar block 2*4 + 14 + 2 + 6 + 2 + 14 = 46.
-  assert.equal(figure.height, 2 * 8 + 18 + 3 * 112 + 2 * 4 + 46);
-  assert.equal(figure.rgba.length, figure.width * figure.height * 4);
-  assert.equal(GRID_MARGIN, 8);
-  assert.equal(GRID_GAP, 4);
   const layout = gridLayout(grid);
-  assert.equal(layout.width, figure.width);
-  assert.equal(layout.height, figure.height);
+  // 0.62 em per character: "stamped" at 14 px is ceil(7 · 8.68) = 61 px.
+  assert.equal(textWidthEstimate("stamped", 14), 61);
+  assert.equal(layout.labelColumn, 61 + GRID_GAP);
+  assert.deepEqual(layout.columnWidths, [112, 112]); // scale 4: 28 → 112, wider than both titles
+  assert.equal(layout.width, 2 * GRID_MARGIN + 61 + GRID_GAP + 2 * 112 + GRID_GAP);
+  // Title row 1.5·14 = 21 + gap; three rows without captions; one colour bar 2G + 2·ceil(1.4·14) + 12.
+  assert.equal(layout.titleRow, 21 + GRID_GAP);
+  assert.equal(layout.rowHeight, 112);
+  assert.equal(layout.colorbarBlock, 2 * GRID_GAP + 2 * 20 + 12);
+  assert.equal(
+    layout.height,
+    2 * GRID_MARGIN + 21 + GRID_GAP + 3 * 112 + 2 * GRID_GAP + 2 * GRID_GAP + 40 + 12,
+  );
+  assert.equal(GRID_FONT, 14);
 });
 
-Deno.test("grid without labels, titles or colorbars is just the cells with margins and gaps", () => {
-  const cell = solid(3, 2, RED);
-  const figure = renderGrid({
-    columns: ["", "", ""],
-    rows: [{ label: "", cells: [cell, cell, cell] }, { label: "", cells: [cell, cell, cell] }],
-    cellWidth: 3,
-    cellHeight: 2,
-    scale: 5,
-  });
-  assert.equal(figure.width, 2 * 8 + 3 * 15 + 2 * 4);
-  assert.equal(figure.height, 2 * 8 + 2 * 10 + 4);
-  // Cells are where the layout says, gaps and margins stay white.
-  assert.deepEqual(at(figure, 8, 8), RED);
-  assert.deepEqual(at(figure, 8 + 14, 8 + 9), RED);
-  assert.deepEqual(at(figure, 8 + 15, 8), [255, 255, 255, 255]);
-  assert.deepEqual(at(figure, 8 + 19, 8 + 14), RED); // second column, second row
-  assert.deepEqual(at(figure, 7, 7), [255, 255, 255, 255]);
-});
-
-Deno.test("grid draws cells below titles and right of labels, and a colorbar under them", () => {
-  const heat = colorize(new Float32Array([0, 1, 1, 0]), { map: "heat" });
-  const figure = renderGrid({
-    columns: ["heat"],
-    rows: [{ label: "a", cells: [heat] }],
-    cellWidth: 2,
-    cellHeight: 2,
-    scale: 20,
-    colorbars: [{ label: "relevance", min: -1, max: 1, map: "diverging" }],
-  });
+Deno.test("a column grows to fit its title, a caption adds a line under the row, a title a line on top", () => {
+  const cell = solid(4, 4, RED);
+  const title = "Integrated Gradients"; // 20 characters at 14 px: 174 px, wider than a 16-px cell
   const layout = gridLayout({
-    columns: ["heat"],
-    rows: [{ label: "a", cells: [heat] }],
+    title: "figure",
+    columns: [title, "x"],
+    rows: [{ label: "", cells: [cell, cell], captions: ["", "±0.31"] }],
+    cellWidth: 4,
+    cellHeight: 4,
+  });
+  assert.deepEqual(layout.columnWidths, [textWidthEstimate(title, GRID_FONT), 16]);
+  assert.equal(layout.rowHeight, 16 + Math.ceil(1.4 * GRID_CAPTION_FONT) + 2);
+  assert.equal(layout.figureTitle, Math.ceil(1.6 * GRID_FONT) + GRID_GAP);
+  assert.equal(layout.labelColumn, 0);
+});
+
+Deno.test("gridSvg embeds every cell as a PNG enlarged by nearest neighbour, where the layout puts it", async () => {
+  const quarter = new Uint8ClampedArray([
+    ...[255, 0, 0, 255],
+    ...[0, 255, 0, 255],
+    ...[0, 0, 255, 255],
+    ...[10, 20, 30, 255],
+  ]);
+  const grid = {
+    columns: ["a", "b"],
+    rows: [{ label: "first", cells: [quarter, quarter] }, { label: "second", cells: [quarter] }],
     cellWidth: 2,
     cellHeight: 2,
     scale: 20,
-    colorbars: [{ label: "relevance", min: -1, max: 1, map: "diverging" }],
-  });
-  const left = 8 + layout.labelColumn;
-  const top = 8 + layout.titleRow;
-  assert.deepEqual(at(figure, left, top), [0, 0, 4, 255]);
-  assert.deepEqual(at(figure, left + 20, top), [252, 255, 164, 255]);
-  // Some title ink above the cell, some label ink left of it.
-  const inkIn = (x0: number, y0: number, x1: number, y1: number) => {
-    for (let y = y0; y < y1; y++) {
-      for (let x = x0; x < x1; x++) if (at(figure, x, y)[0] < 128) return true;
-    }
-    return false;
   };
-  assert.ok(inkIn(left, 8, left + 40, 8 + 14), "column title drawn");
-  assert.ok(inkIn(8, top, left, top + 40), "row label drawn");
-  // The colorbar strip: its left end is the diverging map's first colour.
-  const barY = figure.height - 8 - layout.colorbarBlock + 2 * 4 + 14 + 2;
-  assert.deepEqual(at(figure, left, barY), [5, 48, 97, 255]);
-  assert.deepEqual(at(figure, figure.width - 9, barY), [103, 0, 31, 255]);
-  assert.ok(inkIn(left, barY + 8, left + 30, barY + 8 + 14), "min printed under the bar");
+  const layout = gridLayout(grid);
+  const svg = await gridSvg(grid);
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="(\d+)" height="(\d+)"/);
+  assert.ok(svg.includes(`width="${layout.width}" height="${layout.height}"`));
+  const cells = images(svg);
+  assert.equal(cells.length, 3);
+  const left = GRID_MARGIN + layout.labelColumn;
+  const top = GRID_MARGIN + layout.titleRow;
+  assert.deepEqual(cells.map((c) => [c.x, c.y]), [
+    [left, top],
+    [left + 40 + GRID_GAP, top],
+    [left, top + 40 + GRID_GAP],
+  ]);
+  for (const c of cells) {
+    assert.deepEqual([c.width, c.height, c.png.width, c.png.height], [40, 40, 40, 40]);
+    // Nearest neighbour: every 20×20 block is one source pixel, exactly.
+    for (const [x, y] of [[0, 0], [19, 19], [20, 0], [39, 19], [0, 20], [25, 39]]) {
+      const o = (y * 40 + x) * 4;
+      const s = (Math.floor(y / 20) * 2 + Math.floor(x / 20)) * 4;
+      assert.deepEqual([...c.png.pixels.subarray(o, o + 4)], [...quarter.subarray(s, s + 4)]);
+    }
+  }
 });
 
-Deno.test("grid rejects cells of the wrong size and too many cells", () => {
+Deno.test("gridSvg writes titles, labels, captions and colour-bar numbers as text, escaped, in full", async () => {
+  const heat = colorize(new Float32Array([0, 1, 1, 0]), { map: "heat" });
+  const svg = await gridSvg({
+    title: "Class 8 <watermark> & friends",
+    columns: ["Integrated Gradients", "P − Q"],
+    rows: [{ label: "T-shirt/top → Pullover", cells: [heat, heat], captions: ["0…0.8", "±0.031"] }],
+    cellWidth: 2,
+    cellHeight: 2,
+    colorbars: [{ label: "change / its largest |change|", min: -0.25, max: 0.25, map: "diverging" }],
+  });
+  assertWellFormed(svg.trimEnd());
+  const words = texts(svg).map((t) => t.content);
+  for (
+    const w of [
+      "Class 8 <watermark> & friends",
+      "Integrated Gradients",
+      "P − Q",
+      "T-shirt/top → Pullover",
+      "0…0.8",
+      "±0.031",
+      "change / its largest |change|",
+      "-0.25",
+      "0",
+      "0.25",
+    ]
+  ) assert.ok(words.includes(w), `"${w}" is written: ${JSON.stringify(words)}`);
+  assert.ok(svg.includes("Class 8 &lt;watermark&gt; &amp; friends"), "text is XML-escaped");
+  // The colour bar is a strip from the map's first colour to its last, the numbers under its ends.
+  const bar = images(svg).at(-1)!;
+  assert.deepEqual([...bar.png.pixels.subarray(0, 3)], [...mapColor("diverging", 0)]);
+  const last = (bar.png.width - 1) * 4;
+  assert.deepEqual([...bar.png.pixels.subarray(last, last + 3)], [...mapColor("diverging", 1)]);
+  const low = texts(svg).find((t) => t.content === "-0.25")!;
+  assert.equal(low.x, bar.x);
+  assert.ok(low.y > bar.y + bar.height, "numbers under the bar");
+});
+
+Deno.test("grid rejects cells of the wrong size and too many cells", async () => {
   const base = { columns: ["a"], cellWidth: 2, cellHeight: 2 };
-  assert.throws(
-    () => renderGrid({ ...base, rows: [{ label: "", cells: [new Uint8ClampedArray(4)] }] }),
+  await assert.rejects(
+    () => gridSvg({ ...base, rows: [{ label: "", cells: [new Uint8ClampedArray(4)] }] }),
     /expected 2×2×4/,
   );
   const cell = new Uint8ClampedArray(16);
-  assert.throws(
-    () => renderGrid({ ...base, rows: [{ label: "x", cells: [cell, cell] }] }),
+  await assert.rejects(
+    () => gridSvg({ ...base, rows: [{ label: "x", cells: [cell, cell] }] }),
     /2 cells for 1 columns/,
   );
-  assert.throws(() => renderGrid({ ...base, columns: [], rows: [] }), /at least one column/);
-});
-
-Deno.test("gridPng encodes the rendered grid", async () => {
-  const grid = {
-    columns: ["x"],
-    rows: [{ label: "r", cells: [solid(4, 4, RED)] }],
-    cellWidth: 4,
-    cellHeight: 4,
-  };
-  const figure = renderGrid(grid);
-  const image = await decodeImageBytes(await gridPng(grid), "figure.png");
-  assert.equal(image.width, figure.width);
-  assert.equal(image.height, figure.height);
-  assert.deepEqual([...image.rgba], [...figure.rgba]);
+  assert.throws(() => gridLayout({ ...base, columns: [], rows: [] }), /at least one column/);
 });

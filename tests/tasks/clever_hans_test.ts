@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { pngDataUri } from "../../src/report/html.ts";
+import { svgTexts } from "../report/svg_figure.ts";
 import { cleverHansTask } from "../../tasks/clever_hans.ts";
 import { METHODS } from "../../src/explain/registry.ts";
 import { gpuTest } from "../gpu.ts";
@@ -34,12 +34,12 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
         "metrics.json",
         "model",
         "report.html",
-        "saliency-class0-square.png",
-        "saliency-class7-timestamp.png",
-        "spray-class0.png",
-        "spray-class7.png",
+        "saliency-class0-square.svg",
+        "saliency-class7-timestamp.svg",
+        "spray-class0.svg",
+        "spray-class7.svg",
       ].concat(
-        [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => /^spray-class[1-689]\.png$/.test(n)),
+        [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => /^spray-class[1-689]\.svg$/.test(n)),
       ).sort(),
     );
     assert.deepEqual(
@@ -125,10 +125,18 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
     );
     assert.ok(!/(src|href)="https?:/i.test(html), "self-contained");
     // Every figure written beside the report is inline in it (the answer adds small images of its own).
-    const pngs = [...Deno.readDirSync(out)].filter((e) => e.name.endsWith(".png"));
-    assert.ok(pngs.length > 0);
-    for (const f of pngs) {
-      assert.ok(html.includes(pngDataUri(await Deno.readFile(`${out}/${f.name}`))), `${f.name} is inline`);
+    const svgs = [...Deno.readDirSync(out)].filter((e) => e.name.endsWith(".svg"));
+    assert.ok(svgs.length > 0);
+    for (const f of svgs) {
+      const svg = (await Deno.readTextFile(`${out}/${f.name}`)).trimEnd();
+      assert.ok(html.includes(svg), `${f.name} is inline`);
+    }
+    // Method names in full, as text, in the saliency figure.
+    const figure = svgTexts(await Deno.readTextFile(`${out}/saliency-class0-square.svg`)).map((t) =>
+      t.content
+    );
+    for (const w of ["clean", "stamped", "mask", "Gradient", "Integrated Gradients"]) {
+      assert.ok(figure.includes(w), `"${w}" in ${JSON.stringify(figure)}`);
     }
     const modelJson = JSON.parse(await Deno.readTextFile(`${out}/model/model.json`));
     assert.equal(modelJson.format, "layers-model");

@@ -55,7 +55,7 @@ gpuTest("contrastive on a small Fashion-MNIST model writes the documented metric
     }
     assert.deepEqual(Object.keys(m.randomBaseline).sort(), ["flipToTrueAt10", "flipToTrueAt5", "marginDrop"]);
     assert.equal(m.ranking.length, 3);
-    for (const f of ["contrastive-gradient.png", "contrastive-grad_cam.png", "report.html"]) {
+    for (const f of ["contrastive-gradient.svg", "contrastive-grad_cam.svg", "report.html"]) {
       await Deno.stat(`${out}/${f}`);
     }
   } finally {

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { counterfactualTask } from "../../tasks/counterfactual.ts";
 import { pretrainTask } from "../../tasks/pretrain.ts";
-import { decodePngPixels } from "../../src/deps.ts";
+import { CIFAR10_CLASS_NAMES } from "../../src/data/cifar10.ts";
+import { FASHION_MNIST_CLASS_NAMES } from "../../src/data/fashion_mnist.ts";
 import { HansError } from "../../src/errors.ts";
-import { gridLayout } from "../../src/report/grid.ts";
+import { mapColor } from "../../src/report/colormap.ts";
+import { svgImages, svgTexts } from "../report/svg_figure.ts";
 import { cifarBatch, withTempDir } from "../data/helpers.ts";
 import { gpuTest } from "../gpu.ts";
 
@@ -105,7 +107,7 @@ gpuTest(
       assert.match(html, /with the autoencoder prior \(γ = 0\.5\)/);
       assert.match(html, /the transfer rate is .* against .* without it/);
       assert.match(html, /Median Spearman ρ over the successes between \|x′ − x\|/);
-      await Deno.stat(`${out}/counterfactuals.png`);
+      await Deno.stat(`${out}/counterfactuals.svg`);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -131,21 +133,31 @@ gpuTest("counterfactual --no-prior trains no autoencoder and writes withPrior: n
     assert.equal(m.examples.length, 2);
     for (const e of m.examples) assert.equal("reconstructionError" in e, false);
     assert.match(await Deno.readTextFile(`${out}/report.html`), /was not run \(--no-prior\)/);
-    const png = decodePngPixels(await Deno.readFile(`${out}/counterfactuals.png`));
-    const layout = gridLayout({
-      columns: ["original", "saliency", "no prior", "change"],
-      rows: m.examples.map((e: { true: number; predicted: number }) => ({
-        label: `${e.true}>${e.predicted}`,
-        cells: [],
-      })),
-      cellWidth: 28,
-      cellHeight: 28,
-      colorbars: [
-        { label: "", min: 0, max: 1, map: "heat" },
-        { label: "", min: -1, max: 1, map: "diverging" },
-      ],
-    });
-    assert.deepEqual([png.width, png.height], [layout.width, layout.height]);
+    // The figure: per mistake original | saliency | counterfactual | change, labelled in words.
+    const svg = await Deno.readTextFile(`${out}/counterfactuals.svg`);
+    const words = svgTexts(svg).map((t) => t.content);
+    for (const w of ["original", "saliency", "without prior", "change x′ − x"]) {
+      assert.ok(words.includes(w), w);
+    }
+    for (const e of m.examples as { true: number; predicted: number }[]) {
+      const label = `${FASHION_MNIST_CLASS_NAMES[e.true]} → ${FASHION_MNIST_CLASS_NAMES[e.predicted]}`;
+      assert.ok(words.includes(label), `row label "${label}" in ${JSON.stringify(words)}`);
+    }
+    const cells = svgImages(svg);
+    assert.equal(cells.length, 4 * m.examples.length + 2, "4 cells a row and 2 colour bars");
+    // Each change is coloured on its own scale, which reaches the change's largest |value|: some pixel has
+    // an end colour of the diverging map, and the scale (±max) is written under the cell.
+    const ends = [mapColor("diverging", 0), mapColor("diverging", 1)].map((c) => c.join());
+    for (let r = 0; r < m.examples.length; r++) {
+      const change = cells[4 * r + 3];
+      assert.deepEqual([change.png.width, change.png.height], [112, 112], "28×28 at 4×");
+      let extreme = 0;
+      for (let i = 0; i < change.png.pixels.length; i += 4) {
+        if (ends.includes([...change.png.pixels.subarray(i, i + 3)].join())) extreme++;
+      }
+      assert.ok(extreme > 0, `row ${r}: the change's scale reaches its maximum`);
+    }
+    assert.equal(words.filter((w) => /^±\d/.test(w)).length, m.examples.length, "one ± scale per change");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -191,34 +203,24 @@ gpuTest(
       assert.equal(m.withPrior.examples.length, m.examples.length);
       for (const e of m.withPrior.examples) assertExample(e);
       assert.equal(m.withPrior.autoencoder.trainSize, 50);
-      // The figure: original | no prior | change | AE prior | change, 32×32 cells at scale 4, in colour.
-      const png = decodePngPixels(await Deno.readFile(`${out}/counterfactuals.png`));
-      const layout = gridLayout({
-        columns: ["original", "saliency", "no prior", "change", "AE prior", "change"],
-        rows: m.examples.map((e: { true: number; predicted: number }) => ({
-          label: `${e.true}>${e.predicted}`,
-          cells: [],
-        })),
-        cellWidth: 32,
-        cellHeight: 32,
-        colorbars: [
-          { label: "", min: 0, max: 1, map: "heat" },
-          { label: "", min: -1, max: 1, map: "diverging" },
-        ],
-      });
-      assert.deepEqual([png.width, png.height], [layout.width, layout.height]);
-      let colourful = 0;
-      for (let y = 0; y < layout.cellHeight; y++) {
-        for (let x = 0; x < layout.cellWidth; x++) {
-          const at = ((8 + layout.titleRow + y) * png.width + 8 + layout.labelColumn + x) * 4;
-          const [r, g, b] = png.pixels.subarray(at, at + 3);
-          if (r !== g || g !== b) colourful++;
-        }
-      }
+      // The figure: original | saliency | no prior | change | AE prior | change, 32×32 cells at 4×, in colour.
+      const svg = await Deno.readTextFile(`${out}/counterfactuals.svg`);
+      const words = svgTexts(svg).map((t) => t.content);
+      for (const w of ["without prior", "with AE prior"]) assert.ok(words.includes(w), w);
+      const first = m.examples[0] as { true: number; predicted: number };
       assert.ok(
-        colourful > 0.9 * layout.cellWidth * layout.cellHeight,
-        `${colourful} colour pixels in the original`,
+        words.includes(`${CIFAR10_CLASS_NAMES[first.true]} → ${CIFAR10_CLASS_NAMES[first.predicted]}`),
       );
+      const cells = svgImages(svg);
+      assert.equal(cells.length, 6 * m.examples.length + 2, "6 cells a row and 2 colour bars");
+      const original = cells[0].png;
+      assert.deepEqual([original.width, original.height], [128, 128], "32×32 at 4×");
+      let colourful = 0;
+      for (let i = 0; i < original.pixels.length; i += 4) {
+        const [r, g, b] = original.pixels.subarray(i, i + 3);
+        if (r !== g || g !== b) colourful++;
+      }
+      assert.ok(colourful > 0.9 * 128 * 128, `${colourful} colour pixels in the original`);
     });
   },
 );
