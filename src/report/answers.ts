@@ -134,6 +134,13 @@ export async function contrastiveAnswerHtml(
             ),
           );
         }
+      } else {
+        const none = "no example of this pair among the images kept for the figures";
+        cells.push({ width: meta.shape.width, height: meta.shape.height, caption: none }, {
+          width: meta.shape.width,
+          height: meta.shape.height,
+          caption: "",
+        });
       }
       if (pair.map) {
         cells.push(

@@ -19,8 +19,9 @@ export interface ExplorerItem {
 }
 
 async function dataUri(cell: ImageCell, zoom: number): Promise<string> {
+  const rgba = cell.rgba ?? new Uint8ClampedArray(cell.width * cell.height * 4).fill(255);
   return pngDataUri(
-    await encodePng(upscale(cell.rgba, cell.width, cell.height, zoom), cell.width * zoom, cell.height * zoom),
+    await encodePng(upscale(rgba, cell.width, cell.height, zoom), cell.width * zoom, cell.height * zoom),
   );
 }
 

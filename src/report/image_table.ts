@@ -11,8 +11,8 @@ import { encodePng, upscale } from "./png.ts";
 
 /** One image cell: RGBA pixels of `width`×`height` and a caption under it. */
 export interface ImageCell {
-  /** RGBA, 4 bytes per pixel, row-major. */
-  rgba: Uint8ClampedArray;
+  /** RGBA, 4 bytes per pixel, row-major; absent for a cell that holds only its caption. */
+  rgba?: Uint8ClampedArray;
   /** Width in pixels. */
   width: number;
   /** Height in pixels. */
@@ -69,6 +69,12 @@ export async function imageTable(rows: ImageRow[], zoom = 4): Promise<string> {
   for (const row of rows) {
     const cells: string[] = [];
     for (const cell of row.cells) {
+      if (!cell.rgba) {
+        cells.push(
+          `<td><figure class="cell"><figcaption>${escapeHtml(cell.caption)}</figcaption></figure></td>`,
+        );
+        continue;
+      }
       const png = await encodePng(
         upscale(cell.rgba, cell.width, cell.height, zoom),
         cell.width * zoom,
