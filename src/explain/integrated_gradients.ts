@@ -1,23 +1,166 @@
 /**
- * Integrated Gradients (Sundararajan et al. 2017): (x − baseline) times the gradient averaged along the
+ * Integrated Gradients (Sundararajan et al. 2017): (x − baseline) times the gradient integrated along the
  * straight path from the baseline to x. The attributions of an image sum to f(x) − f(baseline), up to the
- * error of the Riemann sum (midpoint rule), which shrinks as `steps` grows.
+ * error of the quadrature rule (Gauss–Legendre by default, or the midpoint rule), which shrinks as `steps`
+ * grows. With a `tolerance`, the steps grow per image until the attributions sum to the score gap within it.
  * @module
  */
 import { tf } from "../deps.ts";
+import { HansError } from "../errors.ts";
 import { type ExplainableModel, mapChunks, reduceChannels, sampledGradients } from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
+/**
+ * The quadrature rule on the path, named as Captum names them: `gausslegendre` (Gauss–Legendre nodes and
+ * weights on [0, 1]) or `riemann_middle` (the midpoint rule, equal weights at (k + ½)/steps).
+ */
+export type IntegrationMethod = "gausslegendre" | "riemann_middle";
+
+/** The quadrature rules, the default first. */
+export const INTEGRATION_METHODS: readonly IntegrationMethod[] = ["gausslegendre", "riemann_middle"];
+
+/** The default largest number of steps per image when a `tolerance` is set. */
+export const DEFAULT_MAX_STEPS = 256;
+
 /** Options of {@link integratedGradients}. */
 export interface IntegratedGradientsOptions {
-  /** Points on the path (midpoint rule; default 32). */
+  /**
+   * Points on the path (default 32). With a `tolerance`, the first number of points tried (default 8),
+   * doubled until the tolerance is met or `maxSteps` is reached.
+   */
   steps?: number;
+  /** Quadrature rule (default `gausslegendre`, as in Captum). */
+  method?: IntegrationMethod;
+  /**
+   * Relative completeness error to reach per image: |Σ attributions − (f(x) − f(baseline))| / |f(x) −
+   * f(baseline)|. Unset (the default), every image gets `steps` points and no error is computed.
+   */
+  tolerance?: number;
+  /** Most points per image with a `tolerance` (a whole number ≥ `steps`; default 256, or `steps` if larger). */
+  maxSteps?: number;
   /** Baseline pixel value (default 0, black). */
   baseline?: number;
   /** Max of absolute values over channels (true) or the signed sum (false, the default). */
   absolute?: boolean;
   /** Model inputs per backward pass (default 256). */
   batchSize?: number;
+}
+
+/** The maps of {@link integratedGradientsWithReport} and, per map, how accurate they are. */
+export interface IntegratedGradientsReport {
+  /** The maps `[n,H,W]`, as {@link integratedGradients} gives them. */
+  maps: tf.Tensor3D;
+  /** Points on the path each map used. */
+  steps: number[];
+  /**
+   * Each map's relative completeness error |Σ attributions − gap| / |gap|, with gap = f(x) − f(baseline) for
+   * its target and the attributions summed over pixels and channels before `absolute` (a gap under 1e-6 in
+   * size counts as 1e-6).
+   */
+  completenessError: number[];
+  /** Each image's f(x) − f(baseline) for its target. */
+  gap: number[];
+}
+
+/**
+ * Gauss–Legendre nodes (ascending) and weights of the `n`-point rule on [0, 1], in double precision: the
+ * roots of the Legendre polynomial P_n found by Newton's method, and w = 1 / ((1 − x²) P_n′(x)²) on [0, 1].
+ * The rule integrates polynomials of degree up to 2n − 1 exactly.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const { nodes, weights } = gaussLegendre(2);
+ * // The 2-point rule: (1 ∓ 1/√3) / 2, each with weight ½.
+ * assert.ok(Math.abs(nodes[0] - (1 - 1 / Math.sqrt(3)) / 2) < 1e-15);
+ * assert.ok(Math.abs(weights[0] - 0.5) < 1e-15 && Math.abs(weights[1] - 0.5) < 1e-15);
+ * // Exact for t³: ∫₀¹ t³ dt = ¼.
+ * assert.ok(Math.abs(weights[0] * nodes[0] ** 3 + weights[1] * nodes[1] ** 3 - 0.25) < 1e-15);
+ * ```
+ */
+export function gaussLegendre(n: number): { nodes: Float64Array; weights: Float64Array } {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new HansError(`Gauss–Legendre: ${n} points is not a whole number ≥ 1.`);
+  }
+  const nodes = new Float64Array(n);
+  const weights = new Float64Array(n);
+  // P_n(x) and P_n′(x) by the three-term recurrence (k + 1) P_{k+1} = (2k + 1) x P_k − k P_{k−1}.
+  const legendre = (x: number): [number, number] => {
+    let p0 = 1, p1 = x;
+    for (let k = 1; k < n; k++) [p0, p1] = [p1, ((2 * k + 1) * x * p1 - k * p0) / (k + 1)];
+    return [p1, (n * (x * p1 - p0)) / (x * x - 1)];
+  };
+  for (let i = 0; i < Math.ceil(n / 2); i++) {
+    // The i-th largest root of P_n lies near cos(π (i + ¾) / (n + ½)); Newton converges quadratically from there.
+    let x = Math.cos((Math.PI * (i + 0.75)) / (n + 0.5));
+    for (let iter = 0; iter < 100; iter++) {
+      const [p, dp] = legendre(x);
+      const dx = p / dp;
+      x -= dx;
+      if (Math.abs(dx) <= 1e-15) break;
+    }
+    const dp = legendre(x)[1];
+    const w = 1 / ((1 - x * x) * dp * dp); // 2 / ((1 − x²) P_n′²) on [−1, 1], halved for [0, 1]
+    nodes[i] = (1 - x) / 2;
+    nodes[n - 1 - i] = (1 + x) / 2;
+    weights[i] = w;
+    weights[n - 1 - i] = w;
+  }
+  return { nodes, weights };
+}
+
+/** Nodes on [0, 1] and weights (summing to 1) of an integration method with `steps` points. */
+export function quadrature(
+  method: IntegrationMethod,
+  steps: number,
+): { nodes: Float64Array; weights: Float64Array } {
+  if (method === "gausslegendre") return gaussLegendre(steps);
+  return {
+    nodes: Float64Array.from({ length: steps }, (_, k) => (k + 0.5) / steps),
+    weights: new Float64Array(steps).fill(1 / steps),
+  };
+}
+
+/**
+ * Throws a HansError when an option of Integrated Gradients has a value it cannot take: `steps` and
+ * `maxSteps` whole numbers ≥ 1 with `maxSteps` ≥ `steps`, `tolerance` a positive number, `method` one of
+ * {@link INTEGRATION_METHODS}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * checkIntegratedGradientsOptions({ steps: 8, tolerance: 0.01, maxSteps: 128, method: "riemann_middle" });
+ * assert.throws(() => checkIntegratedGradientsOptions({ tolerance: 0 }), /tolerance 0 must be a positive/);
+ * assert.throws(() => checkIntegratedGradientsOptions({ steps: 64, maxSteps: 32 }), /maxSteps 32/);
+ * ```
+ */
+export function checkIntegratedGradientsOptions(options: IntegratedGradientsOptions): void {
+  const { steps, maxSteps, tolerance, method } = options;
+  const whole = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1;
+  if (steps !== undefined && !whole(steps)) {
+    throw new HansError(`integrated_gradients: steps ${steps} must be a whole number ≥ 1.`);
+  }
+  if (maxSteps !== undefined && !(whole(maxSteps) && maxSteps >= (steps ?? 1))) {
+    throw new HansError(
+      `integrated_gradients: maxSteps ${maxSteps} must be a whole number ≥ steps (${steps ?? 1}).`,
+    );
+  }
+  if (
+    tolerance !== undefined && !(typeof tolerance === "number" && Number.isFinite(tolerance) && tolerance > 0)
+  ) {
+    throw new HansError(
+      `integrated_gradients: tolerance ${tolerance} must be a positive number (a relative completeness error).`,
+    );
+  }
+  if (method !== undefined && !INTEGRATION_METHODS.includes(method)) {
+    throw new HansError(
+      `integrated_gradients: method "${method}" is not a quadrature rule; use ${
+        INTEGRATION_METHODS.join(" or ")
+      }.`,
+    );
+  }
 }
 
 /**
@@ -41,24 +184,190 @@ export interface IntegratedGradientsOptions {
  * tf.dispose([x, maps]);
  * ```
  */
-export function integratedGradients(
+export async function integratedGradients(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: IntegratedGradientsOptions = {},
 ): Promise<tf.Tensor3D> {
+  checkIntegratedGradientsOptions(options);
+  if (options.tolerance !== undefined) return (await integrate(model, images, target, options)).maps;
   const steps = options.steps ?? 32;
-  const baseline = options.baseline ?? 0;
+  const rule = quadrature(options.method ?? "gausslegendre", steps);
   const batchSize = options.batchSize ?? 256;
   const chunkImages = Math.max(1, Math.floor(batchSize / steps));
-  return Promise.resolve(mapChunks(images, chunkImages, (x, start, end) => {
+  return mapChunks(images, chunkImages, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
+    const a = pathAttributions(model, x, w, options.baseline ?? 0, options.method, rule, batchSize);
+    return reduceChannels(a, options.absolute ?? false);
+  });
+}
+
+/**
+ * Integrated Gradients maps with, per map, the steps it used and its relative completeness error (see
+ * {@link IntegratedGradientsReport}). Costs one forward pass per image more than {@link integratedGradients}
+ * (for f(x) and f(baseline)). With a `tolerance`, an image whose error is within it after `steps` points
+ * stops there; the others are computed again with twice the points (new nodes: Gauss–Legendre nodes do not
+ * nest), up to `maxSteps`. An image that never gets within the tolerance keeps its `maxSteps` map, and its
+ * report says how far off it is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, activation: "tanh" })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const report = await integratedGradientsWithReport(model, x, [0, 2], { tolerance: 1e-3 });
+ * assert.deepEqual(report.maps.shape, [2, 4, 4]);
+ * assert.ok(report.completenessError.every((e) => e <= 1e-3));
+ * assert.ok(report.steps.every((s) => s >= 8 && s <= 256)); // starts at 8 points, at most 256
+ * tf.dispose([x, report.maps]);
+ * ```
+ */
+export function integratedGradientsWithReport(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: Target,
+  options: IntegratedGradientsOptions = {},
+): Promise<IntegratedGradientsReport> {
+  checkIntegratedGradientsOptions(options);
+  return integrate(model, images, target, options);
+}
+
+/** Attributions `[m,H,W,C]` of a chunk: (x − baseline) ⊙ Σ_k w_k ∇f(baseline + t_k (x − baseline)). */
+function pathAttributions(
+  model: ExplainableModel,
+  x: tf.Tensor4D,
+  w: tf.Tensor2D,
+  baseline: number,
+  method: IntegrationMethod | undefined,
+  rule: { nodes: Float64Array; weights: Float64Array },
+  batchSize: number,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const steps = rule.nodes.length;
     const delta = tf.sub(x, baseline);
-    const { sum } = sampledGradients(model, x, w, steps, (k0, k1) => {
-      const alphas = tf.range(k0, k1).add(0.5).div(steps).reshape([k1 - k0, 1, 1, 1, 1]);
-      const path = tf.add(tf.mul(alphas, delta.expandDims(0)), baseline);
-      return path.reshape([(k1 - k0) * x.shape[0], ...x.shape.slice(1)]) as tf.Tensor4D;
-    }, batchSize);
-    return reduceChannels(tf.mul(delta, tf.div(sum, steps)) as tf.Tensor4D, options.absolute ?? false);
-  }));
+    const alphas = tf.tensor1d(Float32Array.from(rule.nodes));
+    // The midpoint rule's weights are all 1/steps: sum the gradients and divide once.
+    const uniform = method === "riemann_middle";
+    const { sum } = sampledGradients(
+      model,
+      x,
+      w,
+      steps,
+      (k0, k1) => {
+        const a = alphas.slice(k0, k1 - k0).reshape([k1 - k0, 1, 1, 1, 1]);
+        const path = tf.add(tf.mul(a, delta.expandDims(0)), baseline);
+        return path.reshape([(k1 - k0) * x.shape[0], ...x.shape.slice(1)]) as tf.Tensor4D;
+      },
+      batchSize,
+      false,
+      uniform ? undefined : rule.weights,
+    );
+    return tf.mul(delta, uniform ? tf.div(sum, steps) : sum) as tf.Tensor4D;
+  });
+}
+
+/** Smallest |f(x) − f(baseline)| the relative completeness error divides by. */
+const GAP_FLOOR = 1e-6;
+
+async function integrate(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: Target,
+  options: IntegratedGradientsOptions,
+): Promise<IntegratedGradientsReport> {
+  const method = options.method ?? "gausslegendre";
+  const baseline = options.baseline ?? 0;
+  const batchSize = options.batchSize ?? 256;
+  const tolerance = options.tolerance;
+  const adaptive = tolerance !== undefined;
+  const maxSteps = options.maxSteps ?? Math.max(DEFAULT_MAX_STEPS, options.steps ?? 0);
+  const first = options.steps ?? (adaptive ? Math.min(8, maxSteps) : 32);
+  const n = images.shape[0];
+  const chunkImages = Math.max(1, Math.floor(batchSize / first));
+  const steps = new Array<number>(n).fill(0);
+  const completenessError = new Array<number>(n).fill(0);
+  const gap = new Array<number>(n).fill(0);
+  const rules = new Map<number, { nodes: Float64Array; weights: Float64Array }>();
+  const rule = (s: number) => {
+    if (!rules.has(s)) rules.set(s, quadrature(method, s));
+    return rules.get(s)!;
+  };
+  const chunks: tf.Tensor3D[] = [];
+  try {
+    for (let start = 0; start < n; start += chunkImages) {
+      const end = Math.min(n, start + chunkImages);
+      const m = end - start;
+      const x = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
+      const w = targetWeights(sliceTarget(target, start, end), model.classes);
+      const parts: { maps: tf.Tensor3D; index: number[] }[] = [];
+      try {
+        // f(x) − f(baseline) per image: one forward pass over the chunk and a single baseline image.
+        const gapChunk = tf.tidy(() => {
+          const base = tf.fill([1, x.shape[1], x.shape[2], x.shape[3]], baseline) as tf.Tensor4D;
+          const logits = model.logits(tf.concat([x, base]) as tf.Tensor4D);
+          const diff = tf.sub(logits.slice([0, 0], [m, -1]), logits.slice([m, 0], [1, -1]));
+          return tf.sum(tf.mul(diff, w), 1);
+        });
+        const gaps = await gapChunk.data();
+        gapChunk.dispose();
+        let active = Array.from({ length: m }, (_, i) => i);
+        for (let s = first; active.length > 0; s = Math.min(2 * s, maxSteps)) {
+          const all = active.length === m;
+          const idx = all ? undefined : tf.tensor1d(active, "int32");
+          const xa = idx ? tf.gather(x, idx) as tf.Tensor4D : x;
+          const wa = idx ? tf.gather(w, idx) as tf.Tensor2D : w;
+          const a = pathAttributions(model, xa, wa, baseline, method, rule(s), batchSize);
+          if (idx) tf.dispose([idx, xa, wa]);
+          const totalsTensor = tf.sum(a, [1, 2, 3]);
+          const totals = await totalsTensor.data();
+          totalsTensor.dispose();
+          const done: number[] = [];
+          const next: number[] = [];
+          active.forEach((i, j) => {
+            const g = gaps[i];
+            const error = Math.abs(totals[j] - g) / Math.max(Math.abs(g), GAP_FLOOR);
+            steps[start + i] = s;
+            completenessError[start + i] = error;
+            gap[start + i] = g;
+            if (!adaptive || error <= tolerance || s >= maxSteps) done.push(j);
+            else next.push(i);
+          });
+          if (done.length > 0) {
+            const maps = tf.tidy(() => {
+              const kept = done.length === active.length ? a : tf.gather(a, done) as tf.Tensor4D;
+              return reduceChannels(kept, options.absolute ?? false);
+            });
+            parts.push({ maps, index: done.map((j) => active[j]) });
+          }
+          a.dispose();
+          active = next;
+        }
+        // Back in the images' order.
+        chunks.push(tf.tidy(() => {
+          const order = parts.flatMap((p) => p.index);
+          const joined = parts.length === 1 ? parts[0].maps : tf.concat(parts.map((p) => p.maps));
+          if (order.every((i, k) => i === k)) return joined.clone();
+          const where = new Int32Array(m);
+          order.forEach((i, k) => (where[i] = k));
+          return tf.gather(joined, tf.tensor1d(where, "int32")) as tf.Tensor3D;
+        }));
+      } finally {
+        parts.forEach((p) => p.maps.dispose());
+        tf.dispose([x, w]);
+      }
+    }
+  } catch (e) {
+    chunks.forEach((c) => c.dispose());
+    throw e;
+  }
+  if (chunks.length === 1) return { maps: chunks[0], steps, completenessError, gap };
+  const maps = tf.concat(chunks, 0);
+  chunks.forEach((c) => c.dispose());
+  return { maps, steps, completenessError, gap };
 }

@@ -197,6 +197,8 @@ export function mapChunks(
  * Sum over `samples` of the input gradients at perturbed copies of a chunk `x` (`m` images). `makeSamples(k0,
  * k1)` returns the copies for samples k0..k1-1, sample-major (`[(k1-k0)*m,H,W,C]`). At most `batchSize`
  * inputs go through the model at once. Returns the sum of gradients and, when `squares`, the sum of squares.
+ * With `sampleWeights` (one number per sample), sample k's gradients are scaled by `sampleWeights[k]` before
+ * they are summed (a quadrature rule's weights); the squares are of the scaled gradients.
  *
  * @example
  * ```ts
@@ -215,7 +217,11 @@ export function mapChunks(
  * const once = inputGradients(model, x, w);
  * const diff = tf.tidy(() => tf.sub(sum, tf.mul(once, 3)).abs().max());
  * assert.ok(diff.dataSync()[0] < 1e-5);
- * tf.dispose([x, w, sum, once, diff]);
+ * // Weighted by 0.5, 1 and 2: 3.5 times the plain gradient.
+ * const weighted = sampledGradients(model, x, w, 3, (k0, k1) => tf.tile(x, [k1 - k0, 1, 1, 1]), 2, false, [0.5, 1, 2]);
+ * const diff2 = tf.tidy(() => tf.sub(weighted.sum, tf.mul(once, 3.5)).abs().max());
+ * assert.ok(diff2.dataSync()[0] < 1e-5);
+ * tf.dispose([x, w, sum, once, diff, weighted.sum, diff2]);
  * net.dispose();
  * ```
  */
@@ -227,8 +233,10 @@ export function sampledGradients(
   makeSamples: (k0: number, k1: number) => tf.Tensor4D,
   batchSize: number,
   squares = false,
+  sampleWeights?: ArrayLike<number>,
 ): { sum: tf.Tensor4D; sumSquares?: tf.Tensor4D } {
   const m = x.shape[0];
+  const classes = weights.shape[1];
   const per = Math.max(1, Math.floor(batchSize / m));
   let sum: tf.Tensor4D = tf.zerosLike(x);
   let sumSquares: tf.Tensor4D | undefined = squares ? tf.zerosLike(x) : undefined;
@@ -236,7 +244,16 @@ export function sampledGradients(
     const k1 = Math.min(samples, k0 + per);
     const [nextSum, nextSquares] = tf.tidy(() => {
       const batch = makeSamples(k0, k1);
-      const g = inputGradients(model, batch, tf.tile(weights, [k1 - k0, 1]));
+      let w = tf.tile(weights, [k1 - k0, 1]);
+      if (sampleWeights) {
+        const scale = tf.tensor3d(Float32Array.from({ length: k1 - k0 }, (_, j) => sampleWeights[k0 + j]), [
+          k1 - k0,
+          1,
+          1,
+        ]);
+        w = tf.mul(w.reshape([k1 - k0, m, classes]), scale).reshape([(k1 - k0) * m, classes]);
+      }
+      const g = inputGradients(model, batch, w);
       const blocks = g.reshape([k1 - k0, ...x.shape]);
       const s = tf.add(sum, tf.sum(blocks, 0)) as tf.Tensor4D;
       const q = sumSquares ? tf.add(sumSquares, tf.sum(tf.square(blocks), 0)) as tf.Tensor4D : undefined;

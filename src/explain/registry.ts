@@ -10,7 +10,11 @@ import { gradient, type GradientOptions } from "./gradient.ts";
 import { gradientInput, type GradientInputOptions } from "./gradient_input.ts";
 import { guidedBackprop, type GuidedBackpropOptions } from "./guided_backprop.ts";
 import { guidedGradCam, type GuidedGradCamOptions } from "./guided_grad_cam.ts";
-import { integratedGradients, type IntegratedGradientsOptions } from "./integrated_gradients.ts";
+import {
+  checkIntegratedGradientsOptions,
+  integratedGradients,
+  type IntegratedGradientsOptions,
+} from "./integrated_gradients.ts";
 import { lrpAlphaBeta, type LrpAlphaBetaOptions } from "./lrp_alpha_beta.ts";
 import { lrpEpsilon, type LrpEpsilonOptions } from "./lrp_epsilon.ts";
 import { pickSpatialNode } from "./graph.ts";
@@ -54,7 +58,7 @@ export const METHOD_OPTION_KEYS: { [N in MethodName]: readonly (keyof MethodOpti
   smoothgrad: ["samples", "noiseLevel", "inputRange", "batchSize", "seed", "absolute"],
   smoothgrad_sq: ["samples", "noiseLevel", "inputRange", "batchSize", "seed"],
   vargrad: ["samples", "noiseLevel", "inputRange", "batchSize", "seed"],
-  integrated_gradients: ["steps", "baseline", "absolute", "batchSize"],
+  integrated_gradients: ["steps", "method", "tolerance", "maxSteps", "baseline", "absolute", "batchSize"],
   guided_backprop: ["absolute", "batchSize"],
   grad_cam: ["layer", "relu", "batchSize"],
   guided_grad_cam: ["layer", "absolute", "batchSize"],
@@ -65,9 +69,15 @@ export const METHOD_OPTION_KEYS: { [N in MethodName]: readonly (keyof MethodOpti
   activations: ["layer", "absolute", "batchSize"],
 };
 
+/** Checks of option values, for the methods that have them (a HansError saying what is wrong). */
+const METHOD_OPTION_CHECKS: { [N in MethodName]?: (options: MethodOptionsByName[N]) => void } = {
+  integrated_gradients: checkIntegratedGradientsOptions,
+};
+
 /**
  * Throws a HansError when `options` has a key method `name` does not take (a typo such as `sample` for
- * `samples` would otherwise be ignored silently), naming the keys it takes.
+ * `samples` would otherwise be ignored silently), naming the keys it takes, or a value the method cannot take
+ * (Integrated Gradients: `steps`, `maxSteps`, `tolerance`, `method`).
  *
  * @example
  * ```ts
@@ -75,6 +85,7 @@ export const METHOD_OPTION_KEYS: { [N in MethodName]: readonly (keyof MethodOpti
  *
  * checkMethodOptions("rise", { masks: 500 });
  * assert.throws(() => checkMethodOptions("rise", { mask: 500 }), /rise has no option "mask"/);
+ * assert.throws(() => checkMethodOptions("integrated_gradients", { tolerance: -1 }), /tolerance -1/);
  * ```
  */
 export function checkMethodOptions(name: string, options: Record<string, unknown> | undefined): void {
@@ -87,6 +98,7 @@ export function checkMethodOptions(name: string, options: Record<string, unknown
       `${name} has no option ${unknown.map((k) => `"${k}"`).join(", ")}; it takes ${known.join(", ")}.`,
     );
   }
+  (METHOD_OPTION_CHECKS[name as MethodName] as ((o: unknown) => void) | undefined)?.(options);
 }
 
 /** Every method's signature: maps `[n,H,W]` for a batch of images `[n,H,W,C]` and a target per image. */
@@ -173,7 +185,7 @@ export const METHODS: MethodInfo[] = [
     name: "integrated_gradients",
     label: "Integrated Gradients",
     signed: true,
-    description: "32 midpoint steps from a black baseline; sums to f(x) − f(baseline)",
+    description: "32 Gauss–Legendre points on the path from a black baseline; sums to f(x) − f(baseline)",
     attribution: true,
     explain: integratedGradients,
   },

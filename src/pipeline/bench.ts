@@ -166,7 +166,7 @@ export async function runBench(
   for (
     const [name, n, options] of [
       ["gradient", s.gradient, {}],
-      ["integrated_gradients", s.ig, { steps: s.igSteps }],
+      ["integrated_gradients", s.ig, { steps: s.igSteps, method: "riemann_middle" }],
       ["smoothgrad", s.smooth, { samples: s.smoothSamples }],
       ["grad_cam", s.gradCam, {}],
     ] as const

@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { type ExplainableModel, fromLayersModel } from "../../src/explain/model_fn.ts";
 import { gradient } from "../../src/explain/gradient.ts";
 import { gradientInput } from "../../src/explain/gradient_input.ts";
-import { integratedGradients } from "../../src/explain/integrated_gradients.ts";
+import {
+  gaussLegendre,
+  integratedGradients,
+  integratedGradientsWithReport,
+} from "../../src/explain/integrated_gradients.ts";
 import { smoothGrad } from "../../src/explain/smoothgrad.ts";
 import { occlusion } from "../../src/explain/occlusion.ts";
 import { METHODS } from "../../src/explain/registry.ts";
@@ -65,6 +69,265 @@ gpuTest(
         }
         assert.ok(maxAbsDiff(maps.subarray(i * H * W, (i + 1) * H * W), expected) < 1e-4, `steps ${steps}`);
       });
+    }
+    x.dispose();
+  },
+);
+
+Deno.test("Gauss–Legendre on [0, 1]: weights sum to 1, t^k exact up to k = 2n − 1, the known error at t^2n", () => {
+  const factorial = (k: number) => Array.from({ length: k }, (_, i) => i + 1).reduce((a, b) => a * b, 1);
+  for (const n of [1, 2, 3, 5, 8, 13, 32, 64]) {
+    const { nodes, weights } = gaussLegendre(n);
+    assert.ok(Math.abs(weights.reduce((a, b) => a + b, 0) - 1) < 1e-14, `n ${n}: weights sum`);
+    for (let i = 0; i < n; i++) {
+      assert.ok(nodes[i] > 0 && nodes[i] < 1 && weights[i] > 0, `n ${n}: node ${i} inside, weight positive`);
+      if (i > 0) assert.ok(nodes[i] > nodes[i - 1], `n ${n}: nodes ascend`);
+      assert.ok(Math.abs(nodes[i] + nodes[n - 1 - i] - 1) < 1e-14, `n ${n}: nodes symmetric about ½`);
+    }
+    const rule = (k: number) => nodes.reduce((sum, t, i) => sum + weights[i] * t ** k, 0);
+    for (let k = 0; k <= 2 * n - 1; k++) {
+      assert.ok(Math.abs(rule(k) - 1 / (k + 1)) < 1e-14, `n ${n}: ∫ t^${k} = 1/${k + 1}, got ${rule(k)}`);
+    }
+    if (n <= 8) {
+      // Not exact one degree higher: ∫₀¹ t^2n − rule = (n!)⁴ / ((2n + 1) ((2n)!)²), the textbook error term.
+      const error = factorial(n) ** 4 / ((2 * n + 1) * factorial(2 * n) ** 2);
+      const got = 1 / (2 * n + 1) - rule(2 * n);
+      assert.ok(
+        Math.abs(got - error) < 1e-14 + 1e-9 * error,
+        `n ${n}: error at t^${2 * n}: ${got} vs ${error}`,
+      );
+    }
+  }
+  // The 3-point rule in closed form: nodes ½ ∓ √(3/5)/2, weights 5/18, 8/18, 5/18.
+  const three = gaussLegendre(3);
+  assert.ok(maxAbsDiff(three.nodes, [0.5 - Math.sqrt(0.6) / 2, 0.5, 0.5 + Math.sqrt(0.6) / 2]) < 1e-15);
+  assert.ok(maxAbsDiff(three.weights, [5 / 18, 8 / 18, 5 / 18]) < 1e-15);
+  assert.throws(() => gaussLegendre(0), /whole number/);
+});
+
+/**
+ * Two classes whose path integrals have closed forms: logit 0 = (v·x)⁴, logit 1 = exp(u·x). Along x(α) =
+ * b + α(x − b) the gradient of (v·x)⁴ is 4 s(α)³ v with s linear in α, so IG_i = (x − b)_i v_i (s_x⁴ − s_b⁴) /
+ * (s_x − s_b); for exp(u·x) likewise with e^{s_x} − e^{s_b}.
+ */
+function curvedModel(v: Float32Array, u: Float32Array): ExplainableModel {
+  const kernel = tf.tensor2d(
+    Float32Array.from({ length: 2 * v.length }, (_, i) => i % 2 ? u[i >> 1] : v[i >> 1]),
+    [v.length, 2],
+  );
+  return {
+    classes: 2,
+    logits: (x) =>
+      tf.tidy(() => {
+        const s = tf.matMul(x.reshape([x.shape[0], -1]), kernel);
+        const s0 = s.slice([0, 0], [-1, 1]);
+        return tf.concat([tf.square(tf.square(s0)), tf.exp(s.slice([0, 1], [-1, 1]))], 1) as tf.Tensor2D;
+      }),
+  };
+}
+
+/** The closed-form IG map `[H*W]` of {@link curvedModel} for one image `x` (length H*W*C), class k, baseline b. */
+function curvedIg(
+  v: Float32Array,
+  u: Float32Array,
+  x: ArrayLike<number>,
+  k: number,
+  b: number,
+): Float64Array {
+  const w = k === 0 ? v : u;
+  let sx = 0, sb = 0;
+  for (let i = 0; i < w.length; i++) (sx += w[i] * x[i]), (sb += w[i] * b);
+  const f = (s: number) => k === 0 ? s ** 4 : Math.exp(s);
+  const scale = (f(sx) - f(sb)) / (sx - sb);
+  const map = new Float64Array(H * W);
+  for (let p = 0; p < H * W; p++) {
+    for (let c = 0; c < C; c++) map[p] += (x[p * C + c] - b) * w[p * C + c] * scale;
+  }
+  return map;
+}
+
+function curvedFixture() {
+  const rng = new Rng(11);
+  const P = H * W * C;
+  const v = Float32Array.from({ length: P }, () => rng.normal() / Math.sqrt(P) * 2);
+  const u = Float32Array.from({ length: P }, () => rng.normal() / Math.sqrt(P) * 3);
+  const images = Float32Array.from({ length: 4 * P }, () => rng.next());
+  return { v, u, images, model: curvedModel(v, u) };
+}
+
+/** Largest |a − b| over the largest |b|. */
+function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  return maxAbsDiff(a, b) / Math.max(...Array.from(b, Math.abs));
+}
+
+gpuTest(
+  "Integrated Gradients equals the closed form of (v·x)⁴ and exp(u·x): Gauss–Legendre exact for a cubic path",
+  async () => {
+    const { v, u, images, model } = curvedFixture();
+    const P = H * W * C;
+    const x = tf.tensor4d(images, [4, H, W, C]);
+    const target = [0, 1, 0, 1];
+    const b = 0.2;
+    const truth = target.map((k, i) => curvedIg(v, u, images.subarray(i * P, (i + 1) * P), k, b));
+    const errors = async (method: "gausslegendre" | "riemann_middle", steps: number, k: number) => {
+      const maps = await take(await integratedGradients(model, x, target, { method, steps, baseline: b }));
+      return target.map((t, i) =>
+        t === k ? relativeDiff(maps.subarray(i * H * W, (i + 1) * H * W), truth[i]) : 0
+      )
+        .reduce((a, e) => Math.max(a, e), 0);
+    };
+    // The gradient of (v·x)⁴ is cubic in α: 2 Gauss–Legendre points integrate it exactly, 2 midpoints do not.
+    assert.ok(await errors("gausslegendre", 2, 0) < 1e-4, "2-point Gauss–Legendre on the quartic");
+    assert.ok(await errors("riemann_middle", 2, 0) > 1e-3, "2 midpoints on the quartic");
+    // exp: Gauss–Legendre converges geometrically, the midpoint rule as 1/steps².
+    assert.ok(await errors("gausslegendre", 8, 1) < 1e-4, "8-point Gauss–Legendre on exp");
+    const mid16 = await errors("riemann_middle", 16, 1);
+    const mid64 = await errors("riemann_middle", 64, 1);
+    assert.ok(
+      mid64 < 1e-3 && mid64 < mid16 / 8,
+      `midpoint rule on exp: 16 steps ${mid16}, 64 steps ${mid64}`,
+    );
+    // The default rule is Gauss–Legendre.
+    const byDefault = await take(await integratedGradients(model, x, target, { steps: 2, baseline: b }));
+    const gl = await take(
+      await integratedGradients(model, x, target, { steps: 2, baseline: b, method: "gausslegendre" }),
+    );
+    assert.deepEqual(byDefault, gl);
+    x.dispose();
+  },
+);
+
+/** |Σ map − (f(x) − f(b))| / |f(x) − f(b)| per image, computed here from the maps and the model's logits. */
+async function completeness(
+  model: ExplainableModel,
+  x: tf.Tensor4D,
+  maps: Float32Array,
+  score: (logits: Float32Array, i: number) => number,
+  b: number,
+): Promise<number[]> {
+  const fx = await take(model.logits(x));
+  const fb = await take(tf.tidy(() => model.logits(tf.fill(x.shape, b) as tf.Tensor4D)));
+  const size = x.shape[1] * x.shape[2];
+  return Array.from({ length: x.shape[0] }, (_, i) => {
+    let sum = 0;
+    for (let p = 0; p < size; p++) sum += maps[i * size + p];
+    const gap = score(fx, i) - score(fb, i);
+    return Math.abs(sum - gap) / Math.abs(gap);
+  });
+}
+
+type TestTarget = number[] | { p: number[]; q: number[] };
+
+/** Target `target`'s score of image i from logits `[n, classes]`. */
+function scoreOf(target: TestTarget, classes: number) {
+  return (logits: Float32Array, i: number) =>
+    Array.isArray(target)
+      ? logits[i * classes + target[i]]
+      : logits[i * classes + target.p[i]] - logits[i * classes + target.q[i]];
+}
+
+gpuTest(
+  "with a tolerance, every map's reported completeness error is within it and is |Σ map − gap| / |gap|",
+  async () => {
+    const { images, model } = curvedFixture();
+    const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+    const cnn = tf.sequential({
+      layers: [
+        tf.layers.conv2d({
+          inputShape: [H, W, C],
+          filters: 4,
+          kernelSize: 3,
+          activation: "relu",
+          kernelInitializer: init(1),
+        }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: K, activation: "tanh", kernelInitializer: init(2) }),
+      ],
+    });
+    const cases: [string, ExplainableModel, TestTarget, number][] = [
+      ["curved model", model, [0, 1, 1, 0], 1e-4],
+      ["ReLU CNN, a contrast", fromLayersModel(cnn), { p: [0, 1, 2, 0], q: [1, 2, 0, 2] }, 5e-3],
+    ];
+    const x = tf.tensor4d(images, [4, H, W, C]);
+    for (const [name, m, target, tolerance] of cases) {
+      for (const method of ["gausslegendre", "riemann_middle"] as const) {
+        const options = { tolerance, method, steps: 4, maxSteps: 1024, baseline: 0.1, batchSize: 24 };
+        const before = tf.memory().numTensors;
+        const report = await integratedGradientsWithReport(m, x, target, options);
+        const maps = await take(report.maps);
+        assert.equal(tf.memory().numTensors, before, `${name}, ${method}: leaks tensors`);
+        const truth = await completeness(m, x, maps, scoreOf(target, m.classes), 0.1);
+        report.completenessError.forEach((e, i) => {
+          const where = `${name}, ${method}, image ${i}: ${e} after ${report.steps[i]} steps`;
+          assert.ok(e <= tolerance, where);
+          assert.ok(
+            Math.abs(e - truth[i]) <= 1e-5 + 1e-3 * truth[i],
+            `${where} vs ${truth[i]} computed here`,
+          );
+          assert.ok([4, 8, 16, 32, 64, 128, 256, 512, 1024].includes(report.steps[i]), where);
+        });
+        // The maps are what that many steps give (back in the images' order), and |·| changes no steps.
+        for (let i = 0; i < 4; i++) {
+          const one = x.slice([i, 0, 0, 0], [1, -1, -1, -1]);
+          const t = Array.isArray(target) ? [target[i]] : { p: [target.p[i]], q: [target.q[i]] };
+          const alone = await take(
+            await integratedGradients(m, one, t, { method, steps: report.steps[i], baseline: 0.1 }),
+          );
+          assert.ok(
+            maxAbsDiff(alone, maps.subarray(i * H * W, (i + 1) * H * W)) < 1e-5,
+            `${name} image ${i}`,
+          );
+          one.dispose();
+        }
+        const absolute = await integratedGradientsWithReport(m, x, target, { ...options, absolute: true });
+        absolute.maps.dispose();
+        assert.deepEqual(absolute.steps, report.steps);
+      }
+    }
+    x.dispose();
+    cnn.dispose();
+  },
+);
+
+gpuTest(
+  "with a tolerance, an image on a nearly straight path stops early; a curved one takes more steps",
+  async () => {
+    // Logit 1 is exp(u·x) with u = 6/P everywhere: from a black baseline, the path's exponent runs from 0 to
+    // 6·mean(x). An image at 0.05 (exponent 0.3) is nearly linear along the path; an image at 1 (exponent 6) is not.
+    const P = H * W * C;
+    const u = new Float32Array(P).fill(6 / P);
+    const model = curvedModel(new Float32Array(P), u);
+    const x = tf.concat([
+      tf.fill([1, H, W, C], 0.05),
+      tf.ones([1, H, W, C]),
+      tf.fill([1, H, W, C], 0.05),
+    ]) as tf.Tensor4D;
+    for (const [method, tolerance] of [["gausslegendre", 1e-5], ["riemann_middle", 1e-3]] as const) {
+      const report = await integratedGradientsWithReport(model, x, [1, 1, 1], {
+        method,
+        tolerance,
+        steps: 2,
+      });
+      report.maps.dispose();
+      const [flat, curved, flatAgain] = report.steps;
+      assert.equal(flat, 2, `${method}: ${report.steps}`);
+      assert.equal(flatAgain, 2, `${method}: ${report.steps}`);
+      assert.ok(curved > flat, `${method}: ${report.steps}`);
+      assert.ok(
+        report.completenessError.every((e) => e <= tolerance),
+        `${method}: ${report.completenessError}`,
+      );
+      // The error is the midpoint or Gauss–Legendre error of ∫₀¹ 6 e^{6α} dα against e⁶ − 1, computed here.
+      const { nodes, weights } = method === "gausslegendre" ? gaussLegendre(curved) : {
+        nodes: Float64Array.from({ length: curved }, (_, k) => (k + 0.5) / curved),
+        weights: new Float64Array(curved).fill(1 / curved),
+      };
+      const quad = nodes.reduce((sum, t, k) => sum + weights[k] * 6 * Math.exp(6 * t), 0);
+      const exact = Math.exp(6) - 1;
+      assert.ok(
+        Math.abs(report.completenessError[1] - Math.abs(quad - exact) / exact) < 1e-5,
+        `${method}: ${report.completenessError[1]} vs ${Math.abs(quad - exact) / exact}`,
+      );
     }
     x.dispose();
   },

@@ -20,6 +20,34 @@ Deno.test("an unknown method option is an error that names it and the options th
   checkMethodOptions("rise", { masks: 500, seed: 3 });
 });
 
+Deno.test("Integrated Gradients' option values are checked: steps, maxSteps ≥ steps, tolerance > 0, the rule", () => {
+  const ig = (options: Record<string, unknown>) => () => checkMethodOptions("integrated_gradients", options);
+  ig({ steps: 8, method: "riemann_middle", tolerance: 0.01, maxSteps: 8 })();
+  ig({ method: "gausslegendre", tolerance: 1e-6 })();
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ tolerance: 0 }, /tolerance 0 must be a positive number/],
+    [{ tolerance: -0.1 }, /tolerance -0.1 must be a positive number/],
+    [{ tolerance: "0.01" }, /tolerance 0.01 must be a positive number/],
+    [{ tolerance: Infinity }, /tolerance Infinity/],
+    [
+      { method: "trapezoid" },
+      /method "trapezoid" is not a quadrature rule; use gausslegendre or riemann_middle/,
+    ],
+    [{ steps: 64, maxSteps: 32 }, /maxSteps 32 must be a whole number ≥ steps \(64\)/],
+    [{ maxSteps: 12.5 }, /maxSteps 12.5 must be a whole number/],
+    [{ maxSteps: 0 }, /maxSteps 0 must be a whole number/],
+    [{ steps: 0 }, /steps 0 must be a whole number ≥ 1/],
+    [{ steps: 2.5 }, /steps 2.5 must be a whole number ≥ 1/],
+  ];
+  for (const [options, message] of bad) {
+    assert.throws(
+      ig(options),
+      (e: Error) => e instanceof HansError && message.test(e.message),
+      String(message),
+    );
+  }
+});
+
 /** Never called: the compiler checks the option names by method (deno check fails if this stops erroring). */
 function _typedOptions(model: Parameters<typeof explain>[1], x: tf.Tensor4D) {
   explain("rise", model, x, [0], { masks: 500 });
@@ -27,6 +55,9 @@ function _typedOptions(model: Parameters<typeof explain>[1], x: tf.Tensor4D) {
   explain("smoothgrad", model, x, [0], { sample: 16 });
   // @ts-expect-error: "steps" belongs to integrated_gradients, not occlusion
   explain("occlusion", model, x, [0], { steps: 8 });
+  explain("integrated_gradients", model, x, [0], { method: "riemann_middle", tolerance: 0.01, maxSteps: 64 });
+  // @ts-expect-error: "trapezoid" is not one of the quadrature rules
+  explain("integrated_gradients", model, x, [0], { method: "trapezoid" });
 }
 
 gpuTest(
