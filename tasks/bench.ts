@@ -4,7 +4,7 @@
  */
 import { initBackend } from "../src/backend.ts";
 import { versions } from "../src/deps.ts";
-import { methodRates, runBench } from "../src/pipeline/bench.ts";
+import { methodRates, profileBench, runBench } from "../src/pipeline/bench.ts";
 import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts";
 import { parseTaskFlags, taskHelp } from "../src/cli/args.ts";
 import { BENCH_FLAGS } from "../src/cli/task_flags.ts";
@@ -30,6 +30,11 @@ export async function benchTask(args: string[]): Promise<unknown> {
       `adapter ${header.adapter} | backend ${header.backend} | kernels ${header.kernels} | ` +
         `deno ${header.deno} | tfjs ${header.tfjs}`,
     );
+    if (flags.profile) {
+      const doc = { ...header, ...await profileBench(flags.quick, log) };
+      await out.writeJson("profile.json", doc);
+      return doc;
+    }
     log(
       `${"workload".padEnd(22)} ${"hans".padStart(10)} ${"reference".padStart(10)} ${
         "unit".padEnd(10)
@@ -43,6 +48,6 @@ export async function benchTask(args: string[]): Promise<unknown> {
     return doc;
   });
   if (flags.json) console.log(JSON.stringify(doc));
-  else log(`written to ${path}/bench.json`);
+  else log(`written to ${path}/${flags.profile ? "profile" : "bench"}.json`);
   return doc;
 }

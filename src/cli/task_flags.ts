@@ -19,6 +19,12 @@ process and prints both rates and their ratio (hans / reference). Writes results
   flags: {
     quick: { type: "boolean", help: "smaller workloads (for tests)" },
     json: { type: "boolean", help: "print only the JSON" },
+    profile: {
+      type: "boolean",
+      help:
+        "instead: the adapter's ceiling (best matrix product and copy) and each workload kernel by kernel " +
+        "(profile.json)",
+    },
     out: { type: "string", metavar: "DIR", help: "results folder (must not exist)" },
     help: { type: "boolean", help: "this text" },
   },

@@ -4,6 +4,7 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { fusedForward } from "../model/cnn_fused.ts";
 import { graphLogits, type ModelGraph } from "./graph.ts";
 import { layersGraph } from "./graph_layers.ts";
 import { targetScores } from "./target.ts";
@@ -59,7 +60,11 @@ export interface ExplainableModel {
  */
 export function fromLayersModel(model: tf.LayersModel): ExplainableModel {
   const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
-  const apply = (x: tf.Tensor4D) => model.apply(x, { training: false }) as tf.Tensor2D;
+  // On hans's WebGPU kernels, a Sequential model's conv + ReLU + pool and dense layers run fused.
+  const fused = fusedForward(model);
+  const apply = fused
+    ? (x: tf.Tensor4D) => fused(x, { input: true, weights: false })
+    : (x: tf.Tensor4D) => model.apply(x, { training: false }) as tf.Tensor2D;
   let graph: ModelGraph;
   try {
     graph = layersGraph(model);

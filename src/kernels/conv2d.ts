@@ -19,6 +19,14 @@ import {
   range,
 } from "./conv2d_geometry.ts";
 import {
+  Conv2DBackpropInputFewChannelsProgram,
+  Conv2DFewChannelsProgram,
+  fewInputChannels,
+} from "./conv2d_few_channels.ts";
+
+/** Output pixels per thread of the few-input-channels forward kernel (8 spill on llvmpipe, 2 are slower). */
+const FEW_PX = 4;
+import {
   Conv2DBackpropFilterVec4Program,
   Conv2DBackpropInputVec4Program,
   Conv2DVec4Program,
@@ -233,6 +241,8 @@ export function conv2dForward(
 ): tf.TensorInfo {
   const program = vec4Channels(c)
     ? new Conv2DVec4Program(c, PIXELS_PER_THREAD, !!bias, relu)
+    : fewInputChannels(c)
+    ? new Conv2DFewChannelsProgram(c, FEW_PX, !!bias, relu)
     : new Conv2DProgram(c, PIXELS_PER_THREAD, !!bias, relu);
   return runFlat(backend, program, bias ? [x, w, bias] : [x, w]);
 }
@@ -246,6 +256,8 @@ export function conv2dBackpropInput(
 ): tf.TensorInfo {
   const program = vec4Channels(c)
     ? new Conv2DBackpropInputVec4Program(c, PIXELS_PER_THREAD)
+    : fewInputChannels(c)
+    ? new Conv2DBackpropInputFewChannelsProgram(c, c.inChannels === 1 ? 8 : 4)
     : new Conv2DBackpropInputProgram(c, PIXELS_PER_THREAD);
   return runFlat(backend, program, [dy, w]);
 }

@@ -1,7 +1,8 @@
 /**
- * A WGSL sum over every axis but the last (a bias gradient: `[…, C] → [C]`), split over rows so that many
- * threads share the long reduction, then a second pass adds the splits. tfjs's general reduction uses
- * workgroup memory and barriers, which are slow on Mesa's software adapter.
+ * WGSL reductions: a sum over leading axes (a bias gradient `[…, C] → [C]`, a sum over samples), split over
+ * rows so that many threads share the long reduction, then a second pass adds the splits; and a sum or max
+ * over trailing axes (over channels: `[n, h, w, c] → [n, h, w]`), one thread per output. tfjs's general
+ * reduction uses workgroup memory and barriers, which are slow on Mesa's software adapter.
  * @module
  */
 import type { tf } from "../deps.ts";
@@ -57,4 +58,42 @@ export function columnSum(
   ]);
   backend.disposeData(partial.dataId);
   return out;
+}
+
+class RowReduceProgram extends FlatProgram {
+  variableNames = ["x"];
+  shaderKey: string;
+  override uniforms = "threads : i32, columns : i32,";
+
+  constructor(outputShape: number[], rows: number, private readonly op: "sum" | "max") {
+    super(outputShape, rows);
+    this.shaderKey = `hans_row_${op}`;
+  }
+
+  getUserCode(): string {
+    const combine = this.op === "sum" ? "acc + v" : "max(acc, v)";
+    return `
+      fn main(index : i32) {
+        if (index >= uniforms.threads) { return; }
+        let base = index * uniforms.columns;
+        var acc = x[base];
+        for (var c = 1; c < uniforms.columns; c++) { let v = x[base + c]; acc = ${combine}; }
+        result[index] = acc;
+      }
+    `;
+  }
+}
+
+/** Reduces `x` viewed as `[rows, columns]` over its columns (sum or max); the result has `outputShape`. */
+export function rowReduce(
+  backend: WebGPUBackendLike,
+  x: tf.TensorInfo,
+  rows: number,
+  columns: number,
+  outputShape: number[],
+  op: "sum" | "max",
+): tf.TensorInfo {
+  return runFlat(backend, new RowReduceProgram(outputShape, rows, op), [x], [
+    { type: "int32", data: [columns] },
+  ]);
 }

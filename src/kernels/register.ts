@@ -9,7 +9,7 @@ import { tf } from "../deps.ts";
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from "./conv2d.ts";
 import { matMul } from "./matmul.ts";
 import { maxPool, maxPoolGrad } from "./pool.ts";
-import { columnSum } from "./reduce.ts";
+import { columnSum, rowReduce } from "./reduce.ts";
 import type { WebGPUBackendLike } from "./program.ts";
 
 type KernelFunc = tf.KernelFunc;
@@ -64,6 +64,42 @@ function perColumnBias(bias: tf.TensorInfo | undefined, n: number): boolean {
   return shape.length >= 1 && shape[shape.length - 1] === n && shape.slice(0, -1).every((d) => d === 1);
 }
 
+/**
+ * A float32 sum or max over leading axes (`[0, …, k−1]`: one column sum per remaining value; sum only) or
+ * over trailing axes (`[k, …, rank−1]`: one thread per remaining value); undefined for other axes, empty
+ * tensors and integers, which go to tfjs.
+ */
+function reduction(
+  inputs: Args["inputs"],
+  backend: unknown,
+  attrs: Args["attrs"],
+  op: "sum" | "max",
+): tf.TensorInfo | undefined {
+  const { x } = inputs as { x: tf.TensorInfo };
+  // Sum names its axes `axis`, Max `reductionIndices`.
+  const a = attrs as { axis?: number | number[]; reductionIndices?: number | number[]; keepDims: boolean };
+  const axis = a.axis ?? a.reductionIndices;
+  const keepDims = a.keepDims;
+  const rank = x.shape.length;
+  if (axis === undefined) return undefined;
+  if (x.dtype !== "float32" || rank === 0) return undefined;
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+  if (axes.length === 0 || new Set(axes).size !== axes.length) return undefined;
+  const leading = axes.every((a, i) => a === i) && axes.length < rank;
+  const trailing = axes.every((a, i) => a === rank - axes.length + i);
+  const size = (dims: number[]) => dims.reduce((p, q) => p * q, 1);
+  const kept = x.shape.filter((_, i) => !axes.includes(i));
+  const shape = keepDims ? x.shape.map((d, i) => axes.includes(i) ? 1 : d) : kept;
+  if (size(x.shape) === 0) return undefined;
+  if (leading && op === "sum") {
+    return columnSum(gpu(backend), x, size(axes.map((a) => x.shape[a])), size(kept), shape);
+  }
+  if (trailing && kept.length > 0) {
+    return rowReduce(gpu(backend), x, size(kept), size(axes.map((a) => x.shape[a])), shape, op);
+  }
+  return undefined;
+}
+
 /** The replacements: each returns undefined for a case it leaves to tfjs. */
 const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = {
   Conv2D({ inputs, backend, attrs }) {
@@ -107,19 +143,10 @@ const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = 
     return c && maxPoolGrad(gpu(backend), dy, input, c);
   },
   Sum({ inputs, backend, attrs }) {
-    const { x } = inputs as { x: tf.TensorInfo };
-    const { axis, keepDims } = attrs as { axis: number | number[]; keepDims: boolean };
-    const rank = x.shape.length;
-    const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
-    // Only the bias-gradient shape: every axis but the last.
-    if (x.dtype !== "float32" || rank < 2 || axes.length !== rank - 1 || axes.some((a, i) => a !== i)) {
-      return undefined;
-    }
-    const columns = x.shape[rank - 1];
-    const rows = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
-    if (rows === 0 || columns === 0) return undefined;
-    const shape = keepDims ? [...Array(rank - 1).fill(1), columns] : [columns];
-    return columnSum(gpu(backend), x, rows, columns, shape);
+    return reduction(inputs, backend, attrs, "sum");
+  },
+  Max({ inputs, backend, attrs }) {
+    return reduction(inputs, backend, attrs, "max");
   },
   BatchMatMul({ inputs, backend, attrs }) {
     const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };

@@ -16,9 +16,11 @@ import { occlusion } from "../explain/occlusion.ts";
 import { occlusionReference } from "../explain/occlusion_reference.ts";
 import { hansKernelsActive, useHansKernels } from "../kernels/register.ts";
 import { createCnn } from "../model/cnn.ts";
+import { fusedForward } from "../model/cnn_fused.ts";
 import { trainModel } from "../model/train.ts";
 import { Rng } from "../rng.ts";
 import type { Dataset } from "../data/dataset.ts";
+import { type AdapterCeiling, adapterCeiling, type Profile, profileWorkload } from "./profile.ts";
 
 /** One workload's result: rates in `unit`, the hans path over the plain tfjs path. */
 export interface WorkloadResult {
@@ -231,4 +233,83 @@ export async function runBench(
   }
   cnn.dispose();
   return out;
+}
+
+/** What `deno task bench --profile` measures: the adapter's ceiling and each workload kernel by kernel. */
+export interface BenchProfile {
+  ceiling: AdapterCeiling;
+  /** Per workload: one training step of 64, or one batch of each explanation workload at the bench's sizes. */
+  workloads: Record<string, Profile>;
+}
+
+/**
+ * Profiles one training step (Adam, batch 64) and one batch of each explanation workload of {@linkcode runBench}
+ * (the same sizes), kernel by kernel, with the kernels the backend has active, and measures the adapter's
+ * ceiling. `log` gets the ceiling and each workload's five slowest rows.
+ */
+export async function profileBench(quick: boolean, log: (line: string) => void): Promise<BenchProfile> {
+  const s = benchSizes(quick);
+  const ceiling = await adapterCeiling();
+  log(
+    `ceiling: matrix product ${ceiling.matmulGflops.toFixed(1)} GFLOP/s (${ceiling.matmulBest}), ` +
+      `copy ${ceiling.copyGbps.toFixed(1)} GB/s (${ceiling.copyBest})`,
+  );
+  const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
+  const model = fromLayersModel(cnn);
+  const images = (n: number) => tf.tensor4d(randomData(n, 5).images, [n, 28, 28, 1]);
+  const targets = (n: number) => Array.from({ length: n }, (_, i) => i % 10);
+  const explain = (name: string, n: number, options: Record<string, unknown> = {}) => {
+    const x = images(n);
+    const m = METHODS.find((k) => k.name === name)!;
+    return { run: () => m.explain(model, x, targets(n), options), done: () => x.dispose() };
+  };
+  const optimizer = tf.train.adam(1e-3);
+  const fused = fusedForward(cnn);
+  const batch = images(64);
+  const y = tf.oneHot(tf.tensor1d(targets(64), "int32"), 10);
+  const workloads: [string, { run: () => unknown; done: () => void }][] = [
+    ["train step (64)", {
+      run: () =>
+        tf.tidy(() =>
+          optimizer.minimize(() => {
+            const logits = fused
+              ? fused(batch, { input: false, weights: true })
+              : cnn.apply(batch, { training: true }) as tf.Tensor2D;
+            return tf.losses.softmaxCrossEntropy(y, logits);
+          }, true)!
+        ),
+      done: () => {},
+    }],
+    [`gradient (${s.gradient})`, explain("gradient", s.gradient)],
+    [
+      `integrated_gradients (${s.ig} × ${s.igSteps} steps)`,
+      explain("integrated_gradients", s.ig, { steps: s.igSteps }),
+    ],
+    [
+      `smoothgrad (${s.smooth} × ${s.smoothSamples})`,
+      explain("smoothgrad", s.smooth, { samples: s.smoothSamples }),
+    ],
+    [`grad_cam (${s.gradCam})`, explain("grad_cam", s.gradCam)],
+    [`occlusion (${s.occlusion})`, explain("occlusion", s.occlusion)],
+  ];
+  const out: Record<string, Profile> = {};
+  for (const [name, w] of workloads) {
+    const p = await profileWorkload(w.run, quick ? 1 : 3);
+    w.done();
+    out[name] = p;
+    log(
+      `${name}: ${p.workloadMs.toFixed(1)} ms whole, ${p.kernelMs.toFixed(1)} ms as the sum of ${p.calls} ` +
+        `kernel calls replayed alone`,
+    );
+    for (const r of p.rows.slice(0, 5)) {
+      log(
+        `  ${r.kernel.padEnd(22)} ${r.ms.toFixed(2).padStart(8)} ms ${String(r.calls).padStart(4)}× ` +
+          `${r.gflops.toFixed(1).padStart(6)} GFLOP/s ${r.gbps.toFixed(2).padStart(6)} GB/s  ${r.shapes}`,
+      );
+    }
+  }
+  tf.dispose([batch, y]);
+  optimizer.dispose();
+  cnn.dispose();
+  return { ceiling, workloads: out };
 }

@@ -66,6 +66,9 @@ const CONV_CASES: {
   { x: [3, 10, 10, 4], w: [1, 1, 4, 8], strides: 3, pad: "same" },
   { x: [1, 5, 6, 2], w: [3, 3, 2, 3], strides: 1, pad: 1 },
   { x: [2, 11, 13, 5], w: [4, 4, 5, 9], strides: 3, pad: "same" },
+  // Fewer than 4 input channels and output channels a multiple of 4: the few-channels input gradient.
+  { x: [2, 9, 11, 3], w: [3, 3, 3, 8], strides: 2, pad: "same" },
+  { x: [1, 6, 7, 2], w: [2, 3, 2, 4], strides: [1, 2], pad: "valid" },
   // Channel counts that are multiples of 4 take the vec4 kernels.
   { x: [1, 9, 8, 8], w: [3, 3, 8, 12], strides: 2, pad: "same" },
   { x: [2, 7, 7, 4], w: [2, 2, 4, 4], strides: [1, 2], pad: "valid" },
@@ -168,6 +171,30 @@ webgpuTest(
       }
       [x, y, dy].forEach((t) => t.dispose());
     }
+  },
+);
+
+webgpuTest(
+  "WGSL sums over leading axes and sums and maxima over trailing axes equal tfjs's kernels",
+  async () => {
+    const x5 = uniform([32, 3, 7, 5, 1], 70);
+    const x4 = uniform([6, 9, 5, 3], 71);
+    const x1 = uniform([6, 9, 5, 1], 72);
+    const { tfjs, hans, calls } = await both(() => [
+      tf.sum(x5, 0), // SmoothGrad's sum over its samples
+      tf.sum(x5, [0, 1], true),
+      tf.sum(x4, 3), // a map's sum over channels
+      tf.max(x4, 3),
+      tf.max(tf.abs(x1), 3), // one channel
+      tf.max(x4, [2, 3], true),
+      tf.sum(x4, [1, 2, 3]),
+    ]);
+    assertClose(tfjs, hans, "reductions");
+    assert.ok(
+      calls.Sum >= 4 && calls.Max >= 3,
+      `hans's reductions ran: ${calls.Sum} sums, ${calls.Max} maxima`,
+    );
+    [x5, x4, x1].forEach((t) => t.dispose());
   },
 );
 

@@ -1,0 +1,153 @@
+/**
+ * The input gradient of a convolution with fewer than 4 input channels (a network's first layer on gray or
+ * RGB images): each thread computes every input channel of several neighbouring pixels and reads dy and the
+ * weights as `vec4`s over the output channels (a multiple of 4). The general kernel computes 4 input
+ * channels per thread and would waste three quarters of its work on a gray image.
+ * @module
+ */
+import {
+  type ConvInfo,
+  forwardTaps,
+  geometry,
+  geometryKey,
+  inputGradientTaps,
+  range,
+} from "./conv2d_geometry.ts";
+import { FlatProgram } from "./program.ts";
+
+/** Whether {@linkcode Conv2DBackpropInputFewChannelsProgram} handles this geometry. */
+export function fewInputChannels(c: ConvInfo): boolean {
+  return c.inChannels < 4 && c.outChannels % 4 === 0;
+}
+
+/** dx for fewer than 4 input channels: each thread computes all of them for `px` neighbouring pixels. */
+export class Conv2DBackpropInputFewChannelsProgram extends FlatProgram {
+  variableNames = ["dy", "w"];
+  variableComponents = [4, 4];
+  shaderKey: string;
+
+  constructor(private readonly c: ConvInfo, private readonly px: number) {
+    super(
+      [c.batchSize, c.inHeight, c.inWidth, c.inChannels],
+      c.batchSize * c.inHeight * Math.ceil(c.inWidth / px),
+    );
+    this.shaderKey = `hans_conv2d_dx_few_${px}_${geometryKey(c)}`;
+  }
+
+  getUserCode(): string {
+    const P = this.px;
+    const j = range(P);
+    const ch = range(this.c.inChannels);
+    return `
+      ${geometry(this.c)}
+      const CO4 = CO / 4;
+      const NXB = ${Math.ceil(this.c.inWidth / P)};
+      fn main(index : i32) {
+        if (index >= uniforms.threads) { return; }
+        let xb = index % NXB;
+        var r = index / NXB;
+        let iy = r % IH;
+        let b = r / IH;
+        let ix0 = xb * ${P};
+        ${j.flatMap((k) => ch.map((c) => `var acc${k}_${c} = 0.0;`)).join("\n")}
+        for (var kh = 0; kh < KH; kh++) {
+          let ty = iy + PT - kh;
+          if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
+          let rowBase = (b * OH + ty / SH) * OW;
+          for (var kw = 0; kw < KW; kw++) {
+            ${inputGradientTaps(P, "CO4")}
+            let wBase = (kh * KW + kw) * CI * CO4;
+            for (var co = 0; co < CO4; co++) {
+              ${ch.map((c) => `let w${c} = w[wBase + ${c} * CO4 + co];`).join("\n")}
+              ${
+      j.map((k) =>
+        `{ let d = dy[base${k} + co] * m${k}; ${ch.map((c) => `acc${k}_${c} += dot(d, w${c});`).join(" ")} }`
+      ).join("\n")
+    }
+            }
+          }
+        }
+        let outBase = ((b * IH + iy) * IW + ix0) * CI;
+        ${
+      j.map((k) =>
+        `if (ix0 + ${k} < IW) { ${
+          ch.map((c) => `result[outBase + ${k} * CI + ${c}] = acc${k}_${c};`).join(" ")
+        } }`
+      ).join("\n")
+    }
+      }
+    `;
+  }
+}
+
+/**
+ * Forward convolution for fewer than 4 input channels: each thread computes 4 output channels (one `vec4` of
+ * weights per tap and input channel) of `px` neighbouring pixels, with optional bias and ReLU.
+ */
+export class Conv2DFewChannelsProgram extends FlatProgram {
+  variableNames: string[];
+  variableComponents: number[];
+  shaderKey: string;
+
+  constructor(
+    private readonly c: ConvInfo,
+    private readonly px: number,
+    private readonly hasBias: boolean,
+    private readonly relu: boolean,
+  ) {
+    super(
+      [c.batchSize, c.outHeight, c.outWidth, c.outChannels],
+      c.batchSize * c.outHeight * Math.ceil(c.outWidth / px) * (c.outChannels / 4),
+    );
+    this.variableNames = hasBias ? ["x", "w", "bias"] : ["x", "w"];
+    this.variableComponents = hasBias ? [1, 4, 4] : [1, 4];
+    this.shaderKey = `hans_conv2d_few_${px}_${+hasBias}${+relu}_${geometryKey(c)}`;
+  }
+
+  getUserCode(): string {
+    const P = this.px;
+    const j = range(P);
+    const ch = range(this.c.inChannels);
+    return `
+      ${geometry(this.c)}
+      const CO4 = CO / 4;
+      const NXB = ${Math.ceil(this.c.outWidth / P)};
+      fn main(index : i32) {
+        if (index >= uniforms.threads) { return; }
+        let cb = index % CO4;
+        var r = index / CO4;
+        let xb = r % NXB;
+        r = r / NXB;
+        let oy = r % OH;
+        let b = r / OH;
+        let ox0 = xb * ${P};
+        ${j.map((k) => `var acc${k} = vec4<f32>(0.0);`).join("\n")}
+        for (var kh = 0; kh < KH; kh++) {
+          let iy = oy * SH - PT + kh;
+          if (iy < 0 || iy >= IH) { continue; }
+          let rowBase = (b * IH + iy) * IW;
+          for (var kw = 0; kw < KW; kw++) {
+            ${forwardTaps(P, "CI")}
+            let wBase = (kh * KW + kw) * CI * CO4 + cb;
+            ${ch.map((c) => `let w${c} = w[wBase + ${c} * CO4];`).join("\n")}
+            ${
+      j.map((k) => `acc${k} += ${ch.map((c) => `(x[base${k} + ${c}] * m${k}) * w${c}`).join(" + ")};`).join(
+        "\n",
+      )
+    }
+          }
+        }
+        ${this.hasBias ? j.map((k) => `acc${k} += bias[cb];`).join("\n") : ""}
+        ${this.relu ? j.map((k) => `acc${k} = max(acc${k}, vec4<f32>(0.0));`).join("\n") : ""}
+        let outBase = ((b * OH + oy) * OW + ox0) * CO + cb * 4;
+        ${
+      j.map((k) =>
+        `if (ox0 + ${k} < OW) {${
+          range(4).map((q) => ` result[outBase + ${k} * CO + ${q}] = acc${k}[${q}];`).join("")
+        } }`
+      ).join("\n")
+    }
+      }
+    `;
+  }
+}
