@@ -103,6 +103,36 @@ class ReluGradProgram extends FlatProgram {
   }
 }
 
+/** A fused op's forward: its value and the gradients of the inputs `own` names, in the order x, w, b. */
+type FusedForwardFn<X extends tf.Tensor, W extends tf.Tensor> = (
+  x: X,
+  w: W,
+  b: tf.Tensor1D,
+  save: tf.GradSaveFunc,
+  own: FusedGrads,
+) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+
+/**
+ * Runs `forward` as a `tf.customGrad` over only the tensors whose gradient `grads` asks for (x, or w and b,
+ * or all three); with neither asked, over x, so that the op stays differentiable.
+ */
+function withGrads<X extends tf.Tensor, W extends tf.Tensor>(
+  grads: FusedGrads,
+  x: X,
+  w: W,
+  b: tf.Tensor1D,
+  forward: FusedForwardFn<X, W>,
+): tf.Tensor {
+  const own = { input: grads.input || !grads.weights, weights: grads.weights };
+  const inputs = [...(own.input ? [x] : []), ...(own.weights ? [w, b] : [])];
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const xs = own.input ? args.shift() as X : x;
+    const [ws, bs] = own.weights ? args as [W, tf.Tensor1D] : [w, b];
+    return forward(xs, ws, bs, save, own);
+  })(...inputs);
+}
+
 let registered = false;
 
 /** Registers the fused kernels for the WebGPU backend (once). */
@@ -167,24 +197,30 @@ export function convReluPool(
   grads: FusedGrads,
 ): tf.Tensor4D {
   const convAttrs = { strides: 1, pad, dataFormat: "NHWC", dilations: 1, dimRoundingMode: undefined };
-  const forward = (xs: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+  const forward = (
+    xs: tf.Tensor4D,
+    w: tf.Tensor4D,
+    b: tf.Tensor1D,
+    save: tf.GradSaveFunc,
+    own: FusedGrads,
+  ) => {
     const [p, z] = run<tf.Tensor4D[]>(CONV_RELU_POOL, { x: xs, filter: w, bias: b }, { pad });
     save([xs, w, z]); // the tape keeps its own references
     z.dispose();
     return {
       value: p,
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw, sz] = saved as tf.Tensor4D[];
         const dz = run<tf.Tensor4D>(RELU_POOL_GRAD, { dy, z: sz });
         const out: tf.Tensor[] = [];
-        if (grads.input) {
+        if (own.input) {
           out.push(run(
             "Conv2DBackpropInput",
             { dy: dz, filter: sw },
             { ...convAttrs, inputShape: sx.shape },
           ));
         }
-        if (grads.weights) {
+        if (own.weights) {
           out.push(
             run("Conv2DBackpropFilter", { x: sx, dy: dz }, { ...convAttrs, filterShape: sw.shape }),
             tf.sum(dz, [0, 1, 2]),
@@ -194,22 +230,7 @@ export function convReluPool(
       },
     };
   };
-  if (grads.input && grads.weights) {
-    return tf.customGrad((xs, w, b, save) =>
-      forward(xs as tf.Tensor4D, w as tf.Tensor4D, b as tf.Tensor1D, save as tf.GradSaveFunc)
-    )(x, filter, bias) as tf.Tensor4D;
-  }
-  if (grads.weights) {
-    return tf.customGrad((w, b, save) =>
-      forward(x, w as tf.Tensor4D, b as tf.Tensor1D, save as tf.GradSaveFunc)
-    )(
-      filter,
-      bias,
-    ) as tf.Tensor4D;
-  }
-  return tf.customGrad((xs, save) => forward(xs as tf.Tensor4D, filter, bias, save as tf.GradSaveFunc))(
-    x,
-  ) as tf.Tensor4D;
+  return withGrads(grads, x, filter, bias, forward) as tf.Tensor4D;
 }
 
 /**
@@ -223,7 +244,13 @@ export function dense(
   relu: boolean,
   grads: FusedGrads,
 ): tf.Tensor2D {
-  const forward = (xs: tf.Tensor2D, ws: tf.Tensor2D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+  const forward = (
+    xs: tf.Tensor2D,
+    ws: tf.Tensor2D,
+    b: tf.Tensor1D,
+    save: tf.GradSaveFunc,
+    own: FusedGrads,
+  ) => {
     const [n, k] = xs.shape;
     const m = ws.shape[1];
     const y = tf.tidy(() =>
@@ -236,30 +263,15 @@ export function dense(
     save([xs, ws, y]);
     return {
       value: y as tf.Tensor2D,
-      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw, sy] = saved as tf.Tensor2D[];
         const dz = relu ? run<tf.Tensor2D>(RELU_GRAD, { dy, y: sy }) : dy;
         const out: tf.Tensor[] = [];
-        if (grads.input) out.push(tf.matMul(dz, sw, false, true));
-        if (grads.weights) out.push(tf.matMul(sx, dz, true, false), tf.sum(dz, 0));
+        if (own.input) out.push(tf.matMul(dz, sw, false, true));
+        if (own.weights) out.push(tf.matMul(sx, dz, true, false), tf.sum(dz, 0));
         return out;
       },
     };
   };
-  if (grads.input && grads.weights) {
-    return tf.customGrad((xs, ws, b, save) =>
-      forward(xs as tf.Tensor2D, ws as tf.Tensor2D, b as tf.Tensor1D, save as tf.GradSaveFunc)
-    )(x, w, bias) as tf.Tensor2D;
-  }
-  if (grads.weights) {
-    return tf.customGrad((ws, b, save) =>
-      forward(x, ws as tf.Tensor2D, b as tf.Tensor1D, save as tf.GradSaveFunc)
-    )(
-      w,
-      bias,
-    ) as tf.Tensor2D;
-  }
-  return tf.customGrad((xs, save) => forward(xs as tf.Tensor2D, w, bias, save as tf.GradSaveFunc))(
-    x,
-  ) as tf.Tensor2D;
+  return withGrads(grads, x, w, bias, forward) as tf.Tensor2D;
 }

@@ -249,7 +249,7 @@ export interface BenchProfile {
  */
 export async function profileBench(quick: boolean, log: (line: string) => void): Promise<BenchProfile> {
   const s = benchSizes(quick);
-  const ceiling = await adapterCeiling();
+  const ceiling = await adapterCeiling(3, quick);
   log(
     `ceiling: matrix product ${ceiling.matmulGflops.toFixed(1)} GFLOP/s (${ceiling.matmulBest}), ` +
       `copy ${ceiling.copyGbps.toFixed(1)} GB/s (${ceiling.copyBest})`,

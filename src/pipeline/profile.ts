@@ -302,7 +302,7 @@ export interface AdapterCeiling {
   matmulGflops: number;
   /** Which product and size gave it. */
   matmulBest: string;
-  /** Best GB/s (bytes read + written) of a plain copy of 64 MB. */
+  /** Best GB/s (bytes read + written) of a plain copy of 64 MB (4 MB with `quick`). */
   copyGbps: number;
   /** Which copy gave it. */
   copyBest: string;
@@ -324,16 +324,20 @@ async function rate(fn: () => tf.Tensor, repeats: number): Promise<number> {
 /**
  * Measures the adapter's ceiling: matrix products (square 512 and 1024, and tall ones like a batch through a
  * dense layer; hans's WGSL kernel where it is available and tfjs's) and memory copies (16 M floats: WGSL
- * copies of 4, 16 and 64 floats per thread, and tfjs's element-wise `neg`), keeping the best of each.
+ * copies of 4, 16 and 64 floats per thread, and tfjs's element-wise `neg`), keeping the best of each. `quick`
+ * tries one 128³ product and 1 M floats (for tests).
  */
-export async function adapterCeiling(repeats = 3): Promise<AdapterCeiling> {
+export async function adapterCeiling(repeats = 3, quick = false): Promise<AdapterCeiling> {
   const before = tf.getBackend() === "webgpu" ? hansKernelsActive() : false;
   let matmulGflops = 0;
   let matmulBest = "";
   try {
     for (const kernels of tf.getBackend() === "webgpu" ? ["hans", "tfjs"] : ["tfjs"]) {
       if (tf.getBackend() === "webgpu") useHansKernels(kernels === "hans");
-      for (const [m, k, n] of [[512, 512, 512], [1024, 1024, 1024], [4096, 256, 256], [16384, 64, 64]]) {
+      const shapes = quick
+        ? [[128, 128, 128]]
+        : [[512, 512, 512], [1024, 1024, 1024], [4096, 256, 256], [16384, 64, 64]];
+      for (const [m, k, n] of shapes) {
         const a = tf.randomUniform([m, k]);
         const b = tf.randomUniform([k, n]);
         const ms = await rate(() => tf.matMul(a, b), repeats);
@@ -345,7 +349,7 @@ export async function adapterCeiling(repeats = 3): Promise<AdapterCeiling> {
   } finally {
     if (tf.getBackend() === "webgpu") useHansKernels(before);
   }
-  const n = 16 * 1024 * 1024;
+  const n = (quick ? 1 : 16) * 1024 * 1024;
   const x = tf.randomUniform([n]);
   let copyGbps = 0;
   let copyBest = "";

@@ -34,3 +34,35 @@ gpuTest("bench --quick --json measures every workload, both paths, in one run", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+gpuTest(
+  "bench --profile --quick writes the ceiling and a kernel-by-kernel profile of every workload",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const kernelsBefore = hansKernelsActive();
+      const doc = await benchTask(["--profile", "--quick", "--json", `--out=${dir}/bench`]) as {
+        ceiling: { matmulGflops: number; copyGbps: number; matmulBest: string; copyBest: string };
+        workloads: Record<string, { workloadMs: number; kernelMs: number; calls: number; rows: unknown[] }>;
+      };
+      assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/bench/profile.json`)), doc);
+      assert.equal(hansKernelsActive(), kernelsBefore, "the ceiling leaves the kernel choice as it found it");
+      assert.ok(doc.ceiling.matmulGflops > 0 && doc.ceiling.copyGbps > 0);
+      assert.match(doc.ceiling.matmulBest, /matMul \d+×\d+ · \d+×\d+/);
+      const names = Object.keys(doc.workloads).map((n) => n.split(" ")[0]);
+      assert.deepEqual(names, [
+        "train",
+        "gradient",
+        "integrated_gradients",
+        "smoothgrad",
+        "grad_cam",
+        "occlusion",
+      ]);
+      for (const [name, w] of Object.entries(doc.workloads)) {
+        assert.ok(w.rows.length > 0 && w.calls >= w.rows.length && w.workloadMs > 0, name);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
