@@ -5,6 +5,7 @@
 import { type Dataset, imageSize } from "../data/dataset.ts";
 import { tf } from "../deps.ts";
 import { Rng } from "../rng.ts";
+import { FusedAdam } from "../kernels/adam.ts";
 import { fusedForward } from "./cnn_fused.ts";
 
 /** Options of {@link trainModel}. */
@@ -165,9 +166,11 @@ export async function trainModel(
 ): Promise<TrainResult> {
   const epochs = options.epochs ?? 2;
   const classes = (model.outputs[0].shape[1] ?? 0) as number;
-  const optimizer = tf.train.adam(options.learningRate ?? 1e-3);
-  // On hans's WebGPU kernels, conv + ReLU + pool and dense + ReLU run fused (same math, fewer passes).
+  // On hans's WebGPU kernels, conv + ReLU + pool and dense + ReLU run fused, and Adam takes two dispatches
+  // per variable (same math, fewer passes).
   const fused = fusedForward(model);
+  const learningRate = options.learningRate ?? 1e-3;
+  const optimizer = fused ? new FusedAdam(learningRate) : tf.train.adam(learningRate);
   const run = await runEpochs(
     data,
     {
