@@ -17,6 +17,7 @@ import {
   geometryKey,
   inputGradientTaps,
   range,
+  threadBlock,
 } from "./conv2d_geometry.ts";
 import {
   Conv2DBackpropInputFewChannelsProgram,
@@ -37,6 +38,11 @@ import {
 export const PIXELS_PER_THREAD = 4;
 /** Threads the weight-gradient kernel aims for, by splitting its long reduction over image rows. */
 const FILTER_THREADS = 4096;
+/**
+ * Blocks of 4 output channels per weight-gradient thread: 4 where they divide, so one x load feeds 16 vec4
+ * products (the 14×14×16→32 weight gradient: 16.5 ms for 64 images against 29 with one block).
+ */
+const dwGroups = (channels4: number) => threadBlock(1, channels4).groups;
 
 /** `vec4(a[i], a[i+s], a[i+2s], a[i+3s])` where lane k counts only while `first + k < limit`. */
 function gather4(array: string, index: string, stride: string, first: string, limit: string, exact: boolean) {
@@ -239,12 +245,18 @@ export function conv2dForward(
   bias?: tf.TensorInfo,
   relu = false,
 ): tf.TensorInfo {
+  const block = threadBlock(c.outWidth, c.outChannels / 4);
   const program = vec4Channels(c)
-    ? new Conv2DVec4Program(c, PIXELS_PER_THREAD, !!bias, relu)
+    ? new Conv2DVec4Program(c, block.px, !!bias, relu, block.groups)
     : fewInputChannels(c)
     ? new Conv2DFewChannelsProgram(c, FEW_PX, !!bias, relu)
     : new Conv2DProgram(c, PIXELS_PER_THREAD, !!bias, relu);
   return runFlat(backend, program, bias ? [x, w, bias] : [x, w]);
+}
+
+function blockOf(width: number, channels4: number): [number, number] {
+  const { px, groups } = threadBlock(width, channels4);
+  return [px, groups];
 }
 
 /** dx of a convolution from dy `[B, OH, OW, CO]` and the weights. */
@@ -255,7 +267,7 @@ export function conv2dBackpropInput(
   c: ConvInfo,
 ): tf.TensorInfo {
   const program = vec4Channels(c)
-    ? new Conv2DBackpropInputVec4Program(c, PIXELS_PER_THREAD)
+    ? new Conv2DBackpropInputVec4Program(c, ...blockOf(c.inWidth, c.inChannels / 4))
     : fewInputChannels(c)
     ? new Conv2DBackpropInputFewChannelsProgram(c, c.inChannels === 1 ? 8 : 4)
     : new Conv2DBackpropInputProgram(c, PIXELS_PER_THREAD);
@@ -269,7 +281,9 @@ export function conv2dBackpropFilter(
   dy: tf.TensorInfo,
   c: ConvInfo,
 ): tf.TensorInfo {
-  const blocks = c.filterHeight * c.filterWidth * Math.ceil(c.inChannels / 4) * Math.ceil(c.outChannels / 4);
+  const groups = vec4Channels(c) ? dwGroups(c.outChannels / 4) : 1;
+  const blocks = c.filterHeight * c.filterWidth * Math.ceil(c.inChannels / 4) *
+    Math.ceil(c.outChannels / 4 / groups);
   const rows = c.batchSize * c.outHeight;
   const splits = Math.max(1, Math.min(rows, Math.ceil(FILTER_THREADS / blocks)));
   const rowsPerSplit = Math.ceil(rows / splits);
@@ -277,7 +291,7 @@ export function conv2dBackpropFilter(
   const filterShape = [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels];
   const n = filterShape.reduce((a, b) => a * b, 1);
   const program = vec4Channels(c)
-    ? new Conv2DBackpropFilterVec4Program(c, used)
+    ? new Conv2DBackpropFilterVec4Program(c, used, groups)
     : new Conv2DBackpropFilterProgram(c, used);
   const partial = runFlat(backend, program, [x, dy], [
     { type: "int32", data: [rowsPerSplit] },

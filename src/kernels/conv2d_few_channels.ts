@@ -81,8 +81,9 @@ export class Conv2DBackpropInputFewChannelsProgram extends FlatProgram {
 }
 
 /**
- * Forward convolution for fewer than 4 input channels: each thread computes 4 output channels (one `vec4` of
- * weights per tap and input channel) of `px` neighbouring pixels, with optional bias and ReLU.
+ * Forward convolution for fewer than 4 input channels: each thread computes `groups` × 4 output channels (one
+ * `vec4` of weights per tap, input channel and group) of `px` neighbouring pixels, with optional bias and
+ * ReLU. `groups` must divide `CO / 4`.
  */
 export class Conv2DFewChannelsProgram extends FlatProgram {
   variableNames: string[];
@@ -94,56 +95,69 @@ export class Conv2DFewChannelsProgram extends FlatProgram {
     private readonly px: number,
     private readonly hasBias: boolean,
     private readonly relu: boolean,
+    private readonly groups = 1,
   ) {
     super(
       [c.batchSize, c.outHeight, c.outWidth, c.outChannels],
-      c.batchSize * c.outHeight * Math.ceil(c.outWidth / px) * (c.outChannels / 4),
+      c.batchSize * c.outHeight * Math.ceil(c.outWidth / px) * (c.outChannels / 4 / groups),
     );
     this.variableNames = hasBias ? ["x", "w", "bias"] : ["x", "w"];
     this.variableComponents = hasBias ? [1, 4, 4] : [1, 4];
-    this.shaderKey = `hans_conv2d_few_${px}_${+hasBias}${+relu}_${geometryKey(c)}`;
+    this.shaderKey = `hans_conv2d_few_${px}_${groups}_${+hasBias}${+relu}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
     const P = this.px;
     const j = range(P);
+    const g = range(this.groups);
     const ch = range(this.c.inChannels);
+    const acc = (k: number, q: number) => `acc${k}_${q}`;
     return `
       ${geometry(this.c)}
       const CO4 = CO / 4;
+      const NGB = CO4 / ${this.groups};
       const NXB = ${Math.ceil(this.c.outWidth / P)};
       fn main(index : i32) {
         if (index >= uniforms.threads) { return; }
-        let cb = index % CO4;
-        var r = index / CO4;
+        let cb0 = (index % NGB) * ${this.groups};
+        var r = index / NGB;
         let xb = r % NXB;
         r = r / NXB;
         let oy = r % OH;
         let b = r / OH;
         let ox0 = xb * ${P};
-        ${j.map((k) => `var acc${k} = vec4<f32>(0.0);`).join("\n")}
+        ${j.flatMap((k) => g.map((q) => `var ${acc(k, q)} = vec4<f32>(0.0);`)).join("\n")}
         for (var kh = 0; kh < KH; kh++) {
           let iy = oy * SH - PT + kh;
           if (iy < 0 || iy >= IH) { continue; }
           let rowBase = (b * IH + iy) * IW;
           for (var kw = 0; kw < KW; kw++) {
             ${forwardTaps(P, "CI")}
-            let wBase = (kh * KW + kw) * CI * CO4 + cb;
-            ${ch.map((c) => `let w${c} = w[wBase + ${c} * CO4];`).join("\n")}
+            let wBase = (kh * KW + kw) * CI * CO4 + cb0;
+            ${g.flatMap((q) => ch.map((c) => `let w${q}_${c} = w[wBase + ${c} * CO4 + ${q}];`)).join("\n")}
             ${
-      j.map((k) => `acc${k} += ${ch.map((c) => `(x[base${k} + ${c}] * m${k}) * w${c}`).join(" + ")};`).join(
-        "\n",
-      )
+      j.map((k) =>
+        `{ ${ch.map((c) => `let x${c} = x[base${k} + ${c}] * m${k};`).join(" ")} ${
+          g.map((q) => `${acc(k, q)} += ${ch.map((c) => `x${c} * w${q}_${c}`).join(" + ")};`).join(" ")
+        } }`
+      ).join("\n")
     }
           }
         }
-        ${this.hasBias ? j.map((k) => `acc${k} += bias[cb];`).join("\n") : ""}
-        ${this.relu ? j.map((k) => `acc${k} = max(acc${k}, vec4<f32>(0.0));`).join("\n") : ""}
-        let outBase = ((b * OH + oy) * OW + ox0) * CO + cb * 4;
+        ${this.hasBias ? j.flatMap((k) => g.map((q) => `${acc(k, q)} += bias[cb0 + ${q}];`)).join("\n") : ""}
+        ${
+      this.relu
+        ? j.flatMap((k) => g.map((q) => `${acc(k, q)} = max(${acc(k, q)}, vec4<f32>(0.0));`)).join("\n")
+        : ""
+    }
+        let outBase = ((b * OH + oy) * OW + ox0) * CO + cb0 * 4;
         ${
       j.map((k) =>
         `if (ox0 + ${k} < OW) {${
-          range(4).map((q) => ` result[outBase + ${k} * CO + ${q}] = acc${k}[${q}];`).join("")
+          g.flatMap((q) =>
+            range(4).map((r) => ` result[outBase + ${k} * CO + ${q * 4 + r}] = ${acc(k, q)}[${r}];`)
+          )
+            .join("")
         } }`
       ).join("\n")
     }

@@ -117,3 +117,22 @@ export function filterGradientLoop(
           }
         }`;
 }
+
+/**
+ * How much one thread of the vec4 conv kernels computes: `px` neighbouring pixels along a row of `width` (a
+ * divisor of the width from 16 down to 4 where there is one, so no thread computes pixels past the edge;
+ * else 8) and `groups` of 4 channels (4, 2 or 1, whichever divides `channels4`, the channel count / 4). On
+ * lavapipe large blocks win: the 14×14×16→32 forward ran at 15.4 GFLOP/s with 14 pixels × 16 channels
+ * against 6.8 with 4 × 4, its input gradient at 18.5 against 9.0 (see docs/performance.md).
+ */
+export function threadBlock(width: number, channels4: number): { px: number; groups: number } {
+  let px = width < 4 ? width : 8;
+  for (let p = Math.min(16, width); p >= 4; p--) {
+    if (width % p === 0) {
+      px = p;
+      break;
+    }
+  }
+  const groups = [4, 2, 1].find((g) => channels4 % g === 0)!;
+  return { px: Math.max(1, px), groups };
+}

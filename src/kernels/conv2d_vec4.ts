@@ -21,7 +21,10 @@ export function vec4Channels(c: ConvInfo): boolean {
   return c.inChannels % 4 === 0 && c.outChannels % 4 === 0;
 }
 
-/** Forward: each thread computes 4 output channels of `px` neighbouring pixels, optional bias and ReLU. */
+/**
+ * Forward: each thread computes `groups` × 4 output channels of `px` neighbouring pixels, optional bias and
+ * ReLU. `groups` must divide `CO / 4`.
+ */
 export class Conv2DVec4Program extends FlatProgram {
   variableNames: string[];
   variableComponents: number[];
@@ -32,112 +35,143 @@ export class Conv2DVec4Program extends FlatProgram {
     private readonly px: number,
     private readonly hasBias: boolean,
     private readonly relu: boolean,
+    private readonly groups = 1,
   ) {
-    const threads = c.batchSize * c.outHeight * Math.ceil(c.outWidth / px) * (c.outChannels / 4);
+    const threads = c.batchSize * c.outHeight * Math.ceil(c.outWidth / px) * (c.outChannels / 4 / groups);
     super([c.batchSize, c.outHeight, c.outWidth, c.outChannels], threads);
     this.variableNames = hasBias ? ["x", "w", "bias"] : ["x", "w"];
     this.variableComponents = hasBias ? [4, 4, 4] : [4, 4];
-    this.shaderKey = `hans_conv2d_v4_${px}_${+hasBias}${+relu}_${geometryKey(c)}`;
+    this.shaderKey = `hans_conv2d_v4_${px}_${groups}_${+hasBias}${+relu}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
     const P = this.px;
     const j = range(P);
+    const g = range(this.groups);
+    const acc = (k: number, q: number) => `acc${k}_${q}`;
     return `
       ${geometry(this.c)}
       const CI4 = CI / 4;
       const CO4 = CO / 4;
+      const NGB = CO4 / ${this.groups};
       const NXB = ${Math.ceil(this.c.outWidth / P)};
       fn main(index : i32) {
-        if (index >= uniforms.threads) { return; }${decodeThread("CO4", "oy", "OH")}
+        if (index >= uniforms.threads) { return; }${decodeThread("NGB", "oy", "OH")}
+        let cb0 = cb * ${this.groups};
         let ox0 = xb * ${P};
-        ${j.map((k) => `var acc${k} = vec4<f32>(0.0);`).join("\n")}
+        ${j.flatMap((k) => g.map((q) => `var ${acc(k, q)} = vec4<f32>(0.0);`)).join("\n")}
         for (var kh = 0; kh < KH; kh++) {
           let iy = oy * SH - PT + kh;
           if (iy < 0 || iy >= IH) { continue; }
           let rowBase = (b * IH + iy) * IW;
           for (var kw = 0; kw < KW; kw++) {
             ${forwardTaps(P, "CI4")}
-            let wBase = (kh * KW + kw) * CI * CO4 + cb;
+            let wBase = (kh * KW + kw) * CI * CO4 + cb0;
             for (var ci = 0; ci < CI4; ci++) {
-              let w0 = w[wBase + (4 * ci) * CO4];
-              let w1 = w[wBase + (4 * ci + 1) * CO4];
-              let w2 = w[wBase + (4 * ci + 2) * CO4];
-              let w3 = w[wBase + (4 * ci + 3) * CO4];
               ${
-      j.map((k) => `
-              { let v = x[base${k} + ci] * m${k}; acc${k} += v.x * w0 + v.y * w1 + v.z * w2 + v.w * w3; }`)
-        .join("")
+      g.map((q) =>
+        range(4).map((r) => `let w${q}_${r} = w[wBase + (4 * ci + ${r}) * CO4 + ${q}];`).join("\n")
+      ).join("\n")
+    }
+              ${
+      j.map((k) =>
+        `{ let v = x[base${k} + ci] * m${k}; ${
+          g.map((q) => `${acc(k, q)} += v.x * w${q}_0 + v.y * w${q}_1 + v.z * w${q}_2 + v.w * w${q}_3;`).join(
+            " ",
+          )
+        } }`
+      ).join("\n")
     }
             }
           }
         }
-        ${this.hasBias ? j.map((k) => `acc${k} += bias[cb];`).join("\n") : ""}
-        ${this.relu ? j.map((k) => `acc${k} = max(acc${k}, vec4<f32>(0.0));`).join("\n") : ""}
-        let outBase = ((b * OH + oy) * OW + ox0) * CO + cb * 4;
+        ${this.hasBias ? j.flatMap((k) => g.map((q) => `${acc(k, q)} += bias[cb0 + ${q}];`)).join("\n") : ""}
         ${
-      j.map((k) => `
-        if (ox0 + ${k} < OW) {${
-        range(4).map((q) => ` result[outBase + ${k} * CO + ${q}] = acc${k}[${q}];`).join("")
-      } }`)
-        .join("")
+      this.relu
+        ? j.flatMap((k) => g.map((q) => `${acc(k, q)} = max(${acc(k, q)}, vec4<f32>(0.0));`)).join("\n")
+        : ""
+    }
+        let outBase = ((b * OH + oy) * OW + ox0) * CO + cb0 * 4;
+        ${
+      j.map((k) =>
+        `if (ox0 + ${k} < OW) {${
+          g.flatMap((q) =>
+            range(4).map((r) => ` result[outBase + ${k} * CO + ${q * 4 + r}] = ${acc(k, q)}[${r}];`)
+          )
+            .join("")
+        } }`
+      ).join("\n")
     }
       }
     `;
   }
 }
 
-/** Input gradient: each thread computes 4 input channels of `px` neighbouring pixels. */
+/**
+ * Input gradient: each thread computes `groups` × 4 input channels of `px` neighbouring pixels. `groups` must
+ * divide `CI / 4`.
+ */
 export class Conv2DBackpropInputVec4Program extends FlatProgram {
   variableNames = ["dy", "w"];
   variableComponents = [4, 4];
   shaderKey: string;
 
-  constructor(private readonly c: ConvInfo, private readonly px: number) {
-    const threads = c.batchSize * c.inHeight * Math.ceil(c.inWidth / px) * (c.inChannels / 4);
+  constructor(private readonly c: ConvInfo, private readonly px: number, private readonly groups = 1) {
+    const threads = c.batchSize * c.inHeight * Math.ceil(c.inWidth / px) * (c.inChannels / 4 / groups);
     super([c.batchSize, c.inHeight, c.inWidth, c.inChannels], threads);
-    this.shaderKey = `hans_conv2d_dx_v4_${px}_${geometryKey(c)}`;
+    this.shaderKey = `hans_conv2d_dx_v4_${px}_${groups}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
     const P = this.px;
     const j = range(P);
+    const g = range(this.groups);
+    const acc = (k: number, q: number) => `acc${k}_${q}`;
     return `
       ${geometry(this.c)}
       const CI4 = CI / 4;
       const CO4 = CO / 4;
+      const NGB = CI4 / ${this.groups};
       const NXB = ${Math.ceil(this.c.inWidth / P)};
       fn main(index : i32) {
-        if (index >= uniforms.threads) { return; }${decodeThread("CI4", "iy", "IH")}
+        if (index >= uniforms.threads) { return; }${decodeThread("NGB", "iy", "IH")}
+        let cb0 = cb * ${this.groups};
         let ix0 = xb * ${P};
-        ${j.map((k) => `var acc${k} = vec4<f32>(0.0);`).join("\n")}
+        ${j.flatMap((k) => g.map((q) => `var ${acc(k, q)} = vec4<f32>(0.0);`)).join("\n")}
         for (var kh = 0; kh < KH; kh++) {
           let ty = iy + PT - kh;
           if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
           let rowBase = (b * OH + ty / SH) * OW;
           for (var kw = 0; kw < KW; kw++) {
             ${inputGradientTaps(P, "CO4")}
-            let wBase = ((kh * KW + kw) * CI + cb * 4) * CO4;
+            let wBase = ((kh * KW + kw) * CI + cb0 * 4) * CO4;
             for (var co = 0; co < CO4; co++) {
-              let w0 = w[wBase + co];
-              let w1 = w[wBase + CO4 + co];
-              let w2 = w[wBase + 2 * CO4 + co];
-              let w3 = w[wBase + 3 * CO4 + co];
               ${
-      j.map((k) => `
-              { let d = dy[base${k} + co] * m${k};
-                acc${k} += vec4<f32>(dot(d, w0), dot(d, w1), dot(d, w2), dot(d, w3)); }`).join("")
+      g.map((q) => range(4).map((r) => `let w${q}_${r} = w[wBase + ${q * 4 + r} * CO4 + co];`).join("\n"))
+        .join("\n")
+    }
+              ${
+      j.map((k) =>
+        `{ let d = dy[base${k} + co] * m${k}; ${
+          g.map((q) =>
+            `${acc(k, q)} += vec4<f32>(dot(d, w${q}_0), dot(d, w${q}_1), dot(d, w${q}_2), dot(d, w${q}_3));`
+          ).join(" ")
+        } }`
+      ).join("\n")
     }
             }
           }
         }
-        let outBase = ((b * IH + iy) * IW + ix0) * CI + cb * 4;
+        let outBase = ((b * IH + iy) * IW + ix0) * CI + cb0 * 4;
         ${
-      j.map((k) => `
-        if (ix0 + ${k} < IW) {${
-        range(4).map((q) => ` result[outBase + ${k} * CI + ${q}] = acc${k}[${q}];`).join("")
-      } }`)
-        .join("")
+      j.map((k) =>
+        `if (ix0 + ${k} < IW) {${
+          g.flatMap((q) =>
+            range(4).map((r) => ` result[outBase + ${k} * CI + ${q * 4 + r}] = ${acc(k, q)}[${r}];`)
+          )
+            .join("")
+        } }`
+      ).join("\n")
     }
       }
     `;
@@ -151,14 +185,16 @@ export class Conv2DBackpropFilterVec4Program extends FlatProgram {
   shaderKey: string;
   override uniforms = "threads : i32, rowsPerSplit : i32,";
 
-  constructor(private readonly c: ConvInfo, readonly splits: number) {
-    const blocks = c.filterHeight * c.filterWidth * (c.inChannels / 4) * (c.outChannels / 4);
+  /** `groups` blocks of 4 output channels per thread (it must divide `CO / 4`). */
+  constructor(private readonly c: ConvInfo, readonly splits: number, private readonly groups = 1) {
+    const blocks = c.filterHeight * c.filterWidth * (c.inChannels / 4) * (c.outChannels / 4 / groups);
     super([splits, c.filterHeight * c.filterWidth * c.inChannels * c.outChannels], splits * blocks);
-    this.shaderKey = `hans_conv2d_dw_v4_${geometryKey(c)}`;
+    this.shaderKey = `hans_conv2d_dw_v4_${groups}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
     const i = range(4);
+    const g = range(this.groups);
     return `
       ${geometry(this.c)}
       const CI4 = CI / 4;
@@ -168,23 +204,27 @@ export class Conv2DBackpropFilterVec4Program extends FlatProgram {
         if (index >= uniforms.threads) { return; }
         ${
       filterGradientLoop(
-        "CO4",
+        `(CO4 / ${this.groups})`,
         "CI4",
-        4,
-        "",
+        0,
+        g.flatMap((q) => i.map((k) => `var acc${k}_${q} = vec4<f32>(0.0);`)).join("\n"),
         `let v = x[(xRow + ix) * CI4 + cib];
-            let d = dy[(dyRow + ox) * CO4 + cob];
-            acc0 += v.x * d;
-            acc1 += v.y * d;
-            acc2 += v.z * d;
-            acc3 += v.w * d;`,
+            let dyBase = (dyRow + ox) * CO4 + cob * ${this.groups};
+            ${
+          g.map((q) =>
+            `{ let d = dy[dyBase + ${q}]; acc0_${q} += v.x * d; acc1_${q} += v.y * d; acc2_${q} += v.z * d; ` +
+            `acc3_${q} += v.w * d; }`
+          ).join("\n")
+        }`,
       )
     }
-        let outBase = split * N + ((kh * KW + kw) * CI + cib * 4) * CO + cob * 4;
+        let outBase = split * N + ((kh * KW + kw) * CI + cib * 4) * CO + cob * ${this.groups} * 4;
         ${
-      i.map((k) => range(4).map((q) => `result[outBase + ${k} * CO + ${q}] = acc${k}[${q}];`).join(" ")).join(
-        "\n",
-      )
+      g.flatMap((q) =>
+        i.map((k) =>
+          range(4).map((r) => `result[outBase + ${k} * CO + ${q * 4 + r}] = acc${k}_${q}[${r}];`).join(" ")
+        )
+      ).join("\n")
     }
       }
     `;
