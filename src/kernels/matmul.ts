@@ -1,6 +1,6 @@
 /**
- * A register-blocked WGSL matrix product for the dense layers: each thread computes a 4×4 block of the
- * output and keeps it in registers, with no workgroup memory (slow on Mesa's software adapter). Handles
+ * A register-blocked WGSL matrix product for the dense layers: each thread computes a block of up to 8 × 16
+ * outputs and keeps it in registers, with no workgroup memory (slow on Mesa's software adapter). Handles
  * transposed operands, a batch dimension where one side may be shared, and an optional bias and ReLU.
  * @module
  */
@@ -20,53 +20,70 @@ class MatMulProgram extends FlatProgram {
     private readonly transposeB: boolean,
     private readonly hasBias: boolean,
     private readonly relu: boolean,
+    private readonly blockRows: number,
+    private readonly groups: number,
   ) {
     super(outputShape, threads);
     this.variableNames = hasBias ? ["a", "b", "bias"] : ["a", "b"];
-    this.shaderKey = `hans_matmul_${+transposeA}${+transposeB}${+hasBias}${+relu}`;
+    this.shaderKey = `hans_matmul_${+transposeA}${+transposeB}${+hasBias}${+relu}_${blockRows}_${groups}`;
   }
 
   getUserCode(): string {
-    const rows = range(4);
+    const rows = range(this.blockRows);
+    const g = range(this.groups);
+    const cols = range(4 * this.groups);
     // A(m, k) and B(k, n) as flat indices of the (possibly transposed) operands.
     const aAt = (m: string) => this.transposeA ? `aBase + k * M + ${m}` : `aBase + ${m} * K + k`;
     const bAt = (n: string) => this.transposeB ? `bBase + ${n} * K + k` : `bBase + k * N + ${n}`;
+    const acc = (i: number, q: number) => `acc${i}_${q}`;
     return `
       fn main(index : i32) {
         if (index >= uniforms.threads) { return; }
         let M = uniforms.M;
         let N = uniforms.N;
         let K = uniforms.K;
-        let nBlocks = (N + 3) / 4;
-        let mBlocks = (M + 3) / 4;
+        let nBlocks = (N + ${4 * this.groups - 1}) / ${4 * this.groups};
+        let mBlocks = (M + ${this.blockRows - 1}) / ${this.blockRows};
         let nb = index % nBlocks;
         let rest = index / nBlocks;
         let mb = rest % mBlocks;
         let batch = rest / mBlocks;
-        let row0 = mb * 4;
-        let col0 = nb * 4;
+        let row0 = mb * ${this.blockRows};
+        let col0 = nb * ${4 * this.groups};
         let aBase = min(batch, uniforms.batchA - 1) * M * K;
         let bBase = min(batch, uniforms.batchB - 1) * K * N;
         ${rows.map((i) => `let r${i} = min(row0 + ${i}, M - 1);`).join("\n")}
-        ${rows.map((c) => `let c${c} = min(col0 + ${c}, N - 1);`).join("\n")}
-        ${rows.map((i) => `var acc${i} = vec4<f32>(0.0);`).join("\n")}
+        ${cols.map((c) => `let c${c} = min(col0 + ${c}, N - 1);`).join("\n")}
+        ${rows.flatMap((i) => g.map((q) => `var ${acc(i, q)} = vec4<f32>(0.0);`)).join("\n")}
         for (var k = 0; k < K; k++) {
-          let bv = vec4<f32>(${rows.map((c) => `b[${bAt(`c${c}`)}]`).join(", ")});
-          ${rows.map((i) => `acc${i} += a[${aAt(`r${i}`)}] * bv;`).join("\n")}
+          ${
+      g.map((q) => `let bv${q} = vec4<f32>(${range(4).map((c) => `b[${bAt(`c${4 * q + c}`)}]`).join(", ")});`)
+        .join("\n")
+    }
+          ${
+      rows.map((i) =>
+        `{ let av = a[${aAt(`r${i}`)}]; ${g.map((q) => `${acc(i, q)} += av * bv${q};`).join(" ")} }`
+      ).join("\n")
+    }
         }
         ${
       this.hasBias
-        ? `let bv = vec4<f32>(${rows.map((c) => `bias[c${c}]`).join(", ")});\n` +
-          rows.map((i) => `acc${i} += bv;`).join("\n")
+        ? g.map((q) => `let biasv${q} = vec4<f32>(${range(4).map((c) => `bias[c${4 * q + c}]`).join(", ")});`)
+          .join("\n") + "\n" + rows.flatMap((i) => g.map((q) => `${acc(i, q)} += biasv${q};`)).join("\n")
         : ""
     }
-        ${this.relu ? rows.map((i) => `acc${i} = max(acc${i}, vec4<f32>(0.0));`).join("\n") : ""}
+        ${
+      this.relu
+        ? rows.flatMap((i) => g.map((q) => `${acc(i, q)} = max(${acc(i, q)}, vec4<f32>(0.0));`)).join("\n")
+        : ""
+    }
         let outBase = batch * M * N;
         ${
       rows.map((i) =>
-        rows.map((c) => `
-        if (row0 + ${i} < M && col0 + ${c} < N) { result[outBase + (row0 + ${i}) * N + col0 + ${c}] = acc${i}[${c}]; }`)
-          .join("")
+        cols.map((c) => `
+        if (row0 + ${i} < M && col0 + ${c} < N) { result[outBase + (row0 + ${i}) * N + col0 + ${c}] = ${
+          acc(i, Math.floor(c / 4))
+        }[${c % 4}]; }`).join("")
       ).join("")
     }
       }
@@ -106,8 +123,21 @@ export function matMul(
     return undefined;
   }
   const batch = Math.max(batchA, batchB);
-  const threads = batch * Math.ceil(M / 4) * Math.ceil(N / 4);
-  const program = new MatMulProgram([...batchDims, M, N], threads, transposeA, transposeB, !!bias, relu);
+  // Each thread: 8 rows × 16 columns where the matrix has them (on lavapipe 1024³ ran at 13.6 GFLOP/s so
+  // against 2.6 with 4 × 4 blocks, the 256 × 1568 · 1568 × 64 dense layer at 7.3 against 4.8).
+  const blockRows = M >= 8 ? 8 : 4;
+  const groups = N >= 16 ? 4 : N >= 8 ? 2 : 1;
+  const threads = batch * Math.ceil(M / blockRows) * Math.ceil(N / (4 * groups));
+  const program = new MatMulProgram(
+    [...batchDims, M, N],
+    threads,
+    transposeA,
+    transposeB,
+    !!bias,
+    relu,
+    blockRows,
+    groups,
+  );
   return runFlat(backend, program, bias ? [a, b, bias] : [a, b], [
     { type: "int32", data: [M] },
     { type: "int32", data: [N] },

@@ -1,8 +1,9 @@
 /**
  * WGSL reductions: a sum over leading axes (a bias gradient `[…, C] → [C]`, a sum over samples), split over
- * rows so that many threads share the long reduction, then a second pass adds the splits; and a sum or max
- * over trailing axes (over channels: `[n, h, w, c] → [n, h, w]`), one thread per output. tfjs's general
- * reduction uses workgroup memory and barriers, which are slow on Mesa's software adapter.
+ * rows so that many threads share the long reduction, then a second pass adds the splits; and a sum, mean or
+ * max over any other run of adjacent axes (over channels: `[n, h, w, c] → [n, h, w]`; over positions:
+ * `[n, h, w, c] → [n, 1, 1, c]`), one thread per output. tfjs's general reduction uses workgroup memory and
+ * barriers, which are slow on Mesa's software adapter.
  * @module
  */
 import type { tf } from "../deps.ts";
@@ -60,14 +61,14 @@ export function columnSum(
   return out;
 }
 
-class RowReduceProgram extends FlatProgram {
+class BlockReduceProgram extends FlatProgram {
   variableNames = ["x"];
   shaderKey: string;
-  override uniforms = "threads : i32, columns : i32,";
+  override uniforms = "threads : i32, middle : i32, inner : i32, scale : f32,";
 
-  constructor(outputShape: number[], rows: number, private readonly op: "sum" | "max") {
-    super(outputShape, rows);
-    this.shaderKey = `hans_row_${op}`;
+  constructor(outputShape: number[], outputs: number, private readonly op: "sum" | "max") {
+    super(outputShape, outputs);
+    this.shaderKey = `hans_block_${op}`;
   }
 
   getUserCode(): string {
@@ -75,25 +76,32 @@ class RowReduceProgram extends FlatProgram {
     return `
       fn main(index : i32) {
         if (index >= uniforms.threads) { return; }
-        let base = index * uniforms.columns;
+        let inner = index % uniforms.inner;
+        let base = (index / uniforms.inner) * uniforms.middle * uniforms.inner + inner;
         var acc = x[base];
-        for (var c = 1; c < uniforms.columns; c++) { let v = x[base + c]; acc = ${combine}; }
-        result[index] = acc;
+        for (var m = 1; m < uniforms.middle; m++) { let v = x[base + m * uniforms.inner]; acc = ${combine}; }
+        result[index] = acc * uniforms.scale;
       }
     `;
   }
 }
 
-/** Reduces `x` viewed as `[rows, columns]` over its columns (sum or max); the result has `outputShape`. */
-export function rowReduce(
+/**
+ * Reduces `x` viewed as `[outer, middle, inner]` over its middle axis (sum, mean or max; one thread per
+ * output value); the result has `outputShape` (`outer × inner` values).
+ */
+export function blockReduce(
   backend: WebGPUBackendLike,
   x: tf.TensorInfo,
-  rows: number,
-  columns: number,
+  [outer, middle, inner]: [number, number, number],
   outputShape: number[],
-  op: "sum" | "max",
+  op: "sum" | "mean" | "max",
 ): tf.TensorInfo {
-  return runFlat(backend, new RowReduceProgram(outputShape, rows, op), [x], [
-    { type: "int32", data: [columns] },
+  return runFlat(backend, new BlockReduceProgram(outputShape, outer * inner, op === "max" ? "max" : "sum"), [
+    x,
+  ], [
+    { type: "int32", data: [middle] },
+    { type: "int32", data: [inner] },
+    { type: "float32", data: [op === "mean" ? 1 / middle : 1] },
   ]);
 }

@@ -9,7 +9,7 @@ import { tf } from "../deps.ts";
 import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward } from "./conv2d.ts";
 import { matMul } from "./matmul.ts";
 import { maxPool, maxPoolGrad } from "./pool.ts";
-import { columnSum, rowReduce } from "./reduce.ts";
+import { blockReduce, columnSum } from "./reduce.ts";
 import type { WebGPUBackendLike } from "./program.ts";
 
 type KernelFunc = tf.KernelFunc;
@@ -65,39 +65,36 @@ function perColumnBias(bias: tf.TensorInfo | undefined, n: number): boolean {
 }
 
 /**
- * A float32 sum or max over leading axes (`[0, …, k−1]`: one column sum per remaining value; sum only) or
- * over trailing axes (`[k, …, rank−1]`: one thread per remaining value); undefined for other axes, empty
- * tensors and integers, which go to tfjs.
+ * A float32 sum, mean or max over a run of adjacent axes: sums over leading axes (`[0, …, k−1]`) as column
+ * sums split over rows, everything else one thread per output; undefined for axes that are not adjacent,
+ * empty tensors and integers, which go to tfjs.
  */
 function reduction(
   inputs: Args["inputs"],
   backend: unknown,
   attrs: Args["attrs"],
-  op: "sum" | "max",
+  op: "sum" | "mean" | "max",
 ): tf.TensorInfo | undefined {
   const { x } = inputs as { x: tf.TensorInfo };
-  // Sum names its axes `axis`, Max `reductionIndices`.
+  // Sum and Mean name their axes `axis`, Max `reductionIndices`.
   const a = attrs as { axis?: number | number[]; reductionIndices?: number | number[]; keepDims: boolean };
   const axis = a.axis ?? a.reductionIndices;
-  const keepDims = a.keepDims;
   const rank = x.shape.length;
-  if (axis === undefined) return undefined;
-  if (x.dtype !== "float32" || rank === 0) return undefined;
+  if (axis === undefined || x.dtype !== "float32" || rank === 0) return undefined;
   const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
   if (axes.length === 0 || new Set(axes).size !== axes.length) return undefined;
-  const leading = axes.every((a, i) => a === i) && axes.length < rank;
-  const trailing = axes.every((a, i) => a === rank - axes.length + i);
+  if (axes.some((v, i) => i > 0 && v !== axes[i - 1] + 1)) return undefined;
   const size = (dims: number[]) => dims.reduce((p, q) => p * q, 1);
+  const first = axes[0];
+  const last = axes[axes.length - 1];
+  const outer = size(x.shape.slice(0, first));
+  const middle = size(x.shape.slice(first, last + 1));
+  const inner = size(x.shape.slice(last + 1));
   const kept = x.shape.filter((_, i) => !axes.includes(i));
-  const shape = keepDims ? x.shape.map((d, i) => axes.includes(i) ? 1 : d) : kept;
-  if (size(x.shape) === 0) return undefined;
-  if (leading && op === "sum") {
-    return columnSum(gpu(backend), x, size(axes.map((a) => x.shape[a])), size(kept), shape);
-  }
-  if (trailing && kept.length > 0) {
-    return rowReduce(gpu(backend), x, size(kept), size(axes.map((a) => x.shape[a])), shape, op);
-  }
-  return undefined;
+  const shape = a.keepDims ? x.shape.map((d, i) => axes.includes(i) ? 1 : d) : kept;
+  if (outer * middle * inner === 0 || outer * inner === 1) return undefined;
+  if (outer === 1 && op === "sum") return columnSum(gpu(backend), x, middle, inner, shape);
+  return blockReduce(gpu(backend), x, [outer, middle, inner], shape, op);
 }
 
 /** The replacements: each returns undefined for a case it leaves to tfjs. */
@@ -147,6 +144,9 @@ const REPLACEMENTS: Record<string, (args: Args) => tf.TensorInfo | undefined> = 
   },
   Max({ inputs, backend, attrs }) {
     return reduction(inputs, backend, attrs, "max");
+  },
+  Mean({ inputs, backend, attrs }) {
+    return reduction(inputs, backend, attrs, "mean");
   },
   BatchMatMul({ inputs, backend, attrs }) {
     const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
