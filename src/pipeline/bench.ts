@@ -17,6 +17,7 @@ import { occlusionReference } from "../explain/occlusion_reference.ts";
 import { hansKernelsActive, useHansKernels } from "../kernels/register.ts";
 import { createCnn } from "../model/cnn.ts";
 import { fusedForward } from "../model/cnn_fused.ts";
+import { FusedAdam } from "../kernels/adam.ts";
 import { trainModel } from "../model/train.ts";
 import { Rng } from "../rng.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -263,8 +264,8 @@ export async function profileBench(quick: boolean, log: (line: string) => void):
     const m = METHODS.find((k) => k.name === name)!;
     return { run: () => m.explain(model, x, targets(n), options), done: () => x.dispose() };
   };
-  const optimizer = tf.train.adam(1e-3);
   const fused = fusedForward(cnn);
+  const optimizer = fused ? new FusedAdam(1e-3) : tf.train.adam(1e-3);
   const batch = images(64);
   const y = tf.oneHot(tf.tensor1d(targets(64), "int32"), 10);
   const workloads: [string, { run: () => unknown; done: () => void }][] = [
