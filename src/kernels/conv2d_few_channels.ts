@@ -165,3 +165,104 @@ export class Conv2DFewChannelsProgram extends FlatProgram {
     `;
   }
 }
+
+/** Most accumulators (vec4) a thread of {@linkcode Conv2DBackpropFilterFewChannelsProgram} keeps. */
+const FILTER_ACCUMULATORS = 36;
+
+/**
+ * Whether {@linkcode Conv2DBackpropFilterFewChannelsProgram} handles this geometry: fewer than 4 input
+ * channels, output channels a multiple of 4, and a filter small enough that one thread keeps all its taps.
+ */
+export function fewChannelsFilterGradient(c: ConvInfo): boolean {
+  return fewInputChannels(c) && c.filterHeight * c.filterWidth * c.inChannels <= FILTER_ACCUMULATORS;
+}
+
+/** Blocks of 4 output channels per thread of the few-channels weight gradient: as many as the registers allow. */
+export function fewChannelsFilterGroups(c: ConvInfo): number {
+  const most = Math.max(1, Math.floor(FILTER_ACCUMULATORS / (c.filterHeight * c.filterWidth * c.inChannels)));
+  return [4, 2, 1].find((g) => g <= most && (c.outChannels / 4) % g === 0)!;
+}
+
+/**
+ * Weight gradient for fewer than 4 input channels, split over image rows: each thread sums, over its rows,
+ * x·dy for every tap and input channel and `groups` × 4 output channels, so dy is read once (the general
+ * kernel reads it once per tap); a second pass adds the splits.
+ */
+export class Conv2DBackpropFilterFewChannelsProgram extends FlatProgram {
+  variableNames = ["x", "dy"];
+  variableComponents = [1, 4];
+  shaderKey: string;
+  override uniforms = "threads : i32, rowsPerSplit : i32,";
+
+  constructor(private readonly c: ConvInfo, readonly splits: number, private readonly groups: number) {
+    super(
+      [splits, c.filterHeight * c.filterWidth * c.inChannels * c.outChannels],
+      splits * (c.outChannels / 4 / groups),
+    );
+    this.shaderKey = `hans_conv2d_dw_few_${groups}_${geometryKey(c)}`;
+  }
+
+  getUserCode(): string {
+    const c = this.c;
+    const g = range(this.groups);
+    const taps = range(c.filterHeight).flatMap((kh) => range(c.filterWidth).map((kw) => [kh, kw]));
+    const ch = range(c.inChannels);
+    const acc = (t: number, ci: number, q: number) => `acc${t}_${ci}_${q}`;
+    return `
+      ${geometry(c)}
+      const CO4 = CO / 4;
+      const NGB = CO4 / ${this.groups};
+      const N = KH * KW * CI * CO;
+      fn main(index : i32) {
+        if (index >= uniforms.threads) { return; }
+        let cob = index % NGB;
+        let split = index / NGB;
+        let rows = uniforms.xShape[0] * OH;
+        ${
+      taps.flatMap((_, t) => ch.flatMap((ci) => g.map((q) => `var ${acc(t, ci, q)} = vec4<f32>(0.0);`))).join(
+        "\n",
+      )
+    }
+        let first = split * uniforms.rowsPerSplit;
+        let last = min(rows, first + uniforms.rowsPerSplit);
+        for (var row = first; row < last; row++) {
+          let b = row / OH;
+          let oy = row % OH;
+          let dyRow = row * OW;
+          for (var ox = 0; ox < OW; ox++) {
+            let dyBase = (dyRow + ox) * CO4 + cob * ${this.groups};
+            ${g.map((q) => `let d${q} = dy[dyBase + ${q}];`).join("\n")}
+            ${
+      taps.map(([kh, kw], t) => `
+            {
+              let iy = oy * SH - PT + ${kh};
+              let ix = ox * SW - PL + ${kw};
+              let inside = iy >= 0 && iy < IH && ix >= 0 && ix < IW;
+              let m = select(0.0, 1.0, inside);
+              let at = select(0, ((b * IH + iy) * IW + ix) * CI, inside);
+              ${
+        ch.map((ci) =>
+          `{ let v = x[at + ${ci}] * m; ${g.map((q) => `${acc(t, ci, q)} += v * d${q};`).join(" ")} }`
+        ).join("\n")
+      }
+            }`).join("")
+    }
+          }
+        }
+        let outBase = split * N + cob * ${this.groups} * 4;
+        ${
+      taps.flatMap((_, t) =>
+        ch.flatMap((ci) =>
+          g.map((q) =>
+            range(4).map((r) =>
+              `result[outBase + ${t * c.inChannels + ci} * CO + ${q * 4 + r}] = ${acc(t, ci, q)}[${r}];`
+            )
+              .join(" ")
+          )
+        )
+      ).join("\n")
+    }
+      }
+    `;
+  }
+}
