@@ -9,6 +9,7 @@
 import type { tf } from "../deps.ts";
 import { FlatProgram, runFlat, SumSplitsProgram, type WebGPUBackendLike } from "./program.ts";
 import {
+  channelGroups,
   type ConvInfo,
   decodeThread,
   filterGradientLoop,
@@ -27,9 +28,6 @@ import {
   fewChannelsFilterGroups,
   fewInputChannels,
 } from "./conv2d_few_channels.ts";
-
-/** Output pixels per thread of the few-input-channels forward kernel (8 spill on llvmpipe, 2 are slower). */
-const FEW_PX = 4;
 import {
   Conv2DBackpropFilterVec4Program,
   Conv2DBackpropInputVec4Program,
@@ -43,11 +41,8 @@ export const PIXELS_PER_THREAD = 4;
 const FILTER_THREADS = 4096;
 /** Threads the few-input-channels weight gradient aims for (conv1 of the default CNN: 4.5 ms for 64 images). */
 const FEW_FILTER_THREADS = 256;
-/**
- * Blocks of 4 output channels per weight-gradient thread: 4 where they divide, so one x load feeds 16 vec4
- * products (the 14×14×16→32 weight gradient: 16.5 ms for 64 images against 29 with one block).
- */
-const dwGroups = (channels4: number) => threadBlock(1, channels4).groups;
+/** Output pixels per thread of the few-input-channels forward kernel (more were no faster; 2 were slower). */
+const FEW_PX = 4;
 
 /** `vec4(a[i], a[i+s], a[i+2s], a[i+3s])` where lane k counts only while `first + k < limit`. */
 function gather4(array: string, index: string, stride: string, first: string, limit: string, exact: boolean) {
@@ -259,11 +254,6 @@ export function conv2dForward(
   return runFlat(backend, program, bias ? [x, w, bias] : [x, w]);
 }
 
-function blockOf(width: number, channels4: number): [number, number] {
-  const { px, groups } = threadBlock(width, channels4);
-  return [px, groups];
-}
-
 /** dx of a convolution from dy `[B, OH, OW, CO]` and the weights. */
 export function conv2dBackpropInput(
   backend: WebGPUBackendLike,
@@ -271,8 +261,9 @@ export function conv2dBackpropInput(
   w: tf.TensorInfo,
   c: ConvInfo,
 ): tf.TensorInfo {
+  const block = threadBlock(c.inWidth, c.inChannels / 4);
   const program = vec4Channels(c)
-    ? new Conv2DBackpropInputVec4Program(c, ...blockOf(c.inWidth, c.inChannels / 4))
+    ? new Conv2DBackpropInputVec4Program(c, block.px, block.groups)
     : fewInputChannels(c)
     ? new Conv2DBackpropInputFewChannelsProgram(c, c.inChannels === 1 ? 8 : 4)
     : new Conv2DBackpropInputProgram(c, PIXELS_PER_THREAD);
@@ -287,7 +278,9 @@ export function conv2dBackpropFilter(
   c: ConvInfo,
 ): tf.TensorInfo {
   const few = fewChannelsFilterGradient(c);
-  const groups = vec4Channels(c) ? dwGroups(c.outChannels / 4) : few ? fewChannelsFilterGroups(c) : 1;
+  // Blocks of 4 output channels per thread: one x load feeds up to 16 vec4 products (the 14×14×16→32 weight
+  // gradient: 16.5 ms for 64 images against 29 with one block).
+  const groups = vec4Channels(c) ? channelGroups(c.outChannels / 4) : few ? fewChannelsFilterGroups(c) : 1;
   // The few-channels kernel does every tap in one thread, so it has KH·KW fewer blocks; it aims for fewer
   // threads too, each summing longer runs of rows.
   const blocks = few

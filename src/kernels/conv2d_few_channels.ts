@@ -6,12 +6,14 @@
  * @module
  */
 import {
+  channelGroups,
   type ConvInfo,
   forwardTaps,
   geometry,
   geometryKey,
   inputGradientTaps,
   range,
+  storeBlock,
 } from "./conv2d_geometry.ts";
 import { FlatProgram } from "./program.ts";
 
@@ -144,22 +146,17 @@ export class Conv2DFewChannelsProgram extends FlatProgram {
     }
           }
         }
-        ${this.hasBias ? j.flatMap((k) => g.map((q) => `${acc(k, q)} += bias[cb0 + ${q}];`)).join("\n") : ""}
-        ${
-      this.relu
-        ? j.flatMap((k) => g.map((q) => `${acc(k, q)} = max(${acc(k, q)}, vec4<f32>(0.0));`)).join("\n")
-        : ""
-    }
         let outBase = ((b * OH + oy) * OW + ox0) * CO + cb0 * 4;
         ${
-      j.map((k) =>
-        `if (ox0 + ${k} < OW) {${
-          g.flatMap((q) =>
-            range(4).map((r) => ` result[outBase + ${k} * CO + ${q * 4 + r}] = ${acc(k, q)}[${r}];`)
-          )
-            .join("")
-        } }`
-      ).join("\n")
+      storeBlock({
+        px: P,
+        groups: this.groups,
+        x0: "ox0",
+        width: "OW",
+        channels: "CO",
+        bias: this.hasBias,
+        relu: this.relu,
+      })
     }
       }
     `;
@@ -179,8 +176,8 @@ export function fewChannelsFilterGradient(c: ConvInfo): boolean {
 
 /** Blocks of 4 output channels per thread of the few-channels weight gradient: as many as the registers allow. */
 export function fewChannelsFilterGroups(c: ConvInfo): number {
-  const most = Math.max(1, Math.floor(FILTER_ACCUMULATORS / (c.filterHeight * c.filterWidth * c.inChannels)));
-  return [4, 2, 1].find((g) => g <= most && (c.outChannels / 4) % g === 0)!;
+  const most = Math.floor(FILTER_ACCUMULATORS / (c.filterHeight * c.filterWidth * c.inChannels));
+  return channelGroups(c.outChannels / 4, most);
 }
 
 /**

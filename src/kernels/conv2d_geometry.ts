@@ -126,13 +126,55 @@ export function filterGradientLoop(
  * against 6.8 with 4 × 4, its input gradient at 18.5 against 9.0 (see docs/performance.md).
  */
 export function threadBlock(width: number, channels4: number): { px: number; groups: number } {
-  let px = width < 4 ? width : 8;
-  for (let p = Math.min(16, width); p >= 4; p--) {
-    if (width % p === 0) {
-      px = p;
-      break;
-    }
-  }
-  const groups = [4, 2, 1].find((g) => channels4 % g === 0)!;
-  return { px: Math.max(1, px), groups };
+  return { px: rowBlock(width), groups: channelGroups(channels4) };
+}
+
+/** Pixels per thread along a row of `width`: a divisor from 16 down to 4 where there is one, else 8. */
+function rowBlock(width: number): number {
+  for (let p = Math.min(16, width); p >= 4; p--) if (width % p === 0) return p;
+  return width < 4 ? Math.max(1, width) : 8;
+}
+
+/** Blocks of 4 channels per thread: the largest of 4, 2, 1 that divides `channels4` and is at most `most`. */
+export function channelGroups(channels4: number, most = 4): number {
+  return [4, 2, 1].find((g) => g <= most && channels4 % g === 0)!;
+}
+
+/** What {@linkcode storeBlock} writes. */
+export interface BlockStore {
+  /** Pixels along the row per thread; the accumulators are `acc{k}_{q}` for pixel k and channel group q. */
+  px: number;
+  /** Blocks of 4 channels per thread. */
+  groups: number;
+  /** WGSL names of the thread's first pixel and of the row's width (pixels at or past it are skipped). */
+  x0: string;
+  width: string;
+  /** WGSL name of the channel count per pixel. */
+  channels: string;
+  /** Add `bias[cb0 + q]` (a vec4 per group), then ReLU if asked. */
+  bias?: boolean;
+  relu?: boolean;
+}
+
+/**
+ * WGSL that ends a blocked conv thread: bias and ReLU if asked, then each vec4 accumulator `acc{k}_{q}` stored
+ * to `result[outBase + k·channels + 4q + r]` for the pixels inside the row (`outBase` declared before).
+ */
+export function storeBlock(o: BlockStore): string {
+  const j = range(o.px);
+  const g = range(o.groups);
+  const acc = (k: number, q: number) => `acc${k}_${q}`;
+  const each = (line: (k: number, q: number) => string) =>
+    j.flatMap((k) => g.map((q) => line(k, q))).join("\n");
+  return [
+    o.bias ? each((k, q) => `${acc(k, q)} += bias[cb0 + ${q}];`) : "",
+    o.relu ? each((k, q) => `${acc(k, q)} = max(${acc(k, q)}, vec4<f32>(0.0));`) : "",
+    ...j.map((k) =>
+      `if (${o.x0} + ${k} < ${o.width}) {${
+        g.flatMap((q) =>
+          range(4).map((r) => ` result[outBase + ${k} * ${o.channels} + ${q * 4 + r}] = ${acc(k, q)}[${r}];`)
+        ).join("")
+      } }`
+    ),
+  ].join("\n");
 }

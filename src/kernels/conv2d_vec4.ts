@@ -13,6 +13,7 @@ import {
   geometryKey,
   inputGradientTaps,
   range,
+  storeBlock,
 } from "./conv2d_geometry.ts";
 import { FlatProgram } from "./program.ts";
 
@@ -85,22 +86,17 @@ export class Conv2DVec4Program extends FlatProgram {
             }
           }
         }
-        ${this.hasBias ? j.flatMap((k) => g.map((q) => `${acc(k, q)} += bias[cb0 + ${q}];`)).join("\n") : ""}
-        ${
-      this.relu
-        ? j.flatMap((k) => g.map((q) => `${acc(k, q)} = max(${acc(k, q)}, vec4<f32>(0.0));`)).join("\n")
-        : ""
-    }
         let outBase = ((b * OH + oy) * OW + ox0) * CO + cb0 * 4;
         ${
-      j.map((k) =>
-        `if (ox0 + ${k} < OW) {${
-          g.flatMap((q) =>
-            range(4).map((r) => ` result[outBase + ${k} * CO + ${q * 4 + r}] = ${acc(k, q)}[${r}];`)
-          )
-            .join("")
-        } }`
-      ).join("\n")
+      storeBlock({
+        px: P,
+        groups: this.groups,
+        x0: "ox0",
+        width: "OW",
+        channels: "CO",
+        bias: this.hasBias,
+        relu: this.relu,
+      })
     }
       }
     `;
@@ -163,16 +159,7 @@ export class Conv2DBackpropInputVec4Program extends FlatProgram {
           }
         }
         let outBase = ((b * IH + iy) * IW + ix0) * CI + cb0 * 4;
-        ${
-      j.map((k) =>
-        `if (ix0 + ${k} < IW) {${
-          g.flatMap((q) =>
-            range(4).map((r) => ` result[outBase + ${k} * CI + ${q * 4 + r}] = ${acc(k, q)}[${r}];`)
-          )
-            .join("")
-        } }`
-      ).join("\n")
-    }
+        ${storeBlock({ px: P, groups: this.groups, x0: "ix0", width: "IW", channels: "CI" })}
       }
     `;
   }

@@ -9,8 +9,7 @@
  */
 import { tf } from "../deps.ts";
 import { conv2dForward } from "./conv2d.ts";
-import { geometryKey } from "./conv2d_geometry.ts";
-import { maxPool } from "./pool.ts";
+import { maxPool, maxPoolGrad } from "./pool.ts";
 import { FlatProgram, runFlat, type WebGPUBackendLike } from "./program.ts";
 
 /** Which gradients a fused op passes back: to its input, to its weights and bias. */
@@ -38,50 +37,6 @@ function convInfo(x: number[], filter: number[], pad: "same" | "valid"): tf.back
 
 function poolInfo(z: number[]): PoolInfo {
   return tf.backend_util.computePool2DInfo(z as [number, number, number, number], 2, 2, 1, "valid");
-}
-
-/**
- * dz of `pool(relu(·))` for windows that tile z exactly (2×2, stride 2): one thread per window finds its
- * maximum (the last one on ties, as the pool did) and writes dy there when z > 0 there, 0 elsewhere.
- */
-class ReluPoolGradProgram extends FlatProgram {
-  variableNames = ["dy", "z"];
-  shaderKey: string;
-
-  constructor(private readonly c: PoolInfo) {
-    super(
-      [c.batchSize, c.inHeight, c.inWidth, c.inChannels],
-      c.batchSize * c.outHeight * c.outWidth * c.inChannels,
-    );
-    this.shaderKey = `hans_relu_pool_grad_${geometryKey(c)}`;
-  }
-
-  getUserCode(): string {
-    const c = this.c;
-    return `
-      const CH = ${c.inChannels}; const IH = ${c.inHeight}; const IW = ${c.inWidth};
-      const OH = ${c.outHeight}; const OW = ${c.outWidth};
-      fn main(index : i32) {
-        if (index >= uniforms.threads) { return; }
-        let ch = index % CH;
-        var r = index / CH;
-        let ox = r % OW;
-        r = r / OW;
-        let oy = r % OH;
-        let b = r / OH;
-        let top = ((b * IH + oy * 2) * IW + ox * 2) * CH + ch;
-        let at = array<i32, 4>(top, top + CH, top + IW * CH, top + IW * CH + CH);
-        var best = at[0];
-        var bestValue = z[at[0]];
-        for (var k = 1; k < 4; k++) {
-          let v = z[at[k]];
-          if (v >= bestValue) { best = at[k]; bestValue = v; }
-        }
-        let g = select(0.0, dy[index], bestValue > 0.0);
-        for (var k = 0; k < 4; k++) { result[at[k]] = select(0.0, g, at[k] == best); }
-      }
-    `;
-  }
 }
 
 /** dz = dy where y > 0, else 0 (ReLU's gradient from its output). */
@@ -154,7 +109,7 @@ function register(): void {
     backendName: "webgpu",
     kernelFunc: ({ inputs, backend }) => {
       const { dy, z } = inputs as Record<string, tf.TensorInfo>;
-      return runFlat(gpu(backend), new ReluPoolGradProgram(poolInfo(z.shape)), [dy, z]);
+      return maxPoolGrad(gpu(backend), dy, z, poolInfo(z.shape), true);
     },
   });
   tf.registerKernel({

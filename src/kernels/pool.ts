@@ -114,18 +114,19 @@ class MaxPoolGradProgram extends FlatProgram {
 
 /**
  * dx when the windows tile the input exactly (stride = window, no padding, input = output × stride): one
- * thread per window finds its maximum once and writes the whole window, dy at the maximum and 0 elsewhere.
+ * thread per window finds its maximum once and writes the whole window, dy at the maximum (with `relu`, only
+ * when that maximum is above 0) and 0 elsewhere.
  */
 class MaxPoolGradTiledProgram extends FlatProgram {
   variableNames = ["dy", "x"];
   shaderKey: string;
 
-  constructor(private readonly c: PoolInfo) {
+  constructor(private readonly c: PoolInfo, private readonly relu: boolean) {
     super(
       [c.batchSize, c.inHeight, c.inWidth, c.inChannels],
       c.batchSize * c.outHeight * c.outWidth * c.inChannels,
     );
-    this.shaderKey = `hans_maxpool_grad_tiled_${geometryKey(c)}`;
+    this.shaderKey = `hans_maxpool_grad_tiled_${+relu}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
@@ -135,7 +136,7 @@ class MaxPoolGradTiledProgram extends FlatProgram {
       fn main(index : i32) {
         ${decodePosition("ox", "oy", "OW", "OH")}
         let best = windowArgmax(b, oy, ox, ch);
-        let g = dy[index];
+        let g = ${this.relu ? "select(0.0, dy[index], x[best] > 0.0)" : "dy[index]"};
         for (var fy = 0; fy < FH; fy++) {
           for (var fx = 0; fx < FW; fx++) {
             let at = ((b * IH + oy * SH + fy) * IW + ox * SW + fx) * CH + ch;
@@ -158,13 +159,21 @@ export function maxPool(backend: WebGPUBackendLike, x: tf.TensorInfo, c: PoolInf
   return runFlat(backend, new MaxPoolProgram(c), [x]);
 }
 
-/** The gradient of max pooling with respect to its input `x`, given dy. */
+/**
+ * The gradient of max pooling with respect to its input `x`, given dy; with `relu`, of `pool(relu(·))` taken
+ * from the ReLU's output `x` (zero where the window's maximum is 0), so the two gradients take one pass. The
+ * `relu` form needs windows that tile the input exactly.
+ */
 export function maxPoolGrad(
   backend: WebGPUBackendLike,
   dy: tf.TensorInfo,
   x: tf.TensorInfo,
   c: PoolInfo,
+  relu = false,
 ): tf.TensorInfo {
-  const program = tilesExactly(c) ? new MaxPoolGradTiledProgram(c) : new MaxPoolGradProgram(c);
+  if (relu && !tilesExactly(c)) {
+    throw new Error("maxPoolGrad: the ReLU form needs windows that tile the input");
+  }
+  const program = tilesExactly(c) ? new MaxPoolGradTiledProgram(c, relu) : new MaxPoolGradProgram(c);
   return runFlat(backend, program, [dy, x]);
 }

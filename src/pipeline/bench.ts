@@ -78,6 +78,11 @@ function randomData(n: number, seed: number): Dataset {
   };
 }
 
+/** `n` seeded noise images of the bench's 28×28×1 shape. */
+const images = (n: number) => tf.tensor4d(randomData(n, 5).images, [n, 28, 28, 1]);
+/** Targets 0, 1, …, 9, 0, … for `n` images. */
+const targets = (n: number) => Array.from({ length: n }, (_, i) => i % 10);
+
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   await fn(); // warm-up: shader compilation
   const start = performance.now();
@@ -152,8 +157,6 @@ export async function runBench(
 
   const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
   const model = fromLayersModel(cnn);
-  const images = (n: number) => tf.tensor4d(randomData(n, 5).images, [n, 28, 28, 1]);
-  const targets = (n: number) => Array.from({ length: n }, (_, i) => i % 10);
   const perImage = async (name: string, x: tf.Tensor4D, options?: Record<string, unknown>) => {
     const n = x.shape[0];
     const m = METHODS.find((k) => k.name === name)!;
@@ -257,8 +260,6 @@ export async function profileBench(quick: boolean, log: (line: string) => void):
   );
   const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
   const model = fromLayersModel(cnn);
-  const images = (n: number) => tf.tensor4d(randomData(n, 5).images, [n, 28, 28, 1]);
-  const targets = (n: number) => Array.from({ length: n }, (_, i) => i % 10);
   const explain = (name: string, n: number, options: Record<string, unknown> = {}) => {
     const x = images(n);
     const m = METHODS.find((k) => k.name === name)!;
@@ -267,7 +268,7 @@ export async function profileBench(quick: boolean, log: (line: string) => void):
   const fused = fusedForward(cnn);
   const optimizer = fused ? new FusedAdam(1e-3) : tf.train.adam(1e-3);
   const batch = images(64);
-  const y = tf.oneHot(tf.tensor1d(targets(64), "int32"), 10);
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(targets(64), "int32"), 10));
   const workloads: [string, { run: () => unknown; done: () => void }][] = [
     ["train step (64)", {
       run: () =>

@@ -308,19 +308,6 @@ export interface AdapterCeiling {
   copyBest: string;
 }
 
-async function rate(fn: () => tf.Tensor, repeats: number): Promise<number> {
-  await settle(fn());
-  const start = performance.now();
-  let last: tf.Tensor | undefined;
-  for (let r = 0; r < repeats; r++) {
-    last?.dispose();
-    last = fn();
-  }
-  await last!.data();
-  last!.dispose();
-  return (performance.now() - start) / repeats;
-}
-
 /**
  * Measures the adapter's ceiling: matrix products (square 512 and 1024, and tall ones like a batch through a
  * dense layer; hans's WGSL kernel where it is available and tfjs's) and memory copies (16 M floats: WGSL
@@ -328,6 +315,7 @@ async function rate(fn: () => tf.Tensor, repeats: number): Promise<number> {
  * tries one 128³ product and 1 M floats (for tests).
  */
 export async function adapterCeiling(repeats = 3, quick = false): Promise<AdapterCeiling> {
+  const latency = await readLatency();
   const before = tf.getBackend() === "webgpu" ? hansKernelsActive() : false;
   let matmulGflops = 0;
   let matmulBest = "";
@@ -340,7 +328,7 @@ export async function adapterCeiling(repeats = 3, quick = false): Promise<Adapte
       for (const [m, k, n] of shapes) {
         const a = tf.randomUniform([m, k]);
         const b = tf.randomUniform([k, n]);
-        const ms = await rate(() => tf.matMul(a, b), repeats);
+        const ms = await timeRuns(() => [tf.matMul(a, b)], repeats, 0, latency);
         tf.dispose([a, b]);
         const g = 2 * m * k * n / ms / 1e6;
         if (g > matmulGflops) [matmulGflops, matmulBest] = [g, `${kernels} matMul ${m}×${k} · ${k}×${n}`];
@@ -364,7 +352,7 @@ export async function adapterCeiling(repeats = 3, quick = false): Promise<Adapte
     }
   }
   for (const [name, fn] of copies) {
-    const ms = await rate(fn, repeats);
+    const ms = await timeRuns(() => [fn()], repeats, 0, latency);
     const g = 2 * 4 * n / ms / 1e6;
     if (g > copyGbps) [copyGbps, copyBest] = [g, name];
   }

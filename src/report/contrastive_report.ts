@@ -8,9 +8,9 @@ import { colorize } from "./colormap.ts";
 import type { Figure } from "./html.ts";
 import { mapScale } from "./format.ts";
 import { gridSvg } from "./grid.ts";
-import { maxAbs } from "./image_table.ts";
+import { maxAbs, normalizeByMaxAbs } from "./image_table.ts";
 import { paragraph, renderReport, svgFigure, table } from "./html.ts";
-import { normalizeByMaxAbs, saliencyGrid } from "./saliency_figure.ts";
+import { saliencyGrid } from "./saliency_figure.ts";
 import { barPlot } from "./svg.ts";
 import { contrastiveAnswerHtml } from "./answers.ts";
 

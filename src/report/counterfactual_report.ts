@@ -12,7 +12,7 @@ import { colorize } from "./colormap.ts";
 import { formatNumber, mapScale } from "./format.ts";
 import { gridSvg } from "./grid.ts";
 import { type Cell, type Figure, paragraph, renderReport, svgFigure, table } from "./html.ts";
-import { maxAbs } from "./image_table.ts";
+import { maxAbs, normalizeByMaxAbs } from "./image_table.ts";
 import { imageToRgba } from "./png.ts";
 
 /**
@@ -226,12 +226,11 @@ function differenceGrid(
     rows: shown.map((i) => {
       const a = data.images.subarray(i * size, (i + 1) * size);
       const map = saliency.slice(i * pixels, (i + 1) * pixels);
-      const max = maxAbs(map);
       const cells = [
         imageToRgba(a, data.height, data.width, channels),
-        colorize(max > 0 ? map.map((v) => v / max) : map, { map: "heat", min: 0, max: 1 }),
+        colorize(normalizeByMaxAbs(map), { map: "heat", min: 0, max: 1 }),
       ];
-      const captions = ["", mapScale(max, false)];
+      const captions = ["", mapScale(maxAbs(map), false)];
       for (const set of sets) {
         const b = set.images.subarray(i * size, (i + 1) * size);
         const diff = new Float32Array(pixels);
@@ -240,12 +239,11 @@ function differenceGrid(
             diff[p] += (b[p * channels + c] - a[p * channels + c]) / channels;
           }
         }
-        const reach = maxAbs(diff);
         cells.push(
           imageToRgba(b, data.height, data.width, channels),
-          colorize(reach > 0 ? diff.map((v) => v / reach) : diff, { map: "diverging", min: -1, max: 1 }),
+          colorize(normalizeByMaxAbs(diff), { map: "diverging", min: -1, max: 1 }),
         );
-        captions.push("", mapScale(reach, true));
+        captions.push("", mapScale(maxAbs(diff), true));
       }
       return { label: `${name(data.labels[i])} → ${name(data.predicted[i])}`, cells, captions };
     }),

@@ -36,6 +36,12 @@ export function maxAbs(values: ArrayLike<number>): number {
   return m;
 }
 
+/** Divides a map by its largest |value| (a zero map stays zero). */
+export function normalizeByMaxAbs(map: Float32Array): Float32Array {
+  const max = maxAbs(map);
+  return max > 0 ? map.map((v) => v / max) : map.slice();
+}
+
 /**
  * A map as an image cell, coloured on its own scale: signed maps on the diverging map over ±max|value|,
  * unsigned ones on the heat map over [0, max]; the caption gets the scale, so the colours can be read.
@@ -47,13 +53,11 @@ export function mapCell(
   caption: string,
   signed: boolean,
 ): ImageCell {
-  const scale = maxAbs(map);
-  const unit = scale > 0 ? map.map((v) => v / scale) : map;
   const rgba = colorize(
-    unit,
+    normalizeByMaxAbs(map),
     signed ? { map: "diverging", min: -1, max: 1 } : { map: "heat", min: 0, max: 1 },
   );
-  return { rgba, width, height, caption: `${caption} (${mapScale(scale, signed)})` };
+  return { rgba, width, height, caption: `${caption} (${mapScale(maxAbs(map), signed)})` };
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import { colorize } from "./colormap.ts";
 import { mapScale } from "./format.ts";
-import { maxAbs } from "./image_table.ts";
+import { maxAbs, normalizeByMaxAbs } from "./image_table.ts";
 import type { Grid, GridColorbar } from "./grid.ts";
 import { imageToRgba, overlay } from "./png.ts";
 
@@ -39,12 +39,6 @@ export interface SaliencyFigure {
   overlayOn?: number;
   /** Opacity of the overlays (default 0.65). */
   alpha?: number;
-}
-
-/** Divides a map by its largest |value| (a zero map stays zero). */
-export function normalizeByMaxAbs(map: Float32Array): Float32Array {
-  const max = maxAbs(map);
-  return max > 0 ? map.map((v) => v / max) : map.slice();
 }
 
 /** Builds the grid (for `gridSvg`) of a saliency figure. */

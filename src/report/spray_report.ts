@@ -9,7 +9,7 @@ import type { Figure } from "./html.ts";
 import { gridSvg } from "./grid.ts";
 import { escapeHtml, paragraph, svgFigure, table } from "./html.ts";
 import { imageToRgba } from "./png.ts";
-import { normalizeByMaxAbs } from "./saliency_figure.ts";
+import { normalizeByMaxAbs } from "./image_table.ts";
 import { linePlot, scatterPlot } from "./svg.ts";
 
 /** One SVG figure per class worth a look (flagged, or holding an artifact): a row per cluster. */
