@@ -8,7 +8,7 @@
 import {
   channelGroups,
   type ConvInfo,
-  forwardTaps,
+  forwardTap,
   geometry,
   geometryKey,
   inputGradientTaps,
@@ -112,7 +112,6 @@ export class Conv2DFewChannelsProgram extends FlatProgram {
     const P = this.px;
     const j = range(P);
     const g = range(this.groups);
-    const ch = range(this.c.inChannels);
     const acc = (k: number, q: number) => `acc${k}_${q}`;
     return `
       ${geometry(this.c)}
@@ -134,16 +133,7 @@ export class Conv2DFewChannelsProgram extends FlatProgram {
           if (iy < 0 || iy >= IH) { continue; }
           let rowBase = (b * IH + iy) * IW;
           for (var kw = 0; kw < KW; kw++) {
-            ${forwardTaps(P, "CI")}
-            let wBase = (kh * KW + kw) * CI * CO4 + cb0;
-            ${g.flatMap((q) => ch.map((c) => `let w${q}_${c} = w[wBase + ${c} * CO4 + ${q}];`)).join("\n")}
-            ${
-      j.map((k) =>
-        `{ ${ch.map((c) => `let x${c} = x[base${k} + ${c}] * m${k};`).join(" ")} ${
-          g.map((q) => `${acc(k, q)} += ${ch.map((c) => `x${c} * w${q}_${c}`).join(" + ")};`).join(" ")
-        } }`
-      ).join("\n")
-    }
+            ${forwardTap("few", P, this.groups, this.c.inChannels, acc)}
           }
         }
         let outBase = ((b * OH + oy) * OW + ox0) * CO + cb0 * 4;

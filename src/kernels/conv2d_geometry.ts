@@ -66,6 +66,54 @@ export function forwardTaps(px: number, stride: string): string {
 }
 
 /**
+ * WGSL for one tap (kh, kw) of a blocked forward thread, inside its `kw` loop: read the `px` input pixels
+ * (`forwardTaps`) and the weights of `groups` × 4 output channels from `cb0` on, and add their products to
+ * `acc(k, q)` (pixel k, channel group q). `vec4` reads the input as vec4s over its channels (a multiple of 4);
+ * `few` reads each of its `inChannels` (fewer than 4) as a scalar.
+ */
+export function forwardTap(
+  kind: "vec4" | "few",
+  px: number,
+  groups: number,
+  inChannels: number,
+  acc: (k: number, q: number) => string,
+): string {
+  const j = range(px);
+  const g = range(groups);
+  if (kind === "vec4") {
+    return `${forwardTaps(px, "CI4")}
+            let wBase = (kh * KW + kw) * CI * CO4 + cb0;
+            for (var ci = 0; ci < CI4; ci++) {
+              ${
+      g.map((q) =>
+        range(4).map((r) => `let w${q}_${r} = w[wBase + (4 * ci + ${r}) * CO4 + ${q}];`).join("\n")
+      ).join("\n")
+    }
+              ${
+      j.map((k) =>
+        `{ let v = x[base${k} + ci] * m${k}; ${
+          g.map((q) => `${acc(k, q)} += v.x * w${q}_0 + v.y * w${q}_1 + v.z * w${q}_2 + v.w * w${q}_3;`).join(
+            " ",
+          )
+        } }`
+      ).join("\n")
+    }
+            }`;
+  }
+  const ch = range(inChannels);
+  return `${forwardTaps(px, "CI")}
+            let wBase = (kh * KW + kw) * CI * CO4 + cb0;
+            ${g.flatMap((q) => ch.map((c) => `let w${q}_${c} = w[wBase + ${c} * CO4 + ${q}];`)).join("\n")}
+            ${
+    j.map((k) =>
+      `{ ${ch.map((c) => `let x${c} = x[base${k} + ${c}] * m${k};`).join(" ")} ${
+        g.map((q) => `${acc(k, q)} += ${ch.map((c) => `x${c} * w${q}_${c}`).join(" + ")};`).join(" ")
+      } }`
+    ).join("\n")
+  }`;
+}
+
+/**
  * WGSL for the `px` output pixels an input-gradient thread reads at tap (kh, kw): the output pixel each input
  * pixel k came from, if any (`in{k}`, `m{k}`), and its first element `base{k}` (`stride` per pixel).
  */

@@ -8,7 +8,7 @@ import {
   type ConvInfo,
   decodeThread,
   filterGradientLoop,
-  forwardTaps,
+  forwardTap,
   geometry,
   geometryKey,
   inputGradientTaps,
@@ -66,24 +66,7 @@ export class Conv2DVec4Program extends FlatProgram {
           if (iy < 0 || iy >= IH) { continue; }
           let rowBase = (b * IH + iy) * IW;
           for (var kw = 0; kw < KW; kw++) {
-            ${forwardTaps(P, "CI4")}
-            let wBase = (kh * KW + kw) * CI * CO4 + cb0;
-            for (var ci = 0; ci < CI4; ci++) {
-              ${
-      g.map((q) =>
-        range(4).map((r) => `let w${q}_${r} = w[wBase + (4 * ci + ${r}) * CO4 + ${q}];`).join("\n")
-      ).join("\n")
-    }
-              ${
-      j.map((k) =>
-        `{ let v = x[base${k} + ci] * m${k}; ${
-          g.map((q) => `${acc(k, q)} += v.x * w${q}_0 + v.y * w${q}_1 + v.z * w${q}_2 + v.w * w${q}_3;`).join(
-            " ",
-          )
-        } }`
-      ).join("\n")
-    }
-            }
+            ${forwardTap("vec4", P, this.groups, this.c.inChannels, acc)}
           }
         }
         let outBase = ((b * OH + oy) * OW + ox0) * CO + cb0 * 4;

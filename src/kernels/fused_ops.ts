@@ -10,6 +10,7 @@
 import { tf } from "../deps.ts";
 import { conv2dForward } from "./conv2d.ts";
 import { maxPool, maxPoolGrad } from "./pool.ts";
+import { convReluPoolApplies, convReluPoolForward, unpoolGrad } from "./conv_relu_pool.ts";
 import { FlatProgram, runFlat, type WebGPUBackendLike } from "./program.ts";
 
 /** Which gradients a fused op passes back: to its input, to its weights and bias. */
@@ -100,6 +101,9 @@ function register(): void {
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { x, filter, bias } = inputs as Record<string, tf.TensorInfo>;
       const c = convInfo(x.shape, filter.shape, (attrs as { pad: "same" | "valid" }).pad);
+      if (convReluPoolApplies(c)) {
+        return [convReluPoolForward(gpu(backend), x, filter, bias, c)];
+      }
       const z = conv2dForward(gpu(backend), x, filter, c, bias, true);
       return [maxPool(gpu(backend), z, poolInfo(z.shape)), z];
     },
@@ -109,6 +113,8 @@ function register(): void {
     backendName: "webgpu",
     kernelFunc: ({ inputs, backend }) => {
       const { dy, z } = inputs as Record<string, tf.TensorInfo>;
+      // z is the conv's output, or the one-dispatch forward's pooled output with the window positions.
+      if (z.shape.every((d, i) => d === dy.shape[i])) return unpoolGrad(gpu(backend), dy, z);
       return maxPoolGrad(gpu(backend), dy, z, poolInfo(z.shape), true);
     },
   });
@@ -159,9 +165,11 @@ export function convReluPool(
     save: tf.GradSaveFunc,
     own: FusedGrads,
   ) => {
-    const [p, z] = run<tf.Tensor4D[]>(CONV_RELU_POOL, { x: xs, filter: w, bias: b }, { pad });
-    save([xs, w, z]); // the tape keeps its own references
-    z.dispose();
+    // The conv output z, or (one dispatch) only the pooled output p, which carries what the backward needs.
+    const outs = run<tf.Tensor4D | tf.Tensor4D[]>(CONV_RELU_POOL, { x: xs, filter: w, bias: b }, { pad });
+    const [p, z] = Array.isArray(outs) ? outs : [outs];
+    save([xs, w, z ?? p]); // the tape keeps its own references
+    z?.dispose();
     return {
       value: p,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {

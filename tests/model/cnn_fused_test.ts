@@ -55,6 +55,17 @@ for (
       filters: [6, 10] as [number, number],
       hidden: 7,
     }],
+    // conv1 3 → 8 channels on 20 × 20 (4 pixels × 2 channel groups per thread of the fused conv + pool),
+    // conv2 8 → 12 on 10 × 10 (2 pixels × 1 group).
+    ["an RGB CNN whose fused conv + pool blocks are small", {
+      height: 20,
+      width: 20,
+      channels: 3,
+      classes: 4,
+      seed: 6,
+      filters: [8, 12] as [number, number],
+      hidden: 5,
+    }],
     ["a CNN with contrast normalization (conv1 unfused) and pixel standardization", {
       height: 12,
       width: 12,
@@ -101,35 +112,64 @@ for (
   );
 }
 
+for (const [filters, hidden] of [[[2, 2], 3], [[4, 8], 8]] as [[number, number], number][]) {
+  webgpuTest(
+    `ReLU's zero: a window whose maximum is 0 after ReLU passes no gradient, as tfjs's step(0) = 0 ` +
+      `(filters ${filters})`,
+    async () => {
+      useHansKernels(true);
+      // conv1's bias of −100 makes every pre-activation negative, so ReLU gives 0 everywhere and every window's
+      // maximum is 0; the filters stay nonzero, so a gradient let through the pool would reach the input. With
+      // 2 filters the conv and pool run as separate kernels, with 4 and 8 as one.
+      const model = createCnn({ height: 8, width: 8, channels: 1, classes: 2, seed: 1, filters, hidden });
+      const x = images(2, 8, 8, 1, 2);
+      const forward = fusedForward(model)!;
+      const dx = () =>
+        tf.grad((i: tf.Tensor) => forward(i as tf.Tensor4D, { input: true, weights: false }).sum())(x);
+      const live = dx();
+      assert.ok(
+        maxAbsDiff(await live.data(), new Float32Array(live.size)) > 0,
+        "a gradient with the bias at 0",
+      );
+      const bias = model.getLayer("conv1").getWeights()[1];
+      model.getLayer("conv1").setWeights([
+        model.getLayer("conv1").getWeights()[0],
+        tf.fill(bias.shape, -100),
+      ]);
+      const dead = dx();
+      assert.equal(maxAbsDiff(await dead.data(), new Float32Array(dead.size)), 0);
+      tf.dispose([x, live, dead]);
+      model.dispose();
+    },
+  );
+}
+
 webgpuTest(
-  "ReLU's zero: a window whose maximum is 0 after ReLU passes no gradient, as tfjs's step(0) = 0",
+  "ties at a positive maximum: the gradient goes to the same window position as through tfjs's layers",
   async () => {
     useHansKernels(true);
-    // conv1's bias of −100 makes every pre-activation negative, so ReLU gives 0 everywhere and every window's
-    // maximum is 0; the filters stay nonzero, so a gradient let through the pool would reach the input.
+    // conv1's filters at 0 and bias at 0.5: every conv1 output is 0.5, so all four positions of every window
+    // tie. conv1's weight gradient depends on which position gets dy (each sees other pixels), so it tells
+    // whether the fused kernel picks the position tfjs's pooling gradient picks.
     const model = createCnn({
       height: 8,
       width: 8,
       channels: 1,
       classes: 2,
       seed: 1,
-      filters: [2, 2],
-      hidden: 3,
+      filters: [4, 8],
+      hidden: 8,
     });
-    const x = images(2, 8, 8, 1, 2);
-    const forward = fusedForward(model)!;
-    const dx = () =>
-      tf.grad((i: tf.Tensor) => forward(i as tf.Tensor4D, { input: true, weights: false }).sum())(x);
-    const live = dx();
-    assert.ok(
-      maxAbsDiff(await live.data(), new Float32Array(live.size)) > 0,
-      "a gradient with the bias at 0",
-    );
-    const bias = model.getLayer("conv1").getWeights()[1];
-    model.getLayer("conv1").setWeights([model.getLayer("conv1").getWeights()[0], tf.fill(bias.shape, -100)]);
-    const dead = dx();
-    assert.equal(maxAbsDiff(await dead.data(), new Float32Array(dead.size)), 0);
-    tf.dispose([x, live, dead]);
+    const [w, b] = model.getLayer("conv1").getWeights();
+    model.getLayer("conv1").setWeights([tf.zerosLike(w), tf.fill(b.shape, 0.5)]);
+    const x = images(3, 8, 8, 1, 7);
+    const target = tf.oneHot(tf.tensor1d([0, 1, 0], "int32"), 2) as tf.Tensor2D;
+    const ref = await pass(model, x, target, false);
+    const got = await pass(model, x, target, true);
+    const name = Object.keys(ref.grads).find((k) => k.includes("conv1") && k.includes("kernel"))!;
+    assert.ok(maxAbsDiff(ref.grads[name], new Float32Array(ref.grads[name].length)) > 0, "a weight gradient");
+    assert.ok(maxAbsDiff(got.grads[name], ref.grads[name]) <= 1e-4 * scale(ref.grads[name]));
+    tf.dispose([x, target]);
     model.dispose();
   },
 );
