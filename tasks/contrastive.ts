@@ -3,6 +3,7 @@
  * with every attribution method and ranks the methods by how well their contrastive maps explain the errors.
  * @module
  */
+import { forwardEngineOf } from "../src/explain/forward_engine.ts";
 import { initBackend } from "../src/backend.ts";
 import { parseDatasetSpec } from "../src/data/mod.ts";
 import { HansError, say } from "../src/errors.ts";
@@ -86,6 +87,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
         contrastiveMetrics(result, {
           ...meta,
           kernels: info.kernels,
+          forwardEngine: forwardEngineOf(model) ?? null,
           seed,
           graph: model.graph?.source ?? null,
           layer: meta.layer ?? null,

@@ -223,6 +223,15 @@ export interface ModelGraph {
   owned: tf.Tensor[];
 }
 
+/** Every tensor the graph's nodes hold (weights, biases, folded constants), each once. */
+export function graphTensors(graph: ModelGraph): tf.Tensor[] {
+  const found = new Set<tf.Tensor>(graph.owned);
+  for (const node of graph.nodes) {
+    for (const value of Object.values(node)) if (value instanceof tf.Tensor) found.add(value);
+  }
+  return [...found];
+}
+
 /**
  * Looks a node up by name; throws when there is none.
  *

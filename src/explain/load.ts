@@ -9,7 +9,7 @@ import { fetchBytes, isHttpUrl } from "../data/fetch.ts";
 import { readFileBounded } from "../data/read.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { disposeGraph, graphLogits, type ModelGraph } from "./graph.ts";
+import { disposeGraph, graphLogits, graphTensors, type ModelGraph } from "./graph.ts";
 import { graphDefGraph, type GraphDefNode, probeShapes } from "./graph_graphdef.ts";
 import { type ExplainableModel, fromLayersModel, type ModelOutputs } from "./model_fn.ts";
 import type { ImageShape } from "../shortcuts/shortcut.ts";
@@ -387,6 +387,13 @@ async function describe(
       outputs: "log-probabilities",
     };
   }
+  // Everything the forward pass reads, so forward-only work can move the model to another backend.
+  const graph = explainable.graph;
+  const own = () =>
+    kind === "layers"
+      ? (model as tf.LayersModel).weights.map((w) => w.read())
+      : Object.values((model as tf.GraphModel).weights).flat();
+  explainable = { ...explainable, tensors: () => [...own(), ...(graph ? graphTensors(graph) : [])] };
   return {
     kind,
     model,

@@ -5,7 +5,7 @@
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { fusedForward } from "../model/cnn_fused.ts";
-import { graphLogits, type ModelGraph } from "./graph.ts";
+import { graphLogits, graphTensors, type ModelGraph } from "./graph.ts";
 import { layersGraph } from "./graph_layers.ts";
 import { targetScores } from "./target.ts";
 
@@ -31,6 +31,11 @@ export interface ExplainableModel {
   graph?: ModelGraph;
   /** Why there is no graph (shown where a method that needs one is left out). */
   graphUnavailable?: string;
+  /**
+   * Every tensor `logits` reads (weights, constants): with it, forward-only work can run on another tfjs
+   * backend (`forward_engine.ts`); without it, the model stays on the active one.
+   */
+  tensors?: () => tf.Tensor[];
 }
 
 /**
@@ -61,23 +66,29 @@ export interface ExplainableModel {
 export function fromLayersModel(model: tf.LayersModel): ExplainableModel {
   const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
   // On hans's WebGPU kernels, a Sequential model's conv + ReLU + pool and dense layers run fused.
+  // (Only while that backend is active: forward-only work may run the same model on wasm.)
   const fused = fusedForward(model);
-  const apply = fused
-    ? (x: tf.Tensor4D) => fused(x, { input: true, weights: false })
-    : (x: tf.Tensor4D) => model.apply(x, { training: false }) as tf.Tensor2D;
+  const backend = tf.getBackend();
+  const apply = (x: tf.Tensor4D) =>
+    fused && tf.getBackend() === backend
+      ? fused(x, { input: true, weights: false })
+      : model.apply(x, { training: false }) as tf.Tensor2D;
+  const weights = () => model.weights.map((w) => w.read());
   let graph: ModelGraph;
   try {
     graph = layersGraph(model);
   } catch (e) {
     if (!(e instanceof HansError)) throw e;
-    return { classes, logits: apply, outputs: "logits", graphUnavailable: e.message };
+    return { classes, logits: apply, outputs: "logits", graphUnavailable: e.message, tensors: weights };
   }
-  if (!graph.softmaxRemoved) return { classes, logits: apply, outputs: "logits", graph };
+  const tensors = () => [...weights(), ...graphTensors(graph)];
+  if (!graph.softmaxRemoved) return { classes, logits: apply, outputs: "logits", graph, tensors };
   return {
     classes,
     logits: (x) => tf.tidy(() => graphLogits(graph, x)),
     outputs: "pre-softmax",
     graph,
+    tensors,
   };
 }
 

@@ -17,6 +17,7 @@ import {
 } from "./integrated_gradients.ts";
 import { lrpAlphaBeta, type LrpAlphaBetaOptions } from "./lrp_alpha_beta.ts";
 import { lrpEpsilon, type LrpEpsilonOptions } from "./lrp_epsilon.ts";
+import { tensorOnForwardEngine } from "./forward_engine.ts";
 import { pickSpatialNode } from "./graph.ts";
 import { lrpPlan } from "./lrp.ts";
 import type { ExplainableModel } from "./model_fn.ts";
@@ -137,6 +138,15 @@ export interface MethodInfo {
   explain: ExplainFunction;
 }
 
+/**
+ * A forward-only method run on the engine `forward_engine.ts` picks for the model (wasm on a software adapter,
+ * where it measures faster); its maps come back on the active backend.
+ */
+function onFastestEngine(fn: ExplainFunction): ExplainFunction {
+  return (model, images, target, options) =>
+    tensorOnForwardEngine(model, images, (x) => fn(model, x, target, options));
+}
+
 /** The registered methods, in the order reports show them. */
 export const METHODS: MethodInfo[] = [
   {
@@ -247,7 +257,7 @@ export const METHODS: MethodInfo[] = [
     description: "mean drop of the score under a 4×4 black patch, stride 2",
     attribution: true,
     usesGradient: false,
-    explain: occlusion,
+    explain: onFastestEngine(occlusion),
   },
   {
     name: "rise",
@@ -258,7 +268,7 @@ export const METHODS: MethodInfo[] = [
       "masked image's score, / p",
     attribution: true,
     usesGradient: false,
-    explain: rise,
+    explain: onFastestEngine(rise),
   },
   {
     name: "activations",

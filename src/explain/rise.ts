@@ -88,24 +88,21 @@ function buildMasks(
     const { s, upH, upW } = plan;
     const grids = tf.tensor4d(plan.grids.subarray(k0 * s * s, k1 * s * s), [b, s, s, 1]);
     const up = tf.image.resizeBilinear(grids, [upH, upW], false, true);
-    const boxes = new Float32Array(b * 4);
+    // Each mask is the upsampled grid shifted by whole pixels: rows dy..dy+H−1, columns dx..dx+W−1, taken
+    // with a gather (tfjs's cropAndResize drops the column shift on the wasm backend when dy is 0).
+    const at = new Int32Array(b * height * width);
     for (let i = 0; i < b; i++) {
       const dy = plan.shifts[2 * (k0 + i)];
       const dx = plan.shifts[2 * (k0 + i) + 1];
-      // cropAndResize samples y1·(upH−1) + y·(y2−y1)(upH−1)/(H−1): rows dy..dy+H−1 exactly.
-      boxes.set(
-        [dy / (upH - 1), dx / (upW - 1), (dy + height - 1) / (upH - 1), (dx + width - 1) / (upW - 1)],
-        4 * i,
-      );
+      for (let y = 0; y < height; y++) {
+        const from = (i * upH + dy + y) * upW + dx;
+        for (let x = 0; x < width; x++) at[(i * height + y) * width + x] = from + x;
+      }
     }
-    const crops = tf.image.cropAndResize(
-      up,
-      tf.tensor2d(boxes, [b, 4]),
-      tf.range(0, b, 1, "int32") as tf.Tensor1D,
-      [height, width],
-      "bilinear",
-    );
-    return crops.reshape([b, height * width]) as tf.Tensor2D;
+    return tf.gather(up.reshape([b * upH * upW]), tf.tensor1d(at, "int32")).reshape([
+      b,
+      height * width,
+    ]) as tf.Tensor2D;
   });
 }
 

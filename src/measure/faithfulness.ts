@@ -12,6 +12,7 @@
  * the pixels' rank in the map, and the probabilities are read back once at the end.
  * @module
  */
+import { onForwardEngine } from "../explain/forward_engine.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import type { ExplainableModel } from "../explain/model_fn.ts";
@@ -143,7 +144,17 @@ export function gaussianBlur(x: tf.Tensor4D, sigma: number): tf.Tensor4D {
  * Scores `[n, K+1]` of copies `from ⊙ (1 − R_k) + to ⊙ R_k`, R_k the `count[k]` top-ranked pixels of each map.
  * `source(x)` gives `from` and `to` for a chunk of images.
  */
-async function curves(
+/** The curves, on the engine `forward_engine.ts` picks for the model's forward-only work. */
+function curves(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  options: PerturbationOptions,
+  source: (x: tf.Tensor4D) => [tf.Tensor4D, tf.Tensor4D],
+): Promise<PerturbationCurves> {
+  return onForwardEngine(model, images, (x) => curvesHere(model, x, options, source));
+}
+
+async function curvesHere(
   model: ExplainableModel,
   images: tf.Tensor4D,
   options: PerturbationOptions,

@@ -7,7 +7,8 @@ import { backendInfo } from "../backend.ts";
 import { type Dataset, type DatasetSplit, imageSize, indicesOfClass, subset } from "../data/dataset.ts";
 import { sprayAnalysis, type SprayClassResult } from "./spray_analysis.ts";
 import { tf } from "../deps.ts";
-import { fromLayersModel } from "../explain/model_fn.ts";
+import { type ExplainableModel, fromLayersModel } from "../explain/model_fn.ts";
+import { type ForwardEngineChoice, forwardEngineOf } from "../explain/forward_engine.ts";
 import { checkMethodOptions, method, type MethodInfo, METHODS } from "../explain/registry.ts";
 import { deletion, insertion } from "../measure/faithfulness.ts";
 import { type LocalizationScores, meanLocalization } from "../measure/localization.ts";
@@ -114,6 +115,8 @@ export interface CleverHansResult {
   backend: string;
   adapter: string;
   kernels: string;
+  /** The engine that ran the poisoned model's forward-only work (occlusion, RISE, curves), or null if none ran. */
+  forwardEngine: ForwardEngineChoice | null;
   /** The CNN's head, as trained. */
   head: "flatten" | "average";
   /** The CNN's input standardization, as trained, and the floor under the standard deviation (`pixel` only). */
@@ -166,8 +169,11 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
   const analysisSeed = rng.fork();
   log("evaluating on the clean test set");
   const evaluation = await evaluate(poisoned.model, test);
+  // One wrapper for every analysis of the poisoned model, so its forward-only engine is chosen once.
+  const explainable = fromLayersModel(poisoned.model);
   const shortcuts = await analyzeShortcuts(
     poisoned.model,
+    explainable,
     test,
     evaluation.predicted,
     probes,
@@ -185,7 +191,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     analysisSeed,
   );
   const spray = settings.spray ?? true
-    ? await sprayAnalysis(fromLayersModel(poisoned.model), test, settings.plan, {
+    ? await sprayAnalysis(explainable, test, settings.plan, {
       method: settings.sprayMethod,
       seed: rng.fork(),
       log,
@@ -202,6 +208,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
       cleanAccuracy: controlEval.cleanAccuracy,
       shortcuts: await analyzeShortcuts(
         trained.model,
+        fromLayersModel(trained.model),
         test,
         controlEval.predicted,
         probes,
@@ -216,6 +223,7 @@ export async function runCleverHans(settings: CleverHansSettings): Promise<Cleve
     backend: info.backend,
     adapter: info.adapter,
     kernels: info.kernels,
+    forwardEngine: forwardEngineOf(explainable) ?? null,
     head: settings.head ?? "flatten",
     standardize: stats ? { kind: "pixel", floor: stats.floor } : { kind: "none" },
     contrastNorm: contrast,
@@ -275,6 +283,7 @@ async function evaluate(
 /** Reliance tests and saliency localization for each probe (poisoned class and its artifact). */
 async function analyzeShortcuts(
   model: tf.LayersModel,
+  explainable: ExplainableModel,
   test: Dataset,
   cleanPredicted: Int32Array,
   probes: { label: number; shortcut: Shortcut; rate: number }[],
@@ -284,7 +293,6 @@ async function analyzeShortcuts(
 ): Promise<ShortcutResult[]> {
   const log = settings.log ?? (() => {});
   const classifier = asClassifier(model);
-  const explainable = fromLayersModel(model);
   const rng = new Rng(seed);
   const shortcuts: ShortcutResult[] = [];
   for (const entry of probes) {

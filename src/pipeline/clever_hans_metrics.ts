@@ -2,6 +2,7 @@
  * The clever-hans metrics.json: the experiment's numbers in the schema the README documents.
  * @module
  */
+import type { ForwardEngineChoice } from "../explain/forward_engine.ts";
 import type { TrainResult } from "../model/train.ts";
 import type { CleverHansResult, MethodRelevance, ShortcutResult } from "./clever_hans.ts";
 
@@ -17,6 +18,8 @@ export interface CleverHansMetrics {
   adapter: string;
   /** Whose kernels ran the hot ops: `hans` (WGSL, software adapters) or `tfjs`. */
   kernels: string;
+  /** The engine that ran the forward-only work (occlusion, RISE, deletion/insertion), measured; null if none. */
+  forwardEngine: ForwardEngineChoice | null;
   hans: { deno: string; tfjs: string };
   accuracy: { clean: number; perClass: Record<string, number> };
   train: {
@@ -112,6 +115,7 @@ export function cleverHansMetrics(
     backend: result.backend,
     adapter: result.adapter,
     kernels: result.kernels,
+    forwardEngine: result.forwardEngine,
     hans: { deno: Deno.version.deno, tfjs: meta.tfjs },
     accuracy: {
       clean: result.cleanAccuracy,

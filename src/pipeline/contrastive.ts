@@ -5,6 +5,7 @@
  * the prediction into the true class), against random maps.
  * @module
  */
+import type { ForwardEngineChoice } from "../explain/forward_engine.ts";
 import { type Dataset, imageSize, subset } from "../data/dataset.ts";
 import { loadLabelledFolder } from "../data/folder.ts";
 import { loadDataset } from "../data/mod.ts";
@@ -374,6 +375,8 @@ export interface ContrastiveRunInfo {
   backend: string;
   adapter: string;
   kernels: string;
+  /** The engine that ran forward-only work (occlusion, RISE), or null if none ran. */
+  forwardEngine: ForwardEngineChoice | null;
   seed: number;
   /** What the maps explain (ExplainableModel.outputs). */
   outputs: string;
@@ -396,6 +399,7 @@ export function contrastiveMetrics(result: ContrastiveResult, info: ContrastiveR
     backend: info.backend,
     adapter: info.adapter,
     kernels: info.kernels,
+    forwardEngine: info.forwardEngine,
     seed: info.seed,
     outputs: info.outputs,
     graph: info.graph,

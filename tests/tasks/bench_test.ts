@@ -21,7 +21,15 @@ gpuTest("bench --quick --json measures every workload, both paths, in one run", 
     for (const k of ["adapter", "backend", "deno", "tfjs"] as const) assert.equal(typeof doc[k], "string");
     assert.ok(["hans", "tfjs"].includes(doc.kernels));
     assert.equal(hansKernelsActive(), kernelsBefore, "the bench leaves the kernel choice as it found it");
-    const expected = ["train", "gradient", "integrated_gradients", "occlusion", "smoothgrad", "grad_cam"];
+    const expected = [
+      "train",
+      "gradient",
+      "integrated_gradients",
+      "occlusion",
+      "occlusion_active_backend",
+      "smoothgrad",
+      "grad_cam",
+    ];
     if (doc.backend === "webgpu") expected.push("counterfactual", "counterfactual_step");
     assert.deepEqual(Object.keys(doc.workloads).sort(), expected.sort());
     assert.deepEqual(Object.keys(doc.methods).sort(), METHODS.map((m) => m.name).sort());

@@ -1,0 +1,206 @@
+/**
+ * Forward-only work (occlusion, RISE, deletion and insertion curves) on the faster of two engines: the WebGPU
+ * backend everything else runs on, or tfjs's WebAssembly backend on the CPU. On Mesa's software adapter wasm
+ * ran hans's CNN forward about 3× faster than WebGPU (docs/performance.md); on a real GPU WebGPU wins. Which
+ * one runs a model's forward-only work is measured once per model, on a probe batch of its own inputs, and
+ * recorded ({@linkcode forwardEngineOf}) for metrics.json.
+ *
+ * Only one backend is active in tfjs at a time, so a wasm run switches the whole engine: the model's tensors
+ * are read back first (asynchronously: WebGPU cannot read synchronously in Deno), tfjs then moves them to wasm
+ * as they are used and back when WebGPU uses them again, and runs are serialized. Models that are plain
+ * functions (no {@linkcode ExplainableModel.tensors}) stay on the active backend.
+ * @module
+ */
+import { importWasmBackend, tf } from "../deps.ts";
+import { HansError } from "../errors.ts";
+import type { ExplainableModel } from "./model_fn.ts";
+
+/** Which engine runs a model's forward-only work, and why. */
+export interface ForwardEngineChoice {
+  /** The tfjs backend that runs it: `wasm`, or the active one (`webgpu`, `cpu`). */
+  engine: string;
+  /** Images per second of one forward pass of the probe batch, per engine measured. */
+  imagesPerSecond: Record<string, number>;
+  /** One sentence: measured faster, forced, or why wasm was not tried. */
+  reason: string;
+}
+
+/** `auto` (default): measure per model; `active`: never switch; `wasm`: always wasm where it loads. */
+export type ForwardEnginePolicy = "auto" | "active" | "wasm";
+
+let policy: ForwardEnginePolicy = "auto";
+let wasm: Promise<string | undefined> | undefined;
+const choices = new WeakMap<ExplainableModel, Promise<ForwardEngineChoice>>();
+const settled = new WeakMap<ExplainableModel, ForwardEngineChoice>();
+let queue: Promise<unknown> = Promise.resolve();
+
+/** Images in the probe batch that times each engine. */
+const PROBE = 32;
+
+/**
+ * Sets how forward-only work picks its engine, for every model from now on (choices already made stay).
+ *
+ * @example
+ * ```ts ignore
+ * setForwardEnginePolicy("active"); // keep occlusion, RISE and the curves on the active backend
+ * ```
+ */
+export function setForwardEnginePolicy(p: ForwardEnginePolicy): void {
+  policy = p;
+}
+
+/** The engine chosen for `model`'s forward-only work, once one has run; undefined before. */
+export function forwardEngineOf(model: ExplainableModel): ForwardEngineChoice | undefined {
+  return settled.get(model);
+}
+
+/** Loads the wasm backend once; undefined when it runs, else why not. Leaves the active backend as it was. */
+function wasmReady(): Promise<string | undefined> {
+  wasm ??= (async () => {
+    const active = tf.getBackend();
+    try {
+      await importWasmBackend();
+      if (!(await tf.setBackend("wasm"))) return "tfjs's wasm backend did not start";
+      return undefined;
+    } catch (e) {
+      return `tfjs's wasm backend did not load (${(e as Error).message.split("\n")[0]})`;
+    } finally {
+      await tf.setBackend(active);
+    }
+  })();
+  return wasm;
+}
+
+/** Runs `fn` after every run queued before it: one backend switch at a time. */
+function serialized<T>(fn: () => Promise<T>): Promise<T> {
+  const run = queue.then(fn, fn);
+  queue = run.catch(() => {});
+  return run;
+}
+
+/**
+ * Runs `fn` on `backend` with `x` copied there; `fn`'s result must hold no tensors (read them out inside). The
+ * model's tensors are read back first so tfjs can move them; the active backend is restored afterwards.
+ */
+async function onBackend<T>(
+  backend: string,
+  model: ExplainableModel,
+  x: tf.Tensor4D,
+  fn: (x: tf.Tensor4D) => Promise<T>,
+): Promise<T> {
+  const active = tf.getBackend();
+  if (backend === active) return await fn(x);
+  const values = await x.data();
+  await Promise.all((model.tensors?.() ?? []).map((t) => t.data()));
+  await tf.setBackend(backend);
+  const copy = tf.tensor4d(values, x.shape);
+  try {
+    return await fn(copy);
+  } finally {
+    copy.dispose();
+    await tf.setBackend(active);
+  }
+}
+
+/** Seconds one forward pass of `probe` takes, after one untimed pass. */
+async function forwardSeconds(model: ExplainableModel, probe: tf.Tensor4D): Promise<number> {
+  const once = async () => {
+    const y = tf.tidy(() => model.logits(probe));
+    await y.data();
+    y.dispose();
+  };
+  await once();
+  const t0 = performance.now();
+  await once();
+  return (performance.now() - t0) / 1000;
+}
+
+async function choose(model: ExplainableModel, images: tf.Tensor4D): Promise<ForwardEngineChoice> {
+  const active = tf.getBackend();
+  const stay = (reason: string): ForwardEngineChoice => ({ engine: active, imagesPerSecond: {}, reason });
+  if (policy === "active") return stay("kept on the active backend (policy `active`)");
+  if (active === "wasm") return stay("wasm is the active backend");
+  if (!model.tensors) return stay("the model is a plain function: hans cannot move its tensors to wasm");
+  const failed = await wasmReady();
+  if (failed) return stay(failed);
+  if (policy === "wasm") return { engine: "wasm", imagesPerSecond: {}, reason: "forced (policy `wasm`)" };
+  const n = images.shape[0];
+  const probe = tf.tidy(() =>
+    tf.tile(images, [Math.ceil(PROBE / n), 1, 1, 1]).slice(0, PROBE)
+  ) as tf.Tensor4D;
+  try {
+    const here = await forwardSeconds(model, probe);
+    const there = await onBackend("wasm", model, probe, (x) => forwardSeconds(model, x));
+    const rates = { [active]: PROBE / here, wasm: PROBE / there };
+    return there < here
+      ? { engine: "wasm", imagesPerSecond: rates, reason: `wasm ran a forward pass faster than ${active}` }
+      : { engine: active, imagesPerSecond: rates, reason: `${active} ran a forward pass faster than wasm` };
+  } catch (e) {
+    return stay(`wasm could not run the model (${(e as Error).message.split("\n")[0]})`);
+  } finally {
+    probe.dispose();
+  }
+}
+
+/**
+ * Runs forward-only work on the engine chosen for `model` (measured at its first call, on a probe batch of
+ * `images`): `fn` gets `images` on that engine and returns plain values (read any tensors out inside). Should
+ * the chosen engine fail, the work runs on the active backend and the choice says so.
+ *
+ * @example
+ * ```ts ignore
+ * const scores = await onForwardEngine(model, x, async (xs) => {
+ *   const logits = model.logits(xs);
+ *   const values = await logits.data();
+ *   logits.dispose();
+ *   return values;
+ * });
+ * ```
+ */
+export function onForwardEngine<T>(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  fn: (x: tf.Tensor4D) => Promise<T>,
+): Promise<T> {
+  return serialized(async () => {
+    if (!choices.has(model)) choices.set(model, choose(model, images));
+    const choice = await choices.get(model)!;
+    settled.set(model, choice);
+    if (choice.engine === tf.getBackend()) return await fn(images);
+    try {
+      return await onBackend(choice.engine, model, images, fn);
+    } catch (e) {
+      if (e instanceof HansError) throw e; // the caller's mistake, not the engine's
+      const fallback: ForwardEngineChoice = {
+        engine: tf.getBackend(),
+        imagesPerSecond: choice.imagesPerSecond,
+        reason: `${choice.engine} failed (${(e as Error).message.split("\n")[0]}); ran on ${tf.getBackend()}`,
+      };
+      choices.set(model, Promise.resolve(fallback));
+      settled.set(model, fallback);
+      return await fn(images);
+    }
+  });
+}
+
+/**
+ * {@linkcode onForwardEngine} for work that returns a tensor: it is read out on the engine and rebuilt on the
+ * active backend.
+ */
+export async function tensorOnForwardEngine<R extends tf.Tensor>(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  fn: (x: tf.Tensor4D) => Promise<R>,
+): Promise<R> {
+  const active = tf.getBackend();
+  type Carried = { tensor: R } | { values: tf.TypedArray; shape: number[] };
+  const out = await onForwardEngine<Carried>(model, images, async (x) => {
+    const tensor = await fn(x);
+    if (tf.getBackend() === active) return { tensor };
+    const values = await tensor.data() as tf.TypedArray;
+    const shape = tensor.shape;
+    tensor.dispose();
+    return { values, shape };
+  });
+  return "tensor" in out ? out.tensor : tf.tensor(out.values, out.shape) as R;
+}
