@@ -7,13 +7,16 @@
 import {
   type ConvInfo,
   decodeThread,
+  dyRead,
   filterGradientLoop,
   forwardTap,
   geometry,
   geometryKey,
+  inputGradientRow,
   inputGradientTaps,
   range,
   storeBlock,
+  UNPOOLED,
 } from "./conv2d_geometry.ts";
 import { FlatProgram } from "./program.ts";
 
@@ -91,14 +94,22 @@ export class Conv2DVec4Program extends FlatProgram {
  * divide `CI / 4`.
  */
 export class Conv2DBackpropInputVec4Program extends FlatProgram {
-  variableNames = ["dy", "w"];
-  variableComponents = [4, 4];
+  variableNames: string[];
+  variableComponents: number[];
   shaderKey: string;
 
-  constructor(private readonly c: ConvInfo, private readonly px: number, private readonly groups = 1) {
+  /** With `pooled`, dy is of a 2×2 max-pool after the conv and a third input `z` is the pooled output. */
+  constructor(
+    private readonly c: ConvInfo,
+    private readonly px: number,
+    private readonly groups = 1,
+    private readonly pooled = false,
+  ) {
     const threads = c.batchSize * c.inHeight * Math.ceil(c.inWidth / px) * (c.inChannels / 4 / groups);
     super([c.batchSize, c.inHeight, c.inWidth, c.inChannels], threads);
-    this.shaderKey = `hans_conv2d_dx_v4_${px}_${groups}_${geometryKey(c)}`;
+    this.variableNames = pooled ? ["dy", "w", "z"] : ["dy", "w"];
+    this.variableComponents = pooled ? [4, 4, 4] : [4, 4];
+    this.shaderKey = `hans_conv2d_dx_v4_${px}_${groups}_${+pooled}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
@@ -108,6 +119,7 @@ export class Conv2DBackpropInputVec4Program extends FlatProgram {
     const acc = (k: number, q: number) => `acc${k}_${q}`;
     return `
       ${geometry(this.c)}
+      ${this.pooled ? UNPOOLED : ""}
       const CI4 = CI / 4;
       const CO4 = CO / 4;
       const NGB = CI4 / ${this.groups};
@@ -120,9 +132,9 @@ export class Conv2DBackpropInputVec4Program extends FlatProgram {
         for (var kh = 0; kh < KH; kh++) {
           let ty = iy + PT - kh;
           if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
-          let rowBase = (b * OH + ty / SH) * OW;
+          ${inputGradientRow(this.pooled)}
           for (var kw = 0; kw < KW; kw++) {
-            ${inputGradientTaps(P, "CO4")}
+            ${inputGradientTaps(P, "CO4", this.pooled)}
             let wBase = ((kh * KW + kw) * CI + cb0 * 4) * CO4;
             for (var co = 0; co < CO4; co++) {
               ${
@@ -131,7 +143,7 @@ export class Conv2DBackpropInputVec4Program extends FlatProgram {
     }
               ${
       j.map((k) =>
-        `{ let d = dy[base${k} + co] * m${k}; ${
+        `{ let d = ${dyRead(k, this.pooled)} * m${k}; ${
           g.map((q) =>
             `${acc(k, q)} += vec4<f32>(dot(d, w${q}_0), dot(d, w${q}_1), dot(d, w${q}_2), dot(d, w${q}_3));`
           ).join(" ")
