@@ -8,7 +8,10 @@
 import {
   channelGroups,
   type ConvInfo,
+  dyAt,
+  dyPixel,
   dyRead,
+  dyRowOf,
   forwardTap,
   geometry,
   geometryKey,
@@ -185,17 +188,25 @@ export function fewChannelsFilterGroups(c: ConvInfo): number {
  * kernel reads it once per tap); a second pass adds the splits.
  */
 export class Conv2DBackpropFilterFewChannelsProgram extends FlatProgram {
-  variableNames = ["x", "dy"];
-  variableComponents = [1, 4];
+  variableNames: string[];
+  variableComponents: number[];
   shaderKey: string;
   override uniforms = "threads : i32, rowsPerSplit : i32,";
 
-  constructor(private readonly c: ConvInfo, readonly splits: number, private readonly groups: number) {
+  /** With `pooled`, dy is of a 2×2 max-pool after the conv and a third input `z` is the pooled output. */
+  constructor(
+    private readonly c: ConvInfo,
+    readonly splits: number,
+    private readonly groups: number,
+    private readonly pooled = false,
+  ) {
     super(
       [splits, c.filterHeight * c.filterWidth * c.inChannels * c.outChannels],
       splits * (c.outChannels / 4 / groups),
     );
-    this.shaderKey = `hans_conv2d_dw_few_${groups}_${geometryKey(c)}`;
+    this.variableNames = pooled ? ["x", "dy", "z"] : ["x", "dy"];
+    this.variableComponents = pooled ? [1, 4, 4] : [1, 4];
+    this.shaderKey = `hans_conv2d_dw_few_${groups}_${+pooled}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
@@ -206,6 +217,7 @@ export class Conv2DBackpropFilterFewChannelsProgram extends FlatProgram {
     const acc = (t: number, ci: number, q: number) => `acc${t}_${ci}_${q}`;
     return `
       ${geometry(c)}
+      ${this.pooled ? UNPOOLED : ""}
       const CO4 = CO / 4;
       const NGB = CO4 / ${this.groups};
       const N = KH * KW * CI * CO;
@@ -224,10 +236,10 @@ export class Conv2DBackpropFilterFewChannelsProgram extends FlatProgram {
         for (var row = first; row < last; row++) {
           let b = row / OH;
           let oy = row % OH;
-          let dyRow = row * OW;
+          ${dyRowOf("oy", this.pooled)}
           for (var ox = 0; ox < OW; ox++) {
-            let dyBase = (dyRow + ox) * CO4 + cob * ${this.groups};
-            ${g.map((q) => `let d${q} = dy[dyBase + ${q}];`).join("\n")}
+            ${dyPixel("ox", "CO4", this.pooled)}
+            ${g.map((q) => `let d${q} = ${dyAt(`cob * ${this.groups} + ${q}`, this.pooled)};`).join("\n")}
             ${
       taps.map(([kh, kw], t) => `
             {
