@@ -86,16 +86,19 @@ export function kernelFlop(
       const f = shape("filter"); // [kh, kw, in, out]
       return 2 * size(out) * f[0] * f[1] * f[2];
     }
-    case "HansConvReluPool": { // the conv's output is the second output
+    case "HansConvReluPool": { // a 2×2 pool follows the conv: its output is 4× the (first) output
       const f = shape("filter");
-      return 2 * size(outputs[1] ?? []) * f[0] * f[1] * f[2];
+      return 2 * 4 * size(out) * f[0] * f[1] * f[2];
     }
-    case "Conv2DBackpropInput": {
+    case "Conv2DBackpropInput":
+    case "HansConvReluPoolInputGrad": { // the latter's dy is pooled: the conv's output is 4× it
       const f = shape("filter");
-      return 2 * size(shape("dy")) * f[0] * f[1] * f[2];
+      const pooled = name === "HansConvReluPoolInputGrad" ? 4 : 1;
+      return 2 * pooled * size(shape("dy")) * f[0] * f[1] * f[2];
     }
     case "Conv2DBackpropFilter": // output: the filter's gradient [kh, kw, in, out]
-      return 2 * size(shape("dy")) * size(out) / out[3];
+    case "HansConvReluPoolFilterGrad":
+      return 2 * (name === "HansConvReluPoolFilterGrad" ? 4 : 1) * size(shape("dy")) * size(out) / out[3];
     case "DepthwiseConv2dNative":
     case "FusedDepthwiseConv2D": {
       const f = shape("filter");
