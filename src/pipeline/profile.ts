@@ -86,19 +86,16 @@ export function kernelFlop(
       const f = shape("filter"); // [kh, kw, in, out]
       return 2 * size(out) * f[0] * f[1] * f[2];
     }
-    case "HansConvReluPool": { // a 2×2 pool follows the conv: its output is 4× the (first) output
+    case "HansConvReluPool": { // the conv's output is the second output
       const f = shape("filter");
-      return 2 * 4 * size(out) * f[0] * f[1] * f[2];
+      return 2 * size(outputs[1] ?? []) * f[0] * f[1] * f[2];
     }
-    case "Conv2DBackpropInput":
-    case "HansConvReluPoolInputGrad": { // the latter's dy is pooled: the conv's output is 4× it
+    case "Conv2DBackpropInput": {
       const f = shape("filter");
-      const pooled = name === "HansConvReluPoolInputGrad" ? 4 : 1;
-      return 2 * pooled * size(shape("dy")) * f[0] * f[1] * f[2];
+      return 2 * size(shape("dy")) * f[0] * f[1] * f[2];
     }
     case "Conv2DBackpropFilter": // output: the filter's gradient [kh, kw, in, out]
-    case "HansConvReluPoolFilterGrad":
-      return 2 * (name === "HansConvReluPoolFilterGrad" ? 4 : 1) * size(shape("dy")) * size(out) / out[3];
+      return 2 * size(shape("dy")) * size(out) / out[3];
     case "DepthwiseConv2dNative":
     case "FusedDepthwiseConv2D": {
       const f = shape("filter");
