@@ -281,26 +281,13 @@ export function conv2dBackpropInput(
   );
 }
 
-/** Whether {@linkcode conv2dBackpropFilter} takes a pooled dy for this convolution. */
-export function pooledFilterGradient(c: ConvInfo): boolean {
-  return vec4Channels(c) || fewChannelsFilterGradient(c);
-}
-
-/**
- * dw of a convolution from x and dy, as `[KH, KW, CI, CO]`. With `pooled` (where
- * {@linkcode pooledFilterGradient}), dy is of the ReLU + 2×2 max-pool after the conv, as in
- * {@linkcode conv2dBackpropInput}.
- */
+/** dw of a convolution from x and dy, as `[KH, KW, CI, CO]`. */
 export function conv2dBackpropFilter(
   backend: WebGPUBackendLike,
   x: tf.TensorInfo,
   dy: tf.TensorInfo,
   c: ConvInfo,
-  pooled?: tf.TensorInfo,
 ): tf.TensorInfo {
-  if (pooled && !pooledFilterGradient(c)) {
-    throw new Error("conv2dBackpropFilter: no pooled kernel for this convolution");
-  }
   const few = fewChannelsFilterGradient(c);
   // Blocks of 4 output channels per thread: one x load feeds up to 16 vec4 products (the 14×14×16→32 weight
   // gradient: 16.5 ms for 64 images against 29 with one block).
@@ -318,11 +305,11 @@ export function conv2dBackpropFilter(
   const filterShape = [c.filterHeight, c.filterWidth, c.inChannels, c.outChannels];
   const n = filterShape.reduce((a, b) => a * b, 1);
   const program = vec4Channels(c)
-    ? new Conv2DBackpropFilterVec4Program(c, used, groups, !!pooled)
+    ? new Conv2DBackpropFilterVec4Program(c, used, groups)
     : few
-    ? new Conv2DBackpropFilterFewChannelsProgram(c, used, groups, !!pooled)
+    ? new Conv2DBackpropFilterFewChannelsProgram(c, used, groups)
     : new Conv2DBackpropFilterProgram(c, used);
-  const partial = runFlat(backend, program, pooled ? [x, dy, pooled] : [x, dy], [
+  const partial = runFlat(backend, program, [x, dy], [
     { type: "int32", data: [rowsPerSplit] },
   ]);
   if (used === 1) return { ...partial, shape: filterShape };

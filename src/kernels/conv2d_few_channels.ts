@@ -8,10 +8,7 @@
 import {
   channelGroups,
   type ConvInfo,
-  dyAt,
-  dyPixel,
   dyRead,
-  dyRowOf,
   forwardTap,
   geometry,
   geometryKey,
@@ -188,25 +185,17 @@ export function fewChannelsFilterGroups(c: ConvInfo): number {
  * kernel reads it once per tap); a second pass adds the splits.
  */
 export class Conv2DBackpropFilterFewChannelsProgram extends FlatProgram {
-  variableNames: string[];
-  variableComponents: number[];
+  variableNames = ["x", "dy"];
+  variableComponents = [1, 4];
   shaderKey: string;
   override uniforms = "threads : i32, rowsPerSplit : i32,";
 
-  /** With `pooled`, dy is of a 2×2 max-pool after the conv and a third input `z` is the pooled output. */
-  constructor(
-    private readonly c: ConvInfo,
-    readonly splits: number,
-    private readonly groups: number,
-    private readonly pooled = false,
-  ) {
+  constructor(private readonly c: ConvInfo, readonly splits: number, private readonly groups: number) {
     super(
       [splits, c.filterHeight * c.filterWidth * c.inChannels * c.outChannels],
       splits * (c.outChannels / 4 / groups),
     );
-    this.variableNames = pooled ? ["x", "dy", "z"] : ["x", "dy"];
-    this.variableComponents = pooled ? [1, 4, 4] : [1, 4];
-    this.shaderKey = `hans_conv2d_dw_few_${groups}_${+pooled}_${geometryKey(c)}`;
+    this.shaderKey = `hans_conv2d_dw_few_${groups}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
@@ -217,7 +206,6 @@ export class Conv2DBackpropFilterFewChannelsProgram extends FlatProgram {
     const acc = (t: number, ci: number, q: number) => `acc${t}_${ci}_${q}`;
     return `
       ${geometry(c)}
-      ${this.pooled ? UNPOOLED : ""}
       const CO4 = CO / 4;
       const NGB = CO4 / ${this.groups};
       const N = KH * KW * CI * CO;
@@ -236,10 +224,10 @@ export class Conv2DBackpropFilterFewChannelsProgram extends FlatProgram {
         for (var row = first; row < last; row++) {
           let b = row / OH;
           let oy = row % OH;
-          ${dyRowOf("oy", this.pooled)}
+          let dyRow = row * OW;
           for (var ox = 0; ox < OW; ox++) {
-            ${dyPixel("ox", "CO4", this.pooled)}
-            ${g.map((q) => `let d${q} = ${dyAt(`cob * ${this.groups} + ${q}`, this.pooled)};`).join("\n")}
+            let dyBase = (dyRow + ox) * CO4 + cob * ${this.groups};
+            ${g.map((q) => `let d${q} = dy[dyBase + ${q}];`).join("\n")}
             ${
       taps.map(([kh, kw], t) => `
             {

@@ -146,31 +146,6 @@ export function inputGradientRow(pooled = false): string {
     : "let rowBase = (b * OH + ty / SH) * OW;";
 }
 
-/**
- * WGSL for a weight-gradient thread's dy row at image `b`, output row `oy`: `dyRow`, its first pixel; with
- * `pooled` (dy of a 2×2 max-pool after the conv), the pooled row's and `rowPos`, the window row's position.
- */
-export function dyRowOf(oy: string, pooled = false): string {
-  return pooled
-    ? `let dyRow = (b * (OH / 2) + (${oy}) / 2) * (OW / 2); let rowPos = u32((${oy}) & 1) * 2u;`
-    : `let dyRow = b * OH * OW + (${oy}) * OW;`;
-}
-
-/**
- * WGSL for the first element (`stride` per pixel) of output pixel `ox` in a weight-gradient thread's dy row,
- * and with `pooled` its window position `pos`; read it with {@linkcode dyAt}.
- */
-export function dyPixel(ox: string, stride: string, pooled = false): string {
-  return pooled
-    ? `let dyBase = (dyRow + (${ox}) / 2) * ${stride}; let pos = rowPos + u32((${ox}) & 1);`
-    : `let dyBase = (dyRow + ${ox}) * ${stride};`;
-}
-
-/** WGSL for the vec4 of dy at `dyBase + offset` ({@linkcode dyPixel}). */
-export function dyAt(offset: string, pooled = false): string {
-  return pooled ? `unpooled(dyBase + ${offset}, pos)` : `dy[dyBase + ${offset}]`;
-}
-
 /** WGSL for the vec4 of dy an input-gradient thread reads for tap pixel k at channel block `co`. */
 export function dyRead(k: number, pooled = false): string {
   return pooled ? `unpooled(base${k} + co, pos${k})` : `dy[base${k} + co]`;
@@ -192,7 +167,7 @@ export const UNPOOLED = `
  * The weight-gradient threads' shared WGSL: split the index into output-channel block `cob` (`coBlocks` of
  * them), input-channel block `cib` (`ciBlocks`), tap (kh, kw) and row split; declare `accumulators` vec4
  * sums after the declarations in `setup`; then run `body` for every (row, ox) of the split whose input pixel (`xRow + ix`) lies in the image,
- * with `dyRow + ox` the dy pixel (with `pooled`, see {@linkcode dyPixel}).
+ * with `dyRow + ox` the dy pixel.
  */
 export function filterGradientLoop(
   coBlocks: string,
@@ -200,7 +175,6 @@ export function filterGradientLoop(
   accumulators: number,
   setup: string,
   body: string,
-  pooled = false,
 ): string {
   return `
         let cob = index % ${coBlocks};
@@ -221,7 +195,7 @@ export function filterGradientLoop(
           let iy = (row % OH) * SH - PT + kh;
           if (iy < 0 || iy >= IH) { continue; }
           let xRow = (b * IH + iy) * IW;
-          ${dyRowOf("row % OH", pooled)}
+          let dyRow = row * OW;
           for (var ox = 0; ox < OW; ox++) {
             let ix = ox * SW - PL + kw;
             if (ix < 0 || ix >= IW) { continue; }

@@ -7,8 +7,6 @@
 import {
   type ConvInfo,
   decodeThread,
-  dyAt,
-  dyPixel,
   dyRead,
   filterGradientLoop,
   forwardTap,
@@ -164,26 +162,16 @@ export class Conv2DBackpropInputVec4Program extends FlatProgram {
 
 /** Weight gradient over a share of the rows; see `Conv2DBackpropFilterProgram` in `conv2d.ts`. */
 export class Conv2DBackpropFilterVec4Program extends FlatProgram {
-  variableNames: string[];
-  variableComponents: number[];
+  variableNames = ["x", "dy"];
+  variableComponents = [4, 4];
   shaderKey: string;
   override uniforms = "threads : i32, rowsPerSplit : i32,";
 
-  /**
-   * `groups` blocks of 4 output channels per thread (it must divide `CO / 4`). With `pooled`, dy is of a 2×2
-   * max-pool after the conv and a third input `z` is the pooled output (see `conv2dBackpropFilter`).
-   */
-  constructor(
-    private readonly c: ConvInfo,
-    readonly splits: number,
-    private readonly groups = 1,
-    private readonly pooled = false,
-  ) {
+  /** `groups` blocks of 4 output channels per thread (it must divide `CO / 4`). */
+  constructor(private readonly c: ConvInfo, readonly splits: number, private readonly groups = 1) {
     const blocks = c.filterHeight * c.filterWidth * (c.inChannels / 4) * (c.outChannels / 4 / groups);
     super([splits, c.filterHeight * c.filterWidth * c.inChannels * c.outChannels], splits * blocks);
-    this.variableNames = pooled ? ["x", "dy", "z"] : ["x", "dy"];
-    this.variableComponents = pooled ? [4, 4, 4] : [4, 4];
-    this.shaderKey = `hans_conv2d_dw_v4_${groups}_${+pooled}_${geometryKey(c)}`;
+    this.shaderKey = `hans_conv2d_dw_v4_${groups}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
@@ -191,7 +179,6 @@ export class Conv2DBackpropFilterVec4Program extends FlatProgram {
     const g = range(this.groups);
     return `
       ${geometry(this.c)}
-      ${this.pooled ? UNPOOLED : ""}
       const CI4 = CI / 4;
       const CO4 = CO / 4;
       const N = KH * KW * CI * CO;
@@ -204,16 +191,13 @@ export class Conv2DBackpropFilterVec4Program extends FlatProgram {
         0,
         g.flatMap((q) => i.map((k) => `var acc${k}_${q} = vec4<f32>(0.0);`)).join("\n"),
         `let v = x[(xRow + ix) * CI4 + cib];
-            ${dyPixel("ox", "CO4", this.pooled)}
+            let dyBase = (dyRow + ox) * CO4 + cob * ${this.groups};
             ${
           g.map((q) =>
-            `{ let d = ${
-              dyAt(`cob * ${this.groups} + ${q}`, this.pooled)
-            }; acc0_${q} += v.x * d; acc1_${q} += v.y * d; acc2_${q} += v.z * d; ` +
+            `{ let d = dy[dyBase + ${q}]; acc0_${q} += v.x * d; acc1_${q} += v.y * d; acc2_${q} += v.z * d; ` +
             `acc3_${q} += v.w * d; }`
           ).join("\n")
         }`,
-        this.pooled,
       )
     }
         let outBase = split * N + ((kh * KW + kw) * CI + cib * 4) * CO + cob * ${this.groups} * 4;

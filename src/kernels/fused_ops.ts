@@ -8,7 +8,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { conv2dBackpropFilter, conv2dBackpropInput, conv2dForward, pooledFilterGradient } from "./conv2d.ts";
+import { conv2dBackpropInput, conv2dForward } from "./conv2d.ts";
 import { maxPool, maxPoolGrad } from "./pool.ts";
 import { convReluPoolApplies, convReluPoolForward, unpoolGrad } from "./conv_relu_pool.ts";
 import { FlatProgram, runFlat, type WebGPUBackendLike } from "./program.ts";
@@ -22,7 +22,6 @@ export interface FusedGrads {
 const CONV_RELU_POOL = "HansConvReluPool";
 const RELU_POOL_GRAD = "HansReluPoolGrad";
 const POOLED_INPUT_GRAD = "HansConvReluPoolInputGrad";
-const POOLED_FILTER_GRAD = "HansConvReluPoolFilterGrad";
 const RELU_GRAD = "HansReluGrad";
 
 type PoolInfo = tf.backend_util.Conv2DInfo;
@@ -130,15 +129,6 @@ function register(): void {
     },
   });
   tf.registerKernel({
-    kernelName: POOLED_FILTER_GRAD,
-    backendName: "webgpu",
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, dy, z } = inputs as Record<string, tf.TensorInfo>;
-      const { pad, filterShape } = attrs as { pad: "same" | "valid"; filterShape: number[] };
-      return conv2dBackpropFilter(gpu(backend), x, dy, convInfo(x.shape, filterShape, pad), z);
-    },
-  });
-  tf.registerKernel({
     kernelName: RELU_GRAD,
     backendName: "webgpu",
     kernelFunc: ({ inputs, backend }) => {
@@ -210,12 +200,7 @@ export function convReluPool(
               }),
           );
         }
-        if (own.weights && tagged && pooledFilterGradient(convInfo(sx.shape, sw.shape, pad))) {
-          out.push(
-            run(POOLED_FILTER_GRAD, { x: sx, dy, z: sz }, { pad, filterShape: sw.shape }),
-            tf.sum(run(RELU_GRAD, { dy, y: sz }), [0, 1, 2]), // dy where the pool's maximum is above 0
-          );
-        } else if (own.weights) {
+        if (own.weights) {
           out.push(
             run("Conv2DBackpropFilter", { x: sx, dy: unpooled() }, { ...convAttrs, filterShape: sw.shape }),
             tf.sum(unpooled(), [0, 1, 2]),
