@@ -254,31 +254,20 @@ export function conv2dForward(
   return runFlat(backend, program, bias ? [x, w, bias] : [x, w]);
 }
 
-/**
- * dx of a convolution from dy `[B, OH, OW, CO]` and the weights. With `pooled`, the conv is followed by ReLU
- * and a 2×2 max-pool (stride 1, channel counts as `convReluPoolApplies` needs): dy is the pooled output's
- * `[B, OH/2, OW/2, CO]` and `pooled` that output with the windows' winners (`conv_relu_pool.ts`), so the
- * pool's gradient is taken on the fly instead of as a full-size dy.
- */
+/** dx of a convolution from dy `[B, OH, OW, CO]` and the weights. */
 export function conv2dBackpropInput(
   backend: WebGPUBackendLike,
   dy: tf.TensorInfo,
   w: tf.TensorInfo,
   c: ConvInfo,
-  pooled?: tf.TensorInfo,
 ): tf.TensorInfo {
   const block = threadBlock(c.inWidth, c.inChannels / 4);
   const program = vec4Channels(c)
-    ? new Conv2DBackpropInputVec4Program(c, block.px, block.groups, !!pooled)
+    ? new Conv2DBackpropInputVec4Program(c, block.px, block.groups)
     : fewInputChannels(c)
-    ? new Conv2DBackpropInputFewChannelsProgram(c, c.inChannels === 1 ? 8 : 4, !!pooled)
-    : undefined;
-  if (pooled && !program) throw new Error("conv2dBackpropInput: no pooled kernel for these channel counts");
-  return runFlat(
-    backend,
-    program ?? new Conv2DBackpropInputProgram(c, PIXELS_PER_THREAD),
-    pooled ? [dy, w, pooled] : [dy, w],
-  );
+    ? new Conv2DBackpropInputFewChannelsProgram(c, c.inChannels === 1 ? 8 : 4)
+    : new Conv2DBackpropInputProgram(c, PIXELS_PER_THREAD);
+  return runFlat(backend, program, [dy, w]);
 }
 
 /** dw of a convolution from x and dy, as `[KH, KW, CI, CO]`. */

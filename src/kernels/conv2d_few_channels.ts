@@ -8,15 +8,12 @@
 import {
   channelGroups,
   type ConvInfo,
-  dyRead,
   forwardTap,
   geometry,
   geometryKey,
-  inputGradientRow,
   inputGradientTaps,
   range,
   storeBlock,
-  UNPOOLED,
 } from "./conv2d_geometry.ts";
 import { FlatProgram } from "./program.ts";
 
@@ -27,19 +24,16 @@ export function fewInputChannels(c: ConvInfo): boolean {
 
 /** dx for fewer than 4 input channels: each thread computes all of them for `px` neighbouring pixels. */
 export class Conv2DBackpropInputFewChannelsProgram extends FlatProgram {
-  variableNames: string[];
-  variableComponents: number[];
+  variableNames = ["dy", "w"];
+  variableComponents = [4, 4];
   shaderKey: string;
 
-  /** With `pooled`, dy is of a 2×2 max-pool after the conv and a third input `z` is the pooled output. */
-  constructor(private readonly c: ConvInfo, private readonly px: number, private readonly pooled = false) {
+  constructor(private readonly c: ConvInfo, private readonly px: number) {
     super(
       [c.batchSize, c.inHeight, c.inWidth, c.inChannels],
       c.batchSize * c.inHeight * Math.ceil(c.inWidth / px),
     );
-    this.variableNames = pooled ? ["dy", "w", "z"] : ["dy", "w"];
-    this.variableComponents = pooled ? [4, 4, 4] : [4, 4];
-    this.shaderKey = `hans_conv2d_dx_few_${px}_${+pooled}_${geometryKey(c)}`;
+    this.shaderKey = `hans_conv2d_dx_few_${px}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
@@ -48,7 +42,6 @@ export class Conv2DBackpropInputFewChannelsProgram extends FlatProgram {
     const ch = range(this.c.inChannels);
     return `
       ${geometry(this.c)}
-      ${this.pooled ? UNPOOLED : ""}
       const CO4 = CO / 4;
       const NXB = ${Math.ceil(this.c.inWidth / P)};
       fn main(index : i32) {
@@ -62,17 +55,15 @@ export class Conv2DBackpropInputFewChannelsProgram extends FlatProgram {
         for (var kh = 0; kh < KH; kh++) {
           let ty = iy + PT - kh;
           if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
-          ${inputGradientRow(this.pooled)}
+          let rowBase = (b * OH + ty / SH) * OW;
           for (var kw = 0; kw < KW; kw++) {
-            ${inputGradientTaps(P, "CO4", this.pooled)}
+            ${inputGradientTaps(P, "CO4")}
             let wBase = (kh * KW + kw) * CI * CO4;
             for (var co = 0; co < CO4; co++) {
               ${ch.map((c) => `let w${c} = w[wBase + ${c} * CO4 + co];`).join("\n")}
               ${
       j.map((k) =>
-        `{ let d = ${dyRead(k, this.pooled)} * m${k}; ${
-          ch.map((c) => `acc${k}_${c} += dot(d, w${c});`).join(" ")
-        } }`
+        `{ let d = dy[base${k} + co] * m${k}; ${ch.map((c) => `acc${k}_${c} += dot(d, w${c});`).join(" ")} }`
       ).join("\n")
     }
             }

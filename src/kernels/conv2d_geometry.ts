@@ -115,53 +115,15 @@ export function forwardTap(
 
 /**
  * WGSL for the `px` output pixels an input-gradient thread reads at tap (kh, kw): the output pixel each input
- * pixel k came from, if any (`in{k}`, `m{k}`), and its first element `base{k}` (`stride` per pixel). With
- * `pooled` (stride 1 only), dy is that of a 2×2 max-pool after the conv: `base{k}` is the pooled pixel's and
- * `pos{k}` the pixel's position in its window, for {@linkcode UNPOOLED}.
+ * pixel k came from, if any (`in{k}`, `m{k}`), and its first element `base{k}` (`stride` per pixel).
  */
-export function inputGradientTaps(px: number, stride: string, pooled = false): string {
-  return range(px).map((k) =>
-    pooled
-      ? `
-            let tx${k} = ix0 + ${k} + PL - kw;
-            let in${k} = tx${k} >= 0 && tx${k} < OW;
-            let m${k} = select(0.0, 1.0, in${k});
-            let base${k} = select(0, (rowBase + tx${k} / 2) * ${stride}, in${k});
-            let pos${k} = rowPos + u32(tx${k} & 1);`
-      : `
+export function inputGradientTaps(px: number, stride: string): string {
+  return range(px).map((k) => `
             let tx${k} = ix0 + ${k} + PL - kw;
             let in${k} = tx${k} >= 0 && tx${k} % SW == 0 && tx${k} / SW < OW;
             let m${k} = select(0.0, 1.0, in${k});
-            let base${k} = select(0, (rowBase + tx${k} / SW) * ${stride}, in${k});`
-  ).join("");
+            let base${k} = select(0, (rowBase + tx${k} / SW) * ${stride}, in${k});`).join("");
 }
-
-/**
- * WGSL for the dy row an input-gradient thread reads at tap row `ty`: `rowBase`, its first pixel, and with
- * `pooled` the pooled row's first pixel and `rowPos`, the window row's position (0 or 2).
- */
-export function inputGradientRow(pooled = false): string {
-  return pooled
-    ? "let rowBase = (b * (OH / 2) + ty / 2) * (OW / 2); let rowPos = u32(ty & 1) * 2u;"
-    : "let rowBase = (b * OH + ty / SH) * OW;";
-}
-
-/** WGSL for the vec4 of dy an input-gradient thread reads for tap pixel k at channel block `co`. */
-export function dyRead(k: number, pooled = false): string {
-  return pooled ? `unpooled(base${k} + co, pos${k})` : `dy[base${k} + co]`;
-}
-
-/**
- * WGSL: the conv output's gradient where a 2×2 max-pool follows it, from the pooled dy and the pooled output
- * `z` that carries each window's winner in its two lowest mantissa bits (`conv_relu_pool.ts`): dy at the
- * winning position `pos` (0–3) where the maximum is above 0, else 0.
- */
-export const UNPOOLED = `
-  fn unpooled(at : i32, pos : u32) -> vec4<f32> {
-    let p = z[at];
-    let hit = ((bitcast<vec4<u32>>(p) & vec4<u32>(3u)) == vec4<u32>(pos)) & (p > vec4<f32>(0.0));
-    return select(vec4<f32>(0.0), dy[at], hit);
-  }`;
 
 /**
  * The weight-gradient threads' shared WGSL: split the index into output-channel block `cob` (`coBlocks` of

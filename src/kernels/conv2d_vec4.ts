@@ -7,16 +7,13 @@
 import {
   type ConvInfo,
   decodeThread,
-  dyRead,
   filterGradientLoop,
   forwardTap,
   geometry,
   geometryKey,
-  inputGradientRow,
   inputGradientTaps,
   range,
   storeBlock,
-  UNPOOLED,
 } from "./conv2d_geometry.ts";
 import { FlatProgram } from "./program.ts";
 
@@ -94,22 +91,14 @@ export class Conv2DVec4Program extends FlatProgram {
  * divide `CI / 4`.
  */
 export class Conv2DBackpropInputVec4Program extends FlatProgram {
-  variableNames: string[];
-  variableComponents: number[];
+  variableNames = ["dy", "w"];
+  variableComponents = [4, 4];
   shaderKey: string;
 
-  /** With `pooled`, dy is of a 2×2 max-pool after the conv and a third input `z` is the pooled output. */
-  constructor(
-    private readonly c: ConvInfo,
-    private readonly px: number,
-    private readonly groups = 1,
-    private readonly pooled = false,
-  ) {
+  constructor(private readonly c: ConvInfo, private readonly px: number, private readonly groups = 1) {
     const threads = c.batchSize * c.inHeight * Math.ceil(c.inWidth / px) * (c.inChannels / 4 / groups);
     super([c.batchSize, c.inHeight, c.inWidth, c.inChannels], threads);
-    this.variableNames = pooled ? ["dy", "w", "z"] : ["dy", "w"];
-    this.variableComponents = pooled ? [4, 4, 4] : [4, 4];
-    this.shaderKey = `hans_conv2d_dx_v4_${px}_${groups}_${+pooled}_${geometryKey(c)}`;
+    this.shaderKey = `hans_conv2d_dx_v4_${px}_${groups}_${geometryKey(c)}`;
   }
 
   getUserCode(): string {
@@ -119,7 +108,6 @@ export class Conv2DBackpropInputVec4Program extends FlatProgram {
     const acc = (k: number, q: number) => `acc${k}_${q}`;
     return `
       ${geometry(this.c)}
-      ${this.pooled ? UNPOOLED : ""}
       const CI4 = CI / 4;
       const CO4 = CO / 4;
       const NGB = CI4 / ${this.groups};
@@ -132,9 +120,9 @@ export class Conv2DBackpropInputVec4Program extends FlatProgram {
         for (var kh = 0; kh < KH; kh++) {
           let ty = iy + PT - kh;
           if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
-          ${inputGradientRow(this.pooled)}
+          let rowBase = (b * OH + ty / SH) * OW;
           for (var kw = 0; kw < KW; kw++) {
-            ${inputGradientTaps(P, "CO4", this.pooled)}
+            ${inputGradientTaps(P, "CO4")}
             let wBase = ((kh * KW + kw) * CI + cb0 * 4) * CO4;
             for (var co = 0; co < CO4; co++) {
               ${
@@ -143,7 +131,7 @@ export class Conv2DBackpropInputVec4Program extends FlatProgram {
     }
               ${
       j.map((k) =>
-        `{ let d = ${dyRead(k, this.pooled)} * m${k}; ${
+        `{ let d = dy[base${k} + co] * m${k}; ${
           g.map((q) =>
             `${acc(k, q)} += vec4<f32>(dot(d, w${q}_0), dot(d, w${q}_1), dot(d, w${q}_2), dot(d, w${q}_3));`
           ).join(" ")

@@ -8,7 +8,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { conv2dBackpropInput, conv2dForward } from "./conv2d.ts";
+import { conv2dForward } from "./conv2d.ts";
 import { maxPool, maxPoolGrad } from "./pool.ts";
 import { convReluPoolApplies, convReluPoolForward, unpoolGrad } from "./conv_relu_pool.ts";
 import { FlatProgram, runFlat, type WebGPUBackendLike } from "./program.ts";
@@ -21,7 +21,6 @@ export interface FusedGrads {
 
 const CONV_RELU_POOL = "HansConvReluPool";
 const RELU_POOL_GRAD = "HansReluPoolGrad";
-const POOLED_INPUT_GRAD = "HansConvReluPoolInputGrad";
 const RELU_GRAD = "HansReluGrad";
 
 type PoolInfo = tf.backend_util.Conv2DInfo;
@@ -120,15 +119,6 @@ function register(): void {
     },
   });
   tf.registerKernel({
-    kernelName: POOLED_INPUT_GRAD,
-    backendName: "webgpu",
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { dy, filter, z } = inputs as Record<string, tf.TensorInfo>;
-      const { pad, inputShape } = attrs as { pad: "same" | "valid"; inputShape: number[] };
-      return conv2dBackpropInput(gpu(backend), dy, filter, convInfo(inputShape, filter.shape, pad), z);
-    },
-  });
-  tf.registerKernel({
     kernelName: RELU_GRAD,
     backendName: "webgpu",
     kernelFunc: ({ inputs, backend }) => {
@@ -184,26 +174,19 @@ export function convReluPool(
       value: p,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw, sz] = saved as tf.Tensor4D[];
-        // sz is the conv's output, or the one-dispatch forward's pooled output carrying the windows' winners:
-        // then the input gradient takes the pool's gradient on the fly, and only the weights need it in full.
-        const tagged = sz.shape.every((d, i) => d === dy.shape[i]);
-        let dz: tf.Tensor4D | undefined;
-        const unpooled = () => (dz ??= run<tf.Tensor4D>(RELU_POOL_GRAD, { dy, z: sz }));
+        const dz = run<tf.Tensor4D>(RELU_POOL_GRAD, { dy, z: sz });
         const out: tf.Tensor[] = [];
         if (own.input) {
-          out.push(
-            tagged
-              ? run(POOLED_INPUT_GRAD, { dy, filter: sw, z: sz }, { pad, inputShape: sx.shape })
-              : run("Conv2DBackpropInput", { dy: unpooled(), filter: sw }, {
-                ...convAttrs,
-                inputShape: sx.shape,
-              }),
-          );
+          out.push(run(
+            "Conv2DBackpropInput",
+            { dy: dz, filter: sw },
+            { ...convAttrs, inputShape: sx.shape },
+          ));
         }
         if (own.weights) {
           out.push(
-            run("Conv2DBackpropFilter", { x: sx, dy: unpooled() }, { ...convAttrs, filterShape: sw.shape }),
-            tf.sum(unpooled(), [0, 1, 2]),
+            run("Conv2DBackpropFilter", { x: sx, dy: dz }, { ...convAttrs, filterShape: sw.shape }),
+            tf.sum(dz, [0, 1, 2]),
           );
         }
         return out;
