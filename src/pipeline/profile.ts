@@ -86,9 +86,9 @@ export function kernelFlop(
       const f = shape("filter"); // [kh, kw, in, out]
       return 2 * size(out) * f[0] * f[1] * f[2];
     }
-    case "HansConvReluPool": { // the conv's output is the second output
+    case "HansConvReluPool": { // a 2×2 pool follows the conv: the conv's output is 4× the (first) output
       const f = shape("filter");
-      return 2 * size(outputs[1] ?? []) * f[0] * f[1] * f[2];
+      return 2 * 4 * size(out) * f[0] * f[1] * f[2];
     }
     case "Conv2DBackpropInput": {
       const f = shape("filter");

@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { type CnnOptions, createCnn } from "../../src/model/cnn.ts";
 import { fusedForward } from "../../src/model/cnn_fused.ts";
+import { convReluPool } from "../../src/kernels/fused_ops.ts";
 import { useHansKernels } from "../../src/kernels/register.ts";
 import { Rng } from "../../src/rng.ts";
-import { maxAbsDiff, webgpuTest } from "../gpu.ts";
+import { maxAbsDiff, take, webgpuTest } from "../gpu.ts";
 
 function images(n: number, h: number, w: number, c: number, seed: number): tf.Tensor4D {
   const rng = new Rng(seed);
@@ -189,3 +190,49 @@ webgpuTest("no fused forward without hans's kernels, or for a model with nothing
   plain.dispose();
   odd.dispose();
 });
+
+webgpuTest(
+  "convReluPool = conv2d + bias + ReLU + 2×2 max-pool in tfjs ops, with every gradient, for filters the " +
+    "one-dispatch kernels and their fallbacks take",
+  async () => {
+    useHansKernels(true);
+    for (
+      const [xShape, wShape, pad] of [
+        [[2, 10, 10, 3], [7, 7, 3, 8], "same"], // 147 taps × channels: the weight gradient's general kernel
+        [[2, 9, 9, 1], [4, 4, 1, 4], "valid"], // a 6 × 6 output
+        [[3, 6, 8, 8], [3, 3, 8, 12], "same"],
+        [[2, 6, 6, 6], [3, 3, 6, 4], "same"], // 6 input channels: the separate conv and pool kernels
+      ] as [number[], number[], "same" | "valid"][]
+    ) {
+      const rng = new Rng(xShape[3]);
+      const tensor = (shape: number[]) =>
+        tf.tensor(
+          Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.next() - 0.3),
+          shape,
+        );
+      const [x, w, b] = [tensor(xShape), tensor(wShape), tensor([wShape[3]])] as [
+        tf.Tensor4D,
+        tf.Tensor4D,
+        tf.Tensor1D,
+      ];
+      const reference = (xs: tf.Tensor4D, ws: tf.Tensor4D, bs: tf.Tensor1D) =>
+        tf.maxPool(tf.relu(tf.add(tf.conv2d(xs, ws, 1, pad), bs)), 2, 2, "valid") as tf.Tensor4D;
+      const fused = (xs: tf.Tensor4D, ws: tf.Tensor4D, bs: tf.Tensor1D) =>
+        convReluPool(xs, ws, bs, pad, { input: true, weights: true });
+      const dy = tf.tidy(() => tensor(reference(x, w, b).shape));
+      const results: Float32Array[][] = [];
+      for (const f of [reference, fused]) {
+        const y = f(x, w, b);
+        const grads = tf.grads((xs, ws, bs) =>
+          f(xs as tf.Tensor4D, ws as tf.Tensor4D, bs as tf.Tensor1D).mul(dy).sum()
+        )([x, w, b]);
+        results.push([await take(y), ...await Promise.all(grads.map(take))]);
+      }
+      ["value", "dx", "dw", "db"].forEach((name, i) => {
+        const d = maxAbsDiff(results[1][i], results[0][i]);
+        assert.ok(d <= 1e-4 * scale(results[0][i]), `${xShape} ${wShape} ${name}: ${d}`);
+      });
+      tf.dispose([x, w, b, dy]);
+    }
+  },
+);

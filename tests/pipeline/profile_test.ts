@@ -32,7 +32,7 @@ gpuTest(
   },
 );
 
-Deno.test("kernelFlop counts conv gradients and transposed products from their shapes", () => {
+Deno.test("kernelFlop counts conv gradients, fused conv + pool and transposed products from their shapes", () => {
   const t = (shape: number[]) => ({ shape }) as unknown as tf.Tensor;
   // dy [2, 4, 4, 6] through a 3×3×5×6 filter: every dy value meets 3·3·5 weights.
   assert.equal(
@@ -47,6 +47,11 @@ Deno.test("kernelFlop counts conv gradients and transposed products from their s
   assert.equal(
     kernelFlop("BatchMatMul", { a: t([1, 7, 3]), b: t([1, 7, 4]) }, { transposeA: true }, [[1, 3, 4]]),
     2 * 3 * 4 * 7,
+  );
+  // The fused conv + ReLU + 2×2 pool: the conv's output [2, 8, 8, 6] is 4× the pooled one.
+  assert.equal(
+    kernelFlop("HansConvReluPool", { x: t([2, 8, 8, 5]), filter: t([3, 3, 5, 6]) }, {}, [[2, 4, 4, 6]]),
+    2 * 2 * 8 * 8 * 6 * 45,
   );
   assert.equal(kernelFlop("Relu", { x: t([5]) }, {}, [[5]]), 0);
 });
