@@ -3,7 +3,7 @@
  * with every attribution method and ranks the methods by how well their contrastive maps explain the errors.
  * @module
  */
-import { forwardEngineOf } from "../src/explain/forward_engine.ts";
+import { forwardEngineOf } from "../src/model/forward_engine.ts";
 import { initBackend } from "../src/backend.ts";
 import { parseDatasetSpec } from "../src/data/mod.ts";
 import { HansError, say } from "../src/errors.ts";

@@ -17,7 +17,7 @@ import {
 } from "./integrated_gradients.ts";
 import { lrpAlphaBeta, type LrpAlphaBetaOptions } from "./lrp_alpha_beta.ts";
 import { lrpEpsilon, type LrpEpsilonOptions } from "./lrp_epsilon.ts";
-import { tensorOnForwardEngine } from "./forward_engine.ts";
+import { tensorOnForwardEngine } from "../model/forward_engine.ts";
 import { pickSpatialNode } from "./graph.ts";
 import { lrpPlan } from "./lrp.ts";
 import type { ExplainableModel } from "./model_fn.ts";

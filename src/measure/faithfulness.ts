@@ -12,7 +12,7 @@
  * the pixels' rank in the map, and the probabilities are read back once at the end.
  * @module
  */
-import { onForwardEngine } from "../explain/forward_engine.ts";
+import { onForwardEngine } from "../model/forward_engine.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import type { ExplainableModel } from "../explain/model_fn.ts";

@@ -4,20 +4,49 @@
  */
 import { type Dataset, imageSize } from "../data/dataset.ts";
 import { tf } from "../deps.ts";
+import { type ForwardModel, onForwardEngine } from "./forward_engine.ts";
 
 /** Anything that maps a batch of images `[N,H,W,C]` to logits `[N,classes]`. */
 export interface Classifier {
   predict(x: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * Every tensor `predict` reads: with it, predictions run on the faster forward engine (`forward_engine.ts`).
+   */
+  tensors?: () => tf.Tensor[];
 }
 
-/** Wraps a tfjs LayersModel (or any model with `predict`) as a {@link Classifier}. */
-export function asClassifier(model: { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[] }): Classifier {
+/** Wraps a tfjs LayersModel or GraphModel (or any model with `predict`) as a {@link Classifier}. */
+export function asClassifier(
+  model: {
+    predict(x: tf.Tensor): tf.Tensor | tf.Tensor[];
+    weights?: tf.LayerVariable[] | tf.NamedTensorMap | Record<string, tf.Tensor[]>;
+  },
+): Classifier {
+  const weights = model.weights;
   return {
     predict(x) {
       const out = model.predict(x);
       return (Array.isArray(out) ? out[0] : out) as tf.Tensor2D;
     },
+    tensors: weights === undefined
+      ? undefined
+      : () =>
+        Array.isArray(weights)
+          ? weights.map((w) => w.read())
+          : Object.values(weights).flatMap((t) => Array.isArray(t) ? t : [t]),
   };
+}
+
+/** The forward model of each classifier, one per object, so its engine is chosen once. */
+const forwardModels = new WeakMap<Classifier, ForwardModel>();
+
+function forwardModel(model: Classifier): ForwardModel {
+  let f = forwardModels.get(model);
+  if (!f) {
+    f = { logits: (x) => model.predict(x), tensors: model.tensors };
+    forwardModels.set(model, f);
+  }
+  return f;
 }
 
 /** Images `[start, end)` of `data` as a tensor `[n,H,W,C]`. */
@@ -31,13 +60,30 @@ export function batchTensor(data: Dataset, start: number, end: number): tf.Tenso
   ]);
 }
 
-/** Logits of every image, `count * classes` values row-major; one GPU read-back per `batchSize` images. */
+/**
+ * Logits of every image, `count * classes` values row-major; one GPU read-back per `batchSize` images. On the
+ * faster forward engine where the classifier lists its tensors (`forward_engine.ts`).
+ */
 export async function predictLogits(
   model: Classifier,
   data: Dataset,
   options: { batchSize?: number } = {},
 ): Promise<{ logits: Float32Array; classes: number }> {
   const batchSize = options.batchSize ?? 512;
+  if (data.count === 0) return { logits: new Float32Array(0), classes: 0 };
+  const probe = batchTensor(data, 0, Math.min(data.count, 32));
+  try {
+    return await onForwardEngine(forwardModel(model), probe, () => logitsHere(model, data, batchSize));
+  } finally {
+    probe.dispose();
+  }
+}
+
+async function logitsHere(
+  model: Classifier,
+  data: Dataset,
+  batchSize: number,
+): Promise<{ logits: Float32Array; classes: number }> {
   const parts: Float32Array[] = [];
   let classes = 0;
   for (let start = 0; start < data.count; start += batchSize) {

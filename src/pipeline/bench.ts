@@ -3,7 +3,7 @@
  * process, and reports both rates and their ratio.
  * @module
  */
-import { forwardEngineOf } from "../explain/forward_engine.ts";
+import { forwardEngineOf } from "../model/forward_engine.ts";
 import { tf } from "../deps.ts";
 import {
   counterfactualStepFused,

@@ -8,7 +8,7 @@ import { type Dataset, type DatasetSplit, imageSize, indicesOfClass, subset } fr
 import { sprayAnalysis, type SprayClassResult } from "./spray_analysis.ts";
 import { tf } from "../deps.ts";
 import { type ExplainableModel, fromLayersModel } from "../explain/model_fn.ts";
-import { type ForwardEngineChoice, forwardEngineOf } from "../explain/forward_engine.ts";
+import { type ForwardEngineChoice, forwardEngineOf } from "../model/forward_engine.ts";
 import { checkMethodOptions, method, type MethodInfo, METHODS } from "../explain/registry.ts";
 import { deletion, insertion } from "../measure/faithfulness.ts";
 import { type LocalizationScores, meanLocalization } from "../measure/localization.ts";

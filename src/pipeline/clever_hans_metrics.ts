@@ -2,7 +2,7 @@
  * The clever-hans metrics.json: the experiment's numbers in the schema the README documents.
  * @module
  */
-import type { ForwardEngineChoice } from "../explain/forward_engine.ts";
+import type { ForwardEngineChoice } from "../model/forward_engine.ts";
 import type { TrainResult } from "../model/train.ts";
 import type { CleverHansResult, MethodRelevance, ShortcutResult } from "./clever_hans.ts";
 

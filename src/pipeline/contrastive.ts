@@ -5,7 +5,7 @@
  * the prediction into the true class), against random maps.
  * @module
  */
-import type { ForwardEngineChoice } from "../explain/forward_engine.ts";
+import type { ForwardEngineChoice } from "../model/forward_engine.ts";
 import { type Dataset, imageSize, subset } from "../data/dataset.ts";
 import { loadLabelledFolder } from "../data/folder.ts";
 import { loadDataset } from "../data/mod.ts";

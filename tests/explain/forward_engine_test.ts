@@ -10,7 +10,7 @@ import {
   forwardEngineOf,
   type ForwardEnginePolicy,
   setForwardEnginePolicy,
-} from "../../src/explain/forward_engine.ts";
+} from "../../src/model/forward_engine.ts";
 import { disposeLoaded, loadModel } from "../../src/explain/load.ts";
 import { type ExplainableModel, fromLayersModel, inputGradients } from "../../src/explain/model_fn.ts";
 import { METHODS } from "../../src/explain/registry.ts";
@@ -18,6 +18,7 @@ import { riseMasks } from "../../src/explain/rise.ts";
 import { targetWeights } from "../../src/explain/target.ts";
 import { deletion, insertion } from "../../src/measure/faithfulness.ts";
 import { createCnn } from "../../src/model/cnn.ts";
+import { asClassifier, type Classifier, predictLogits } from "../../src/model/predict.ts";
 import { Rng } from "../../src/rng.ts";
 import { mobileNetV2Like, toGraphModel, writeModelFolder } from "../fixtures/real_models.ts";
 import { maxAbsDiff, take, webgpuTest } from "../gpu.ts";
@@ -154,3 +155,44 @@ Deno.test({
     }
   },
 });
+
+webgpuTest(
+  "predictions on wasm equal WebGPU's, and run there where the classifier lists its tensors",
+  async () => {
+    const cnn = createCnn({ height: 12, width: 12, channels: 1, classes: 3, seed: 4 });
+    const rng = new Rng(6);
+    const data = {
+      name: "random",
+      images: Float32Array.from({ length: 70 * 144 }, () => rng.next()),
+      labels: new Int32Array(70),
+      count: 70,
+      height: 12,
+      width: 12,
+      channels: 1,
+      classNames: ["a", "b", "c"],
+    };
+    const logits: Float32Array[] = [];
+    for (const policy of ["active", "wasm"] as const) {
+      setForwardEnginePolicy(policy);
+      const seen = new Set<string>();
+      const plain = asClassifier(cnn);
+      const classifier: Classifier = {
+        predict: (x) => {
+          seen.add(tf.getBackend());
+          return plain.predict(x);
+        },
+        tensors: plain.tensors,
+      };
+      try {
+        logits.push((await predictLogits(classifier, data, { batchSize: 32 })).logits);
+      } finally {
+        setForwardEnginePolicy("auto");
+      }
+      // The probe runs on both engines under `auto` only; `wasm` runs every batch there.
+      assert.deepEqual([...seen], policy === "wasm" ? ["wasm"] : ["webgpu"], policy);
+    }
+    assert.ok(maxAbsDiff(logits[1], logits[0]) <= 1e-5 * scale(logits[0]));
+    assert.equal(tf.getBackend(), "webgpu");
+    cnn.dispose();
+  },
+);

@@ -1,5 +1,5 @@
 /**
- * Forward-only work (occlusion, RISE, deletion and insertion curves) on the faster of two engines: the WebGPU
+ * Forward-only work (predictions, occlusion, RISE, deletion and insertion curves) on the faster of two engines: the WebGPU
  * backend everything else runs on, or tfjs's WebAssembly backend on the CPU. On Mesa's software adapter wasm
  * ran hans's CNN forward about 3× faster than WebGPU (docs/performance.md); on a real GPU WebGPU wins. Which
  * one runs a model's forward-only work is measured once per model, on a probe batch of its own inputs, and
@@ -8,12 +8,21 @@
  * Only one backend is active in tfjs at a time, so a wasm run switches the whole engine: the model's tensors
  * are read back first (asynchronously: WebGPU cannot read synchronously in Deno), tfjs then moves them to wasm
  * as they are used and back when WebGPU uses them again, and runs are serialized. Models that are plain
- * functions (no {@linkcode ExplainableModel.tensors}) stay on the active backend.
+ * functions (no {@linkcode ForwardModel.tensors}) stay on the active backend.
  * @module
  */
 import { importWasmBackend, tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import type { ExplainableModel } from "./model_fn.ts";
+
+/**
+ * What forward-only work needs of a model: logits of a batch, and every tensor they read (weights,
+ * constants), so the model can move to another backend. `ForwardModel` is one.
+ */
+export interface ForwardModel {
+  logits(x: tf.Tensor4D): tf.Tensor2D;
+  /** Without it, the model stays on the active backend. */
+  tensors?: () => tf.Tensor[];
+}
 
 /** Which engine runs a model's forward-only work, and why. */
 export interface ForwardEngineChoice {
@@ -30,8 +39,8 @@ export type ForwardEnginePolicy = "auto" | "active" | "wasm";
 
 let policy: ForwardEnginePolicy = "auto";
 let wasm: Promise<string | undefined> | undefined;
-const choices = new WeakMap<ExplainableModel, Promise<ForwardEngineChoice>>();
-const settled = new WeakMap<ExplainableModel, ForwardEngineChoice>();
+const choices = new WeakMap<ForwardModel, Promise<ForwardEngineChoice>>();
+const settled = new WeakMap<ForwardModel, ForwardEngineChoice>();
 let queue: Promise<unknown> = Promise.resolve();
 
 /** Images in the probe batch that times each engine. */
@@ -50,7 +59,7 @@ export function setForwardEnginePolicy(p: ForwardEnginePolicy): void {
 }
 
 /** The engine chosen for `model`'s forward-only work, once one has run; undefined before. */
-export function forwardEngineOf(model: ExplainableModel): ForwardEngineChoice | undefined {
+export function forwardEngineOf(model: ForwardModel): ForwardEngineChoice | undefined {
   return settled.get(model);
 }
 
@@ -84,7 +93,7 @@ function serialized<T>(fn: () => Promise<T>): Promise<T> {
  */
 async function onBackend<T>(
   backend: string,
-  model: ExplainableModel,
+  model: ForwardModel,
   x: tf.Tensor4D,
   fn: (x: tf.Tensor4D) => Promise<T>,
 ): Promise<T> {
@@ -103,7 +112,7 @@ async function onBackend<T>(
 }
 
 /** Seconds one forward pass of `probe` takes, after one untimed pass. */
-async function forwardSeconds(model: ExplainableModel, probe: tf.Tensor4D): Promise<number> {
+async function forwardSeconds(model: ForwardModel, probe: tf.Tensor4D): Promise<number> {
   const once = async () => {
     const y = tf.tidy(() => model.logits(probe));
     await y.data();
@@ -115,7 +124,7 @@ async function forwardSeconds(model: ExplainableModel, probe: tf.Tensor4D): Prom
   return (performance.now() - t0) / 1000;
 }
 
-async function choose(model: ExplainableModel, images: tf.Tensor4D): Promise<ForwardEngineChoice> {
+async function choose(model: ForwardModel, images: tf.Tensor4D): Promise<ForwardEngineChoice> {
   const active = tf.getBackend();
   const stay = (reason: string): ForwardEngineChoice => ({ engine: active, imagesPerSecond: {}, reason });
   if (policy === "active") return stay("kept on the active backend (policy `active`)");
@@ -158,7 +167,7 @@ async function choose(model: ExplainableModel, images: tf.Tensor4D): Promise<For
  * ```
  */
 export function onForwardEngine<T>(
-  model: ExplainableModel,
+  model: ForwardModel,
   images: tf.Tensor4D,
   fn: (x: tf.Tensor4D) => Promise<T>,
 ): Promise<T> {
@@ -188,7 +197,7 @@ export function onForwardEngine<T>(
  * active backend.
  */
 export async function tensorOnForwardEngine<R extends tf.Tensor>(
-  model: ExplainableModel,
+  model: ForwardModel,
   images: tf.Tensor4D,
   fn: (x: tf.Tensor4D) => Promise<R>,
 ): Promise<R> {
