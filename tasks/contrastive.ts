@@ -73,6 +73,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
         dataset,
         backend: info.backend,
         adapter: info.adapter,
+        forwardEngine: forwardEngineOf(model) ?? null,
         shape: { height: test.height, width: test.width, channels: test.channels },
         classNames: test.classNames,
         outputs: model.outputs ?? "logits",
@@ -87,7 +88,6 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
         contrastiveMetrics(result, {
           ...meta,
           kernels: info.kernels,
-          forwardEngine: forwardEngineOf(model) ?? null,
           seed,
           graph: model.graph?.source ?? null,
           layer: meta.layer ?? null,

@@ -9,6 +9,7 @@ import { cleverHansAnswerHtml } from "./answers.ts";
 import { mapExplorer } from "./explorer.ts";
 import { mapCell } from "./image_table.ts";
 import { imageToRgba } from "./png.ts";
+import { engines } from "./format.ts";
 import { gridSvg } from "./grid.ts";
 import { type Figure, paragraph, renderReport, svgFigure, table } from "./html.ts";
 import { saliencyGrid } from "./saliency_figure.ts";
@@ -108,7 +109,9 @@ export async function cleverHansHtml(
   return renderReport({
     answer: await cleverHansAnswerHtml(result, metrics),
     title: "hans: Clever Hans detection",
-    subtitle: `${metrics.dataset}, seed ${metrics.seed}, ${metrics.backend} on ${metrics.adapter}`,
+    subtitle: `${metrics.dataset}, seed ${metrics.seed}, ${
+      engines(metrics.backend, metrics.adapter, metrics.forwardEngine)
+    }`,
     sections: [
       {
         heading: "Explore the maps",

@@ -6,7 +6,7 @@
 import type { ContrastiveResult } from "../pipeline/contrastive.ts";
 import { colorize } from "./colormap.ts";
 import type { Figure } from "./html.ts";
-import { mapScale } from "./format.ts";
+import { engines, mapScale } from "./format.ts";
 import { gridSvg } from "./grid.ts";
 import { maxAbs, normalizeByMaxAbs } from "./image_table.ts";
 import { paragraph, renderReport, svgFigure, table } from "./html.ts";
@@ -20,6 +20,8 @@ export interface ContrastiveMeta {
   dataset: string;
   backend: string;
   adapter: string;
+  /** Where forward-only work ran, when it ran elsewhere (metrics.json's `forwardEngine`). */
+  forwardEngine?: { engine: string } | null;
   shape: { height: number; width: number; channels: number };
   classNames: string[];
   /** What the maps explain: the model's logits, the input of its softmax, or log-probabilities. */
@@ -159,7 +161,7 @@ export async function contrastiveHtml(
   return renderReport({
     answer: await contrastiveAnswerHtml(result, meta),
     title: "hans: why P rather than Q",
-    subtitle: `${meta.model} on ${meta.dataset}; ${meta.backend} on ${meta.adapter}`,
+    subtitle: `${meta.model} on ${meta.dataset}; ${engines(meta.backend, meta.adapter, meta.forwardEngine)}`,
     sections: [
       {
         heading: "Mistakes",

@@ -42,3 +42,20 @@ export function mapScale(max: number, signed: boolean): string {
   const x = max === 0 ? "0" : max >= 100 || max < 0.01 ? max.toExponential(1) : max.toPrecision(2);
   return signed ? `±${x}` : `0…${x}`;
 }
+
+/**
+ * The run's engines for a report's subtitle: `webgpu on <adapter>`, and where forward-only work ran elsewhere,
+ * on which engine.
+ *
+ * @example
+ * ```ts
+ * engines("webgpu", "llvmpipe", { engine: "wasm" }); // "webgpu on llvmpipe; predictions, occlusion and RISE on wasm (measured faster)"
+ * engines("webgpu", "llvmpipe", null); // "webgpu on llvmpipe"
+ * ```
+ */
+export function engines(backend: string, adapter: string, forward?: { engine: string } | null): string {
+  const main = `${backend} on ${adapter}`;
+  return forward && forward.engine !== backend
+    ? `${main}; predictions, occlusion and RISE on ${forward.engine} (measured faster)`
+    : main;
+}
