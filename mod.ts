@@ -22,6 +22,12 @@
  */
 export { HansError } from "./src/errors.ts";
 export { type BackendInfo, initBackend, type InitBackendOptions } from "./src/backend.ts";
+export {
+  type ForwardEngineChoice,
+  type ForwardEnginePolicy,
+  forwardEngineOf,
+  setForwardEnginePolicy,
+} from "./src/model/forward_engine.ts";
 export { Rng } from "./src/rng.ts";
 export { tf } from "./src/deps.ts";
 
