@@ -125,7 +125,9 @@ export async function findCounterfactuals(
         if (active.every((a) => a === 0)) break;
       }
     }
-    const x = await state.slice([0, 0], [1, -1]).data() as Float32Array;
+    const last = state.slice([0, 0], [1, -1]);
+    const x = await last.data() as Float32Array;
+    last.dispose();
     state.dispose();
     let succeeded = 0;
     for (let i = 0; i < n; i++) {

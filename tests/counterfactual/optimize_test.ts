@@ -30,12 +30,17 @@ for (const reference of [false, true]) {
     async () => {
       const img = new Float32Array(40).fill(0.5); // two images, both predicted 1 (margin 4)
       const x = tf.tensor4d(img, [2, 4, 5, 1]);
-      const result = await findCounterfactuals(trap(), x, [0, 0], {
+      const net = trapNet();
+      const model = fromLayersModel(net);
+      const before = tf.memory().numTensors;
+      const result = await findCounterfactuals(model, x, [0, 0], {
         steps: 200,
         rounds: 2,
         reference,
         kappa: 0.5,
       });
+      assert.equal(tf.memory().numTensors, before, "no tensor outlives the search");
+      net.dispose();
       assert.deepEqual(result.success, [true, true]);
       for (let i = 0; i < 2; i++) {
         const changed = result.images.subarray(i * 20, (i + 1) * 20);
