@@ -24,8 +24,8 @@ export { HansError } from "./src/errors.ts";
 export { type BackendInfo, initBackend, type InitBackendOptions } from "./src/backend.ts";
 export {
   type ForwardEngineChoice,
-  type ForwardEnginePolicy,
   forwardEngineOf,
+  type ForwardEnginePolicy,
   setForwardEnginePolicy,
 } from "./src/model/forward_engine.ts";
 export { Rng } from "./src/rng.ts";
