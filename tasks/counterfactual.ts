@@ -3,6 +3,7 @@
  * class (input optimization), what had to change, and whether the change transfers to another model.
  * @module
  */
+import { forwardEngineOf } from "../src/model/forward_engine.ts";
 import { initBackend } from "../src/backend.ts";
 import { loadDataset } from "../src/data/mod.ts";
 
@@ -49,8 +50,9 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
       const transfer = flags["transfer-model"]
         ? await loadModel(flags["transfer-model"], { expect: data.test })
         : undefined;
+      const model = withInputRange(loaded.explainable, range);
       const result = await runCounterfactual({
-        model: withInputRange(loaded.explainable, range),
+        model,
         data,
         transferModel: transfer ? withInputRange(transfer.explainable, range) : undefined,
         examples,
@@ -68,6 +70,7 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
         dataset: datasetText,
         backend: info.backend,
         adapter: info.adapter,
+        forwardEngine: forwardEngineOf(model) ?? null,
         seed,
         transferModel: flags["transfer-model"] ??
           "trained here: same CNN, seed + 1, 1 epoch on 12,000 images",

@@ -3,6 +3,7 @@
  * successes, transfer rate, the saliency correlations), without and with the prior.
  * @module
  */
+import type { ForwardEngineChoice } from "../model/forward_engine.ts";
 import { CHANGE_SALIENCY_METHODS } from "../counterfactual/saliency.ts";
 import type { CounterfactualResult, ExampleRow } from "./counterfactual.ts";
 
@@ -12,6 +13,8 @@ export interface CounterfactualMeta {
   dataset: string;
   backend: string;
   adapter: string;
+  /** The engine that ran the model's predictions (its mistakes are found from them), or null. */
+  forwardEngine: ForwardEngineChoice | null;
   seed: number;
   transferModel: string;
   seconds: number;
@@ -59,6 +62,7 @@ export function counterfactualMetrics(result: CounterfactualResult, meta: Counte
     dataset: meta.dataset,
     backend: meta.backend,
     adapter: meta.adapter,
+    forwardEngine: meta.forwardEngine,
     seed: meta.seed,
     examples: rows,
     ...summarize(rows),

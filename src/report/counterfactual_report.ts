@@ -9,7 +9,7 @@ import type { CounterfactualResult, ExampleRow } from "../pipeline/counterfactua
 import type { CounterfactualMetrics, CounterfactualSummary } from "../pipeline/counterfactual_metrics.ts";
 import { counterfactualAnswerHtml } from "./answers.ts";
 import { colorize } from "./colormap.ts";
-import { formatNumber, mapScale } from "./format.ts";
+import { engines, formatNumber, mapScale } from "./format.ts";
 import { gridSvg } from "./grid.ts";
 import { type Cell, type Figure, paragraph, renderReport, svgFigure, table } from "./html.ts";
 import { maxAbs, normalizeByMaxAbs } from "./image_table.ts";
@@ -82,7 +82,9 @@ export async function counterfactualHtml(
   return renderReport({
     answer: await counterfactualAnswerHtml(result, metrics),
     title: "hans: counterfactuals",
-    subtitle: `${metrics.model} on ${datasetText}; ${info.backend} on ${info.adapter}`,
+    subtitle: `${metrics.model} on ${datasetText}; ${
+      engines(info.backend, info.adapter, metrics.forwardEngine)
+    }`,
     sections: [
       {
         heading: "Summary",

@@ -49,13 +49,13 @@ export function mapScale(max: number, signed: boolean): string {
  *
  * @example
  * ```ts
- * engines("webgpu", "llvmpipe", { engine: "wasm" }); // "webgpu on llvmpipe; occlusion, RISE and perturbation curves on wasm (measured faster)"
+ * engines("webgpu", "llvmpipe", { engine: "wasm" }); // "webgpu on llvmpipe; gradient-free work (predictions, occlusion, RISE, perturbation curves) on wasm, measured faster"
  * engines("webgpu", "llvmpipe", null); // "webgpu on llvmpipe"
  * ```
  */
 export function engines(backend: string, adapter: string, forward?: { engine: string } | null): string {
   const main = `${backend} on ${adapter}`;
   return forward && forward.engine !== backend
-    ? `${main}; occlusion, RISE and perturbation curves on ${forward.engine} (measured faster)`
+    ? `${main}; gradient-free work (predictions, occlusion, RISE, perturbation curves) on ${forward.engine}, measured faster`
     : main;
 }

@@ -6,7 +6,7 @@ Deno.test("engines names where forward-only work ran only when it left the activ
   assert.equal(engines("webgpu", "llvmpipe", { engine: "webgpu" }), "webgpu on llvmpipe");
   assert.equal(
     engines("webgpu", "llvmpipe", { engine: "wasm" }),
-    "webgpu on llvmpipe; occlusion, RISE and perturbation curves on wasm (measured faster)",
+    "webgpu on llvmpipe; gradient-free work (predictions, occlusion, RISE, perturbation curves) on wasm, measured faster",
   );
 });
 
