@@ -1,14 +1,15 @@
 /**
- * Forward-only work (predictions, occlusion, RISE, deletion and insertion curves) on the faster of two engines: the WebGPU
- * backend everything else runs on, or tfjs's WebAssembly backend on the CPU. On Mesa's software adapter wasm
- * ran hans's CNN forward about 3× faster than WebGPU (docs/performance.md); on a real GPU WebGPU wins. Which
- * one runs a model's forward-only work is measured once per model, on a probe batch of its own inputs, and
- * recorded ({@linkcode forwardEngineOf}) for metrics.json.
+ * Gradient-free work (predictions, occlusion, RISE, deletion and insertion curves) on the faster of two
+ * engines: the WebGPU backend everything else runs on, or tfjs's WebAssembly backend on the CPU. On Mesa's
+ * software adapter wasm ran hans's CNN forward 1.3–6× faster than WebGPU (docs/performance.md); on a real GPU
+ * WebGPU should win. Which one runs a model's forward-only work is measured once per model, on a probe batch of
+ * its own inputs, and recorded ({@linkcode forwardEngineOf}) for metrics.json.
  *
  * Only one backend is active in tfjs at a time, so a wasm run switches the whole engine: the model's tensors
  * are read back first (asynchronously: WebGPU cannot read synchronously in Deno), tfjs then moves them to wasm
- * as they are used and back when WebGPU uses them again, and runs are serialized. Models that are plain
- * functions (no {@linkcode ForwardModel.tensors}) stay on the active backend.
+ * as they are used and back when WebGPU uses them again, and runs are serialized (so a callback must not start
+ * another run: it would wait for itself). Models that are plain functions (no {@linkcode ForwardModel.tensors})
+ * stay on the active backend.
  * @module
  */
 import { importWasmBackend, tf } from "../deps.ts";
@@ -16,7 +17,7 @@ import { HansError } from "../errors.ts";
 
 /**
  * What forward-only work needs of a model: logits of a batch, and every tensor they read (weights,
- * constants), so the model can move to another backend. `ForwardModel` is one.
+ * constants), so the model can move to another backend. An `ExplainableModel` is one.
  */
 export interface ForwardModel {
   logits(x: tf.Tensor4D): tf.Tensor2D;
