@@ -23,7 +23,6 @@ import {
 import {
   Conv2DBackpropFilterFewChannelsProgram,
   Conv2DBackpropInputFewChannelsProgram,
-  Conv2DFewChannelsProgram,
   fewChannelsFilterGradient,
   fewChannelsFilterGroups,
   fewInputChannels,
@@ -31,7 +30,7 @@ import {
 import {
   Conv2DBackpropFilterVec4Program,
   Conv2DBackpropInputVec4Program,
-  Conv2DVec4Program,
+  Conv2DBlockedProgram,
   vec4Channels,
 } from "./conv2d_vec4.ts";
 
@@ -247,9 +246,9 @@ export function conv2dForward(
 ): tf.TensorInfo {
   const block = threadBlock(c.outWidth, c.outChannels / 4);
   const program = vec4Channels(c)
-    ? new Conv2DVec4Program(c, block.px, !!bias, relu, block.groups)
+    ? new Conv2DBlockedProgram(c, block.px, !!bias, relu, block.groups)
     : fewInputChannels(c)
-    ? new Conv2DFewChannelsProgram(c, FEW_PX, !!bias, relu)
+    ? new Conv2DBlockedProgram(c, FEW_PX, !!bias, relu)
     : new Conv2DProgram(c, PIXELS_PER_THREAD, !!bias, relu);
   return runFlat(backend, program, bias ? [x, w, bias] : [x, w]);
 }

@@ -8,12 +8,10 @@
 import {
   channelGroups,
   type ConvInfo,
-  forwardTap,
   geometry,
   geometryKey,
   inputGradientTaps,
   range,
-  storeBlock,
 } from "./conv2d_geometry.ts";
 import { FlatProgram } from "./program.ts";
 
@@ -76,77 +74,6 @@ export class Conv2DBackpropInputFewChannelsProgram extends FlatProgram {
           ch.map((c) => `result[outBase + ${k} * CI + ${c}] = acc${k}_${c};`).join(" ")
         } }`
       ).join("\n")
-    }
-      }
-    `;
-  }
-}
-
-/**
- * Forward convolution for fewer than 4 input channels: each thread computes `groups` × 4 output channels (one
- * `vec4` of weights per tap, input channel and group) of `px` neighbouring pixels, with optional bias and
- * ReLU. `groups` must divide `CO / 4`.
- */
-export class Conv2DFewChannelsProgram extends FlatProgram {
-  variableNames: string[];
-  variableComponents: number[];
-  shaderKey: string;
-
-  constructor(
-    private readonly c: ConvInfo,
-    private readonly px: number,
-    private readonly hasBias: boolean,
-    private readonly relu: boolean,
-    private readonly groups = 1,
-  ) {
-    super(
-      [c.batchSize, c.outHeight, c.outWidth, c.outChannels],
-      c.batchSize * c.outHeight * Math.ceil(c.outWidth / px) * (c.outChannels / 4 / groups),
-    );
-    this.variableNames = hasBias ? ["x", "w", "bias"] : ["x", "w"];
-    this.variableComponents = hasBias ? [1, 4, 4] : [1, 4];
-    this.shaderKey = `hans_conv2d_few_${px}_${groups}_${+hasBias}${+relu}_${geometryKey(c)}`;
-  }
-
-  getUserCode(): string {
-    const P = this.px;
-    const j = range(P);
-    const g = range(this.groups);
-    const acc = (k: number, q: number) => `acc${k}_${q}`;
-    return `
-      ${geometry(this.c)}
-      const CO4 = CO / 4;
-      const NGB = CO4 / ${this.groups};
-      const NXB = ${Math.ceil(this.c.outWidth / P)};
-      fn main(index : i32) {
-        if (index >= uniforms.threads) { return; }
-        let cb0 = (index % NGB) * ${this.groups};
-        var r = index / NGB;
-        let xb = r % NXB;
-        r = r / NXB;
-        let oy = r % OH;
-        let b = r / OH;
-        let ox0 = xb * ${P};
-        ${j.flatMap((k) => g.map((q) => `var ${acc(k, q)} = vec4<f32>(0.0);`)).join("\n")}
-        for (var kh = 0; kh < KH; kh++) {
-          let iy = oy * SH - PT + kh;
-          if (iy < 0 || iy >= IH) { continue; }
-          let rowBase = (b * IH + iy) * IW;
-          for (var kw = 0; kw < KW; kw++) {
-            ${forwardTap("few", P, this.groups, this.c.inChannels, acc)}
-          }
-        }
-        let outBase = ((b * OH + oy) * OW + ox0) * CO + cb0 * 4;
-        ${
-      storeBlock({
-        px: P,
-        groups: this.groups,
-        x0: "ox0",
-        width: "OW",
-        channels: "CO",
-        bias: this.hasBias,
-        relu: this.relu,
-      })
     }
       }
     `;

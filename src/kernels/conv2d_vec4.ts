@@ -24,9 +24,10 @@ export function vec4Channels(c: ConvInfo): boolean {
 
 /**
  * Forward: each thread computes `groups` × 4 output channels of `px` neighbouring pixels, optional bias and
- * ReLU. `groups` must divide `CO / 4`.
+ * ReLU. `groups` must divide `CO / 4`. The input is read as `vec4`s over its channels where they are a
+ * multiple of 4, else (fewer than 4: a first layer) as one scalar per channel.
  */
-export class Conv2DVec4Program extends FlatProgram {
+export class Conv2DBlockedProgram extends FlatProgram {
   variableNames: string[];
   variableComponents: number[];
   shaderKey: string;
@@ -41,8 +42,11 @@ export class Conv2DVec4Program extends FlatProgram {
     const threads = c.batchSize * c.outHeight * Math.ceil(c.outWidth / px) * (c.outChannels / 4 / groups);
     super([c.batchSize, c.outHeight, c.outWidth, c.outChannels], threads);
     this.variableNames = hasBias ? ["x", "w", "bias"] : ["x", "w"];
-    this.variableComponents = hasBias ? [4, 4, 4] : [4, 4];
-    this.shaderKey = `hans_conv2d_v4_${px}_${groups}_${+hasBias}${+relu}_${geometryKey(c)}`;
+    const xComponents = vec4Channels(c) ? 4 : 1;
+    this.variableComponents = hasBias ? [xComponents, 4, 4] : [xComponents, 4];
+    this.shaderKey = `hans_conv2d_blocked_${xComponents}_${px}_${groups}_${+hasBias}${+relu}_${
+      geometryKey(c)
+    }`;
   }
 
   getUserCode(): string {
@@ -66,7 +70,7 @@ export class Conv2DVec4Program extends FlatProgram {
           if (iy < 0 || iy >= IH) { continue; }
           let rowBase = (b * IH + iy) * IW;
           for (var kw = 0; kw < KW; kw++) {
-            ${forwardTap("vec4", P, this.groups, this.c.inChannels, acc)}
+            ${forwardTap(vec4Channels(this.c) ? "vec4" : "few", P, this.groups, this.c.inChannels, acc)}
           }
         }
         let outBase = ((b * OH + oy) * OW + ox0) * CO + cb0 * 4;
