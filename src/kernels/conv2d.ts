@@ -16,7 +16,7 @@ import {
   forwardTaps,
   geometry,
   geometryKey,
-  inputGradientTaps,
+  inputGradientLoop,
   range,
   threadBlock,
 } from "./conv2d_geometry.ts";
@@ -144,19 +144,19 @@ class Conv2DBackpropInputProgram extends FlatProgram {
         let ci = cb * 4;
         let ix0 = xb * ${P};
         ${j.map((k) => `var acc${k} = vec4<f32>(0.0);`).join("\n")}
-        for (var kh = 0; kh < KH; kh++) {
-          let ty = iy + PT - kh;
-          if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
-          let rowBase = (b * OH + ty / SH) * OW;
-          for (var kw = 0; kw < KW; kw++) {
-            ${inputGradientTaps(P, "CO")}
+        ${
+      inputGradientLoop(
+        P,
+        "CO",
+        `
             let wBase = ((kh * KW + kw) * CI + ci) * CO;
             for (var co = 0; co < CO; co++) {
               let wv = ${gather4("w", "wBase + co", "CO", "ci", "CI", exactCi)};
               ${j.map((k) => `acc${k} += (dy[base${k} + co] * m${k}) * wv;`).join("\n")}
             }
-          }
-        }
+          `,
+      )
+    }
         let outBase = ((b * IH + iy) * IW + ix0) * CI + ci;
         ${
       j.map((k) =>

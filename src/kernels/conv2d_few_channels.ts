@@ -10,7 +10,7 @@ import {
   type ConvInfo,
   geometry,
   geometryKey,
-  inputGradientTaps,
+  inputGradientLoop,
   range,
 } from "./conv2d_geometry.ts";
 import { FlatProgram } from "./program.ts";
@@ -50,23 +50,25 @@ export class Conv2DBackpropInputFewChannelsProgram extends FlatProgram {
         let b = r / IH;
         let ix0 = xb * ${P};
         ${j.flatMap((k) => ch.map((c) => `var acc${k}_${c} = 0.0;`)).join("\n")}
-        for (var kh = 0; kh < KH; kh++) {
-          let ty = iy + PT - kh;
-          if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
-          let rowBase = (b * OH + ty / SH) * OW;
-          for (var kw = 0; kw < KW; kw++) {
-            ${inputGradientTaps(P, "CO4")}
+        ${
+      inputGradientLoop(
+        P,
+        "CO4",
+        `
             let wBase = (kh * KW + kw) * CI * CO4;
             for (var co = 0; co < CO4; co++) {
               ${ch.map((c) => `let w${c} = w[wBase + ${c} * CO4 + co];`).join("\n")}
               ${
-      j.map((k) =>
-        `{ let d = dy[base${k} + co] * m${k}; ${ch.map((c) => `acc${k}_${c} += dot(d, w${c});`).join(" ")} }`
-      ).join("\n")
-    }
-            }
-          }
+          j.map((k) =>
+            `{ let d = dy[base${k} + co] * m${k}; ${
+              ch.map((c) => `acc${k}_${c} += dot(d, w${c});`).join(" ")
+            } }`
+          ).join("\n")
         }
+            }
+          `,
+      )
+    }
         let outBase = ((b * IH + iy) * IW + ix0) * CI;
         ${
       j.map((k) =>

@@ -114,6 +114,24 @@ export function forwardTap(
 }
 
 /**
+ * WGSL of an input-gradient thread's loop over the taps (kh, kw) that reach its row `iy` from some output row:
+ * per tap, the `px` output pixels it reads ({@linkcode inputGradientTaps}, `stride` elements per pixel), then
+ * `body`.
+ */
+export function inputGradientLoop(px: number, stride: string, body: string): string {
+  return `
+        for (var kh = 0; kh < KH; kh++) {
+          let ty = iy + PT - kh;
+          if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
+          let rowBase = (b * OH + ty / SH) * OW;
+          for (var kw = 0; kw < KW; kw++) {
+            ${inputGradientTaps(px, stride)}
+            ${body}
+          }
+        }`;
+}
+
+/**
  * WGSL for the `px` output pixels an input-gradient thread reads at tap (kh, kw): the output pixel each input
  * pixel k came from, if any (`in{k}`, `m{k}`), and its first element `base{k}` (`stride` per pixel).
  */

@@ -11,7 +11,7 @@ import {
   forwardTap,
   geometry,
   geometryKey,
-  inputGradientTaps,
+  inputGradientLoop,
   range,
   storeBlock,
 } from "./conv2d_geometry.ts";
@@ -121,30 +121,32 @@ export class Conv2DBackpropInputVec4Program extends FlatProgram {
         let cb0 = cb * ${this.groups};
         let ix0 = xb * ${P};
         ${j.flatMap((k) => g.map((q) => `var ${acc(k, q)} = vec4<f32>(0.0);`)).join("\n")}
-        for (var kh = 0; kh < KH; kh++) {
-          let ty = iy + PT - kh;
-          if (ty < 0 || ty % SH != 0 || ty / SH >= OH) { continue; }
-          let rowBase = (b * OH + ty / SH) * OW;
-          for (var kw = 0; kw < KW; kw++) {
-            ${inputGradientTaps(P, "CO4")}
+        ${
+      inputGradientLoop(
+        P,
+        "CO4",
+        `
             let wBase = ((kh * KW + kw) * CI + cb0 * 4) * CO4;
             for (var co = 0; co < CO4; co++) {
               ${
-      g.map((q) => range(4).map((r) => `let w${q}_${r} = w[wBase + ${q * 4 + r} * CO4 + co];`).join("\n"))
-        .join("\n")
-    }
-              ${
-      j.map((k) =>
-        `{ let d = dy[base${k} + co] * m${k}; ${
-          g.map((q) =>
-            `${acc(k, q)} += vec4<f32>(dot(d, w${q}_0), dot(d, w${q}_1), dot(d, w${q}_2), dot(d, w${q}_3));`
-          ).join(" ")
-        } }`
-      ).join("\n")
-    }
-            }
-          }
+          g.map((q) => range(4).map((r) => `let w${q}_${r} = w[wBase + ${q * 4 + r} * CO4 + co];`).join("\n"))
+            .join("\n")
         }
+              ${
+          j.map((k) =>
+            `{ let d = dy[base${k} + co] * m${k}; ${
+              g.map((q) =>
+                `${
+                  acc(k, q)
+                } += vec4<f32>(dot(d, w${q}_0), dot(d, w${q}_1), dot(d, w${q}_2), dot(d, w${q}_3));`
+              ).join(" ")
+            } }`
+          ).join("\n")
+        }
+            }
+          `,
+      )
+    }
         let outBase = ((b * IH + iy) * IW + ix0) * CI + cb0 * 4;
         ${storeBlock({ px: P, groups: this.groups, x0: "ix0", width: "IW", channels: "CI" })}
       }
