@@ -47,7 +47,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     return current;
   }
   quietMesa();
-  const adapter = options.backend === "cpu" ? null : await requestAdapter();
+  const adapter = options.backend === "cpu" ? null : await requestWebGpuAdapter();
   if (adapter) {
     const info = adapter.info;
     tf.removeBackend("webgpu");
@@ -82,7 +82,9 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   if (options.warn !== false && options.backend !== "cpu") {
     console.error(
       "hans: no WebGPU adapter found, falling back to the tfjs cpu backend (about 15x slower to train). " +
-        "On Linux without a GPU, install Mesa's software driver: apt-get install -y mesa-vulkan-drivers",
+        (wgpuBackends === "vulkan"
+          ? "A Vulkan driver is installed but gave no adapter; DENO_WEBGPU_BACKEND=gl tries OpenGL instead"
+          : "On Linux without a GPU, install Mesa's software driver: apt-get install -y mesa-vulkan-drivers"),
     );
   }
   await tf.setBackend("cpu");
@@ -112,13 +114,60 @@ function quietMesa(): void {
   }
 }
 
-async function requestAdapter(): Promise<GPUAdapter | null> {
+/**
+ * Requests the WebGPU adapter, on Linux from Vulkan alone where a Vulkan driver is installed
+ * ({@linkcode preferVulkan}); null without one. Deno creates its WebGPU instance at the first request, so
+ * everything that asks for an adapter goes through here.
+ *
+ * @example
+ * ```ts ignore
+ * const adapter = await requestWebGpuAdapter();
+ * console.log(adapter?.info.description ?? "no WebGPU");
+ * ```
+ */
+export async function requestWebGpuAdapter(): Promise<GPUAdapter | null> {
   if (typeof navigator === "undefined" || !("gpu" in navigator)) return null;
+  wgpuBackends ??= preferVulkan();
   try {
     return await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   } catch {
     return null;
   }
+}
+
+/** The graphics APIs Deno's WebGPU may use in this process (`DENO_WEBGPU_BACKEND`; `all` when unset). */
+let wgpuBackends: string | undefined;
+
+/** Where the Vulkan loader finds installed drivers (their ICD manifests) on Linux. */
+const VULKAN_DRIVER_DIRS = ["/usr/share/vulkan/icd.d", "/usr/local/share/vulkan/icd.d", "/etc/vulkan/icd.d"];
+
+/**
+ * Restricts Deno's WebGPU to Vulkan (`DENO_WEBGPU_BACKEND=vulkan`) on Linux when a Vulkan driver is
+ * installed and the user has not chosen: wgpu picks the Vulkan adapter anyway, but with every API enabled it
+ * also loads OpenGL (libEGL, Mesa's GL driver), and at exit `deno test` then aborted in library finalizers
+ * racing Deno's exiting threads: 6 of 90 runs of one test file under load, against 0 of 110 with Vulkan alone
+ * (docs/hardening.md). Without read access to the driver folders or `--allow-env=DENO_WEBGPU_BACKEND`,
+ * nothing changes (and no permission is asked for). Returns the APIs in effect.
+ */
+function preferVulkan(): string {
+  const granted = (d: Deno.PermissionDescriptor) => Deno.permissions.querySync(d).state === "granted";
+  if (!granted({ name: "env", variable: "DENO_WEBGPU_BACKEND" })) return "all"; // asks no question
+  const chosen = Deno.env.get("DENO_WEBGPU_BACKEND");
+  if (chosen) return chosen;
+  const installed = Deno.build.os === "linux" &&
+    VULKAN_DRIVER_DIRS.some((path) => granted({ name: "read", path }) && hasDriverManifest(path));
+  if (!installed) return "all";
+  Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
+  return "vulkan";
+}
+
+function hasDriverManifest(dir: string): boolean {
+  try {
+    for (const entry of Deno.readDirSync(dir)) if (entry.name.endsWith(".json")) return true;
+  } catch {
+    // a missing or unreadable folder holds no driver
+  }
+  return false;
 }
 
 function isSoftware(adapter: GPUAdapter, description: string): boolean {

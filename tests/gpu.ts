@@ -2,20 +2,11 @@
  * Test helpers: start the backend once (WebGPU when there is an adapter) and register tests that use it.
  * @module
  */
-import { initBackend } from "../src/backend.ts";
+import { initBackend, requestWebGpuAdapter } from "../src/backend.ts";
 import { tf } from "../src/deps.ts";
 
-async function hasAdapter(): Promise<boolean> {
-  if (typeof navigator === "undefined" || !("gpu" in navigator)) return false;
-  try {
-    return (await navigator.gpu.requestAdapter()) !== null;
-  } catch {
-    return false;
-  }
-}
-
 /** True when this machine has a WebGPU adapter (a GPU or Mesa's software one). */
-export const HAS_WEBGPU: boolean = await hasAdapter();
+export const HAS_WEBGPU: boolean = (await requestWebGpuAdapter()) !== null;
 
 /**
  * Registers a test of hans's WGSL code: it runs only on WebGPU and is reported as ignored (not passed) on a

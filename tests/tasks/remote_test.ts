@@ -43,7 +43,7 @@ Deno.test({
           "run",
           "--allow-read",
           "--allow-write=results",
-          "--allow-env=XDG_RUNTIME_DIR,IMAGESCRIPT_WASM_SIMD,HANS_MAX_READ_MB,HANS_MAX_MEGAPIXELS",
+          "--allow-env=XDG_RUNTIME_DIR,DENO_WEBGPU_BACKEND,IMAGESCRIPT_WASM_SIMD,HANS_MAX_READ_MB,HANS_MAX_MEGAPIXELS",
           `--allow-import=127.0.0.1`,
           `${server.url}/cli.ts`,
           "clever-hans",
