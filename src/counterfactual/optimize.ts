@@ -72,7 +72,8 @@ export interface Counterfactuals {
 
 /**
  * Finds counterfactuals of `images` (`[n,H,W,C]`) for the classes `target` (the true classes). Works on the
- * GPU throughout; reads back only margins, once every `checkEvery` steps.
+ * GPU throughout; reads back only margins, once every `checkEvery` steps, from the logits the next step's loss
+ * computes anyway.
  */
 export async function findCounterfactuals(
   model: ExplainableModel,
@@ -100,29 +101,41 @@ export async function findCounterfactuals(
   const best = { images: original.slice(), l1: new Array(n).fill(Infinity), steps: new Array(n).fill(0) };
   const keptLambda = new Array(n).fill(NaN);
   const loss = counterfactualLoss(model, target, options.prior);
-  const gradOf = tf.grad((x) => loss.value(x as tf.Tensor4D));
   for (let round = 0; round < rounds; round++) {
     let state = tf.tidy(() => tf.concat([images.reshape([1, -1]), tf.zeros([2, n * size])]) as tf.Tensor2D);
     const active = new Array(n).fill(1);
     const reached = new Array(n).fill(0);
-    for (let t = 1; t <= steps; t++) {
-      const params = tf.tensor2d(lambda1.flatMap((l1, i) => [l1, lambda2, active[i]]), [n, 3]);
-      const next = tf.tidy(() => {
-        const x = state.slice([0, 0], [1, -1]).reshape([n, height, width, channels]);
-        return step({ original: images, state, grad: gradOf(x), params }, { ...settings, t });
-      });
-      params.dispose();
-      state.dispose();
-      state = next;
-      if (t % checkEvery === 0 || t === steps) {
-        const margins = await margin(model, state, images.shape, target);
-        for (let i = 0; i < n; i++) {
-          if (active[i] && margins[i] >= kappa) {
-            active[i] = 0;
-            reached[i] = t;
-          }
+    /** Retires the images whose margin reached κ after step `t`; true once none is left. */
+    const settle = (margins: number[], t: number): boolean => {
+      for (let i = 0; i < n; i++) {
+        if (active[i] && margins[i] >= kappa) {
+          active[i] = 0;
+          reached[i] = t;
         }
-        if (active.every((a) => a === 0)) break;
+      }
+      return active.every((a) => a === 0);
+    };
+    for (let t = 1; t <= steps; t++) {
+      // The check after step t − 1 reads the logits step t's loss computes anyway: no extra forward pass.
+      const seen: { logits?: tf.Tensor2D } = {};
+      const keep = t > 1 && (t - 1) % checkEvery === 0
+        ? (l: tf.Tensor2D) => void (seen.logits = tf.keep(l))
+        : undefined;
+      const grad = tf.tidy(() => {
+        const x = state.slice([0, 0], [1, -1]).reshape([n, height, width, channels]);
+        return tf.grad((x) => loss.value(x as tf.Tensor4D, keep))(x);
+      });
+      if (seen.logits && settle(await margins(seen.logits, target), t - 1)) {
+        grad.dispose();
+        break;
+      }
+      const params = tf.tensor2d(lambda1.flatMap((l1, i) => [l1, lambda2, active[i]]), [n, 3]);
+      const next = tf.tidy(() => step({ original: images, state, grad, params }, { ...settings, t }));
+      [params, grad, state].forEach((x) => x.dispose());
+      state = next;
+      if (t === steps) {
+        const last = tf.tidy(() => model.logits(state.slice([0, 0], [1, -1]).reshape(images.shape)));
+        settle(await margins(last as tf.Tensor2D, target), t);
       }
     }
     const last = state.slice([0, 0], [1, -1]);
@@ -161,8 +174,8 @@ export async function findCounterfactuals(
 /** The smooth loss of {@link findCounterfactuals}, built once per call of {@link counterfactualLoss}. */
 export interface CounterfactualLoss {
   /** The loss of a batch x′ `[n,H,W,C]`, summed over the batch. Builds its tensors inside tf.tidy, so it can
-   * run inside tf.grad. */
-  value(x: tf.Tensor4D): tf.Scalar;
+   * run inside tf.grad; `onLogits` gets the model's logits of x′ (`tf.keep` them to use them afterwards). */
+  value(x: tf.Tensor4D, onLogits?: (logits: tf.Tensor2D) => void): tf.Scalar;
   /** Frees the one-hot targets the loss holds; call it once the loss is no longer used. */
   dispose(): void;
 }
@@ -189,9 +202,10 @@ export function counterfactualLoss(
   // Kept out of any tidy the caller may be in: the loss outlives it.
   const oneHot = tf.keep(tf.tidy(() => tf.oneHot(tf.tensor1d(target, "int32"), model.classes)));
   return {
-    value: (x) =>
+    value: (x, onLogits) =>
       tf.tidy(() => {
         const logits = model.logits(x);
+        onLogits?.(logits);
         let l = tf.losses.softmaxCrossEntropy(oneHot, logits, undefined, undefined, tf.Reduction.NONE);
         if (prior) l = tf.add(l, tf.mul(reconstructionError(prior.reconstruct, x), weight));
         return tf.sum(l);
@@ -200,14 +214,8 @@ export function counterfactualLoss(
   };
 }
 
-/** Per image: logit of the target class minus the best other logit. */
-async function margin(
-  model: ExplainableModel,
-  state: tf.Tensor2D,
-  shape: number[],
-  target: number[],
-): Promise<number[]> {
-  const logits = tf.tidy(() => model.logits(state.slice([0, 0], [1, -1]).reshape(shape) as tf.Tensor4D));
+/** Per image: logit of the target class minus the best other logit. Disposes `logits`. */
+async function margins(logits: tf.Tensor2D, target: number[]): Promise<number[]> {
   const values = await logits.data() as Float32Array;
   const classes = logits.shape[1];
   logits.dispose();

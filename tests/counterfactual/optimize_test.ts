@@ -54,6 +54,48 @@ for (const reference of [false, true]) {
   );
 }
 
+gpuTest(
+  "margins are read after every checkEvery-th step: the step kept is the first check at or after the step reached",
+  async () => {
+    // Margins checked after every step give the step s at which the margin first reaches κ; checked every 10
+    // steps, the search must stop at the first multiple of 10 at or after s (x0 only falls on this model, so the
+    // margin stays reached), and the kept x′ must be in the true class by κ.
+    const x = tf.tensor4d(new Float32Array(20).fill(0.5), [1, 4, 5, 1]);
+    const net = trapNet();
+    const model = fromLayersModel(net);
+    const settings = { steps: 200, rounds: 1, reference: true, kappa: 0.5 };
+    const every = await findCounterfactuals(model, x, [0], { ...settings, checkEvery: 1 });
+    const tenth = await findCounterfactuals(model, x, [0], { ...settings, checkEvery: 10 });
+    const s = every.steps[0];
+    assert.ok(s > 10 && s % 10 !== 0, `reached at step ${s}: the case needs a step between two checks`);
+    assert.equal(tenth.steps[0], Math.ceil(s / 10) * 10);
+    for (const result of [every, tenth]) {
+      const logits = await take(
+        tf.tidy(() => net.predict(tf.tensor4d(result.images, [1, 4, 5, 1])) as tf.Tensor),
+      );
+      assert.ok(logits[0] - logits[1] >= 0.5, `margin ${logits[0] - logits[1]}`);
+    }
+    net.dispose();
+    x.dispose();
+  },
+);
+
+gpuTest(
+  "a search runs the model once per step and once at the end: the checks reuse the loss's logits",
+  async () => {
+    const x = tf.tensor4d(new Float32Array(40).fill(0.5), [2, 4, 5, 1]);
+    const net = trapNet();
+    const plain = fromLayersModel(net);
+    let calls = 0;
+    const model = { ...plain, logits: (t: tf.Tensor4D) => (calls++, plain.logits(t)) };
+    // κ out of reach: no image stops, so every one of the 20 checks happens.
+    await findCounterfactuals(model, x, [0, 0], { steps: 200, rounds: 1, checkEvery: 10, kappa: 1e9 });
+    assert.equal(calls, 201);
+    net.dispose();
+    x.dispose();
+  },
+);
+
 Deno.test("changeNorms counts pixels, not channels, for L0", () => {
   const a = new Float32Array([0, 0, 0, 0, 0, 0]);
   const b = new Float32Array([0.5, 0.5, 0, 0, 0, -0.0005]);
