@@ -134,8 +134,8 @@ export async function findCounterfactuals(
       [params, grad, state].forEach((x) => x.dispose());
       state = next;
       if (t === steps) {
-        const last = tf.tidy(() => model.logits(state.slice([0, 0], [1, -1]).reshape(images.shape)));
-        settle(await margins(last as tf.Tensor2D, target), t);
+        const logits = tf.tidy(() => model.logits(state.slice([0, 0], [1, -1]).reshape(images.shape)));
+        settle(await margins(logits, target), t);
       }
     }
     const last = state.slice([0, 0], [1, -1]);
