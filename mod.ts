@@ -21,7 +21,13 @@
  * @module
  */
 export { HansError } from "./src/errors.ts";
-export { type BackendInfo, initBackend, type InitBackendOptions } from "./src/backend.ts";
+export {
+  type BackendInfo,
+  initBackend,
+  type InitBackendOptions,
+  type WebGPUErrors,
+  webgpuErrors,
+} from "./src/backend.ts";
 export {
   type ForwardEngineChoice,
   forwardEngineOf,

@@ -64,6 +64,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
           maxStorageBuffersPerShaderStage: limits.maxStorageBuffersPerShaderStage,
         },
       });
+      watchDevice(device);
       return new WebGPUBackend(device, info);
     }, 3);
     // Measured on lavapipe: a separate im2col pass is faster than tfjs's fused conv, and its gradients stay right.
@@ -91,6 +92,48 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   await tf.ready();
   current = { backend: "cpu", adapter: "none", software: true, kernels: "tfjs" };
   return current;
+}
+
+/** What the WebGPU device reported on its own, as {@linkcode webgpuErrors} gives it. */
+export interface WebGPUErrors {
+  /** How many errors were reported in this process. */
+  count: number;
+  /** The first line of each of the first 100, oldest first. */
+  first: readonly string[];
+}
+
+const deviceErrors = { count: 0, first: [] as string[] };
+
+/**
+ * Keeps what the WebGPU device reports on its own: a shader that does not compile, a validation error, a lost
+ * device. tfjs raises none of them; its op then returns zeros or stale values, so a run would go on with
+ * wrong numbers. The first one is also printed, as it happens.
+ */
+function watchDevice(device: GPUDevice): void {
+  const keep = (message: string) => {
+    const line = message.split("\n").find((l) => l.trim().length > 0)?.trim() ?? "no message";
+    if (deviceErrors.count++ === 0) console.error(`hans: WebGPU reported an error: ${line}`);
+    if (deviceErrors.first.length < 100) deviceErrors.first.push(line);
+  };
+  device.addEventListener("uncapturederror", (e) => keep((e as GPUUncapturedErrorEvent).error.message));
+  device.lost.then((lost) => lost.reason !== "destroyed" && keep(`device lost: ${lost.message}`));
+}
+
+/**
+ * The errors the WebGPU device has reported in this process, once the reports in flight have arrived (Deno
+ * delivers them a task later). `withResultsDir` keeps no results of a run during which one was reported.
+ *
+ * @example
+ * ```ts ignore
+ * const before = (await webgpuErrors()).count;
+ * await work();
+ * const after = await webgpuErrors();
+ * if (after.count > before) throw new Error(after.first.at(-1));
+ * ```
+ */
+export async function webgpuErrors(): Promise<WebGPUErrors> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  return { count: deviceErrors.count, first: deviceErrors.first.slice() };
 }
 
 /** The running backend's info (starts it if needed). */

@@ -5,6 +5,7 @@
  * @module
  */
 import { basename, dirname, isAbsolute, join, normalize } from "node:path";
+import { webgpuErrors } from "../backend.ts";
 import { HansError } from "../errors.ts";
 
 /**
@@ -191,7 +192,9 @@ export class ResultsDir {
 
 /**
  * Runs `write` with a fresh results folder for `finalPath` and commits it when `write` returns, or deletes it
- * when `write` throws (the error goes on): the one place the tasks' try/commit/abort lives.
+ * when `write` throws (the error goes on): the one place the tasks' try/commit/abort lives. A run during which
+ * the WebGPU device reported an error (a shader that did not compile, a lost device: tfjs raises neither and
+ * goes on with wrong numbers) is refused too, with a `HansError`.
  *
  * @example
  * ```ts
@@ -203,8 +206,17 @@ export async function withResultsDir<T>(
   write: (out: ResultsDir) => Promise<T>,
 ): Promise<{ path: string; value: T }> {
   const out = await ResultsDir.create(finalPath);
+  const before = (await webgpuErrors()).count;
   try {
     const value = await write(out);
+    const errors = await webgpuErrors();
+    if (errors.count > before) {
+      throw new HansError(
+        `WebGPU reported ${errors.count - before} error(s) during the run (${
+          errors.first[before] ?? errors.first.at(-1)
+        }), so its numbers cannot be trusted and no results were kept; --backend cpu runs without WebGPU.`,
+      );
+    }
     return { path: await out.commit(), value };
   } catch (e) {
     await out.abort();
