@@ -193,15 +193,29 @@ const VULKAN_DRIVER_DIRS = ["/usr/share/vulkan/icd.d", "/usr/local/share/vulkan/
  * nothing changes (and no permission is asked for). Returns the APIs in effect.
  */
 function preferVulkan(): string {
-  const granted = (d: Deno.PermissionDescriptor) => Deno.permissions.querySync(d).state === "granted";
-  if (!granted({ name: "env", variable: "DENO_WEBGPU_BACKEND" })) return "all"; // asks no question
+  const env = Deno.permissions.querySync({ name: "env", variable: "DENO_WEBGPU_BACKEND" });
+  if (env.state !== "granted") return "all"; // asks no question
   const chosen = Deno.env.get("DENO_WEBGPU_BACKEND");
   if (chosen) return chosen;
-  const installed = Deno.build.os === "linux" &&
-    VULKAN_DRIVER_DIRS.some((path) => granted({ name: "read", path }) && hasDriverManifest(path));
-  if (!installed) return "all";
+  if (!vulkanDriverInstalled()) return "all";
   Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
   return "vulkan";
+}
+
+/**
+ * Whether a Vulkan driver is installed (Linux): a driver manifest in a folder the Vulkan loader reads and this
+ * process may read. False elsewhere, and without read access (no permission is asked for).
+ *
+ * @example
+ * ```ts ignore
+ * if (vulkanDriverInstalled()) console.log("WebGPU will run on Vulkan alone");
+ * ```
+ */
+export function vulkanDriverInstalled(): boolean {
+  if (Deno.build.os !== "linux") return false;
+  return VULKAN_DRIVER_DIRS.some((path) =>
+    Deno.permissions.querySync({ name: "read", path }).state === "granted" && hasDriverManifest(path)
+  );
 }
 
 function hasDriverManifest(dir: string): boolean {

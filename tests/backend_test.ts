@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { initBackend } from "../src/backend.ts";
+import { initBackend, vulkanDriverInstalled } from "../src/backend.ts";
 import { tf } from "../src/deps.ts";
 import { HAS_WEBGPU } from "./gpu.ts";
 
@@ -59,19 +59,10 @@ async function backendInChild(
   }
 }
 
-const vulkanDriver = Deno.build.os === "linux" &&
-  ["/usr/share/vulkan/icd.d", "/usr/local/share/vulkan/icd.d", "/etc/vulkan/icd.d"].some((dir) => {
-    try {
-      return [...Deno.readDirSync(dir)].some((e) => e.name.endsWith(".json"));
-    } catch {
-      return false;
-    }
-  });
-
 Deno.test({
   name:
     "with a Vulkan driver installed, WebGPU starts on Vulkan alone: OpenGL's libraries stay out of the process",
-  ignore: !HAS_WEBGPU || !vulkanDriver,
+  ignore: !HAS_WEBGPU || !vulkanDriverInstalled(),
   async fn() {
     const task = await taskEnvPermission();
     assert.match(task, /DENO_WEBGPU_BACKEND/, "the tasks may set DENO_WEBGPU_BACKEND");
