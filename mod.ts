@@ -6,8 +6,11 @@
  * - Shortcuts: the four artifacts ({@link squareShortcut}, {@link timestampShortcut}, {@link watermarkShortcut},
  *   {@link gradientShortcut}), {@link parsePlan} and {@link stampDataset}.
  * - Models: {@link createCnn}, {@link trainModel}, {@link saveModel}, {@link loadModel} (any TF.js classifier),
- *   {@link fromLayersModel}, {@link withInputRange}.
- * - Explanations: {@link explain} by name, the registry {@link METHODS}, {@link availableMethods}.
+ *   {@link fromLayersModel}, {@link asTwoClasses}, {@link withInputRange}, {@link mobileNetV2} (Keras's, seeded).
+ * - Explanations: {@link explain} by name, {@link explainTargets} (several targets sharing work), the registry
+ *   {@link METHODS}, {@link availableMethods}.
+ * - Memory: every batched pass is sized by {@link planPass} against {@link deviceLimits} and the
+ *   {@link memoryBudget} (`HANS_MAX_MEMORY_MB`).
  * - Metrics: localization, reliance, SpRAy, faithfulness, the randomization sanity check.
  * - Experiments: {@link runCleverHans}, {@link runContrastive}, {@link findCounterfactuals}, and their reports.
  *
@@ -23,11 +26,23 @@
 export { HansError } from "./src/errors.ts";
 export {
   type BackendInfo,
+  type DeviceLimits,
+  deviceLimits,
   initBackend,
   type InitBackendOptions,
+  overrideDeviceLimits,
   type WebGPUErrors,
   webgpuErrors,
 } from "./src/backend.ts";
+export { type MemoryBudget, memoryBudget } from "./src/limits.ts";
+export {
+  type PassCost,
+  type PassKind,
+  type PassPlan,
+  planPass,
+  type PlanPassOptions,
+} from "./src/model/pass_plan.ts";
+export { mobileNetV2, type MobileNetV2Options } from "./src/model/mobilenet_v2.ts";
 export {
   type ForwardEngineChoice,
   forwardEngineOf,
@@ -58,19 +73,26 @@ export { saveModel } from "./src/model/io.ts";
 export { shippedModel } from "./src/model/shipped.ts";
 
 export { type ContrastTarget, type Target } from "./src/explain/target.ts";
-export { type ExplainableModel, fromLayersModel, type ModelOutputs } from "./src/explain/model_fn.ts";
+export {
+  asTwoClasses,
+  type ExplainableModel,
+  fromLayersModel,
+  type ModelOutputs,
+} from "./src/explain/model_fn.ts";
 export { type ModelGraph } from "./src/explain/graph.ts";
 export { disposeLoaded, type LoadedModel, loadModel, type LoadModelOptions } from "./src/explain/load.ts";
 export { withInputRange } from "./src/explain/input_range.ts";
 export {
   availableMethods,
   explain,
+  explainTargets,
   method,
   type MethodInfo,
   type MethodLeftOut,
   type MethodName,
   type MethodOptionsByName,
   METHODS,
+  type TargetMaps,
 } from "./src/explain/registry.ts";
 export { noiseTunnel, type NoiseTunnelOptions } from "./src/explain/noise_tunnel.ts";
 

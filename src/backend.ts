@@ -5,6 +5,8 @@
  */
 import { tf, WebGPUBackend } from "./deps.ts";
 import { useHansKernels } from "./kernels/register.ts";
+import { HansError } from "./errors.ts";
+import { memoryBudget } from "./limits.ts";
 
 /** What runs the tensor work; recorded in every metrics.json. */
 export interface BackendInfo {
@@ -32,6 +34,8 @@ export interface InitBackendOptions {
 }
 
 let current: BackendInfo | undefined;
+/** The process's resident bytes when the backend first started. */
+let startResident: number | undefined;
 
 /**
  * Starts the backend once per process and returns what runs the work. WebGPU's device is requested with the
@@ -47,6 +51,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     return current;
   }
   quietMesa();
+  startResident ??= residentBytes();
   const adapter = options.backend === "cpu" ? null : await requestWebGpuAdapter();
   if (adapter) {
     const info = adapter.info;
@@ -76,6 +81,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       const software = isSoftware(adapter, description);
       const kernels = pickKernels(options.kernels ?? "auto", software);
       useHansKernels(kernels === "hans");
+      capBufferPool(poolCap());
       current = { backend: "webgpu", adapter: description, software, kernels };
       return current;
     }
@@ -136,9 +142,38 @@ export async function webgpuErrors(): Promise<WebGPUErrors> {
   return { count: deviceErrors.count, first: deviceErrors.first.slice() };
 }
 
+/**
+ * Throws a HansError when the WebGPU device reported an error since `since` (a `count` of
+ * {@linkcode webgpuErrors}) while `during` ran: tfjs goes on with zeros after a failed dispatch, so whatever
+ * was computed meanwhile is wrong. Call it after reading back the results (the reports of work in flight
+ * arrive once it is done).
+ *
+ * @example
+ * ```ts ignore
+ * const { count } = await webgpuErrors();
+ * const maps = await explain("gradient", model, x, target);
+ * await maps.data();
+ * await checkWebgpuErrors(count, "Gradient");
+ * ```
+ */
+export async function checkWebgpuErrors(since: number, during: string, consequence = ""): Promise<void> {
+  const errors = await webgpuErrors();
+  if (errors.count <= since) return;
+  throw new HansError(
+    `WebGPU reported ${errors.count - since} error(s) during ${during} (${
+      errors.first[since] ?? errors.first.at(-1)
+    }), so its numbers cannot be trusted${consequence}; --backend cpu runs without WebGPU.`,
+  );
+}
+
 /** The running backend's info (starts it if needed). */
 export function backendInfo(): BackendInfo | undefined {
   return current;
+}
+
+/** The cap of tfjs's buffer pool: an eighth of the memory budget (`HANS_MAX_MEMORY_MB`). */
+export function poolCap(): number {
+  return Math.floor(memoryBudget().bytes / 8);
 }
 
 /** Measured: hans's kernels win on Mesa's software adapter; tfjs's tiled ones are built for real GPUs. */
@@ -230,4 +265,143 @@ function hasDriverManifest(dir: string): boolean {
 function isSoftware(adapter: GPUAdapter, description: string): boolean {
   const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   return fallback || /llvmpipe|lavapipe|swiftshader|software/i.test(description);
+}
+
+/** The largest buffers the active backend can hold and bind, in bytes. */
+export interface DeviceLimits {
+  /** Largest storage buffer one shader may bind (WebGPU `maxStorageBufferBindingSize`). */
+  maxBindingBytes: number;
+  /** Largest buffer (WebGPU `maxBufferSize`). */
+  maxBufferBytes: number;
+  /** Where the limits come from: `webgpu` (the device's own) or the CPU backends' array limits. */
+  source: string;
+}
+
+/** The WebGPU device behind tfjs's webgpu backend, when it is the active one. */
+function activeDevice(): GPUDevice | undefined {
+  if (tf.getBackend() !== "webgpu") return undefined;
+  return (tf.backend() as unknown as { device?: GPUDevice }).device;
+}
+
+/**
+ * The largest buffers the active backend can bind and hold: on WebGPU the device's limits (128 MB per binding
+ * on Mesa's lavapipe), on the cpu and wasm backends 2 GiB − 1 (the largest typed array tfjs makes there).
+ *
+ * @example
+ * ```ts ignore
+ * const { maxBindingBytes } = deviceLimits();
+ * console.log(`one tensor may have at most ${maxBindingBytes / 4} float32 values`);
+ * ```
+ */
+export function deviceLimits(): DeviceLimits {
+  const device = activeDevice();
+  const limits = device
+    ? {
+      maxBindingBytes: device.limits.maxStorageBufferBindingSize,
+      maxBufferBytes: device.limits.maxBufferSize,
+      source: "webgpu",
+    }
+    : { maxBindingBytes: 2 ** 31 - 1, maxBufferBytes: 2 ** 31 - 1, source: tf.getBackend() };
+  return limitsOverride ? { ...limits, ...limitsOverride, source: "override" } : limits;
+}
+
+let limitsOverride: Partial<Pick<DeviceLimits, "maxBindingBytes" | "maxBufferBytes">> | undefined;
+
+/**
+ * Makes {@linkcode deviceLimits} report smaller limits than the device has (`undefined` restores the real
+ * ones): for tests of the batch planner, and to rehearse on a small machine what a device with smaller buffers
+ * would need.
+ *
+ * @example
+ * ```ts ignore
+ * overrideDeviceLimits({ maxBindingBytes: 64 * 1024 }); // plan as if one binding took 64 KB at most
+ * overrideDeviceLimits(undefined);
+ * ```
+ */
+export function overrideDeviceLimits(
+  limits: Partial<Pick<DeviceLimits, "maxBindingBytes" | "maxBufferBytes">> | undefined,
+): void {
+  limitsOverride = limits;
+}
+
+/** tfjs's WebGPU buffer pool (its `BufferManager`): buffers freed by disposed tensors wait there for reuse. */
+interface BufferPool {
+  freeBuffers: Map<string, GPUBuffer[]>;
+  numFreeBuffers: number;
+  numBytesAllocated: number;
+  numBytesUsed: number;
+  releaseBuffer(buffer: GPUBuffer, reuse?: boolean): void;
+  /** Set once the pool is capped ({@link capBufferPool}). */
+  hansCap?: number;
+}
+
+function bufferPool(): BufferPool | undefined {
+  if (!activeDevice()) return undefined;
+  const pool = (tf.backend() as unknown as { bufferManager?: BufferPool }).bufferManager;
+  return pool && pool.freeBuffers instanceof Map ? pool : undefined;
+}
+
+/**
+ * Caps tfjs's WebGPU buffer pool at `bytes`: a buffer freed while the pool holds that much is destroyed instead
+ * of kept. tfjs keys the pool by exact size and never frees it, so one forward pass of a 224×224 MobileNetV2
+ * leaves all of its about 90 MB of activations per image there (each layer's buffers have a size of their own);
+ * with the cap, the run holds its live tensors plus at most `bytes`. Small models stay under any sensible cap,
+ * so their passes keep reusing every buffer. Returns false off WebGPU.
+ *
+ * @example
+ * ```ts ignore
+ * capBufferPool(256 * 2 ** 20);
+ * ```
+ */
+export function capBufferPool(bytes: number): boolean {
+  const pool = bufferPool();
+  if (!pool) return false;
+  if (pool.hansCap === undefined) {
+    const release = pool.releaseBuffer.bind(pool);
+    pool.releaseBuffer = (buffer: GPUBuffer, reuse = true) => {
+      const free = pool.numBytesAllocated - pool.numBytesUsed;
+      release(buffer, reuse && free + buffer.size <= pool.hansCap!);
+    };
+  }
+  pool.hansCap = bytes;
+  return true;
+}
+
+/** The process's resident bytes (0 where Deno cannot tell). */
+function residentBytes(): number {
+  try {
+    return Deno.memoryUsage().rss;
+  } catch {
+    return 0;
+  }
+}
+
+/** Bytes the process may be taken to hold besides tensors: for compiled shaders, code and the allocator's slack. */
+const PROCESS_ALLOWANCE = 640 * 2 ** 20;
+
+/**
+ * What the process holds besides the next pass, as the memory planner counts it: its size when the backend
+ * started, an allowance for compiled shaders and the allocator, live tensors, tfjs's WebGPU buffer pool, and
+ * the heap of tfjs's wasm backend when another backend is active (a WebAssembly heap never shrinks). The
+ * resident size itself is no measure: memory freed to the allocator is reused by the next pass but stays
+ * resident.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(`held: ${heldBytes() / 2 ** 20} MB`);
+ * ```
+ */
+export function heldBytes(): number {
+  const wasm = tf.getBackend() === "wasm"
+    ? 0
+    : (tf.engine().registry["wasm"] as unknown as { wasm?: { HEAPU8?: Uint8Array } } | undefined)?.wasm
+      ?.HEAPU8
+      ?.byteLength ?? 0;
+  return (startResident ?? residentBytes()) + PROCESS_ALLOWANCE + tf.memory().numBytes + pooledBytes() + wasm;
+}
+
+/** Bytes in tfjs's WebGPU pool that no tensor uses (0 off WebGPU). */
+export function pooledBytes(): number {
+  const pool = bufferPool();
+  return pool ? pool.numBytesAllocated - pool.numBytesUsed : 0;
 }

@@ -5,6 +5,7 @@
 import { initBackend } from "../src/backend.ts";
 import { versions } from "../src/deps.ts";
 import { methodRates, profileBench, runBench } from "../src/pipeline/bench.ts";
+import { runRealBench } from "../src/pipeline/bench_real.ts";
 import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts";
 import { parseTaskFlags, taskHelp } from "../src/cli/args.ts";
 import { BENCH_FLAGS } from "../src/cli/task_flags.ts";
@@ -40,7 +41,11 @@ export async function benchTask(args: string[]): Promise<unknown> {
         "unit".padEnd(10)
       } ratio`,
     );
-    const workloads = await runBench(flags.quick, log);
+    const workloads: Record<string, unknown> = await runBench(flags.quick, log);
+    if (flags.real) {
+      log("real size (MobileNetV2 224, the peer's R1–R6; rate, unit, id):");
+      Object.assign(workloads, await runRealBench(log, flags.quick));
+    }
     log(`every method, batched, on ${flags.quick ? 8 : 32} images:`);
     const methods = await methodRates(flags.quick ? 8 : 32, log);
     const doc = { ...header, workloads, methods };

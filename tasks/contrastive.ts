@@ -9,7 +9,7 @@ import { parseDatasetSpec } from "../src/data/mod.ts";
 import { HansError, say } from "../src/errors.ts";
 import { pickSpatialNode } from "../src/explain/graph.ts";
 import { parseInputRange, withInputRange } from "../src/explain/input_range.ts";
-import { method } from "../src/explain/registry.ts";
+import { method, resolvedOptions } from "../src/explain/registry.ts";
 import { readShippedRecord, shippedModel } from "../src/model/shipped.ts";
 import { contrastiveMetrics, loadModelAndTestImages, runContrastive } from "../src/pipeline/contrastive.ts";
 import { contrastiveFigures, contrastiveHtml } from "../src/report/contrastive_report.ts";
@@ -41,7 +41,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
   const { path, value: result } = await withResultsDir(
     flags.out ?? defaultResultsPath("contrastive"),
     async (out) => {
-      const info = await initBackend();
+      const info = await initBackend({ backend: flags.backend });
       const { loaded, test, notes } = await loadModelAndTestImages({
         model: flags.model ?? shipped.source,
         dataset,
@@ -54,18 +54,21 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
       // A --layer the model does not have stops the run here, with the candidates, whatever methods run.
       if (flags.layer !== undefined && model.graph) pickSpatialNode(model.graph, flags.layer, "--layer");
       const layer = flags.layer === undefined ? {} : { layer: flags.layer };
+      const methodOptions = {
+        ...(flags.quick ? CONTRASTIVE_QUICK_OPTIONS : CONTRASTIVE_OPTIONS),
+        grad_cam: layer,
+        guided_grad_cam: layer,
+        activations: layer,
+      };
       const result = await runContrastive({
         model,
         test,
         maxExamples: flags.examples,
         methods,
-        methodOptions: {
-          ...(flags.quick ? CONTRASTIVE_QUICK_OPTIONS : CONTRASTIVE_OPTIONS),
-          grad_cam: layer,
-          guided_grad_cam: layer,
-          activations: layer,
-        },
+        methodOptions,
         seed,
+        budgetSeconds: flags.budget * 60,
+        startedAt: started,
         log: say,
       });
       const meta = {
@@ -93,6 +96,15 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
           layer: meta.layer ?? null,
           testSize: test.count,
           seconds: (performance.now() - started) / 1000,
+          settings: {
+            inputRange: range,
+            quick: flags.quick,
+            budgetMinutes: flags.budget,
+            examples: flags.examples,
+            testSize: flags["test-size"] ?? null,
+            methods: flags.methods ?? null,
+            methodOptions: resolvedOptions(result.methodInfo, result.methodOptions, test),
+          },
         }),
       );
       for (const f of figures) await out.writeFile(f.file, f.svg);

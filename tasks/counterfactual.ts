@@ -43,7 +43,7 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
   const { path, value: metrics } = await withResultsDir(
     flags.out ?? defaultResultsPath("counterfactual"),
     async (out) => {
-      const info = await initBackend();
+      const info = await initBackend({ backend: flags.backend });
       const data = await loadDataset(datasetText, { seed, testSize });
       const loaded = await loadModel(flags.model ?? shippedModel().source, { expect: data.test });
       // The transfer model is loaded (and checked) before any optimization, so a bad path fails at once.
@@ -75,6 +75,15 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
         transferModel: flags["transfer-model"] ??
           "trained here: same CNN, seed + 1, 1 epoch on 12,000 images",
         seconds: (performance.now() - started) / 1000,
+        settings: {
+          inputRange: range,
+          quick,
+          examples,
+          steps,
+          rounds,
+          testSize: testSize ?? null,
+          priorWeight: usePrior ? gamma : null,
+        },
       });
       const differences = await counterfactualFigure(result);
       await out.writeJson("metrics.json", metrics);

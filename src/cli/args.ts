@@ -15,8 +15,20 @@ export function parseFlags<T extends ParseArgsConfig["options"]>(
 ): ReturnType<
   typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>
 >["values"] {
+  // A value that starts with a dash and a digit (`--input-range -1,1`) is a value, not a flag.
+  const joined = args.flatMap((arg, i) => {
+    const name = /^--([^=]+)$/.exec(arg)?.[1];
+    const next = args[i + 1];
+    if (name && options?.[name]?.type === "string" && next !== undefined && /^-\.?\d/.test(next)) {
+      return [`${arg}=${next}`];
+    }
+    return i > 0 && /^-\.?\d/.test(arg) && /^--[^=]+$/.exec(args[i - 1]) &&
+        options?.[args[i - 1].slice(2)]?.type === "string"
+      ? []
+      : [arg];
+  });
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: joined, options, strict: true, allowPositionals: false }).values;
   } catch (e) {
     const message = (e as Error).message;
     const first = message.split("\n")[0].replace(/\.? To specify.*$/s, "").replace(/\.$/, "");

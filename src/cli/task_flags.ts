@@ -18,6 +18,11 @@ export const BENCH_FLAGS = {
 process and prints both rates and their ratio (hans / reference). Writes results/bench-<UTC time>/bench.json.`,
   flags: {
     quick: { type: "boolean", help: "smaller workloads (for tests)" },
+    real: {
+      type: "boolean",
+      help: "also the real-size workloads R1–R6 of the PyTorch + Captum peer on a MobileNetV2 (224×224×3, " +
+        "1,000 classes): prediction, gradient, Integrated Gradients, Grad-CAM, occlusion, SmoothGrad",
+    },
     json: { type: "boolean", help: "print only the JSON" },
     profile: {
       type: "boolean",
@@ -63,6 +68,15 @@ seed, sizes and test accuracy. The shipped model in fixtures/fashion-mnist-cnn/ 
     help: { type: "boolean", help: "this text" },
   },
 } as const satisfies TaskSpec<Record<string, FlagSpec>>;
+
+/** `--backend`, the same in every task that runs a model. */
+const BACKEND_FLAG = {
+  type: "string",
+  metavar: "NAME",
+  choices: ["webgpu", "cpu"],
+  defaultText: "webgpu when an adapter exists",
+  help: "webgpu or cpu",
+} as const satisfies FlagSpec;
 
 /** The command line of `deno task counterfactual`. */
 export const COUNTERFACTUAL_FLAGS = {
@@ -147,6 +161,7 @@ without and with an autoencoder prior (γ·‖AE(x′) − x′‖₂² added to
       defaultText: String(DEFAULT_PRIOR_WEIGHT),
       help: "γ, the weight of the squared reconstruction error",
     },
+    backend: BACKEND_FLAG,
     seed: {
       type: "number",
       default: 1,
@@ -226,9 +241,20 @@ the top pixels of their contrastive map turns the prediction into the true class
     layer: {
       type: "string",
       metavar: "NAME",
-      defaultText: "the last layer with a 4-D output that feeds the classifier head",
+      defaultText:
+        "the last convolutional activation: the last 4-D layer of at least 2×2 the logits depend on",
       help: "layer Grad-CAM, Guided Grad-CAM and activations read (a wrong name lists the candidates)",
     },
+    budget: {
+      type: "number",
+      default: 15,
+      min: 0.1,
+      max: 100000,
+      help:
+        "minutes the run may take: each method's time per image is estimated first, expensive methods study " +
+        "fewer mistakes and one that cannot afford one is left out (metrics.json's methodsLeftOut says why)",
+    },
+    backend: BACKEND_FLAG,
     seed: {
       type: "number",
       min: 0,
@@ -248,7 +274,6 @@ export const CONTRASTIVE_OPTIONS = {
   smoothgrad: { samples: 16 },
   smoothgrad_sq: { samples: 16 },
   vargrad: { samples: 16 },
-  integrated_gradients: { steps: 16 },
   rise: { masks: 200, center: true },
 };
 
@@ -373,13 +398,7 @@ reliance tests and saliency maps that it cheats. Writes results/clever-hans-<UTC
         `full); auto: ${DEFAULT_CONTRAST_POWER} when a planted artifact is faint (changes its pixels by 0.1 or ` +
         "less on average, as the watermark does), else 0",
     },
-    backend: {
-      type: "string",
-      metavar: "NAME",
-      choices: ["webgpu", "cpu"],
-      defaultText: "webgpu when an adapter exists",
-      help: "webgpu or cpu",
-    },
+    backend: BACKEND_FLAG,
     kernels: {
       type: "string",
       metavar: "NAME",

@@ -6,7 +6,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import type { ExplainableModel } from "../explain/model_fn.ts";
+import { type ExplainableModel, inputsPerPass } from "../explain/model_fn.ts";
 import { reconstructionError, type Reconstructor } from "../model/autoencoder.ts";
 import {
   counterfactualStep,
@@ -73,13 +73,63 @@ export interface Counterfactuals {
 /**
  * Finds counterfactuals of `images` (`[n,H,W,C]`) for the classes `target` (the true classes). Works on the
  * GPU throughout; reads back only margins, once every `checkEvery` steps, from the logits the next step's loss
- * computes anyway.
+ * computes anyway. The images optimize together as far as the device and the memory budget allow one backward
+ * pass to take them (`pass_plan.ts`), else in groups one after another; each image's result is the same
+ * either way. `onRound` then reports each round once every group has run it.
  */
 export async function findCounterfactuals(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: number[],
   options: CounterfactualOptions = {},
+): Promise<Counterfactuals> {
+  const [n, height, width, channels] = images.shape;
+  const perPass = await inputsPerPass(model, images, {
+    kind: "backward",
+    factor: options.prior ? 2 : 1,
+    // The state (x′, Adam's two moments), the gradient and the original, per image.
+    extraBytesPerInput: 5 * 4 * height * width * channels,
+    requested: n,
+    label: "a counterfactual search",
+  });
+  if (perPass >= n) return await searchGroup(model, images, target, options);
+  const parts: Counterfactuals[] = [];
+  const succeeded = new Array<number>(options.rounds ?? 3).fill(0);
+  for (let start = 0; start < n; start += perPass) {
+    const m = Math.min(perPass, n - start);
+    const group = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
+    try {
+      parts.push(
+        await searchGroup(model, group, target.slice(start, start + m), {
+          ...options,
+          onRound: (round, k) => void (succeeded[round] += k),
+        }),
+      );
+    } finally {
+      group.dispose();
+    }
+  }
+  succeeded.forEach((k, round) => options.onRound?.(round, k));
+  const joined = new Float32Array(n * height * width * channels);
+  let offset = 0;
+  for (const p of parts) {
+    joined.set(p.images, offset);
+    offset += p.images.length;
+  }
+  return {
+    images: joined,
+    success: parts.flatMap((p) => p.success),
+    steps: parts.flatMap((p) => p.steps),
+    lambda1: parts.flatMap((p) => p.lambda1),
+  };
+}
+
+/** {@link findCounterfactuals} on images that optimize together. */
+async function searchGroup(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: number[],
+  options: CounterfactualOptions,
 ): Promise<Counterfactuals> {
   const [n, height, width, channels] = images.shape;
   const size = height * width * channels;

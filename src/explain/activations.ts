@@ -7,7 +7,7 @@
 import { tf } from "../deps.ts";
 import { evaluate, pickSpatialNode } from "./graph.ts";
 import { upsample } from "./grad_cam.ts";
-import { type ExplainableModel, mapChunks, modelGraph } from "./model_fn.ts";
+import { type ExplainableModel, inputsPerPass, mapChunks, modelGraph } from "./model_fn.ts";
 import type { Target } from "./target.ts";
 
 /** Options of {@link activations}. */
@@ -45,7 +45,7 @@ export interface ActivationsOptions {
  * net.dispose();
  * ```
  */
-export function activations(
+export async function activations(
   model: ExplainableModel,
   images: tf.Tensor4D,
   _target: Target,
@@ -54,9 +54,14 @@ export function activations(
   const graph = modelGraph(model, "activations");
   const layer = pickSpatialNode(graph, options.layer, "activations");
   const [, height, width] = images.shape;
-  return Promise.resolve(mapChunks(images, options.batchSize ?? 256, (x) => {
-    let a = evaluate(graph, x, [layer]).get(layer) as tf.Tensor4D;
+  const batch = await inputsPerPass(model, images, {
+    kind: "forward",
+    requested: options.batchSize ?? 256,
+    label: "activations",
+  });
+  return mapChunks(images, batch, (x) => {
+    let a = evaluate(graph, x, [layer], { release: true }).get(layer) as tf.Tensor4D;
     if (options.absolute ?? false) a = tf.abs(a);
     return upsample(tf.mean(a, 3, true) as tf.Tensor4D, height, width);
-  }));
+  });
 }

@@ -8,7 +8,7 @@
  */
 import { tf } from "../deps.ts";
 import { evaluate, type ModelGraph, pickSpatialNode } from "./graph.ts";
-import { type ExplainableModel, mapChunks, modelGraph } from "./model_fn.ts";
+import { type ExplainableModel, inputsPerPass, mapChunks, modelGraph } from "./model_fn.ts";
 import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
 
 /** Options of {@link gradCam}. */
@@ -89,7 +89,21 @@ export function logitsFrom(
   const below = downstreamOf(graph, layer);
   const given = new Map([...values].filter(([name]) => !below.has(name)));
   given.set(layer, a);
-  return evaluate(graph, null, [graph.output], { given }).get(graph.output) as tf.Tensor2D;
+  return evaluate(graph, null, [graph.output], { given, release: true }).get(graph.output) as tf.Tensor2D;
+}
+
+/**
+ * The values the part of the graph after `layer` needs from before it: the layer's own and those of skip
+ * connections around it. A pass that computes just these holds only its working set.
+ */
+function boundaryOf(graph: ModelGraph, layer: string): string[] {
+  const below = downstreamOf(graph, layer);
+  const boundary = new Set([layer]);
+  for (const node of graph.nodes) {
+    if (!below.has(node.name) || node.name === layer) continue;
+    for (const input of node.inputs) if (!below.has(input)) boundary.add(input);
+  }
+  return [...boundary];
 }
 
 /**
@@ -151,7 +165,7 @@ export function gradCamMaps(
 ): tf.Tensor3D {
   return tf.tidy(() => {
     const [, height, width] = x.shape;
-    const values = evaluate(graph, x, [graph.output, layer]);
+    const values = evaluate(graph, x, boundaryOf(graph, layer), { release: true });
     const activations = values.get(layer) as tf.Tensor4D;
     const head = (a: tf.Tensor) => tf.sum(targetScores(logitsFrom(graph, values, layer, a), weights));
     const grads = tf.grad(head)(activations) as tf.Tensor4D;
@@ -186,7 +200,7 @@ export function gradCamMaps(
  * net.dispose();
  * ```
  */
-export function gradCam(
+export async function gradCam(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
@@ -194,8 +208,13 @@ export function gradCam(
 ): Promise<tf.Tensor3D> {
   const graph = modelGraph(model, "Grad-CAM");
   const layer = pickSpatialNode(graph, options.layer, "Grad-CAM");
-  return Promise.resolve(mapChunks(images, options.batchSize ?? 256, (x, start, end) => {
+  const batch = await inputsPerPass(model, images, {
+    kind: "forward",
+    requested: options.batchSize ?? 256,
+    label: "Grad-CAM",
+  });
+  return mapChunks(images, batch, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
     return gradCamMaps(graph, layer, x, w, options.relu ?? true);
-  }));
+  });
 }

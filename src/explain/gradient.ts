@@ -3,14 +3,20 @@
  * @module
  */
 import type { tf } from "../deps.ts";
-import { type ExplainableModel, inputGradients, mapChunks, reduceChannels } from "./model_fn.ts";
+import {
+  type ExplainableModel,
+  inputGradients,
+  inputsPerPass,
+  mapChunks,
+  reduceChannels,
+} from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /** Options of {@link gradient}. */
 export interface GradientOptions {
   /** Max of |gradient| over channels (true, the default) or the signed sum over channels (false). */
   absolute?: boolean;
-  /** Images per backward pass (default 128). */
+  /** Most images per backward pass (default 128; fewer when the device or the memory budget needs it). */
   batchSize?: number;
 }
 
@@ -37,15 +43,20 @@ export interface GradientOptions {
  * net.dispose();
  * ```
  */
-export function gradient(
+export async function gradient(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: GradientOptions = {},
 ): Promise<tf.Tensor3D> {
   const absolute = options.absolute ?? true;
-  return Promise.resolve(mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
+  const batch = await inputsPerPass(model, images, {
+    kind: "backward",
+    requested: options.batchSize ?? 128,
+    label: "Gradient",
+  });
+  return mapChunks(images, batch, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
     return reduceChannels(inputGradients(model, x, w), absolute);
-  }));
+  });
 }

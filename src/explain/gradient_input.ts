@@ -3,7 +3,13 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { type ExplainableModel, inputGradients, mapChunks, reduceChannels } from "./model_fn.ts";
+import {
+  type ExplainableModel,
+  inputGradients,
+  inputsPerPass,
+  mapChunks,
+  reduceChannels,
+} from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /** Options of {@link gradientInput}. */
@@ -36,15 +42,20 @@ export interface GradientInputOptions {
  * net.dispose();
  * ```
  */
-export function gradientInput(
+export async function gradientInput(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: GradientInputOptions = {},
 ): Promise<tf.Tensor3D> {
   const absolute = options.absolute ?? false;
-  return Promise.resolve(mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
+  const batch = await inputsPerPass(model, images, {
+    kind: "backward",
+    requested: options.batchSize ?? 128,
+    label: "Gradient × input",
+  });
+  return mapChunks(images, batch, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
     return reduceChannels(tf.mul(inputGradients(model, x, w), x) as tf.Tensor4D, absolute);
-  }));
+  });
 }

@@ -215,6 +215,11 @@ export interface ModelGraph {
   output: string;
   /** True when a softmax at the end of the model was left out, so {@link output} is its input. */
   softmaxRemoved: boolean;
+  /**
+   * True when a sigmoid at the end of the model was left out (a binary or multi-label classifier), so
+   * {@link output} is its input.
+   */
+  sigmoidRemoved?: boolean;
   /** Shape of each node's value for a batch of one (`[1, ...]`), from the model or a probe run. */
   shapes: Map<string, number[]>;
   /** Where it was read from. */
@@ -294,6 +299,13 @@ export interface EvaluateOptions {
   given?: Map<string, tf.Tensor>;
   /** Activation hooks. */
   hooks?: ActivationHooks;
+  /**
+   * Release each value as soon as every node that needs it has run (default false), so a pass holds only its
+   * working set instead of every activation (about 88 MB per 224×224 image on MobileNetV2). The returned map
+   * then holds only the `outputs` (and the `given` values). Safe under `tf.grad`: the tape keeps its own copies
+   * of what the backward pass needs.
+   */
+  release?: boolean;
 }
 
 /**
@@ -346,11 +358,31 @@ export function evaluate(
     needed.add(name);
     stack.push(...node.inputs);
   }
+  // Uses left of each value by the nodes still to run, for `release`.
+  const uses = new Map<string, number>();
+  if (options.release) {
+    for (const node of graph.nodes) {
+      if (needed.has(node.name)) {
+        for (const i of new Set(node.inputs)) uses.set(i, (uses.get(i) ?? 0) + 1);
+      }
+    }
+  }
+  const kept = new Set([...outputs, ...(options.given?.keys() ?? []), graph.input]);
   for (const node of graph.nodes) {
     if (!needed.has(node.name)) continue;
     if (node.op === "input") throw new HansError("the model graph needs its input image to run.");
     const args = node.inputs.map((i) => values.get(i)!);
     values.set(node.name, runNode(node, args, options.hooks ?? {}));
+    if (!options.release) continue;
+    for (const i of new Set(node.inputs)) {
+      const left = uses.get(i)! - 1;
+      uses.set(i, left);
+      if (left > 0 || kept.has(i)) continue;
+      const value = values.get(i)!;
+      values.delete(i);
+      // Identity-like nodes pass the same tensor on: release it only when no live value is that tensor.
+      if (![...values.values()].includes(value)) value.dispose();
+    }
   }
   return values;
 }
@@ -380,7 +412,7 @@ export function evaluate(
  * ```
  */
 export function graphLogits(graph: ModelGraph, x: tf.Tensor4D): tf.Tensor2D {
-  return evaluate(graph, x).get(graph.output) as tf.Tensor2D;
+  return evaluate(graph, x, [graph.output], { release: true }).get(graph.output) as tf.Tensor2D;
 }
 
 /**
@@ -635,8 +667,10 @@ export function spatialNodes(graph: ModelGraph): string[] {
 
 /**
  * The node a layer-reading method (Grad-CAM, activations) looks at: `name` when given, else the last node with
- * a 4-D value that feeds the classifier head. Throws a HansError listing the candidates when `name` is not
- * one of them, or when the model has none.
+ * a 4-D value at least 2×2 that the logits depend on, i.e. the last convolutional activation (as Keras's
+ * Grad-CAM example takes it): a pooling to 1×1 before the head (MobileNetV2's `AveragePooling2D(7)`) would
+ * make every map one constant. With no node of at least 2×2, the last 4-D node. Throws a HansError listing
+ * the candidates when `name` is not one of them, or when the model has none.
  *
  * @example
  * ```ts
@@ -648,14 +682,15 @@ export function spatialNodes(graph: ModelGraph): string[] {
  * const layers = [
  *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, padding: "same", name: "conv" }),
  *   tf.layers.maxPooling2d({ poolSize: 2, name: "pool" }),
+ *   tf.layers.averagePooling2d({ poolSize: 2, name: "to_1x1" }),
  *   tf.layers.flatten(),
  *   tf.layers.dense({ units: 3, name: "head" }),
  * ];
  * const net = tf.sequential({ layers });
  * const graph = layersGraph(net);
- * assert.equal(pickSpatialNode(graph, undefined, "Grad-CAM"), "pool"); // the last 4-D node
- * assert.equal(pickSpatialNode(graph, "conv", "Grad-CAM"), "conv");
- * assert.throws(() => pickSpatialNode(graph, "head", "Grad-CAM"), /use one of conv, pool/);
+ * assert.equal(pickSpatialNode(graph, undefined, "Grad-CAM"), "pool"); // the last 4-D node of 2×2 or more
+ * assert.equal(pickSpatialNode(graph, "to_1x1", "Grad-CAM"), "to_1x1"); // named: any 4-D node
+ * assert.throws(() => pickSpatialNode(graph, "head", "Grad-CAM"), /use one of conv, pool, to_1x1/);
  * net.dispose();
  * ```
  */
@@ -666,7 +701,10 @@ export function pickSpatialNode(graph: ModelGraph, name: string | undefined, met
       `${method} needs a layer with a 4-D output (a conv or pooling layer); the model has none.`,
     );
   }
-  if (name === undefined) return candidates[candidates.length - 1];
+  if (name === undefined) {
+    const spatial = candidates.filter((n) => graph.shapes.get(n)!.slice(1, 3).every((side) => side >= 2));
+    return (spatial.length > 0 ? spatial : candidates).at(-1)!;
+  }
   if (!candidates.includes(name)) {
     const known = graph.nodes.some((n) => n.name === name);
     throw new HansError(

@@ -144,9 +144,9 @@ export function layersGraph(model: tf.LayersModel): ModelGraph {
 }
 
 /**
- * Leaves a final softmax out: a softmax activation on the output node becomes linear (a copy of the node, the
- * model untouched), a softmax node is skipped, identities after it included. Nodes the logits do not depend on
- * are dropped.
+ * Leaves a final softmax (or sigmoid) out: such an activation on the output node becomes linear (a copy of the
+ * node, the model untouched), such a node is skipped, identities after it included. Nodes the logits do not
+ * depend on are dropped.
  *
  * @example
  * ```ts
@@ -183,16 +183,20 @@ function leaveOutSoftmax(graph: ModelGraph): void {
   let name = graph.output;
   let node = byName.get(name)!;
   while (node.op === "identity" && node.inputs.length === 1) node = byName.get(node.inputs[0])!;
-  if (node.op === "activation" && node.activation === "softmax") {
+  const removed = (activation: string) => {
+    if (activation === "softmax") graph.softmaxRemoved = true;
+    else graph.sigmoidRemoved = true;
+  };
+  if (node.op === "activation" && (node.activation === "softmax" || node.activation === "sigmoid")) {
     graph.output = node.inputs[0];
-    graph.softmaxRemoved = true;
+    removed(node.activation);
     return;
   }
-  if ("activation" in node && node.activation === "softmax") {
+  if ("activation" in node && (node.activation === "softmax" || node.activation === "sigmoid")) {
     const linear = { ...node, activation: "linear" as const };
     graph.nodes = graph.nodes.map((n) => (n === node ? linear : n));
     graph.output = node.name;
-    graph.softmaxRemoved = true;
+    removed(node.activation);
     return;
   }
   name = node.name;

@@ -8,7 +8,7 @@
  */
 import { tf } from "../deps.ts";
 import { evaluate, type ModelGraph } from "./graph.ts";
-import { type ExplainableModel, mapChunks, modelGraph, reduceChannels } from "./model_fn.ts";
+import { type ExplainableModel, inputsPerPass, mapChunks, modelGraph, reduceChannels } from "./model_fn.ts";
 import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
 
 /** Options of {@link guidedBackprop}. */
@@ -109,7 +109,7 @@ export function guidedGradients(graph: ModelGraph, x: tf.Tensor4D, weights: tf.T
     const f = (input: tf.Tensor) =>
       tf.sum(
         targetScores(
-          evaluate(graph, input, [graph.output], { hooks }).get(graph.output) as tf.Tensor2D,
+          evaluate(graph, input, [graph.output], { hooks, release: true }).get(graph.output) as tf.Tensor2D,
           weights,
         ),
       );
@@ -141,15 +141,20 @@ export function guidedGradients(graph: ModelGraph, x: tf.Tensor4D, weights: tf.T
  * net.dispose();
  * ```
  */
-export function guidedBackprop(
+export async function guidedBackprop(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: GuidedBackpropOptions = {},
 ): Promise<tf.Tensor3D> {
   const graph = modelGraph(model, "Guided Backprop");
-  return Promise.resolve(mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
+  const batch = await inputsPerPass(model, images, {
+    kind: "backward",
+    requested: options.batchSize ?? 128,
+    label: "Guided Backprop",
+  });
+  return mapChunks(images, batch, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
     return reduceChannels(guidedGradients(graph, x, w), options.absolute ?? true);
-  }));
+  });
 }

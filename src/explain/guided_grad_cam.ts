@@ -7,7 +7,7 @@ import type { tf } from "../deps.ts";
 import { pickSpatialNode } from "./graph.ts";
 import { gradCamMaps } from "./grad_cam.ts";
 import { guidedGradients } from "./guided_backprop.ts";
-import { type ExplainableModel, mapChunks, modelGraph, reduceChannels } from "./model_fn.ts";
+import { type ExplainableModel, inputsPerPass, mapChunks, modelGraph, reduceChannels } from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /** Options of {@link guidedGradCam}. */
@@ -45,7 +45,7 @@ export interface GuidedGradCamOptions {
  * net.dispose();
  * ```
  */
-export function guidedGradCam(
+export async function guidedGradCam(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
@@ -53,9 +53,15 @@ export function guidedGradCam(
 ): Promise<tf.Tensor3D> {
   const graph = modelGraph(model, "Guided Grad-CAM");
   const layer = pickSpatialNode(graph, options.layer, "Guided Grad-CAM");
-  return Promise.resolve(mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
+  const batch = await inputsPerPass(model, images, {
+    kind: "backward",
+    factor: 1.5,
+    requested: options.batchSize ?? 128,
+    label: "Guided Grad-CAM",
+  });
+  return mapChunks(images, batch, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
     const cam = gradCamMaps(graph, layer, x, w, true).expandDims(3);
     return reduceChannels(guidedGradients(graph, x, w).mul(cam) as tf.Tensor4D, options.absolute ?? true);
-  }));
+  });
 }

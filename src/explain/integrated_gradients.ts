@@ -2,12 +2,19 @@
  * Integrated Gradients (Sundararajan et al. 2017): (x − baseline) times the gradient integrated along the
  * straight path from the baseline to x. The attributions of an image sum to f(x) − f(baseline), up to the
  * error of the quadrature rule (Gauss–Legendre by default, or the midpoint rule), which shrinks as `steps`
- * grows. With a `tolerance`, the steps grow per image until the attributions sum to the score gap within it.
+ * grows. By default each map is checked: the points grow per image until its attributions sum to the score gap
+ * within 5% (ReLU6 nets such as MobileNetV2 need about 128 points where a small CNN needs 32).
  * @module
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { type ExplainableModel, mapChunks, reduceChannels, sampledGradients } from "./model_fn.ts";
+import {
+  type ExplainableModel,
+  inputsPerPass,
+  mapChunks,
+  reduceChannels,
+  sampledGradients,
+} from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /**
@@ -19,30 +26,36 @@ export type IntegrationMethod = "gausslegendre" | "riemann_middle";
 /** The quadrature rules, the default first. */
 export const INTEGRATION_METHODS: readonly IntegrationMethod[] = ["gausslegendre", "riemann_middle"];
 
-/** The default largest number of steps per image when a `tolerance` is set. */
+/** The default largest number of points per image. */
 export const DEFAULT_MAX_STEPS = 256;
+
+/** The default relative completeness error each map is refined to. */
+export const DEFAULT_TOLERANCE = 0.05;
 
 /** Options of {@link integratedGradients}. */
 export interface IntegratedGradientsOptions {
   /**
-   * Points on the path (default 32). With a `tolerance`, the first number of points tried (default 8),
-   * doubled until the tolerance is met or `maxSteps` is reached.
+   * Points on the path tried first (default 32); an image whose map misses the `tolerance` is computed again
+   * with more points (2–4 times as many, as its error suggests), up to `maxSteps`.
    */
   steps?: number;
   /** Quadrature rule (default `gausslegendre`, as in Captum). */
   method?: IntegrationMethod;
   /**
    * Relative completeness error to reach per image: |Σ attributions − (f(x) − f(baseline))| / |f(x) −
-   * f(baseline)|. Unset (the default), every image gets `steps` points and no error is computed.
+   * f(baseline)| (default 0.05).
    */
   tolerance?: number;
-  /** Most points per image with a `tolerance` (a whole number ≥ `steps`; default 256, or `steps` if larger). */
+  /**
+   * Most points per image (a whole number ≥ `steps`; default 256, or `steps` if larger). `maxSteps` equal to
+   * `steps` gives every image exactly `steps` points and computes no error (as Captum does).
+   */
   maxSteps?: number;
   /** Baseline pixel value (default 0, black). */
   baseline?: number;
   /** Max of absolute values over channels (true) or the signed sum (false, the default). */
   absolute?: boolean;
-  /** Model inputs per backward pass (default 256). */
+  /** Most model inputs per backward pass (default 256; fewer when the device or the memory budget needs it). */
   batchSize?: number;
 }
 
@@ -191,10 +204,16 @@ export async function integratedGradients(
   options: IntegratedGradientsOptions = {},
 ): Promise<tf.Tensor3D> {
   checkIntegratedGradientsOptions(options);
-  if (options.tolerance !== undefined) return (await integrate(model, images, target, options)).maps;
   const steps = options.steps ?? 32;
+  if ((options.maxSteps ?? Math.max(DEFAULT_MAX_STEPS, steps)) > steps) {
+    return (await integrate(model, images, target, options)).maps;
+  }
   const rule = quadrature(options.method ?? "gausslegendre", steps);
-  const batchSize = options.batchSize ?? 256;
+  const batchSize = await inputsPerPass(model, images, {
+    kind: "backward",
+    requested: options.batchSize ?? 256,
+    label: "Integrated Gradients",
+  });
   const chunkImages = Math.max(1, Math.floor(batchSize / steps));
   return mapChunks(images, chunkImages, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
@@ -206,10 +225,12 @@ export async function integratedGradients(
 /**
  * Integrated Gradients maps with, per map, the steps it used and its relative completeness error (see
  * {@link IntegratedGradientsReport}). Costs one forward pass per image more than {@link integratedGradients}
- * (for f(x) and f(baseline)). With a `tolerance`, an image whose error is within it after `steps` points
- * stops there; the others are computed again with twice the points (new nodes: Gauss–Legendre nodes do not
- * nest), up to `maxSteps`. An image that never gets within the tolerance keeps its `maxSteps` map, and its
- * report says how far off it is.
+ * (for f(x) and f(baseline)). An image whose error is within the `tolerance` after `steps` points stops
+ * there; the others are computed again with more points (new nodes: Gauss–Legendre nodes do not nest): the
+ * error times the points over the tolerance (the quadrature error of a ReLU net's piecewise-constant gradient
+ * falls about as 1/points), rounded up to a power of 2 and kept within 2–4 times the points before, up to
+ * `maxSteps`. An image that never gets within the tolerance keeps its `maxSteps` map, and its report says how
+ * far off it is.
  *
  * @example
  * ```ts
@@ -221,7 +242,7 @@ export async function integratedGradients(
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, activation: "tanh" })];
  * const model = fromLayersModel(tf.sequential({ layers }));
  * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
- * const report = await integratedGradientsWithReport(model, x, [0, 2], { tolerance: 1e-3 });
+ * const report = await integratedGradientsWithReport(model, x, [0, 2], { tolerance: 1e-3, steps: 8 });
  * assert.deepEqual(report.maps.shape, [2, 4, 4]);
  * assert.ok(report.completenessError.every((e) => e <= 1e-3));
  * assert.ok(report.steps.every((s) => s >= 8 && s <= 256)); // starts at 8 points, at most 256
@@ -272,6 +293,45 @@ function pathAttributions(
   });
 }
 
+/**
+ * The points to try after `steps` missed the tolerance with relative error `error`: `steps · error / tolerance` (the error of a piecewise-constant integrand falls about as
+ * 1/points), rounded up to a power of 2, within 2–4 times `steps`, at most `maxSteps`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(nextSteps(32, 0.28, 0.05, 256), 128); // 179 wanted: at most 4 times as many
+ * assert.equal(nextSteps(32, 0.06, 0.05, 256), 64); // at least twice as many
+ * assert.equal(nextSteps(128, 0.5, 0.05, 256), 256); // never above maxSteps
+ * ```
+ */
+export function nextSteps(steps: number, error: number, tolerance: number, maxSteps: number): number {
+  const wanted = 2 ** Math.ceil(Math.log2(Math.max(1, (steps * error) / tolerance)));
+  return Math.min(maxSteps, Math.max(2 * steps, Math.min(4 * steps, wanted)));
+}
+
+/**
+ * Backward passes one image's map may take at most with `steps` points first and at most `maxSteps`: the sum of
+ * the point counts tried when every try misses the tolerance by far ({@link nextSteps} at 4 times the points).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(worstCasePasses(32, 256), 32 + 128 + 256);
+ * assert.equal(worstCasePasses(32, 32), 32); // no refinement
+ * ```
+ */
+export function worstCasePasses(steps: number, maxSteps: number): number {
+  let total = steps;
+  for (let s = steps; s < maxSteps;) {
+    s = nextSteps(s, Infinity, 1, maxSteps);
+    total += s;
+  }
+  return total;
+}
+
 /** Smallest |f(x) − f(baseline)| the relative completeness error divides by. */
 const GAP_FLOOR = 1e-6;
 
@@ -283,11 +343,14 @@ async function integrate(
 ): Promise<IntegratedGradientsReport> {
   const method = options.method ?? "gausslegendre";
   const baseline = options.baseline ?? 0;
-  const batchSize = options.batchSize ?? 256;
-  const tolerance = options.tolerance;
-  const adaptive = tolerance !== undefined;
-  const maxSteps = options.maxSteps ?? Math.max(DEFAULT_MAX_STEPS, options.steps ?? 0);
-  const first = options.steps ?? (adaptive ? Math.min(8, maxSteps) : 32);
+  const batchSize = await inputsPerPass(model, images, {
+    kind: "backward",
+    requested: options.batchSize ?? 256,
+    label: "Integrated Gradients",
+  });
+  const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
+  const first = options.steps ?? 32;
+  const maxSteps = options.maxSteps ?? Math.max(DEFAULT_MAX_STEPS, first);
   const n = images.shape[0];
   const chunkImages = Math.max(1, Math.floor(batchSize / first));
   const steps = new Array<number>(n).fill(0);
@@ -316,10 +379,14 @@ async function integrate(
         });
         const gaps = await gapChunk.data();
         gapChunk.dispose();
-        let active = Array.from({ length: m }, (_, i) => i);
-        for (let s = first; active.length > 0; s = Math.min(2 * s, maxSteps)) {
-          const all = active.length === m;
-          const idx = all ? undefined : tf.tensor1d(active, "int32");
+        // Each image's points depend on its own errors only, so the maps do not depend on the batching.
+        let open = Array.from({ length: m }, (_, i) => i);
+        const nextOf = new Array<number>(m).fill(first);
+        while (open.length > 0) {
+          const s = Math.min(...open.map((i) => nextOf[i]));
+          const group = open.filter((i) => nextOf[i] === s);
+          const all = group.length === m;
+          const idx = all ? undefined : tf.tensor1d(group, "int32");
           const xa = idx ? tf.gather(x, idx) as tf.Tensor4D : x;
           const wa = idx ? tf.gather(w, idx) as tf.Tensor2D : w;
           const a = pathAttributions(model, xa, wa, baseline, method, rule(s), batchSize);
@@ -328,25 +395,25 @@ async function integrate(
           const totals = await totalsTensor.data();
           totalsTensor.dispose();
           const done: number[] = [];
-          const next: number[] = [];
-          active.forEach((i, j) => {
+          group.forEach((i, j) => {
             const g = gaps[i];
             const error = Math.abs(totals[j] - g) / Math.max(Math.abs(g), GAP_FLOOR);
             steps[start + i] = s;
             completenessError[start + i] = error;
             gap[start + i] = g;
-            if (!adaptive || error <= tolerance || s >= maxSteps) done.push(j);
-            else next.push(i);
+            if (error <= tolerance || s >= maxSteps) done.push(j);
+            else nextOf[i] = nextSteps(s, error, tolerance, maxSteps);
           });
           if (done.length > 0) {
             const maps = tf.tidy(() => {
-              const kept = done.length === active.length ? a : tf.gather(a, done) as tf.Tensor4D;
+              const kept = done.length === group.length ? a : tf.gather(a, done) as tf.Tensor4D;
               return reduceChannels(kept, options.absolute ?? false);
             });
-            parts.push({ maps, index: done.map((j) => active[j]) });
+            parts.push({ maps, index: done.map((j) => group[j]) });
           }
           a.dispose();
-          active = next;
+          const finished = new Set(done.map((j) => group[j]));
+          open = open.filter((i) => !finished.has(i));
         }
         // Back in the images' order.
         chunks.push(tf.tidy(() => {

@@ -11,7 +11,7 @@ import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { disposeGraph, graphLogits, graphTensors, type ModelGraph } from "./graph.ts";
 import { graphDefGraph, type GraphDefNode, probeShapes } from "./graph_graphdef.ts";
-import { type ExplainableModel, fromLayersModel, type ModelOutputs } from "./model_fn.ts";
+import { asTwoClasses, type ExplainableModel, layersModelLogits, type ModelOutputs } from "./model_fn.ts";
 import type { ImageShape } from "../shortcuts/shortcut.ts";
 import {
   modelArtifacts,
@@ -52,7 +52,7 @@ export interface LoadedModel {
   explainable: ExplainableModel;
   /** The input images' size `[height, width, channels]` (channels 1 or 3). */
   inputShape: [number, number, number];
-  /** Number of classes (columns of the output). */
+  /** Number of classes (columns of the output; 2 for a binary classifier with one output, see `asTwoClasses`). */
   classes: number;
   /** What the explanations are computed on (see {@link ExplainableModel.outputs}). */
   outputs: ModelOutputs;
@@ -332,7 +332,7 @@ async function describe(
   const { classes, probabilities } = await probe(forward, inputShape, file);
   let explainable: ExplainableModel;
   if (kind === "layers") {
-    explainable = fromLayersModel(model as tf.LayersModel);
+    explainable = layersModelLogits(model as tf.LayersModel);
   } else {
     const graphModel = model as tf.GraphModel;
     explainable = { classes, logits: (x) => forward(x) as tf.Tensor2D, outputs: "logits" };
@@ -348,7 +348,7 @@ async function describe(
       explainable = {
         classes,
         logits: (x) => tf.tidy(() => graphLogits(graph, x)),
-        outputs: graph.softmaxRemoved ? "pre-softmax" : "logits",
+        outputs: graph.softmaxRemoved ? "pre-softmax" : graph.sigmoidRemoved ? "pre-sigmoid" : "logits",
         graph,
       };
     } catch (e) {
@@ -381,12 +381,27 @@ async function describe(
     }
   }
   if (probabilities && explainable.outputs === "logits") {
-    explainable = {
-      ...explainable,
-      logits: (x) => tf.tidy(() => tf.log(tf.add(forward(x), PROBABILITY_FLOOR)) as tf.Tensor2D),
-      outputs: "log-probabilities",
-    };
+    explainable = classes === 1
+      ? {
+        ...explainable,
+        // The log-odds log p − log(1 − p) of a sigmoid's output is its input.
+        logits: (x) =>
+          tf.tidy(() => {
+            const p = forward(x);
+            return tf.sub(
+              tf.log(tf.add(p, PROBABILITY_FLOOR)),
+              tf.log(tf.add(tf.sub(1, p), PROBABILITY_FLOOR)),
+            );
+          }) as tf.Tensor2D,
+        outputs: "log-odds",
+      }
+      : {
+        ...explainable,
+        logits: (x) => tf.tidy(() => tf.log(tf.add(forward(x), PROBABILITY_FLOOR)) as tf.Tensor2D),
+        outputs: "log-probabilities",
+      };
   }
+  if (classes === 1) explainable = asTwoClasses(explainable);
   // Everything the forward pass reads, so forward-only work can move the model to another backend.
   const graph = explainable.graph;
   const own = () =>
@@ -399,7 +414,7 @@ async function describe(
     model,
     explainable,
     inputShape,
-    classes,
+    classes: explainable.classes,
     outputs: explainable.outputs ?? "logits",
     probabilities,
     source: file,
@@ -418,13 +433,18 @@ async function graphProblem(
   [height, width, channels]: [number, number, number],
   probabilities: boolean,
 ): Promise<string | undefined> {
-  if (probabilities && !graph.softmaxRemoved) {
+  if (probabilities && !graph.softmaxRemoved && !graph.sigmoidRemoved) {
     return "the model gives probabilities, but not through a softmax at its end that hans can leave out.";
   }
   const [mine, theirs] = tf.tidy(() => {
     const x = tf.randomUniform([2, height, width, channels], 0, 1, "float32", 11) as tf.Tensor4D;
     const logits = graphLogits(graph, x);
-    return [graph.softmaxRemoved ? tf.softmax(logits) : logits, forward(x)];
+    const outputs = graph.softmaxRemoved
+      ? tf.softmax(logits)
+      : graph.sigmoidRemoved
+      ? tf.sigmoid(logits)
+      : logits;
+    return [outputs, forward(x)];
   });
   const a = await mine.data();
   const b = await theirs.data();
@@ -533,10 +553,10 @@ async function probe(
         `pass a model that runs on its own (no dynamic control flow) in TF.js.`,
     );
   }
-  if (shape.length !== 2 || shape[0] !== PROBE_BATCH || shape[1] < 2) {
+  if (shape.length !== 2 || shape[0] !== PROBE_BATCH || shape[1] < 1) {
     throw new HansError(
       `${file} outputs shape [${shape.join(", ")}] for ${PROBE_BATCH} images; hans needs one score per ` +
-        `class ([batch, classes], 2 classes or more), so pass another --model.`,
+        `class ([batch, classes]), or one for a binary classifier ([batch, 1]), so pass another --model.`,
     );
   }
   const classes = shape[1];
@@ -547,6 +567,7 @@ async function probe(
         `its weights may hold NaN, so check the model.`,
     );
   }
+  if (classes === 1) return { classes, probabilities: values.every((v) => v >= 0 && v <= 1) };
   let probabilities = true;
   for (let row = 0; row < PROBE_BATCH && probabilities; row++) {
     let sum = 0;

@@ -494,7 +494,9 @@ export function lrpRelevance(
   const relevance = new Map<string, tf.Tensor>();
   const give = (name: string, r: tf.Tensor) => {
     const before = relevance.get(name);
-    relevance.set(name, before ? tf.add(before, r) : r);
+    if (!before) return void relevance.set(name, r);
+    relevance.set(name, tf.add(before, r));
+    tf.dispose([before, r]);
   };
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const out = byName.get(graph.output)!;
@@ -510,69 +512,82 @@ export function lrpRelevance(
   } else {
     give(out.name, tf.mul(values.get(out.name)!, weights));
   }
+  // Node by node, each step in its own scope: what it hands down is kept, its temporaries and its own
+  // relevance are released, so the pass holds the activations and one frontier of relevance.
   for (let i = start; i >= 0; i--) {
     const node = graph.nodes[i];
     const r = relevance.get(node.name);
     if (!r || node.op === "input") continue;
-    const a = values.get(node.inputs[0])!;
-    switch (node.op) {
-      case "conv2d":
-      case "depthwiseConv2d":
-      case "dense": {
-        const fold = plan.folds.get(node.name);
-        const rule = ruleFor(plan, composite, node.name);
-        if (fold) give(fold.source, rule(foldedMap(fold, node), values.get(fold.source)!, r));
-        else give(node.inputs[0], rule(nodeMap(node), a, r));
-        break;
-      }
-      case "maxPool":
-        if (composite.maxPooling === "winner") {
-          give(node.inputs[0], tf.grad((input: tf.Tensor) => tf.sum(tf.mul(poolForward(node, input), r)))(a));
-        } else {
-          const pool: PoolNode = { ...node, op: "avgPool" };
-          give(node.inputs[0], proportional((t) => poolForward(pool, t), a, r));
+    relevance.delete(node.name);
+    const shares = tf.tidy(() => {
+      const handed: { name: string; r: tf.Tensor }[] = [];
+      const give = (name: string, share: tf.Tensor) => void handed.push({ name, r: share });
+      const a = values.get(node.inputs[0])!;
+      switch (node.op) {
+        case "conv2d":
+        case "depthwiseConv2d":
+        case "dense": {
+          const fold = plan.folds.get(node.name);
+          const rule = ruleFor(plan, composite, node.name);
+          if (fold) give(fold.source, rule(foldedMap(fold, node), values.get(fold.source)!, r));
+          else give(node.inputs[0], rule(nodeMap(node), a, r));
+          break;
         }
-        break;
-      case "avgPool":
-        give(node.inputs[0], proportional((t) => poolForward(node, t), a, r));
-        break;
-      case "globalAvgPool":
-        give(node.inputs[0], proportional((t) => tf.mean(t, [1, 2], node.keepDims), a, r));
-        break;
-      case "globalMaxPool":
-        give(
-          node.inputs[0],
-          tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.max(t, [1, 2], node.keepDims), r)))(a),
-        );
-        break;
-      case "add": {
-        const s = tf.div(r, stabilize(values.get(node.name)!, 1e-9));
-        for (const input of node.inputs) give(input, tf.mul(values.get(input)!, s));
-        break;
+        case "maxPool":
+          if (composite.maxPooling === "winner") {
+            give(
+              node.inputs[0],
+              tf.grad((input: tf.Tensor) => tf.sum(tf.mul(poolForward(node, input), r)))(a),
+            );
+          } else {
+            const pool: PoolNode = { ...node, op: "avgPool" };
+            give(node.inputs[0], proportional((t) => poolForward(pool, t), a, r));
+          }
+          break;
+        case "avgPool":
+          give(node.inputs[0], proportional((t) => poolForward(node, t), a, r));
+          break;
+        case "globalAvgPool":
+          give(node.inputs[0], proportional((t) => tf.mean(t, [1, 2], node.keepDims), a, r));
+          break;
+        case "globalMaxPool":
+          give(
+            node.inputs[0],
+            tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.max(t, [1, 2], node.keepDims), r)))(a),
+          );
+          break;
+        case "add": {
+          const s = tf.div(r, stabilize(values.get(node.name)!, 1e-9));
+          for (const input of node.inputs) give(input, tf.mul(values.get(input)!, s));
+          break;
+        }
+        case "concat": {
+          const parts = node.inputs.map((n) => values.get(n)!);
+          const axis = node.axis < 0 ? r.rank + node.axis : node.axis;
+          const pieces = tf.split(r, parts.map((p) => p.shape[axis]), axis);
+          node.inputs.forEach((n, k) => give(n, pieces[k]));
+          break;
+        }
+        case "reshape":
+          give(node.inputs[0], tf.reshape(r, a.shape));
+          break;
+        case "pad": {
+          const [[top], [left]] = node.paddings;
+          give(node.inputs[0], tf.slice(r, [0, top, left, 0], a.shape));
+          break;
+        }
+        case "activation":
+        case "affine":
+        case "standardize":
+        case "contrast":
+        case "identity":
+          give(node.inputs[0], r);
+          break;
       }
-      case "concat": {
-        const parts = node.inputs.map((n) => values.get(n)!);
-        const axis = node.axis < 0 ? r.rank + node.axis : node.axis;
-        const pieces = tf.split(r, parts.map((p) => p.shape[axis]), axis);
-        node.inputs.forEach((n, k) => give(n, pieces[k]));
-        break;
-      }
-      case "reshape":
-        give(node.inputs[0], tf.reshape(r, a.shape));
-        break;
-      case "pad": {
-        const [[top], [left]] = node.paddings;
-        give(node.inputs[0], tf.slice(r, [0, top, left, 0], a.shape));
-        break;
-      }
-      case "activation":
-      case "affine":
-      case "standardize":
-      case "contrast":
-      case "identity":
-        give(node.inputs[0], r);
-        break;
-    }
+      return handed;
+    });
+    for (const share of shares) give(share.name, share.r);
+    if (!shares.some((share) => share.r === r)) r.dispose();
   }
   const result = relevance.get(graph.input);
   return (result ?? tf.zerosLike(x)) as tf.Tensor4D;

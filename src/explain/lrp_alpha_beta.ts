@@ -8,7 +8,7 @@ import type { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { modelGraph } from "./model_fn.ts";
 import { alphaBetaRule, lrpPlan, lrpRelevance, type LrpRule, zBRule } from "./lrp.ts";
-import { type ExplainableModel, mapChunks, reduceChannels } from "./model_fn.ts";
+import { type ExplainableModel, inputsPerPass, mapChunks, reduceChannels } from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /** Options of {@link lrpAlphaBeta}. */
@@ -75,7 +75,13 @@ export async function lrpAlphaBeta(
   const [low, high] = options.bounds ?? [0, 1];
   const input: LrpRule = (options.inputRule ?? "zB") === "zB" ? zBRule(low, high) : hidden;
   const composite = { input, hidden, maxPooling: options.maxPooling ?? "winner" };
-  return mapChunks(images, options.batchSize ?? 128, (x, start, end) => {
+  const batch = await inputsPerPass(model, images, {
+    kind: "backward",
+    factor: 1.5,
+    requested: options.batchSize ?? 128,
+    label: "LRP-α1β0",
+  });
+  return mapChunks(images, batch, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
     return reduceChannels(lrpRelevance(plan, x, w, composite), options.absolute ?? false);
   });

@@ -7,14 +7,17 @@ import { HansError } from "../errors.ts";
 import { fusedForward } from "../model/cnn_fused.ts";
 import { graphLogits, graphTensors, type ModelGraph } from "./graph.ts";
 import { layersGraph } from "./graph_layers.ts";
+import { planPass, type PlanPassOptions } from "../model/pass_plan.ts";
 import { targetScores } from "./target.ts";
 
 /**
  * What a model's `logits` give: its own output (`logits`), the input of its final softmax (`pre-softmax`), or,
  * when neither is reachable, the log of its probabilities (`log-probabilities`, whose differences between
- * classes equal the logits' differences).
+ * classes equal the logits' differences). A binary classifier with one output z (see {@link asTwoClasses}) is
+ * explained on z: its own output (`logits`), the input of its final sigmoid (`pre-sigmoid`) or, when that is out
+ * of reach, the log-odds of its probability (`log-odds`, equal to the input of the sigmoid).
  */
-export type ModelOutputs = "logits" | "pre-softmax" | "log-probabilities";
+export type ModelOutputs = "logits" | "pre-softmax" | "log-probabilities" | "pre-sigmoid" | "log-odds";
 
 /** A differentiable classifier: images `[n,H,W,C]` to logits `[n,classes]`. */
 export interface ExplainableModel {
@@ -64,6 +67,15 @@ export interface ExplainableModel {
  * ```
  */
 export function fromLayersModel(model: tf.LayersModel): ExplainableModel {
+  const read = layersModelLogits(model);
+  return read.classes === 1 ? asTwoClasses(read) : read;
+}
+
+/**
+ * {@link fromLayersModel} before a one-output model becomes two classes: `classes` is the model's output width
+ * and `logits` its output, or the input of a final softmax or sigmoid.
+ */
+export function layersModelLogits(model: tf.LayersModel): ExplainableModel {
   const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
   // On hans's WebGPU kernels, a Sequential model's conv + ReLU + pool and dense layers run fused.
   // (Only while that backend is active: forward-only work may run the same model on wasm.)
@@ -82,13 +94,77 @@ export function fromLayersModel(model: tf.LayersModel): ExplainableModel {
     return { classes, logits: apply, outputs: "logits", graphUnavailable: e.message, tensors: weights };
   }
   const tensors = () => [...weights(), ...graphTensors(graph)];
-  if (!graph.softmaxRemoved) return { classes, logits: apply, outputs: "logits", graph, tensors };
+  if (!graph.softmaxRemoved && !graph.sigmoidRemoved) {
+    return { classes, logits: apply, outputs: "logits", graph, tensors };
+  }
   return {
     classes,
     logits: (x) => tf.tidy(() => graphLogits(graph, x)),
-    outputs: "pre-softmax",
+    outputs: graph.softmaxRemoved ? "pre-softmax" : "pre-sigmoid",
     graph,
     tensors,
+  };
+}
+
+/**
+ * A binary classifier with one output z (a logit, or the input of its final sigmoid) as two classes: logits
+ * `[−z/2, z/2]` for class 0 (negative) and class 1 (positive). Their softmax is the model's own
+ * `[1 − σ(z), σ(z)]`, the map of class 1 explains z/2 and that of class 0 −z/2, and the contrast "1 rather
+ * than 0" explains z itself. The graph, when there is one, gets the same as a last dense node
+ * (`hans/two_classes`), so Grad-CAM, Guided Backprop and LRP run on it unchanged.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const z = (x: tf.Tensor4D) => tf.sum(x, [1, 2, 3]).reshape([-1, 1]) as tf.Tensor2D; // one logit
+ * const model = asTwoClasses({ classes: 1, logits: z });
+ * const x = tf.fill([1, 2, 2, 1], 0.5) as tf.Tensor4D; // z = 2
+ * tf.tidy(() => {
+ *   assert.deepEqual(Array.from(model.logits(x).dataSync()), [-1, 1]);
+ *   // The softmax of the two logits is the sigmoid of z.
+ *   const p = tf.softmax(model.logits(x)).dataSync()[1];
+ *   assert.ok(Math.abs(p - 1 / (1 + Math.exp(-2))) < 1e-6);
+ * });
+ * x.dispose();
+ * ```
+ */
+export function asTwoClasses(model: ExplainableModel): ExplainableModel {
+  if (model.classes !== 1) {
+    throw new HansError(`asTwoClasses takes a model with one output; this one has ${model.classes}.`);
+  }
+  const logits = (x: tf.Tensor4D) =>
+    tf.tidy(() => {
+      const z = model.logits(x);
+      return tf.concat([tf.mul(z, -0.5), tf.mul(z, 0.5)], 1) as tf.Tensor2D;
+    });
+  const graph = model.graph ? withTwoClassHead(model.graph) : undefined;
+  return {
+    ...model,
+    classes: 2,
+    logits,
+    graph,
+    tensors: () => [...(model.tensors?.() ?? []), ...(graph?.owned ?? [])],
+  };
+}
+
+/** The graph with a dense node `hans/two_classes` (kernel `[[−½, ½]]`, no bias) after its one-column output. */
+function withTwoClassHead(graph: ModelGraph): ModelGraph {
+  const kernel = tf.tensor2d([[-0.5, 0.5]]);
+  const name = "hans/two_classes";
+  const shapes = new Map(graph.shapes);
+  shapes.set(name, [1, 2]);
+  return {
+    ...graph,
+    nodes: [
+      ...graph.nodes,
+      { op: "dense", name, inputs: [graph.output], kernel, bias: null, activation: "linear" },
+    ],
+    output: name,
+    shapes,
+    owned: [...graph.owned, kernel],
   };
 }
 
@@ -168,6 +244,33 @@ export function inputGradients(model: ExplainableModel, x: tf.Tensor4D, weights:
  */
 export function reduceChannels(a: tf.Tensor4D, absolute: boolean): tf.Tensor3D {
   return tf.tidy(() => (absolute ? tf.max(tf.abs(a), 3) : tf.sum(a, 3)) as tf.Tensor3D);
+}
+
+/**
+ * Model inputs one pass of a method may take on `images` (`[n,H,W,C]`): `options.requested` (the method's
+ * `batchSize`, or its default) when it fits the device's buffer limits and the memory budget, else fewer
+ * (see {@link planPass}). A single image that cannot fit is a HansError naming the limit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.zeros([2, 4, 4, 1]) as tf.Tensor4D;
+ * assert.equal(await inputsPerPass(model, x, { kind: "backward", requested: 128 }), 128);
+ * x.dispose();
+ * ```
+ */
+export async function inputsPerPass(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  options: PlanPassOptions,
+): Promise<number> {
+  const [, height, width, channels] = images.shape;
+  return (await planPass(model, [height, width, channels], options)).inputs;
 }
 
 /**

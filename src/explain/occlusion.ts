@@ -5,21 +5,21 @@
  * by one matrix product, so nothing returns to the CPU until the maps are read.
  * @module
  */
-import { maskedCopies } from "./masked_copies.ts";
+import { type MaskBlock, maskedScoreSums } from "./masked_copies.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import type { ExplainableModel } from "./model_fn.ts";
-import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
+import { type ExplainableModel, inputsPerPass } from "./model_fn.ts";
+import { type Target, targetScores, targetWeights } from "./target.ts";
 
 /** Options of {@link occlusion}. */
 export interface OcclusionOptions {
-  /** Side of the square patch in pixels (default 4). */
+  /** Side of the square patch in pixels (default about 1/14 of the image's shorter side, at least 4). */
   patch?: number;
-  /** Step between patch positions in pixels (default 2). */
+  /** Step between patch positions in pixels (default half the patch, rounded up). */
   stride?: number;
   /** Value the patch sets the pixels to (default 0). */
   baseline?: number;
-  /** Model inputs per forward pass (default 512). */
+  /** Most model inputs per forward pass (default 512; fewer when the device or the memory budget needs it). */
   batchSize?: number;
 }
 
@@ -42,41 +42,17 @@ export function patchPositions(size: number, patch: number, stride: number): num
 }
 
 /**
- * The stack of patch masks `[K, H*W]` (1 inside the patch) for an image of `height x width`.
+ * The options with their defaults filled in, checked against the image size `[n,H,W,C]`. The default patch
+ * scales with the image: about 1/14 of its shorter side and at least 4 pixels (4 at 28×28, 16 at 224×224), and
+ * the default stride is half the patch, so a map has about 27 × 27 patch positions at any size above 56.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  *
- * const masks = occlusionMasks(3, 3, 2, 1); // 2×2 patches on a 3×3 image: 4 positions
- * assert.equal(masks.length, 4 * 9);
- * assert.deepEqual(Array.from(masks.subarray(0, 9)), [1, 1, 0, 1, 1, 0, 0, 0, 0]);
- * ```
- */
-export function occlusionMasks(height: number, width: number, patch: number, stride: number): Float32Array {
-  const ys = patchPositions(height, patch, stride);
-  const xs = patchPositions(width, patch, stride);
-  const masks = new Float32Array(ys.length * xs.length * height * width);
-  let k = 0;
-  for (const y0 of ys) {
-    for (const x0 of xs) {
-      for (let y = y0; y < Math.min(height, y0 + patch); y++) {
-        for (let x = x0; x < Math.min(width, x0 + patch); x++) masks[k * height * width + y * width + x] = 1;
-      }
-      k++;
-    }
-  }
-  return masks;
-}
-
-/**
- * The options with their defaults filled in, checked against the image size `[n,H,W,C]`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(occlusionSettings({ patch: 2 }, [1, 4, 4, 1]), { patch: 2, stride: 2, baseline: 0 });
+ * assert.deepEqual(occlusionSettings({}, [1, 28, 28, 1]), { patch: 4, stride: 2, baseline: 0 });
+ * assert.deepEqual(occlusionSettings({}, [1, 224, 224, 3]), { patch: 16, stride: 8, baseline: 0 });
+ * assert.deepEqual(occlusionSettings({ patch: 2 }, [1, 4, 4, 1]), { patch: 2, stride: 1, baseline: 0 });
  * assert.throws(() => occlusionSettings({ patch: 8 }, [1, 4, 4, 1]), /do not fit 4x4 images/);
  * ```
  */
@@ -84,16 +60,60 @@ export function occlusionSettings(
   options: OcclusionOptions,
   shape: number[],
 ): { patch: number; stride: number; baseline: number } {
-  const patch = options.patch ?? 4;
-  const stride = options.stride ?? 2;
-  const baseline = options.baseline ?? 0;
   const [, height, width] = shape;
-  if (patch < 1 || stride < 1 || patch > Math.min(height, width)) {
+  const patch = options.patch ??
+    Math.min(Math.max(4, Math.round(Math.min(height, width) / 14)), height, width);
+  const stride = options.stride ?? Math.max(1, Math.ceil(patch / 2));
+  const baseline = options.baseline ?? 0;
+  if (
+    !(Number.isInteger(patch) && Number.isInteger(stride)) || patch < 1 || stride < 1 ||
+    patch > Math.min(height, width)
+  ) {
     throw new HansError(
       `occlusion patch ${patch} and stride ${stride} do not fit ${height}x${width} images.`,
     );
   }
   return { patch, stride, baseline };
+}
+
+/** Number of patch positions, and the masks of positions `k0..k1−1` as a block for {@link maskedScoreSums}. */
+function occlusionBlocks(height: number, width: number, patch: number, stride: number, baseline: number) {
+  const ys = patchPositions(height, patch, stride);
+  const xs = patchPositions(width, patch, stride);
+  const pixels = height * width;
+  const count = ys.length * xs.length;
+  const block = (k0: number, k1: number): MaskBlock => {
+    const values = new Float32Array((k1 - k0) * pixels);
+    for (let k = k0; k < k1; k++) {
+      const y0 = ys[Math.floor(k / xs.length)];
+      const x0 = xs[k % xs.length];
+      for (let y = y0; y < Math.min(height, y0 + patch); y++) {
+        values.fill(
+          1,
+          (k - k0) * pixels + y * width + x0,
+          (k - k0) * pixels + y * width + Math.min(width, x0 + patch),
+        );
+      }
+    }
+    return tf.tidy(() => {
+      const weight = tf.tensor2d(values, [k1 - k0, pixels]);
+      return {
+        keep: tf.sub(1, weight) as tf.Tensor2D,
+        fill: tf.mul(weight, baseline) as tf.Tensor2D,
+        weight,
+      };
+    });
+  };
+  // How many patches cover each pixel.
+  const coverage = new Float32Array(pixels);
+  for (const y0 of ys) {
+    for (const x0 of xs) {
+      for (let y = y0; y < Math.min(height, y0 + patch); y++) {
+        for (let x = x0; x < Math.min(width, x0 + patch); x++) coverage[y * width + x]++;
+      }
+    }
+  }
+  return { count, block, coverage };
 }
 
 /**
@@ -118,44 +138,93 @@ export function occlusionSettings(
  * tf.dispose([x, maps, expected, diff]);
  * ```
  */
-export function occlusion(
+export async function occlusion(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: OcclusionOptions = {},
 ): Promise<tf.Tensor3D> {
+  const [maps] = await occlusionMany(model, images, [target], options);
+  return maps;
+}
+
+/**
+ * Occlusion maps `[n,H,W]` for several targets from the same forward passes (the scores of every target are
+ * read off the same logits): the maps for class P, class Q and "P rather than Q" cost one set of passes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const [p, q, contrast] = await occlusionMany(model, x, [[0], [2], { p: [0], q: [2] }], { patch: 2 });
+ * // The drop of logit 0 − logit 2 is the drop of logit 0 minus the drop of logit 2.
+ * const diff = tf.tidy(() => tf.sub(contrast, tf.sub(p, q)).abs().max());
+ * assert.ok(diff.dataSync()[0] < 1e-5);
+ * tf.dispose([x, p, q, contrast, diff]);
+ * ```
+ */
+export async function occlusionMany(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  targets: Target[],
+  options: OcclusionOptions = {},
+): Promise<tf.Tensor3D[]> {
   const { patch, stride, baseline } = occlusionSettings(options, images.shape);
-  const [n, height, width] = images.shape;
-  const maskData = occlusionMasks(height, width, patch, stride);
-  const k = maskData.length / (height * width);
-  const perPass = Math.max(1, Math.floor((options.batchSize ?? 512) / k));
-  const masks = tf.tensor2d(maskData, [k, height * width]);
-  const coverage = tf.sum(masks, 0);
-  const keep = tf.tidy(() => tf.sub(1, masks)) as tf.Tensor2D;
-  const fill = tf.tidy(() => tf.mul(masks, baseline)) as tf.Tensor2D;
-  const parts: tf.Tensor3D[] = [];
-  for (let start = 0; start < n; start += perPass) {
-    const end = Math.min(n, start + perPass);
-    parts.push(tf.tidy(() => {
-      const m = end - start;
-      const x = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
-      const w = targetWeights(sliceTarget(target, start, end), model.classes);
-      const full = targetScores(model.logits(x), w);
-      const occluded = maskedCopies(x, keep, fill);
-      const scores = targetScores(
-        model.logits(occluded as tf.Tensor4D),
-        tf.tile(w.expandDims(1), [1, k, 1])
-          .reshape([m * k, model.classes]) as tf.Tensor2D,
-      ).reshape([m, k]);
-      const drops = tf.sub(full.expandDims(1), scores);
-      return tf.div(tf.matMul(drops, masks), coverage).reshape([m, height, width]) as tf.Tensor3D;
-    }));
+  const [n, height, width, channels] = images.shape;
+  const perPass = await inputsPerPass(model, images, {
+    kind: "forward",
+    requested: options.batchSize ?? 512,
+    extraBytesPerInput: 4 * height * width * channels,
+    label: "Occlusion",
+  });
+  const { count, block, coverage } = occlusionBlocks(height, width, patch, stride, baseline);
+  const weights = targets.map((t) => targetWeights(t, model.classes));
+  try {
+    const totals = maskedScoreSums(model, images, weights, { count, block, perPass });
+    const full = unmaskedScores(model, images, weights, perPass);
+    // Mean drop per pixel: (full score · coverage − Σ_k score_k · mask_k) / coverage = full − S / coverage.
+    const maps = tf.tidy(() => {
+      const cover = tf.tensor2d(coverage, [1, height * width]);
+      return totals.map((t, i) =>
+        tf.sub(full[i], tf.div(t.sums, cover)).reshape([n, height, width]) as tf.Tensor3D
+      );
+    });
+    tf.dispose([...full, ...totals.flatMap((t) => [t.sums, t.scoreSums])]);
+    return maps;
+  } finally {
+    tf.dispose(weights);
   }
-  masks.dispose();
-  coverage.dispose();
-  keep.dispose();
-  fill.dispose();
-  const out = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
-  if (parts.length > 1) parts.forEach((p) => p.dispose());
-  return Promise.resolve(out);
+}
+
+/** Each target's score of the unmasked images, `[n, 1]` per target, `perPass` images a pass. */
+function unmaskedScores(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  weights: tf.Tensor2D[],
+  perPass: number,
+): tf.Tensor2D[] {
+  const n = images.shape[0];
+  const parts: tf.Tensor2D[][] = weights.map(() => []);
+  for (let start = 0; start < n; start += perPass) {
+    const m = Math.min(n, start + perPass) - start;
+    const scores = tf.tidy(() => {
+      const logits = model.logits(images.slice([start, 0, 0, 0], [m, -1, -1, -1]));
+      return weights.map((w) =>
+        targetScores(logits, w.slice([start, 0], [m, -1])).reshape([m, 1]) as tf.Tensor2D
+      );
+    });
+    scores.forEach((s, t) => parts[t].push(s));
+  }
+  return parts.map((p) => {
+    if (p.length === 1) return p[0];
+    const joined = tf.concat(p, 0) as tf.Tensor2D;
+    tf.dispose(p);
+    return joined;
+  });
 }

@@ -4,6 +4,7 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { checkWebgpuErrors, webgpuErrors } from "../backend.ts";
 import { activations, type ActivationsOptions } from "./activations.ts";
 import { gradCam, type GradCamOptions } from "./grad_cam.ts";
 import { gradient, type GradientOptions } from "./gradient.ts";
@@ -12,8 +13,12 @@ import { guidedBackprop, type GuidedBackpropOptions } from "./guided_backprop.ts
 import { guidedGradCam, type GuidedGradCamOptions } from "./guided_grad_cam.ts";
 import {
   checkIntegratedGradientsOptions,
+  DEFAULT_MAX_STEPS,
+  DEFAULT_TOLERANCE,
   integratedGradients,
   type IntegratedGradientsOptions,
+  integratedGradientsWithReport,
+  worstCasePasses,
 } from "./integrated_gradients.ts";
 import { lrpAlphaBeta, type LrpAlphaBetaOptions } from "./lrp_alpha_beta.ts";
 import { lrpEpsilon, type LrpEpsilonOptions } from "./lrp_epsilon.ts";
@@ -21,11 +26,17 @@ import { tensorOnForwardEngine } from "../model/forward_engine.ts";
 import { pickSpatialNode } from "./graph.ts";
 import { lrpPlan } from "./lrp.ts";
 import type { ExplainableModel } from "./model_fn.ts";
-import { occlusion, type OcclusionOptions } from "./occlusion.ts";
-import { rise, type RiseOptions } from "./rise.ts";
+import {
+  occlusion,
+  occlusionMany,
+  type OcclusionOptions,
+  occlusionSettings,
+  patchPositions,
+} from "./occlusion.ts";
+import { rise, riseMany, type RiseOptions } from "./rise.ts";
 import { smoothGrad, type SmoothGradOptions } from "./smoothgrad.ts";
 import { smoothGradSquared, type SmoothGradSquaredOptions } from "./smoothgrad_sq.ts";
-import type { Target } from "./target.ts";
+import { isContrast, type Target } from "./target.ts";
 import { varGrad, type VarGradOptions } from "./vargrad.ts";
 
 /** Each registered method's options, by name: `explain("rise", model, x, target, { masks: 500 })` is checked. */
@@ -111,6 +122,35 @@ export type ExplainFunction = (
   options?: any,
 ) => Promise<tf.Tensor3D>;
 
+/**
+ * Maps for several targets at once (`[n,H,W]` each, in the order of `targets`), sharing work between them: the
+ * forward-only methods read every target's score off the same passes.
+ */
+export type ExplainManyFunction = (
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  targets: Target[],
+  // deno-lint-ignore no-explicit-any
+  options?: any,
+) => Promise<tf.Tensor3D[]>;
+
+/** What a method says about each map it made, by name: e.g. Integrated Gradients' `completenessError`. */
+export type MethodReport = Record<string, number[]>;
+
+/** Model passes of one map of one image (see {@link MethodInfo.passes}). */
+export interface MethodPasses {
+  /** Forward passes. */
+  forward: number;
+  /** Backward passes (input gradients). */
+  backward: number;
+}
+
+/** Options that are not given take these values in the pass counts below. */
+const signed = (absoluteByDefault: boolean) => (o: Record<string, unknown>) =>
+  !((o.absolute as boolean | undefined) ?? absoluteByDefault);
+const backward = (n: number): MethodPasses => ({ forward: 0, backward: n });
+const forward = (n: number): MethodPasses => ({ forward: n, backward: 0 });
+
 /** A registered method and how to read its maps. */
 export interface MethodInfo {
   /** Registry name, e.g. `integrated_gradients`. */
@@ -134,8 +174,41 @@ export interface MethodInfo {
   needs?: "graph" | "layer" | "lrp";
   /** False for methods that run the model forward only (occlusion, RISE): they need no gradient. */
   usesGradient?: false;
+  /**
+   * Model passes one map of one image costs with `options` on images `[height, width, channels]`, for time
+   * estimates: forward passes (on the forward engine for forward-only methods, else on the active backend)
+   * and backward ones (an input gradient each, about five forward passes' time).
+   */
+  passes: (options: Record<string, unknown>, shape: [number, number, number]) => MethodPasses;
+  /**
+   * Cheaper settings to fall back on when a time budget cannot pay for `options`, dearest first (Integrated
+   * Gradients: fewer points at most, so less refinement); none by default.
+   */
+  cheaper?: (options: Record<string, unknown>) => Record<string, unknown>[];
+  /**
+   * True when the maps are linear in the target with `options` (signed, no ReLU or square after the sum):
+   * then the map of "P rather than Q" is the map of P minus the map of Q, and {@link explainTargets} derives
+   * it instead of computing it.
+   */
+  linearInTarget?: (options: Record<string, unknown>) => boolean;
+  /**
+   * The method's settings when no option is given, for images `[height, width, channels]` (those that depend
+   * on the size, such as occlusion's patch, are filled in for it): what a result records as having shaped it.
+   * The batch size is left out: the device and the memory budget set it.
+   */
+  defaults: (shape: [number, number, number], options: Record<string, unknown>) => Record<string, unknown>;
   /** The method itself. */
   explain: ExplainFunction;
+  /** The method for several targets sharing its work, where it can (see {@link explainTargets}). */
+  explainMany?: ExplainManyFunction;
+  /** The method with its report on each map (Integrated Gradients: points used and completeness error). */
+  explainReport?: (
+    model: ExplainableModel,
+    images: tf.Tensor4D,
+    target: Target,
+    // deno-lint-ignore no-explicit-any
+    options?: any,
+  ) => Promise<{ maps: tf.Tensor3D; report: MethodReport }>;
 }
 
 /**
@@ -147,6 +220,21 @@ function onFastestEngine(fn: ExplainFunction): ExplainFunction {
     tensorOnForwardEngine(model, images, (x) => fn(model, x, target, options));
 }
 
+/** {@link onFastestEngine} for several targets: the maps travel back stacked, one tensor. */
+function manyOnFastestEngine(fn: ExplainManyFunction): ExplainManyFunction {
+  return async (model, images, targets, options) => {
+    const stacked = await tensorOnForwardEngine(model, images, async (x) => {
+      const maps = await fn(model, x, targets, options);
+      const out = tf.stack(maps) as tf.Tensor4D;
+      tf.dispose(maps);
+      return out;
+    });
+    const maps = tf.unstack(stacked) as tf.Tensor3D[];
+    stacked.dispose();
+    return maps;
+  };
+}
+
 /** The registered methods, in the order reports show them. */
 export const METHODS: MethodInfo[] = [
   {
@@ -155,6 +243,9 @@ export const METHODS: MethodInfo[] = [
     signed: false,
     description: "max over channels of |∂score/∂x| (Simonyan et al.)",
     attribution: true,
+    passes: () => backward(1),
+    linearInTarget: signed(true),
+    defaults: () => ({ absolute: true }),
     explain: gradient,
   },
   {
@@ -163,6 +254,9 @@ export const METHODS: MethodInfo[] = [
     signed: true,
     description: "sum over channels of x · ∂score/∂x",
     attribution: true,
+    passes: () => backward(1),
+    linearInTarget: signed(false),
+    defaults: () => ({ absolute: false }),
     explain: gradientInput,
   },
   {
@@ -171,6 +265,8 @@ export const METHODS: MethodInfo[] = [
     signed: false,
     description: "|mean gradient| over 32 noisy copies, noise σ = 15% of the input range",
     attribution: true,
+    passes: (o) => backward((o.samples as number | undefined) ?? 32),
+    defaults: () => ({ samples: 32, noiseLevel: 0.15, inputRange: [0, 1], seed: 0, absolute: true }),
     explain: smoothGrad,
   },
   {
@@ -180,6 +276,8 @@ export const METHODS: MethodInfo[] = [
     description:
       "mean squared gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
     attribution: true,
+    passes: (o) => backward((o.samples as number | undefined) ?? 32),
+    defaults: () => ({ samples: 32, noiseLevel: 0.15, inputRange: [0, 1], seed: 0 }),
     explain: smoothGradSquared,
   },
   {
@@ -189,15 +287,50 @@ export const METHODS: MethodInfo[] = [
     description:
       "variance of the gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
     attribution: true,
+    passes: (o) => backward((o.samples as number | undefined) ?? 32),
+    defaults: () => ({ samples: 32, noiseLevel: 0.15, inputRange: [0, 1], seed: 0 }),
     explain: varGrad,
   },
   {
     name: "integrated_gradients",
     label: "Integrated Gradients",
     signed: true,
-    description: "32 Gauss–Legendre points on the path from a black baseline; sums to f(x) − f(baseline)",
+    description:
+      "32 Gauss–Legendre points on the path from a black baseline, more (up to 256) until the map " +
+      "sums to f(x) − f(baseline) within 5%",
     attribution: true,
+    passes: (o) => {
+      const steps = (o.steps as number | undefined) ?? 32;
+      const maxSteps = (o.maxSteps as number | undefined) ?? Math.max(DEFAULT_MAX_STEPS, steps);
+      return { forward: 1, backward: worstCasePasses(steps, maxSteps) };
+    },
+    cheaper: (o) => {
+      if (o.maxSteps !== undefined) return [];
+      const steps = (o.steps as number | undefined) ?? 32;
+      return [128, 64, steps].filter((m) => m >= steps && m < DEFAULT_MAX_STEPS).map((maxSteps) => ({
+        ...o,
+        maxSteps,
+      }));
+    },
+    linearInTarget: signed(false),
+    defaults: () => ({
+      steps: 32,
+      maxSteps: DEFAULT_MAX_STEPS,
+      tolerance: DEFAULT_TOLERANCE,
+      method: "gausslegendre",
+      baseline: 0,
+      absolute: false,
+    }),
     explain: integratedGradients,
+    explainReport: async (model, images, target, options) => {
+      const { maps, steps, completenessError, gap } = await integratedGradientsWithReport(
+        model,
+        images,
+        target,
+        options,
+      );
+      return { maps, report: { steps, completenessError, gap } };
+    },
   },
   {
     name: "guided_backprop",
@@ -208,6 +341,9 @@ export const METHODS: MethodInfo[] = [
       "inputs where it is open",
     attribution: true,
     needs: "graph",
+    passes: () => backward(1),
+    linearInTarget: signed(true),
+    defaults: () => ({ absolute: true }),
     explain: guidedBackprop,
   },
   {
@@ -215,9 +351,13 @@ export const METHODS: MethodInfo[] = [
     label: "Grad-CAM",
     signed: false,
     description:
-      "last 4-D layer that feeds the head (or --layer), ReLU, bilinear upsampling with half-pixel centres",
+      "last 4-D layer of at least 2×2 the logits depend on (or --layer), ReLU, bilinear upsampling with " +
+      "half-pixel centres",
     attribution: true,
     needs: "layer",
+    passes: () => forward(1.5),
+    linearInTarget: (o) => o.relu === false,
+    defaults: () => ({ relu: true }),
     explain: gradCam,
   },
   {
@@ -225,9 +365,12 @@ export const METHODS: MethodInfo[] = [
     label: "Guided Grad-CAM",
     signed: false,
     description:
-      "Guided Backprop × Grad-CAM (last 4-D layer, half-pixel bilinear upsampling); max over channels of |value|",
+      "Guided Backprop × Grad-CAM (last 4-D layer of at least 2×2, half-pixel bilinear upsampling); max over " +
+      "channels of |value|",
     attribution: true,
     needs: "layer",
+    passes: () => ({ forward: 1.5, backward: 1 }),
+    defaults: () => ({ absolute: true }),
     explain: guidedGradCam,
   },
   {
@@ -238,6 +381,15 @@ export const METHODS: MethodInfo[] = [
       "pre-activations), winner-take-all max pooling; sum over channels",
     attribution: true,
     needs: "lrp",
+    passes: () => backward(1.5),
+    linearInTarget: signed(false),
+    defaults: () => ({
+      epsilon: 1e-6,
+      inputRule: "zB",
+      bounds: [0, 1],
+      maxPooling: "winner",
+      absolute: false,
+    }),
     explain: lrpEpsilon,
   },
   {
@@ -248,6 +400,9 @@ export const METHODS: MethodInfo[] = [
       "only), winner-take-all max pooling; sum over channels",
     attribution: true,
     needs: "lrp",
+    passes: () => backward(2),
+    linearInTarget: signed(false),
+    defaults: () => ({ alpha: 1, inputRule: "zB", bounds: [0, 1], maxPooling: "winner", absolute: false }),
     explain: lrpAlphaBeta,
   },
   {
@@ -257,7 +412,15 @@ export const METHODS: MethodInfo[] = [
     description: "mean drop of the score under a 4×4 black patch, stride 2",
     attribution: true,
     usesGradient: false,
+    passes: (o, [height, width]) => {
+      const { patch, stride } = occlusionSettings(o, [1, height, width]);
+      return forward(
+        patchPositions(height, patch, stride).length * patchPositions(width, patch, stride).length + 1,
+      );
+    },
+    defaults: (shape, options) => occlusionSettings(options, [1, ...shape]),
     explain: onFastestEngine(occlusion),
+    explainMany: manyOnFastestEngine(occlusionMany),
   },
   {
     name: "rise",
@@ -268,16 +431,29 @@ export const METHODS: MethodInfo[] = [
       "masked image's score, / p",
     attribution: true,
     usesGradient: false,
+    passes: (o) => forward((o.masks as number | undefined) ?? 1000),
+    defaults: ([height, width]) => ({
+      masks: 1000,
+      grid: Math.min(7, height, width),
+      keep: 0.5,
+      score: "logit",
+      center: false,
+      seed: 0,
+    }),
     explain: onFastestEngine(rise),
+    explainMany: manyOnFastestEngine(riseMany),
   },
   {
     name: "activations",
     label: "Activations",
     signed: false,
-    description: "not an attribution: mean over channels of the last 4-D layer's activations, half-pixel " +
+    description:
+      "not an attribution: mean over channels of the last 4-D layer's (at least 2×2) activations, half-pixel " +
       "bilinear upsampling; the target is ignored",
     attribution: false,
     needs: "layer",
+    passes: () => forward(1),
+    defaults: () => ({ absolute: false }),
     explain: activations,
   },
 ];
@@ -323,7 +499,7 @@ export function method(name: string): MethodInfo {
  * tf.dispose([x, maps]);
  * ```
  */
-export function explain<N extends MethodName>(
+export async function explain<N extends MethodName>(
   name: N,
   model: ExplainableModel,
   images: tf.Tensor4D,
@@ -331,7 +507,143 @@ export function explain<N extends MethodName>(
   options?: MethodOptionsByName[N],
 ): Promise<tf.Tensor3D> {
   checkMethodOptions(name, options as Record<string, unknown> | undefined);
-  return method(name).explain(model, images, target, options);
+  const info = method(name);
+  const [maps] = await checkedMaps(info, () => info.explain(model, images, target, options).then((m) => [m]));
+  return maps;
+}
+
+/**
+ * Runs `compute` and, on WebGPU, reads its maps back and checks that the device reported no error meanwhile:
+ * tfjs goes on with zeros after a failed dispatch, so maps made then are wrong. They are released and a
+ * HansError names the method and the device's message.
+ */
+async function checkedMaps(info: MethodInfo, compute: () => Promise<tf.Tensor3D[]>): Promise<tf.Tensor3D[]> {
+  if (tf.getBackend() !== "webgpu") return await compute();
+  const before = (await webgpuErrors()).count;
+  const maps = await compute();
+  try {
+    await Promise.all(maps.map((m) => m.data()));
+    await checkWebgpuErrors(before, info.label, ", so its maps were dropped");
+  } catch (e) {
+    tf.dispose(maps);
+    throw e;
+  }
+  return maps;
+}
+
+/** What {@link explainTargets} gives: per target, its maps and what the method reports about them. */
+export interface TargetMaps {
+  /** Maps `[n,H,W]`, one tensor per target, in the order of the targets. */
+  maps: tf.Tensor3D[];
+  /** Per target, the method's report on each map (see {@link MethodInfo.explainReport}), where it has one. */
+  reports: (MethodReport | undefined)[];
+  /** Per target, true when its maps were derived from other targets' (a contrast as P − Q). */
+  derived: boolean[];
+}
+
+/** True when two class targets name the same class for every image. */
+function sameClasses(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  return a.length === b.length && Array.from(a).every((c, i) => c === b[i]);
+}
+
+/**
+ * Maps of method `name` for each of `targets` (e.g. class P, class Q and the contrast `{p, q}`), sharing work
+ * where the method allows: occlusion and RISE read every target off one set of forward passes; a method whose
+ * maps are linear in the target (Integrated Gradients, gradient × input, LRP; see
+ * {@link MethodInfo.linearInTarget}) gets the contrast as the map of P minus the map of Q when both are among
+ * the targets. Otherwise the targets run one after the other, so only one call holds memory at a time.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
+ * const p = [0, 1];
+ * const q = [2, 2];
+ * const { maps, derived } = await explainTargets("gradient_input", model, x, [p, q, { p, q }]);
+ * assert.deepEqual(derived, [false, false, true]); // signed and linear: P − Q, no third pass
+ * const direct = await explainTargets("gradient_input", model, x, [{ p, q }]);
+ * assert.ok(tf.tidy(() => tf.sub(maps[2], direct.maps[0]).abs().max().dataSync()[0]) < 1e-5);
+ * tf.dispose([x, ...maps, ...direct.maps]);
+ * ```
+ */
+export async function explainTargets<N extends MethodName>(
+  name: N,
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  targets: Target[],
+  options?: MethodOptionsByName[N],
+): Promise<TargetMaps> {
+  checkMethodOptions(name, options as Record<string, unknown> | undefined);
+  const info = method(name);
+  const given = (options ?? {}) as Record<string, unknown>;
+  const derived = targets.map(() => false);
+  if (info.explainMany) {
+    const maps = await checkedMaps(info, () => info.explainMany!(model, images, targets, options));
+    return { maps, reports: targets.map(() => undefined), derived };
+  }
+  // A contrast whose P and Q are both class targets here is their difference, when the method is linear.
+  const parts = targets.map((t) => {
+    if (!isContrast(t) || !info.linearInTarget?.(given)) return undefined;
+    const at = (classes: ArrayLike<number>) =>
+      targets.findIndex((u) => !isContrast(u) && sameClasses(u as ArrayLike<number>, classes));
+    const [p, q] = [at(t.p), at(t.q)];
+    return p >= 0 && q >= 0 ? [p, q] : undefined;
+  });
+  const maps: (tf.Tensor3D | undefined)[] = targets.map(() => undefined);
+  const reports: (MethodReport | undefined)[] = targets.map(() => undefined);
+  const computed = await checkedMaps(info, async () => {
+    try {
+      for (let i = 0; i < targets.length; i++) {
+        if (parts[i]) continue;
+        if (info.explainReport) {
+          const out = await info.explainReport(model, images, targets[i], options);
+          [maps[i], reports[i]] = [out.maps, out.report];
+        } else {
+          maps[i] = await info.explain(model, images, targets[i], options);
+        }
+      }
+      parts.forEach((pq, i) => {
+        if (!pq) return;
+        maps[i] = tf.sub(maps[pq[0]]!, maps[pq[1]]!) as tf.Tensor3D;
+        derived[i] = true;
+      });
+    } catch (e) {
+      tf.dispose(maps.filter((m) => m !== undefined) as tf.Tensor3D[]);
+      throw e;
+    }
+    return maps as tf.Tensor3D[];
+  });
+  return { maps: computed, reports, derived };
+}
+
+/**
+ * Each method's settings in a run: its defaults for images of `data`'s size (see {@link MethodInfo.defaults})
+ * overridden by the options given, by method name. What metrics.json records as the settings that shaped the
+ * maps.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const settings = resolvedOptions([method("occlusion")], {}, { height: 224, width: 224, channels: 3 });
+ * assert.deepEqual(settings.occlusion, { patch: 16, stride: 8, baseline: 0 });
+ * ```
+ */
+export function resolvedOptions(
+  methods: MethodInfo[],
+  given: Record<string, Record<string, unknown> | undefined>,
+  data: { height: number; width: number; channels: number },
+): Record<string, Record<string, unknown>> {
+  const shape: [number, number, number] = [data.height, data.width, data.channels];
+  return Object.fromEntries(
+    methods.map((m) => [m.name, { ...m.defaults(shape, given[m.name] ?? {}), ...given[m.name] }]),
+  );
 }
 
 /** A method left out of a run, and why. */

@@ -11,12 +11,12 @@
  * block of masks (one block on small images). Nothing is read back until the caller reads the maps.
  * @module
  */
-import { maskedCopies } from "./masked_copies.ts";
+import { MASK_BLOCK_VALUES, type MaskBlock, type MaskedScoreSums, maskedScoreSums } from "./masked_copies.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { Rng } from "../rng.ts";
-import type { ExplainableModel } from "./model_fn.ts";
-import { type Target, targetLength, targetScores, targetWeights } from "./target.ts";
+import { type ExplainableModel, inputsPerPass } from "./model_fn.ts";
+import { type Target, targetLength, targetWeights } from "./target.ts";
 
 /** Options of {@link rise}. */
 export interface RiseOptions {
@@ -43,7 +43,7 @@ export interface RiseOptions {
   center?: boolean;
   /** Seed of the masks (default 0). */
   seed?: number;
-  /** Model inputs per forward pass (default 512). */
+  /** Most model inputs per forward pass (default 512; fewer when the device or the memory budget needs it). */
   batchSize?: number;
 }
 
@@ -127,12 +127,9 @@ export function riseMasks(height: number, width: number, options: RiseMaskOption
   return buildMasks(plan, height, width, 0, plan.n);
 }
 
-/** Masks per block: all of them unless they would take more than 64 MB. */
-const MASK_BLOCK_VALUES = 1 << 24;
-
 /**
  * RISE maps `[n,H,W]`, signed when logits are scored (the default). Every image gets the same masks. Cost:
- * N forward passes per image, in batches of `batchSize`.
+ * N forward passes per image, as many copies a pass as the device and the memory budget allow.
  *
  * @example
  * ```ts
@@ -153,72 +150,94 @@ const MASK_BLOCK_VALUES = 1 << 24;
  * tf.dispose([x, maps, whole]);
  * ```
  */
-export function rise(
+export async function rise(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: RiseOptions = {},
 ): Promise<tf.Tensor3D> {
-  const [n, height, width] = images.shape;
+  const [maps] = await riseMany(model, images, [target], options);
+  return maps;
+}
+
+/**
+ * RISE maps `[n,H,W]` for several targets from the same forward passes (each target's score is read off the
+ * same outputs): the maps for class P, class Q and "P rather than Q" cost one set of passes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./model_fn.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const [p, q, contrast] = await riseMany(model, x, [[0], [2], { p: [0], q: [2] }], { masks: 8 });
+ * // Logits are scored: the map of logit 0 − logit 2 is the map of logit 0 minus the map of logit 2.
+ * const diff = tf.tidy(() => tf.sub(contrast, tf.sub(p, q)).abs().max());
+ * assert.ok(diff.dataSync()[0] < 1e-5);
+ * tf.dispose([x, p, q, contrast, diff]);
+ * ```
+ */
+export async function riseMany(
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  targets: Target[],
+  options: RiseOptions = {},
+): Promise<tf.Tensor3D[]> {
+  const [n, height, width, channels] = images.shape;
   const plan = maskPlan(height, width, options);
-  const batchSize = Math.max(1, Math.floor(options.batchSize ?? 512));
-  const probability = (options.score ?? "logit") === "probability";
-  const block = Math.max(1, Math.min(plan.n, Math.floor(MASK_BLOCK_VALUES / (height * width))));
-  if (targetLength(target) !== n) {
-    throw new HansError(`RISE needs a target per image (${n}); got ${targetLength(target)}.`);
-  }
-  const weights = targetWeights(target, model.classes);
-  let sum: tf.Tensor2D = tf.zeros([n, height * width]);
-  let scoreSum: tf.Tensor2D = tf.zeros([n, 1]);
-  let maskSum: tf.Tensor2D = tf.zeros([1, height * width]);
-  for (let b0 = 0; b0 < plan.n; b0 += block) {
-    const b1 = Math.min(plan.n, b0 + block);
-    const b = b1 - b0;
-    const masks = buildMasks(plan, height, width, b0, b1);
-    const perPass = Math.min(b, batchSize);
-    const imagesPerPass = Math.max(1, Math.floor(batchSize / perPass));
-    const rows: tf.Tensor2D[] = [];
-    for (let start = 0; start < n; start += imagesPerPass) {
-      const end = Math.min(n, start + imagesPerPass);
-      rows.push(tf.tidy(() => {
-        const m = end - start;
-        const x = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
-        const w = weights.slice([start, 0], [m, -1]).expandDims(1);
-        const cols: tf.Tensor[] = [];
-        for (let k0 = 0; k0 < b; k0 += perPass) {
-          const k = Math.min(b, k0 + perPass) - k0;
-          const masked = maskedCopies(x, masks.slice([k0, 0], [k, -1]));
-          let out = model.logits(masked);
-          if (probability) out = tf.softmax(out);
-          const tiled = tf.tile(w, [1, k, 1]).reshape([m * k, model.classes]) as tf.Tensor2D;
-          cols.push(targetScores(out, tiled).reshape([m, k]));
-        }
-        return (cols.length === 1 ? cols[0] : tf.concat(cols, 1)) as tf.Tensor2D;
-      }));
+  for (const target of targets) {
+    if (targetLength(target) !== n) {
+      throw new HansError(`RISE needs a target per image (${n}); got ${targetLength(target)}.`);
     }
-    const [nextSum, nextScores, nextMasks] = tf.tidy(() => {
-      const scores = rows.length === 1 ? rows[0] : tf.concat(rows, 0);
-      return [
-        tf.add(sum, tf.matMul(scores, masks)),
-        tf.add(scoreSum, tf.sum(scores, 1, true)),
-        tf.add(maskSum, tf.sum(masks, 0, true)),
-      ];
-    });
-    rows.forEach((r) => r.dispose());
-    masks.dispose();
-    sum.dispose();
-    scoreSum.dispose();
-    maskSum.dispose();
-    [sum, scoreSum, maskSum] = [nextSum, nextScores, nextMasks] as tf.Tensor2D[];
   }
-  const maps = tf.tidy(() => {
-    let total: tf.Tensor = sum;
-    if (options.center ?? false) total = tf.sub(sum, tf.matMul(tf.div(scoreSum, plan.n), maskSum));
-    return tf.div(total, plan.n * plan.p).reshape([n, height, width]) as tf.Tensor3D;
+  const perPass = await inputsPerPass(model, images, {
+    kind: "forward",
+    requested: options.batchSize ?? 512,
+    extraBytesPerInput: 4 * height * width * channels,
+    label: "RISE",
   });
-  weights.dispose();
-  sum.dispose();
-  scoreSum.dispose();
-  maskSum.dispose();
-  return Promise.resolve(maps);
+  const block = (k0: number, k1: number): MaskBlock => {
+    const masks = buildMasks(plan, height, width, k0, k1);
+    return { keep: masks, weight: masks };
+  };
+  const weights = targets.map((t) => targetWeights(t, model.classes));
+  let totals: MaskedScoreSums[];
+  try {
+    totals = maskedScoreSums(model, images, weights, {
+      count: plan.n,
+      block,
+      perPass,
+      probability: (options.score ?? "logit") === "probability",
+    });
+  } finally {
+    tf.dispose(weights);
+  }
+  const maskSum = options.center ? maskTotal(plan, height, width) : undefined;
+  const maps = tf.tidy(() =>
+    totals.map(({ sums, scoreSums }) => {
+      let total: tf.Tensor = sums;
+      if (maskSum) total = tf.sub(sums, tf.matMul(tf.div(scoreSums, plan.n), maskSum));
+      return tf.div(total, plan.n * plan.p).reshape([n, height, width]) as tf.Tensor3D;
+    })
+  );
+  totals.forEach((t) => tf.dispose([t.sums, t.scoreSums]));
+  maskSum?.dispose();
+  return maps;
+}
+
+/** Σ over all masks of each pixel's mask value, `[1, H·W]`, built block by block. */
+function maskTotal(plan: ReturnType<typeof maskPlan>, height: number, width: number): tf.Tensor2D {
+  const block = Math.max(1, Math.min(plan.n, Math.floor(MASK_BLOCK_VALUES / (height * width))));
+  let total = tf.zeros([1, height * width]) as tf.Tensor2D;
+  for (let k0 = 0; k0 < plan.n; k0 += block) {
+    const masks = buildMasks(plan, height, width, k0, Math.min(plan.n, k0 + block));
+    const next = tf.tidy(() => tf.add(total, tf.sum(masks, 0, true)) as tf.Tensor2D);
+    tf.dispose([masks, total]);
+    total = next;
+  }
+  return total;
 }

@@ -5,7 +5,13 @@
  */
 import { tfSeed } from "../rng.ts";
 import { tf } from "../deps.ts";
-import { type ExplainableModel, mapChunks, reduceChannels, sampledGradients } from "./model_fn.ts";
+import {
+  type ExplainableModel,
+  inputsPerPass,
+  mapChunks,
+  reduceChannels,
+  sampledGradients,
+} from "./model_fn.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /** The noise options shared by SmoothGrad, SmoothGrad² and VarGrad. */
@@ -16,9 +22,9 @@ export interface NoiseOptions {
   noiseLevel?: number;
   /** The input range the noise level refers to (default [0, 1]). */
   inputRange?: [number, number];
-  /** Model inputs per backward pass (default 256). */
+  /** Most model inputs per backward pass (default 256; fewer when the device or the memory budget needs it). */
   batchSize?: number;
-  /** Seed of the noise (default 0). */
+  /** Seed of the noise (default 0); image `i` of a call gets the noise of seed `seed + 7919·i`. */
   seed?: number;
 }
 
@@ -55,7 +61,7 @@ export interface NoisySums {
  * const model = fromLayersModel(tf.sequential({ layers }));
  * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
  * // Mean gradient, summed over channels: for a linear model the noise changes nothing.
- * const maps = noisyGradientMaps(model, x, [0, 1], { samples: 2 }, false, ({ sum, samples }) =>
+ * const maps = await noisyGradientMaps(model, x, [0, 1], { samples: 2 }, false, ({ sum, samples }) =>
  *   tf.sum(tf.div(sum, samples), 3) as tf.Tensor3D);
  * const plain = await gradient(model, x, [0, 1], { absolute: false });
  * const diff = tf.tidy(() => tf.sub(maps, plain).abs().max());
@@ -63,34 +69,54 @@ export interface NoisySums {
  * tf.dispose([x, maps, plain, diff]);
  * ```
  */
-export function noisyGradientMaps(
+export async function noisyGradientMaps(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: NoiseOptions,
   squares: boolean,
   reduce: (sums: NoisySums) => tf.Tensor3D,
-): tf.Tensor3D {
+): Promise<tf.Tensor3D> {
   const samples = options.samples ?? 32;
   const [lo, hi] = options.inputRange ?? [0, 1];
   const sigma = (options.noiseLevel ?? 0.15) * (hi - lo);
-  const batchSize = options.batchSize ?? 256;
+  const batchSize = await inputsPerPass(model, images, {
+    kind: "backward",
+    requested: options.batchSize ?? 256,
+    label: "SmoothGrad",
+  });
   const seed = options.seed ?? 0;
   const chunkImages = Math.max(1, Math.floor(batchSize / samples));
+  const [, height, width, channels] = images.shape;
   return mapChunks(images, chunkImages, (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
+    // Each image's noise comes from its own seed, so the maps do not depend on how the images are batched.
+    const noise = Array.from(
+      { length: end - start },
+      (_, j) =>
+        tf.randomNormal(
+          [samples, height, width, channels],
+          0,
+          sigma,
+          "float32",
+          tfSeed(seed + 7919 * (start + j)),
+        ),
+    );
     const sums = sampledGradients(
       model,
       x,
       w,
       samples,
-      (k0, k1) => {
-        const tiled = tf.tile(x, [k1 - k0, 1, 1, 1]);
-        return tf.add(
-          tiled,
-          tf.randomNormal(tiled.shape, 0, sigma, "float32", tfSeed(seed + start * 7919 + k0)),
-        );
-      },
+      (k0, k1) =>
+        tf.add(
+          tf.tile(x, [k1 - k0, 1, 1, 1]),
+          tf.stack(noise.map((n) => n.slice(k0, k1 - k0)), 1).reshape([
+            (k1 - k0) * (end - start),
+            height,
+            width,
+            channels,
+          ]),
+        ) as tf.Tensor4D,
       batchSize,
       squares,
     );
@@ -128,14 +154,12 @@ export function smoothGrad(
   target: Target,
   options: SmoothGradOptions = {},
 ): Promise<tf.Tensor3D> {
-  return Promise.resolve(
-    noisyGradientMaps(
-      model,
-      images,
-      target,
-      options,
-      false,
-      ({ sum, samples }) => reduceChannels(tf.div(sum, samples) as tf.Tensor4D, options.absolute ?? true),
-    ),
+  return noisyGradientMaps(
+    model,
+    images,
+    target,
+    options,
+    false,
+    ({ sum, samples }) => reduceChannels(tf.div(sum, samples) as tf.Tensor4D, options.absolute ?? true),
   );
 }

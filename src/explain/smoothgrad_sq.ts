@@ -40,14 +40,12 @@ export function smoothGradSquared(
   target: Target,
   options: SmoothGradSquaredOptions = {},
 ): Promise<tf.Tensor3D> {
-  return Promise.resolve(
-    noisyGradientMaps(
-      model,
-      images,
-      target,
-      options,
-      true,
-      ({ sumSquares, samples }) => tf.max(tf.div(sumSquares!, samples), 3) as tf.Tensor3D,
-    ),
+  return noisyGradientMaps(
+    model,
+    images,
+    target,
+    options,
+    true,
+    ({ sumSquares, samples }) => tf.max(tf.div(sumSquares!, samples), 3) as tf.Tensor3D,
   );
 }

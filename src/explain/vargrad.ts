@@ -39,11 +39,9 @@ export function varGrad(
   target: Target,
   options: VarGradOptions = {},
 ): Promise<tf.Tensor3D> {
-  return Promise.resolve(
-    noisyGradientMaps(model, images, target, options, true, ({ sum, sumSquares, samples }) => {
-      const mean = tf.div(sum, samples);
-      const variance = tf.relu(tf.sub(tf.div(sumSquares!, samples), tf.square(mean)));
-      return tf.max(variance, 3) as tf.Tensor3D;
-    }),
-  );
+  return noisyGradientMaps(model, images, target, options, true, ({ sum, sumSquares, samples }) => {
+    const mean = tf.div(sum, samples);
+    const variance = tf.relu(tf.sub(tf.div(sumSquares!, samples), tf.square(mean)));
+    return tf.max(variance, 3) as tf.Tensor3D;
+  });
 }

@@ -15,7 +15,7 @@
 import { onForwardEngine } from "../model/forward_engine.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import type { ExplainableModel } from "../explain/model_fn.ts";
+import { type ExplainableModel, inputsPerPass } from "../explain/model_fn.ts";
 import { type Target, targetLength, targetScores, targetWeights } from "../explain/target.ts";
 
 /** Options of {@link deletion} and {@link insertion}. */
@@ -33,7 +33,7 @@ export interface PerturbationOptions {
   baseline?: number;
   /** What is tracked: the target's softmax `probability` (the default, as Petsiuk et al.) or its `logit`. */
   score?: "probability" | "logit";
-  /** Model inputs per forward pass (default 512). */
+  /** Most model inputs per forward pass (default 512; fewer when the device or the memory budget needs it). */
   batchSize?: number;
 }
 
@@ -176,31 +176,45 @@ async function curvesHere(
   }
   const counts = Array.from({ length: steps + 1 }, (_, k) => Math.round(k * pixels / steps));
   const probability = (options.score ?? "probability") === "probability";
-  const perPass = Math.max(1, Math.floor((options.batchSize ?? 512) / (steps + 1)));
+  const perPass = await inputsPerPass(model, images, {
+    kind: "forward",
+    requested: options.batchSize ?? 512,
+    extraBytesPerInput: 12 * pixels * channels,
+    label: "a perturbation curve",
+  });
+  // A pass takes whole images' curves when they fit, else part of one image's curve.
+  const stepsPerPass = Math.min(steps + 1, perPass);
+  const imagesPerPass = Math.max(1, Math.floor(perPass / stepsPerPass));
   const ranks = tf.tensor2d(pixelRanks(options.maps, n, pixels), [n, pixels]);
   const weights = targetWeights(options.target, model.classes);
-  const thresholds = tf.tidy(() => tf.tensor1d(counts).reshape([1, steps + 1, 1, 1, 1]));
   const parts: tf.Tensor[] = [];
-  for (let start = 0; start < n; start += perPass) {
-    const end = Math.min(n, start + perPass);
-    parts.push(tf.tidy(() => {
-      const m = end - start;
-      const x = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
-      const [from, to] = source(x);
-      const rank = ranks.slice([start, 0], [m, -1]).reshape([m, 1, height, width, 1]);
-      const moved = tf.cast(tf.less(rank, thresholds), "float32");
-      const copies = tf.add(tf.mul(from.expandDims(1), tf.sub(1, moved)), tf.mul(to.expandDims(1), moved))
-        .reshape([m * (steps + 1), height, width, channels]) as tf.Tensor4D;
-      let out = model.logits(copies);
-      if (probability) out = tf.softmax(out);
-      const w = tf.tile(weights.slice([start, 0], [m, -1]).expandDims(1), [1, steps + 1, 1])
-        .reshape([m * (steps + 1), model.classes]) as tf.Tensor2D;
-      return targetScores(out, w);
-    }));
+  for (let start = 0; start < n; start += imagesPerPass) {
+    const end = Math.min(n, start + imagesPerPass);
+    const m = end - start;
+    const row: tf.Tensor[] = [];
+    for (let k0 = 0; k0 <= steps; k0 += stepsPerPass) {
+      const k1 = Math.min(steps + 1, k0 + stepsPerPass);
+      row.push(tf.tidy(() => {
+        const x = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
+        const [from, to] = source(x);
+        const thresholds = tf.tensor1d(counts.slice(k0, k1)).reshape([1, k1 - k0, 1, 1, 1]);
+        const rank = ranks.slice([start, 0], [m, -1]).reshape([m, 1, height, width, 1]);
+        const moved = tf.cast(tf.less(rank, thresholds), "float32");
+        const copies = tf.add(tf.mul(from.expandDims(1), tf.sub(1, moved)), tf.mul(to.expandDims(1), moved))
+          .reshape([m * (k1 - k0), height, width, channels]) as tf.Tensor4D;
+        let out = model.logits(copies);
+        if (probability) out = tf.softmax(out);
+        const w = tf.tile(weights.slice([start, 0], [m, -1]).expandDims(1), [1, k1 - k0, 1])
+          .reshape([m * (k1 - k0), model.classes]) as tf.Tensor2D;
+        return targetScores(out, w).reshape([m, k1 - k0]);
+      }));
+    }
+    parts.push(row.length === 1 ? row[0] : tf.concat(row, 1));
+    if (row.length > 1) tf.dispose(row);
   }
   const all = tf.concat(parts, 0);
   const values = await all.data();
-  [all, ...parts, ranks, weights, thresholds].forEach((t) => t.dispose());
+  [all, ...parts, ranks, weights].forEach((t) => t.dispose());
   const fractions = counts.map((c) => c / pixels);
   const perImage = Array.from(
     { length: n },

@@ -7,7 +7,8 @@
 import type { Dataset } from "../data/dataset.ts";
 import { tf } from "../deps.ts";
 import { Rng } from "../rng.ts";
-import { runEpochs, writeProgressLine } from "./train.ts";
+import { runEpochs, trainingBatch, writeProgressLine } from "./train.ts";
+import { planPass } from "./pass_plan.ts";
 
 /** Options of {@link createAutoencoder}. */
 export interface AutoencoderOptions {
@@ -90,13 +91,26 @@ export function reconstructionError(reconstruct: Reconstructor, x: tf.Tensor4D):
   });
 }
 
-/** {@link reconstructionError} of a batch of any size, `batchSize` images at a time, read back. */
+/**
+ * {@link reconstructionError} of a batch of any size, at most `batchSize` images at a time (fewer when the
+ * device or the memory budget needs it), read back.
+ */
 export async function reconstructionErrors(
   reconstruct: Reconstructor,
   x: tf.Tensor4D,
-  batchSize = 256,
+  requested = 256,
 ): Promise<Float32Array> {
   const n = x.shape[0];
+  const [, height, width, channels] = x.shape;
+  const apply = typeof reconstruct === "function"
+    ? reconstruct
+    : (t: tf.Tensor4D) => reconstruct.apply(t, { training: false }) as tf.Tensor4D;
+  const plan = await planPass(
+    { logits: (t) => apply(t) as unknown as tf.Tensor2D },
+    [height, width, channels],
+    { kind: "forward", requested, label: "the autoencoder" },
+  );
+  const batchSize = plan.inputs;
   const out = new Float32Array(n);
   for (let start = 0; start < n; start += batchSize) {
     const end = Math.min(n, start + batchSize);
@@ -194,9 +208,10 @@ export async function trainAutoencoder(
     seed: rng.fork(),
   });
   const optimizer = tf.train.adam(options.learningRate ?? 0.01);
+  const batchSize = await trainingBatch(model, data, options.batchSize ?? 32);
   const run = await runEpochs(
     data,
-    { epochs, batchSize: options.batchSize ?? 32, syncEvery: options.syncEvery ?? 20, rng },
+    { epochs, batchSize, syncEvery: options.syncEvery ?? 20, rng },
     (x) => ({
       loss: optimizer.minimize(
         () => tf.losses.meanSquaredError(x, model.apply(x, { training: true }) as tf.Tensor4D),

@@ -14,6 +14,7 @@
  */
 import { importWasmBackend, tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { planPass } from "./pass_plan.ts";
 
 /**
  * What forward-only work needs of a model: logits of a batch, and every tensor they read (weights,
@@ -44,8 +45,10 @@ const choices = new WeakMap<ForwardModel, Promise<ForwardEngineChoice>>();
 const settled = new WeakMap<ForwardModel, ForwardEngineChoice>();
 let queue: Promise<unknown> = Promise.resolve();
 
-/** Images in the probe batch that times each engine. */
+/** Images in the probe batch that times each engine, at most: fewer for large images (see `choose`). */
 const PROBE = 32;
+/** Input values the probe batch holds at most (about 4 images of 224×224×3). */
+const PROBE_VALUES = 2 ** 19;
 
 /**
  * Sets how forward-only work picks its engine, for every model from now on (choices already made stay).
@@ -134,14 +137,14 @@ async function choose(model: ForwardModel, images: tf.Tensor4D): Promise<Forward
   const failed = await wasmReady();
   if (failed) return stay(failed);
   if (policy === "wasm") return { engine: "wasm", imagesPerSecond: {}, reason: "forced (policy `wasm`)" };
-  const n = images.shape[0];
-  const probe = tf.tidy(() =>
-    tf.tile(images, [Math.ceil(PROBE / n), 1, 1, 1]).slice(0, PROBE)
-  ) as tf.Tensor4D;
+  const [n, height, width, channels] = images.shape;
+  const fits = await planPass(model, [height, width, channels], { kind: "forward", requested: PROBE });
+  const size = Math.min(fits.inputs, Math.max(1, Math.ceil(PROBE_VALUES / (height * width * channels))));
+  const probe = tf.tidy(() => tf.tile(images, [Math.ceil(size / n), 1, 1, 1]).slice(0, size)) as tf.Tensor4D;
   try {
     const here = await forwardSeconds(model, probe);
     const there = await onBackend("wasm", model, probe, (x) => forwardSeconds(model, x));
-    const rates = { [active]: PROBE / here, wasm: PROBE / there };
+    const rates = { [active]: size / here, wasm: size / there };
     return there < here
       ? { engine: "wasm", imagesPerSecond: rates, reason: `wasm ran a forward pass faster than ${active}` }
       : { engine: active, imagesPerSecond: rates, reason: `${active} ran a forward pass faster than wasm` };

@@ -5,6 +5,7 @@
 import { type Dataset, imageSize } from "../data/dataset.ts";
 import { tf } from "../deps.ts";
 import { type ForwardModel, onForwardEngine } from "./forward_engine.ts";
+import { planPass } from "./pass_plan.ts";
 
 /** Anything that maps a batch of images `[N,H,W,C]` to logits `[N,classes]`. */
 export interface Classifier {
@@ -61,8 +62,9 @@ export function batchTensor(data: Dataset, start: number, end: number): tf.Tenso
 }
 
 /**
- * Logits of every image, `count * classes` values row-major; one GPU read-back per `batchSize` images. On the
- * faster forward engine where the classifier lists its tensors (`forward_engine.ts`).
+ * Logits of every image, `count * classes` values row-major; one GPU read-back per pass of at most `batchSize`
+ * images (default 512; fewer when the device or the memory budget needs it, see `pass_plan.ts`). On the faster
+ * forward engine where the classifier lists its tensors (`forward_engine.ts`).
  */
 export async function predictLogits(
   model: Classifier,
@@ -86,8 +88,9 @@ async function logitsHere(
 ): Promise<{ logits: Float32Array; classes: number }> {
   const parts: Float32Array[] = [];
   let classes = 0;
-  for (let start = 0; start < data.count; start += batchSize) {
-    const end = Math.min(data.count, start + batchSize);
+  const perPass = await imagesPerForwardPass(forwardModel(model), data, batchSize);
+  for (let start = 0; start < data.count; start += perPass) {
+    const end = Math.min(data.count, start + perPass);
     const logits = tf.tidy(() => model.predict(batchTensor(data, start, end)));
     classes = logits.shape[1];
     parts.push(await logits.data() as Float32Array);
@@ -100,6 +103,24 @@ async function logitsHere(
     offset += p.length;
   }
   return { logits: out, classes };
+}
+
+/**
+ * Images of `data` one forward pass of `model` may take: at most `requested`, within the device's buffer limits
+ * and the memory budget (`pass_plan.ts`).
+ */
+export async function imagesPerForwardPass(
+  model: ForwardModel,
+  data: Dataset,
+  requested: number,
+): Promise<number> {
+  const plan = await planPass(model, [data.height, data.width, data.channels], {
+    kind: "forward",
+    requested,
+    extraBytesPerInput: 4 * imageSize(data),
+    label: "a forward pass",
+  });
+  return plan.inputs;
 }
 
 /** Predicted class (arg-max logit) of every image. */

@@ -7,6 +7,7 @@ import { tf } from "../deps.ts";
 import { Rng } from "../rng.ts";
 import { FusedAdam } from "../kernels/adam.ts";
 import { fusedForward } from "./cnn_fused.ts";
+import { planPass } from "./pass_plan.ts";
 
 /** Options of {@link trainModel}. */
 export interface TrainOptions {
@@ -89,6 +90,7 @@ export async function runEpochs(
   onWindow: (p: TrainProgress) => void,
 ): Promise<EpochsResult> {
   const { epochs, batchSize, syncEvery, rng } = settings;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batch size ${batchSize}`);
   const size = imageSize(data);
   const steps = Math.ceil(data.count / batchSize);
   const start = performance.now();
@@ -156,6 +158,25 @@ export async function runEpochs(
 }
 
 /**
+ * The batch size for training `model` on `data`: `requested` when a training step of that many fits the device
+ * and the memory budget (a backward pass, counted twice for the gradients and the optimizer's state), else the
+ * most that do (`pass_plan.ts`). At 28×28 any sensible batch fits; at 224×224 a batch of 64 would bind more
+ * than a software adapter's 128 MB.
+ */
+export async function trainingBatch(
+  model: tf.LayersModel,
+  data: Dataset,
+  requested: number,
+): Promise<number> {
+  const plan = await planPass(
+    { logits: (x) => model.apply(x, { training: false }) as tf.Tensor2D },
+    [data.height, data.width, data.channels],
+    { kind: "backward", factor: 2, requested, label: "a training step" },
+  );
+  return plan.inputs;
+}
+
+/**
  * Trains `model` (logits out) with softmax cross-entropy and Adam. Shuffles are seeded; tensors are released
  * after every step; the loss is read back once every `syncEvery` steps.
  */
@@ -170,12 +191,13 @@ export async function trainModel(
   // per variable (same math, fewer passes).
   const fused = fusedForward(model);
   const learningRate = options.learningRate ?? 1e-3;
+  const batchSize = await trainingBatch(model, data, options.batchSize ?? 64);
   const optimizer = fused ? new FusedAdam(learningRate) : tf.train.adam(learningRate);
   const run = await runEpochs(
     data,
     {
       epochs,
-      batchSize: options.batchSize ?? 64,
+      batchSize,
       syncEvery: options.syncEvery ?? 20,
       rng: new Rng(options.seed ?? 0),
     },

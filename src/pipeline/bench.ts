@@ -184,7 +184,7 @@ export async function runBench(
   for (
     const [name, n, options] of [
       ["gradient", s.gradient, {}],
-      ["integrated_gradients", s.ig, { steps: s.igSteps, method: "riemann_middle" }],
+      ["integrated_gradients", s.ig, { steps: s.igSteps, maxSteps: s.igSteps, method: "riemann_middle" }],
       ["smoothgrad", s.smooth, { samples: s.smoothSamples }],
       ["grad_cam", s.gradCam, {}],
     ] as const
@@ -318,7 +318,7 @@ export async function profileBench(quick: boolean, log: (line: string) => void):
     [`gradient (${s.gradient})`, explain("gradient", s.gradient)],
     [
       `integrated_gradients (${s.ig} × ${s.igSteps} steps)`,
-      explain("integrated_gradients", s.ig, { steps: s.igSteps }),
+      explain("integrated_gradients", s.ig, { steps: s.igSteps, maxSteps: s.igSteps }),
     ],
     [
       `smoothgrad (${s.smooth} × ${s.smoothSamples})`,

@@ -11,16 +11,21 @@ import { loadLabelledFolder } from "../data/folder.ts";
 import { loadDataset } from "../data/mod.ts";
 import { checkInputFits, type LoadedModel, loadModel } from "../explain/load.ts";
 import { tf } from "../deps.ts";
-import type { ExplainableModel } from "../explain/model_fn.ts";
+import { type ExplainableModel, inputsPerPass } from "../explain/model_fn.ts";
 import {
   availableMethods,
+  explainTargets,
   gradientProblem,
   type MethodInfo,
   type MethodLeftOut,
+  type MethodName,
+  type MethodReport,
   METHODS,
 } from "../explain/registry.ts";
+import { DEFAULT_TOLERANCE } from "../explain/integrated_gradients.ts";
+import { duration, measurePassSeconds, methodSeconds, type PassSeconds, planImages } from "./work_plan.ts";
 import { spearman } from "../measure/sanity.ts";
-import { batchTensor } from "../model/predict.ts";
+import { batchTensor, imagesPerForwardPass } from "../model/predict.ts";
 import { Rng } from "../rng.ts";
 import { HansError } from "../errors.ts";
 
@@ -40,6 +45,15 @@ export interface ContrastiveSettings {
   /** Value removed pixels are set to (default 0). */
   baseline?: number;
   seed: number;
+  /**
+   * Seconds the run may take, counted from `startedAt` (default: no limit, every method studies every
+   * mistake). Each method's cost per image is estimated from timed passes before the long work; methods study
+   * as many mistakes as the budget pays for (the cheap ones all), and one that cannot afford one mistake is
+   * left out, with the reason. A method that runs slower than planned stops early.
+   */
+  budgetSeconds?: number;
+  /** When the run started (`performance.now()`), so that the budget counts loading too; default now. */
+  startedAt?: number;
   log?: (line: string) => void;
 }
 
@@ -66,6 +80,27 @@ export interface MethodScore {
   /** Mean fall of the margin logit P − logit Q when the top 10% pixels are removed. */
   marginDrop: number;
   mapsPerSecond: number;
+  /** Mistakes this method studied: the first of `examples` (all unless the time budget trimmed it). */
+  examples: number;
+  /** Integrated Gradients: how well each map sums to f(x) − f(baseline). */
+  completeness?: CompletenessSummary;
+}
+
+/**
+ * Integrated Gradients' completeness over the maps of a run: each map's relative error |Σ map − gap| / |gap|
+ * (gap = f(x) − f(baseline) for its target) and the points it took, for the maps of P, of Q and of the contrast
+ * (P minus Q: its error is that of the difference).
+ */
+export interface CompletenessSummary {
+  /** The tolerance each map was refined to. */
+  tolerance: number;
+  /** Per map, in the order P, Q, contrast for each studied mistake. */
+  maps: { example: number; target: "p" | "q" | "contrast"; steps: number; error: number }[];
+  /** Share of the maps within the tolerance. */
+  withinTolerance: number;
+  /** Median and largest error. */
+  medianError: number;
+  maxError: number;
 }
 
 /** Everything the analysis found. */
@@ -80,8 +115,14 @@ export interface ContrastiveResult {
   /** Method names, best first (by flipToTrueAt10, then marginDrop). */
   ranking: string[];
   methodInfo: MethodInfo[];
-  /** Default methods that cannot run on the model, with the reason. */
+  /** Default methods that cannot run on the model or do not fit the time budget, with the reason. */
   methodsLeftOut: MethodLeftOut[];
+  /** The methods the user named (`--methods`), or null when every method that can run was tried. */
+  methodsAsked: string[] | null;
+  /** Each method's options as it ran: those given, or cheaper ones the time budget chose. */
+  methodOptions: Record<string, Record<string, unknown>>;
+  /** The time plan, when a budget was set: seconds per image estimated and spent per method. */
+  plan: WorkPlanRecord | null;
   /** Methods that ran but whose maps were not finite: reported, never scored or ranked. */
   methodsFailed: MethodLeftOut[];
   /** Images of the studied mistakes, and each method's maps (P, Q, contrast) for them, for the figures. */
@@ -91,8 +132,22 @@ export interface ContrastiveResult {
   pairMaps: { true: number; predicted: number; count: number; method: string; map: Float32Array }[];
 }
 
+/** What the time plan was and how it went, for metrics.json. */
+export interface WorkPlanRecord {
+  /** The budget in seconds. */
+  budgetSeconds: number;
+  /** Seconds per image of a forward pass (active backend and forward engine) and a backward pass. */
+  passSeconds: PassSeconds;
+  /** Per method: seconds per mistake estimated before it ran, images planned, studied, and seconds spent. */
+  methods: Record<
+    string,
+    { estimatedSecondsPerImage: number; planned: number; studied: number; seconds: number }
+  >;
+}
+
 /** Runs the analysis. */
 export async function runContrastive(settings: ContrastiveSettings): Promise<ContrastiveResult> {
+  const started = performance.now();
   const { model, test } = settings;
   const log = settings.log ?? (() => {});
   const first = batchTensor(test, 0, 1);
@@ -139,16 +194,144 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
   const scores: Record<string, MethodScore> = {};
   const maps: ContrastiveResult["maps"] = {};
   const contrastMaps: Record<string, Float32Array> = {};
-  for (const m of methods) {
-    log(`contrastive: ${m.label}`);
+  // Each method's options as run: the given ones, or cheaper ones the time budget chose.
+  const effective: Record<string, Record<string, unknown>> = Object.fromEntries(
+    methods.map((m) => [m.name, { ...settings.methodOptions?.[m.name] }]),
+  );
+  const optionsOf = (m: MethodInfo) => effective[m.name];
+  const shape: [number, number, number] = [data.height, data.width, data.channels];
+  const startedAt = settings.startedAt ?? started;
+  const budget = settings.budgetSeconds;
+  let plan: WorkPlanRecord | null = null;
+  let allocation: Record<string, number> = Object.fromEntries(methods.map((m) => [m.name, data.count]));
+  let running = methods;
+  if (budget !== undefined && methods.length > 0) {
+    const passSeconds = await measurePassSeconds(model, x);
+    const estimate = (m: MethodInfo) => methodSeconds(m, optionsOf(m), shape, passSeconds, 3, 3);
+    plan = { budgetSeconds: budget, passSeconds, methods: {} };
+    for (const m of methods) {
+      plan.methods[m.name] = { estimatedSecondsPerImage: estimate(m), planned: 0, studied: 0, seconds: 0 };
+    }
+    const left = budget - (performance.now() - startedAt) / 1000 - RESERVE_SECONDS;
+    // Each method's settings, as asked first and then cheaper ones (Integrated Gradients: fewer points).
+    const settingsOf = new Map(
+      methods.map((m) => [m.name, [effective[m.name], ...(m.cheaper?.(effective[m.name]) ?? [])]]),
+    );
+    const first = planImages(
+      methods.map((m) => ({
+        name: m.name,
+        secondsPerImage: settingsOf.get(m.name)!.map((o) => methodSeconds(m, o, shape, passSeconds, 3, 3)),
+      })),
+      data.count,
+      left,
+    );
+    for (const m of methods) {
+      const index = first.setting[m.name] ?? 0;
+      if (index > 0) {
+        effective[m.name] = settingsOf.get(m.name)![index];
+        log(`${m.label} runs with ${JSON.stringify(effective[m.name])} to fit the time budget`);
+      }
+      plan.methods[m.name].estimatedSecondsPerImage = estimate(m);
+    }
+    allocation = first.images;
+    for (const m of first.leftOut) log(`left out ${m.name}: ${m.reason}`);
+    leftOut.push(...first.leftOut);
+    running = methods.filter((m) => m.name in allocation);
+    log(`plan: ${data.count} mistakes, ${duration(left)} of the time budget left`);
+    for (const m of running) {
+      log(`  ${m.label} on ${allocation[m.name]} ≈ ${duration(allocation[m.name] * estimate(m))}`);
+    }
+  }
+  for (let k = 0; k < running.length; k++) {
+    const m = running[k];
+    if (plan && k > 0) {
+      // What ran so far says how far off the estimates of each kind of work are (backward passes, forward
+      // passes, forward passes on the forward engine): re-plan the rest with the time that is left.
+      const scale = (r: MethodInfo) => {
+        const done = running.slice(0, k).filter((d) =>
+          workKind(d) === workKind(r) && plan!.methods[d.name].studied
+        );
+        const spent = done.reduce((t, d) => t + plan!.methods[d.name].seconds, 0);
+        const expected = done.reduce(
+          (t, d) => t + plan!.methods[d.name].studied * plan!.methods[d.name].estimatedSecondsPerImage,
+          0,
+        );
+        return expected > 0 ? Math.min(4, Math.max(0.25, spent / expected)) : 1;
+      };
+      const left = plan.budgetSeconds - (performance.now() - startedAt) / 1000 - RESERVE_SECONDS;
+      const rest = running.slice(k);
+      const next = planImages(
+        rest.map((r) => ({
+          name: r.name,
+          secondsPerImage: [scale(r) * plan!.methods[r.name].estimatedSecondsPerImage],
+        })),
+        data.count,
+        left,
+        1,
+      );
+      for (const r of rest) allocation[r.name] = next.images[r.name] ?? 0;
+      if (!(m.name in next.images)) {
+        const why = next.leftOut.find((l) => l.name === m.name)!;
+        log(`left out ${m.name}: ${why.reason}`);
+        leftOut.push(why);
+        continue;
+      }
+    }
+    const n = allocation[m.name];
+    if (plan) {
+      plan.methods[m.name].planned = n;
+      log(`${m.label}: ${n} mistakes, about ${duration(n * plan.methods[m.name].estimatedSecondsPerImage)}`);
+    }
+    const options = optionsOf(m);
     const start = performance.now();
-    const options = settings.methodOptions?.[m.name];
-    const [mp, mq, mc] = await Promise.all([
-      readMaps(m.explain(model, x, p, options)),
-      readMaps(m.explain(model, x, q, options)),
-      readMaps(m.explain(model, x, { p, q }, options)),
-    ]);
+    const studied = { p: [] as Float32Array[], q: [] as Float32Array[], c: [] as Float32Array[] };
+    const reports: { p?: MethodReport; q?: MethodReport }[] = [];
+    const chunk = Math.max(1, Math.ceil(n / 4));
+    let done = 0;
+    while (done < n) {
+      const size = Math.min(chunk, n - done);
+      const xs = x.slice([done, 0, 0, 0], [size, -1, -1, -1]);
+      const [ps, qs] = [p.slice(done, done + size), q.slice(done, done + size)];
+      try {
+        const out = await explainTargets(
+          m.name as MethodName,
+          model,
+          xs,
+          [ps, qs, { p: ps, q: qs }],
+          options,
+        );
+        const [vp, vq, vc] = await readAll(out.maps);
+        studied.p.push(vp);
+        studied.q.push(vq);
+        studied.c.push(vc);
+        reports.push({ p: out.reports[0], q: out.reports[1] });
+      } finally {
+        xs.dispose();
+      }
+      done += size;
+      const elapsed = (performance.now() - start) / 1000;
+      const perImage = elapsed / done;
+      if (done < n) {
+        const allowance = plan ? 1.3 * n * plan.methods[m.name].estimatedSecondsPerImage : Infinity;
+        const next = perImage * Math.min(chunk, n - done);
+        const deadline = budget === undefined
+          ? Infinity
+          : budget - RESERVE_SECONDS - (performance.now() - startedAt) / 1000;
+        if (elapsed + next > Math.max(allowance, elapsed) || next > deadline) {
+          log(`${m.label}: stopping at ${done} of ${n} mistakes, it runs slower than planned`);
+          break;
+        }
+        log(
+          `${m.label}: ${done}/${n} mistakes, ${duration(elapsed)}, about ${
+            duration(perImage * (n - done))
+          } left`,
+        );
+      }
+    }
     const seconds = (performance.now() - start) / 1000;
+    if (plan) Object.assign(plan.methods[m.name], { studied: done, seconds });
+    log(`${m.label}: ${done} mistakes in ${duration(seconds)}`);
+    const [mp, mq, mc] = [studied.p, studied.q, studied.c].map(joinArrays);
     if (![mp, mq, mc].every((v) => v.every(Number.isFinite))) {
       // Never scored: a map with NaN would rank as anything.
       failed.push({ name: m.name, reason: "its maps contain NaN or infinite values" });
@@ -158,7 +341,7 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
     let correlation = 0;
     let correlated = 0;
     let overlap = 0;
-    for (let i = 0; i < data.count; i++) {
+    for (let i = 0; i < done; i++) {
       const a = mp.subarray(i * pixels, (i + 1) * pixels);
       const b = mq.subarray(i * pixels, (i + 1) * pixels);
       const r = spearman(a, b);
@@ -169,15 +352,29 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
       }
       overlap += topOverlap(a, b, 0.1);
     }
-    const removal = await removalTest(model, x, mc, p, q, settings.baseline ?? 0);
+    const xs = x.slice([0, 0, 0, 0], [done, -1, -1, -1]);
+    const removal = await removalTest(
+      model,
+      xs,
+      mc,
+      p.slice(0, done),
+      q.slice(0, done),
+      settings.baseline ?? 0,
+    );
+    xs.dispose();
+    const completeness = reports.some((r) => r.p?.completenessError)
+      ? summarizeCompleteness(reports, mc, pixels, options)
+      : undefined;
     scores[m.name] = {
       meanCorrelation: correlated > 0 ? correlation / correlated : NaN,
-      meanTopOverlap: overlap / data.count,
+      meanTopOverlap: overlap / done,
       ...removal,
-      mapsPerSecond: (3 * data.count) / seconds,
+      mapsPerSecond: (3 * done) / seconds,
+      examples: done,
+      ...(completeness ? { completeness } : {}),
     };
     const split = (v: Float32Array) =>
-      Array.from({ length: Math.min(8, data.count) }, (_, i) => v.slice(i * pixels, (i + 1) * pixels));
+      Array.from({ length: Math.min(8, done) }, (_, i) => v.slice(i * pixels, (i + 1) * pixels));
     maps[m.name] = { p: split(mp), q: split(mq), contrast: split(mc) };
     contrastMaps[m.name] = mc;
   }
@@ -189,7 +386,9 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
     scores[b].flipToTrueAt10 - scores[a].flipToTrueAt10 || scores[b].marginDrop - scores[a].marginDrop
   );
   const best = ranking[0];
-  const pairMaps = best === undefined ? [] : meanPairMaps(studied, contrastMaps[best], pixels, best);
+  const pairMaps = best === undefined
+    ? []
+    : meanPairMaps(studied.slice(0, scores[best].examples), contrastMaps[best], pixels, best);
   const size = imageSize(data);
   return {
     testAccuracy: (test.count - mistakes.length) / test.count,
@@ -206,6 +405,9 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
     ranking,
     methodInfo: methods.filter((m) => m.name in scores),
     methodsLeftOut: leftOut,
+    methodsAsked: settings.methods ?? null,
+    methodOptions: effective,
+    plan,
     methodsFailed: failed,
     images: Array.from(
       { length: Math.min(8, data.count) },
@@ -216,11 +418,72 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
   };
 }
 
-async function readMaps(maps: Promise<tf.Tensor3D>): Promise<Float32Array> {
-  const t = await maps;
-  const v = await t.data() as Float32Array;
-  t.dispose();
-  return v;
+/** What dominates a method's time: backward passes, forward passes, or forward passes on the forward engine. */
+function workKind(m: MethodInfo): string {
+  if (m.usesGradient === false) return "engine";
+  return m.passes({}, [8, 8, 1]).backward > 0 ? "backward" : "forward";
+}
+
+/** Seconds kept back from the budget for the random baseline and the report. */
+const RESERVE_SECONDS = 10;
+
+/** The arrays one after the other. */
+function joinArrays(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/**
+ * The completeness of a run's Integrated Gradients maps from the method's reports on P and Q (chunk by chunk)
+ * and the contrast maps (P − Q, whose gap is gap(P) − gap(Q)).
+ */
+function summarizeCompleteness(
+  reports: { p?: MethodReport; q?: MethodReport }[],
+  contrast: Float32Array,
+  pixels: number,
+  options: Record<string, unknown>,
+): CompletenessSummary {
+  const rows: CompletenessSummary["maps"] = [];
+  let example = 0;
+  for (const { p, q } of reports) {
+    for (let i = 0; i < (p?.gap.length ?? 0); i++, example++) {
+      rows.push({ example, target: "p", steps: p!.steps[i], error: p!.completenessError[i] });
+      rows.push({ example, target: "q", steps: q!.steps[i], error: q!.completenessError[i] });
+      const gap = p!.gap[i] - q!.gap[i];
+      let total = 0;
+      for (let j = example * pixels; j < (example + 1) * pixels; j++) total += contrast[j];
+      rows.push({
+        example,
+        target: "contrast",
+        steps: p!.steps[i] + q!.steps[i],
+        error: Math.abs(total - gap) / Math.max(Math.abs(gap), 1e-6),
+      });
+    }
+  }
+  const tolerance = (options.tolerance as number | undefined) ?? DEFAULT_TOLERANCE;
+  const errors = rows.map((r) => r.error).sort((a, b) => a - b);
+  return {
+    tolerance,
+    maps: rows,
+    withinTolerance: errors.filter((e) => e <= tolerance).length / Math.max(1, errors.length),
+    medianError: errors.length ? errors[Math.floor((errors.length - 1) / 2)] : NaN,
+    maxError: errors.length ? errors[errors.length - 1] : NaN,
+  };
+}
+
+async function readAll(tensors: tf.Tensor3D[]): Promise<Float32Array[]> {
+  try {
+    const values: Float32Array[] = [];
+    for (const t of tensors) values.push(await t.data() as Float32Array);
+    return values;
+  } finally {
+    tf.dispose(tensors);
+  }
 }
 
 /** Predicted class and its softmax probability for every image, one read-back per batch of 512. */
@@ -244,8 +507,9 @@ async function confidenceHere(
 ): Promise<{ predicted: Int32Array; probabilities: Float32Array }> {
   const predicted = new Int32Array(data.count);
   const probabilities = new Float32Array(data.count);
-  for (let start = 0; start < data.count; start += 512) {
-    const end = Math.min(data.count, start + 512);
+  const perPass = await imagesPerForwardPass(model, data, 512);
+  for (let start = 0; start < data.count; start += perPass) {
+    const end = Math.min(data.count, start + perPass);
     const [arg, prob] = tf.tidy(() => {
       const probs = tf.softmax(model.logits(batchTensor(data, start, end)));
       return [tf.argMax(probs, 1), tf.max(probs, 1)];
@@ -270,12 +534,21 @@ async function confidenceHere(
  * somewhere (NaN weights, an overflowing layer): every gradient-based map would be meaningless.
  */
 export async function checkFiniteGradients(model: ExplainableModel, x: tf.Tensor4D): Promise<void> {
-  const bad = tf.tidy(() => {
-    const g = tf.grad((input: tf.Tensor) => tf.sum(model.logits(input as tf.Tensor4D)))(x);
-    return tf.sum(tf.cast(tf.logicalNot(tf.isFinite(g)), "int32"));
+  const perPass = await inputsPerPass(model, x, {
+    kind: "backward",
+    requested: 256,
+    label: "the gradient check",
   });
-  const count = (await bad.data())[0];
-  bad.dispose();
+  let count = 0;
+  for (let start = 0; start < x.shape[0]; start += perPass) {
+    const bad = tf.tidy(() => {
+      const chunk = x.slice([start, 0, 0, 0], [Math.min(perPass, x.shape[0] - start), -1, -1, -1]);
+      const g = tf.grad((input: tf.Tensor) => tf.sum(model.logits(input as tf.Tensor4D)))(chunk);
+      return tf.sum(tf.cast(tf.logicalNot(tf.isFinite(g)), "int32"));
+    });
+    count += (await bad.data())[0];
+    bad.dispose();
+  }
   if (count > 0) {
     throw new HansError(
       `the model's gradients are not finite (NaN or infinite) in ${count} input values of ${
@@ -312,17 +585,31 @@ export async function removalTest(
 ): Promise<{ flipToTrueAt5: number; flipToTrueAt10: number; marginDrop: number }> {
   const [n, height, width, channels] = x.shape;
   const pixels = height * width;
+  const perPass = await inputsPerPass(model, x, {
+    kind: "forward",
+    requested: 512,
+    extraBytesPerInput: 4 * pixels * channels,
+    label: "the removal test",
+  });
   const margins = async (input: tf.Tensor4D) => {
-    const [logits, arg] = tf.tidy(() => {
-      const l = model.logits(input);
-      return [l, tf.argMax(l, 1)];
-    });
-    const values = await logits.data() as Float32Array;
-    const classes = logits.shape[1];
-    const best = await arg.data() as Int32Array;
-    logits.dispose();
-    arg.dispose();
-    return { margin: p.map((pi, i) => values[i * classes + pi] - values[i * classes + q[i]]), best };
+    const margin: number[] = [];
+    const best = new Int32Array(n);
+    for (let start = 0; start < n; start += perPass) {
+      const m = Math.min(perPass, n - start);
+      const [logits, arg] = tf.tidy(() => {
+        const l = model.logits(input.slice([start, 0, 0, 0], [m, -1, -1, -1]));
+        return [l, tf.argMax(l, 1)];
+      });
+      const values = await logits.data() as Float32Array;
+      const classes = logits.shape[1];
+      best.set(await arg.data() as Int32Array, start);
+      logits.dispose();
+      arg.dispose();
+      for (let i = 0; i < m; i++) {
+        margin.push(values[i * classes + p[start + i]] - values[i * classes + q[start + i]]);
+      }
+    }
+    return { margin, best };
   };
   const before = await margins(x);
   const result = { flipToTrueAt5: 0, flipToTrueAt10: 0, marginDrop: 0 };
@@ -402,6 +689,8 @@ export interface ContrastiveRunInfo {
   imageNotes: string[];
   testSize: number;
   seconds: number;
+  /** Every setting that shaped the result: flags, method options, input range, budget. */
+  settings: Record<string, unknown>;
 }
 
 /** The metrics.json document of a contrastive run. */
@@ -419,6 +708,8 @@ export function contrastiveMetrics(result: ContrastiveResult, info: ContrastiveR
     graph: info.graph,
     layer: info.layer,
     imageNotes: info.imageNotes,
+    settings: info.settings,
+    methodsAsked: result.methodsAsked,
     methodsLeftOut: result.methodsLeftOut,
     methodsFailed: result.methodsFailed,
     testAccuracy: result.testAccuracy,
@@ -429,6 +720,7 @@ export function contrastiveMetrics(result: ContrastiveResult, info: ContrastiveR
     methods: result.methods,
     randomBaseline: result.randomBaseline,
     ranking: result.ranking,
+    plan: result.plan,
     seconds: info.seconds,
   };
 }

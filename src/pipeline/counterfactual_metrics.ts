@@ -18,6 +18,8 @@ export interface CounterfactualMeta {
   seed: number;
   transferModel: string;
   seconds: number;
+  /** Every setting that shaped the result: the flags as the run took them (input range, steps, rounds, …). */
+  settings: Record<string, unknown>;
 }
 
 /** The median (the upper one for an even count); NaN for no values. */
@@ -64,6 +66,7 @@ export function counterfactualMetrics(result: CounterfactualResult, meta: Counte
     adapter: meta.adapter,
     forwardEngine: meta.forwardEngine,
     seed: meta.seed,
+    settings: meta.settings,
     examples: rows,
     ...summarize(rows),
     transferModel: meta.transferModel,

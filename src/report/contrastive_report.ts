@@ -45,6 +45,8 @@ export async function contrastiveFigures(
   });
   for (const m of result.methodInfo) {
     const maps = result.maps[m.name];
+    // A method the time budget trimmed has maps for its first mistakes only.
+    const shown = maps.p.length;
     const diff = maps.p.map((p, i) => {
       const a = normalizeByMaxAbs(p);
       const b = normalizeByMaxAbs(maps.q[i]);
@@ -52,8 +54,8 @@ export async function contrastiveFigures(
     });
     const grid = saliencyGrid({
       ...meta.shape,
-      rowLabels: rows,
-      images: [{ title: "image", images: result.images }],
+      rowLabels: rows.slice(0, shown),
+      images: [{ title: "image", images: result.images.slice(0, shown) }],
       maps: [
         { title: "predicted P", signed: m.signed, maps: maps.p },
         { title: "true Q", signed: m.signed, maps: maps.q },
@@ -116,6 +118,7 @@ export async function contrastiveHtml(
       "flip to true @5%",
       "flip to true @10%",
       "margin drop",
+      "mistakes",
       "P/Q correlation",
       "top-10% overlap",
       "maps/s",
@@ -130,6 +133,7 @@ export async function contrastiveHtml(
           s.flipToTrueAt5,
           s.flipToTrueAt10,
           s.marginDrop,
+          s.examples,
           s.meanCorrelation,
           s.meanTopOverlap,
           s.mapsPerSecond,
@@ -141,6 +145,7 @@ export async function contrastiveHtml(
         result.randomBaseline.flipToTrueAt5,
         result.randomBaseline.flipToTrueAt10,
         result.randomBaseline.marginDrop,
+        result.examples.length,
         null,
         null,
         null,
@@ -191,7 +196,25 @@ export async function contrastiveHtml(
         ]) +
           (result.methodsLeftOut.length > 0
             ? table(["method left out", "why"], result.methodsLeftOut.map((m) => [m.name, m.reason]))
-            : paragraph("Every attribution method ran on this model.")) +
+            : paragraph(
+              result.methodsAsked
+                ? `Every method asked for (--methods ${result.methodsAsked.join(",")}) ran.`
+                : "Every attribution method ran on this model.",
+            )) +
+          (result.plan
+            ? paragraph(
+              `Time budget ${
+                (result.plan.budgetSeconds / 60).toFixed(1)
+              } min: each method's time per mistake ` +
+                `was estimated from timed passes (a forward pass ${
+                  result.plan.passSeconds.forward.toFixed(3)
+                } s and a backward pass ${
+                  result.plan.passSeconds.backward.toFixed(3)
+                } s per image), and the ` +
+                `methods studied the most confident mistakes first, as many as their share paid for (the ` +
+                `"mistakes" column).`,
+            )
+            : "") +
           (result.methodsFailed.length > 0
             ? table(
               ["method failed (not scored)", "why"],
@@ -206,7 +229,7 @@ export async function contrastiveHtml(
           "For each method, the top 5% or 10% pixels of its contrastive map (logit P − logit Q) are set to black; " +
             "a map that found what made the model wrong turns the prediction into the true class and makes the " +
             "margin fall. Random maps are the baseline.",
-        ) + ranking + bars,
+        ) + ranking + bars + completenessParagraph(result),
       },
       {
         heading: "Maps",
@@ -214,4 +237,20 @@ export async function contrastiveHtml(
       },
     ],
   });
+}
+
+/** What Integrated Gradients' completeness check found, when it ran. */
+function completenessParagraph(result: ContrastiveResult): string {
+  const c = result.methods.integrated_gradients?.completeness;
+  if (!c) return "";
+  const within = Math.round(c.withinTolerance * c.maps.length);
+  const steps = Math.max(...c.maps.filter((m) => m.target !== "contrast").map((m) => m.steps));
+  return paragraph(
+    `Integrated Gradients: ${within} of ${c.maps.length} maps sum to f(x) − f(baseline) within ` +
+      `${(100 * c.tolerance).toFixed(0)}% (median error ${(100 * c.medianError).toFixed(1)}%, largest ` +
+      `${
+        (100 * c.maxError).toFixed(1)
+      }%; up to ${steps} points per map). A map outside the tolerance did not ` +
+      `get the points it needed within its settings or the time budget: read its values with care.`,
+  );
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { basename, dirname, isAbsolute, join, normalize } from "node:path";
-import { webgpuErrors } from "../backend.ts";
+import { checkWebgpuErrors, webgpuErrors } from "../backend.ts";
 import { HansError } from "../errors.ts";
 
 /**
@@ -209,14 +209,7 @@ export async function withResultsDir<T>(
   const before = (await webgpuErrors()).count;
   try {
     const value = await write(out);
-    const errors = await webgpuErrors();
-    if (errors.count > before) {
-      throw new HansError(
-        `WebGPU reported ${errors.count - before} error(s) during the run (${
-          errors.first[before] ?? errors.first.at(-1)
-        }), so its numbers cannot be trusted and no results were kept; --backend cpu runs without WebGPU.`,
-      );
-    }
+    await checkWebgpuErrors(before, "the run", " and no results were kept");
     return { path: await out.commit(), value };
   } catch (e) {
     await out.abort();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
+import { measurePassCost } from "../../src/model/pass_plan.ts";
 import {
   changeNorms,
   type CounterfactualLoss,
@@ -88,6 +89,9 @@ gpuTest(
     const plain = fromLayersModel(net);
     let calls = 0;
     const model = { ...plain, logits: (t: tf.Tensor4D) => (calls++, plain.logits(t)) };
+    // What a pass costs is measured once per model (two profiled passes), before the search: not counted.
+    await measurePassCost(model, [4, 5, 1], "backward");
+    calls = 0;
     // κ out of reach: no image stops, so every one of the 20 checks happens.
     await findCounterfactuals(model, x, [0, 0], { steps: 200, rounds: 1, checkEvery: 10, kappa: 1e9 });
     assert.equal(calls, 201);

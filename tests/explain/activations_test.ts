@@ -35,7 +35,7 @@ gpuTest("activations: the channel mean of the layer, upsampled; the target does 
     return tf.image.resizeBilinear(tf.mean(h, 3, true) as tf.Tensor4D, [8, 8], false, true);
   }));
   assert.ok(maxAbsDiff(a, pool2) < 1e-6);
-  assert.throws(() => activations(model, x, [0, 1], { layer: "dense1" }), HansError);
+  await assert.rejects(activations(model, x, [0, 1], { layer: "dense1" }), HansError);
   x.dispose();
   cnn.dispose();
 });

@@ -58,7 +58,7 @@ gpuTest(
     const x = tf.tensor4d(images, [4, H, W, C]);
     for (const [steps, baseline] of [[1, 0], [7, 0.3]]) {
       const maps = await take(
-        await integratedGradients(model, x, [2, 0, 1, 2], { steps, baseline, batchSize: 5 }),
+        await integratedGradients(model, x, [2, 0, 1, 2], { steps, maxSteps: steps, baseline, batchSize: 5 }),
       );
       [2, 0, 1, 2].forEach((k, i) => {
         const expected = new Float32Array(H * W);
@@ -170,7 +170,9 @@ gpuTest(
     const b = 0.2;
     const truth = target.map((k, i) => curvedIg(v, u, images.subarray(i * P, (i + 1) * P), k, b));
     const errors = async (method: "gausslegendre" | "riemann_middle", steps: number, k: number) => {
-      const maps = await take(await integratedGradients(model, x, target, { method, steps, baseline: b }));
+      const maps = await take(
+        await integratedGradients(model, x, target, { method, steps, maxSteps: steps, baseline: b }),
+      );
       return target.map((t, i) =>
         t === k ? relativeDiff(maps.subarray(i * H * W, (i + 1) * H * W), truth[i]) : 0
       )
@@ -188,9 +190,16 @@ gpuTest(
       `midpoint rule on exp: 16 steps ${mid16}, 64 steps ${mid64}`,
     );
     // The default rule is Gauss–Legendre.
-    const byDefault = await take(await integratedGradients(model, x, target, { steps: 2, baseline: b }));
+    const byDefault = await take(
+      await integratedGradients(model, x, target, { steps: 2, maxSteps: 2, baseline: b }),
+    );
     const gl = await take(
-      await integratedGradients(model, x, target, { steps: 2, baseline: b, method: "gausslegendre" }),
+      await integratedGradients(model, x, target, {
+        steps: 2,
+        maxSteps: 2,
+        baseline: b,
+        method: "gausslegendre",
+      }),
     );
     assert.deepEqual(byDefault, gl);
     x.dispose();
@@ -271,7 +280,12 @@ gpuTest(
           const one = x.slice([i, 0, 0, 0], [1, -1, -1, -1]);
           const t = Array.isArray(target) ? [target[i]] : { p: [target.p[i]], q: [target.q[i]] };
           const alone = await take(
-            await integratedGradients(m, one, t, { method, steps: report.steps[i], baseline: 0.1 }),
+            await integratedGradients(m, one, t, {
+              method,
+              steps: report.steps[i],
+              maxSteps: report.steps[i],
+              baseline: 0.1,
+            }),
           );
           assert.ok(
             maxAbsDiff(alone, maps.subarray(i * H * W, (i + 1) * H * W)) < 1e-5,
@@ -414,3 +428,24 @@ gpuTest("every method returns [n,H,W] and leaves no tensors behind over many bat
   x.dispose();
   cnn.dispose();
 });
+
+gpuTest(
+  "by default every map is refined until it sums to f(x) − f(baseline) within 5%, or reaches 256 points",
+  async () => {
+    // Logit 1 is exp(u·x): from a black baseline to an image at 1 the path's exponent runs from 0 to 6, so two
+    // Gauss–Legendre points miss its integral by far; an image at 0.05 is nearly linear along the path.
+    const P = H * W * C;
+    const model = curvedModel(new Float32Array(P), new Float32Array(P).fill(6 / P));
+    const x = tf.concat([tf.ones([1, H, W, C]), tf.fill([1, H, W, C], 0.05)]) as tf.Tensor4D;
+    const report = await integratedGradientsWithReport(model, x, [1, 1], { steps: 2 });
+    report.maps.dispose();
+    assert.ok(report.completenessError.every((e) => e <= 0.05), `${report.completenessError}`);
+    assert.ok(report.steps[0] > 2 && report.steps[1] === 2, `${report.steps}`);
+    // maxSteps equal to steps turns the refinement off: the first image keeps its large error.
+    const fixed = await integratedGradientsWithReport(model, x, [1, 1], { steps: 2, maxSteps: 2 });
+    fixed.maps.dispose();
+    assert.deepEqual(fixed.steps, [2, 2]);
+    assert.ok(fixed.completenessError[0] > 0.05, `${fixed.completenessError}`);
+    x.dispose();
+  },
+);

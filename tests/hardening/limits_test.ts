@@ -271,8 +271,7 @@ Deno.test("small cases: one class, a long --out, control characters, a negative 
       {
         name: "--epochs -1",
         args: (out) => ["clever-hans", "--epochs", "-1", "--out", out],
-        message:
-          /Option '--epochs' argument is ambiguous \(write a value that starts with a dash as --flag=-1\)/,
+        message: /--epochs -1: expected a whole number from 1 to 1000/,
       },
       {
         name: "a --transfer-model that does not exist fails before any optimization",

@@ -74,3 +74,20 @@ gpuTest(
     }
   },
 );
+
+gpuTest("bench --real --quick adds the real-size workloads R1–R6 in the peer's units", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const doc = await benchTask(["--quick", "--real", "--json", `--out=${dir}/bench`]) as {
+      workloads: Record<string, { id?: string; unit: string; rate?: number }>;
+    };
+    const real = Object.entries(doc.workloads).filter(([name]) => name.startsWith("real_"));
+    assert.deepEqual(real.map(([, w]) => w.id).sort(), ["R1", "R2", "R3", "R4", "R5", "R6"]);
+    for (const [name, w] of real) {
+      assert.ok((w.rate ?? 0) > 0, name);
+      assert.equal(w.unit, name === "real_predict" ? "images/s" : "maps/s");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
