@@ -19,7 +19,7 @@ export async function benchTask(args: string[]): Promise<unknown> {
   if (flags.help) return console.log(BENCH_HELP);
   const log = flags.json ? () => {} : (line: string) => console.log(line);
   const { path, value: doc } = await withResultsDir(flags.out ?? defaultResultsPath("bench"), async (out) => {
-    const info = await initBackend();
+    const info = await initBackend({ backend: flags.backend });
     const header = {
       adapter: info.adapter,
       backend: info.backend,

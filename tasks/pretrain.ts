@@ -31,7 +31,7 @@ export async function pretrainTask(args: string[]): Promise<string | undefined> 
   const { path, value: testAccuracy } = await withResultsDir(
     flags.out ?? `fixtures/${spec.kind}-cnn`,
     async (out) => {
-      const info = await initBackend();
+      const info = await initBackend({ backend: flags.backend });
       const data = await loadDataset(spec, { seed, trainSize, testSize });
       if (data.train.count < data.train.classNames.length) {
         throw new HansError(

@@ -10,6 +10,15 @@ import { DEFAULT_CONTRAST_POWER } from "../model/contrast_norm.ts";
 import { DEFAULT_STD_FLOOR } from "../model/standardize.ts";
 import type { FlagSpec, TaskSpec } from "./args.ts";
 
+/** `--backend`, the same in every task that runs a model. */
+const BACKEND_FLAG = {
+  type: "string",
+  metavar: "NAME",
+  choices: ["webgpu", "cpu"],
+  defaultText: "webgpu when an adapter exists",
+  help: "webgpu or cpu",
+} as const satisfies FlagSpec;
+
 /** The command line of `deno task bench`. */
 export const BENCH_FLAGS = {
   name: "bench",
@@ -23,6 +32,7 @@ process and prints both rates and their ratio (hans / reference). Writes results
       help: "also the real-size workloads R1–R6 of the PyTorch + Captum peer on a MobileNetV2 (224×224×3, " +
         "1,000 classes): prediction, gradient, Integrated Gradients, Grad-CAM, occlusion, SmoothGrad",
     },
+    backend: BACKEND_FLAG,
     json: { type: "boolean", help: "print only the JSON" },
     profile: {
       type: "boolean",
@@ -58,6 +68,7 @@ seed, sizes and test accuracy. The shipped model in fixtures/fashion-mnist-cnn/ 
     },
     "train-size": { type: "number", min: 10, integer: true, defaultText: "all", help: "training images" },
     "test-size": { type: "number", min: 10, integer: true, defaultText: "all", help: "test images" },
+    backend: BACKEND_FLAG,
     seed: { type: "number", default: 1, min: 0, max: 2 ** 31, integer: true, help: "seed" },
     out: {
       type: "string",
@@ -68,15 +79,6 @@ seed, sizes and test accuracy. The shipped model in fixtures/fashion-mnist-cnn/ 
     help: { type: "boolean", help: "this text" },
   },
 } as const satisfies TaskSpec<Record<string, FlagSpec>>;
-
-/** `--backend`, the same in every task that runs a model. */
-const BACKEND_FLAG = {
-  type: "string",
-  metavar: "NAME",
-  choices: ["webgpu", "cpu"],
-  defaultText: "webgpu when an adapter exists",
-  help: "webgpu or cpu",
-} as const satisfies FlagSpec;
 
 /** The command line of `deno task counterfactual`. */
 export const COUNTERFACTUAL_FLAGS = {

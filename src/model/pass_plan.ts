@@ -251,7 +251,7 @@ export async function planPass(
         megabytes(cost.largestPerImage)
       } buffer (${cost.largestKernel}); the device binds at most ${
         megabytes(bindable)
-      } (maxStorageBufferBindingSize), so use smaller images or --backend cpu where the task has it.`,
+      } (maxStorageBufferBindingSize); --backend cpu has no such limit.`,
     );
   }
   const budget = memoryBudget();

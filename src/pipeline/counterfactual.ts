@@ -20,7 +20,7 @@ import {
   changeSaliencyCorrelations,
   contrastiveSaliency,
 } from "../counterfactual/saliency.ts";
-import { type ExplainableModel, fromLayersModel } from "../explain/model_fn.ts";
+import { type ExplainableModel, fromLayersModel, inputsPerPass } from "../explain/model_fn.ts";
 import { reconstructionErrors, trainAutoencoder, type TrainedAutoencoder } from "../model/autoencoder.ts";
 import { createCnn } from "../model/cnn.ts";
 import { batchTensor } from "../model/predict.ts";
@@ -246,10 +246,23 @@ async function probabilityOf(
   target: number[],
   argmax = false,
 ): Promise<number[]> {
-  const probs = tf.tidy(() => tf.softmax(model.logits(x)));
-  const values = await probs.data() as Float32Array;
-  const classes = probs.shape[1] as number;
-  probs.dispose();
+  // In passes the device and the memory budget allow (a whole batch of 224×224 images would not fit).
+  const perPass = await inputsPerPass(model, x, {
+    kind: "forward",
+    requested: 512,
+    label: "the transfer test",
+  });
+  const parts: Float32Array[] = [];
+  let classes = 0;
+  for (let start = 0; start < x.shape[0]; start += perPass) {
+    const probs = tf.tidy(() =>
+      tf.softmax(model.logits(x.slice([start, 0, 0, 0], [Math.min(perPass, x.shape[0] - start), -1, -1, -1])))
+    );
+    parts.push(await probs.data() as Float32Array);
+    classes = probs.shape[1] as number;
+    probs.dispose();
+  }
+  const values = Float32Array.from(parts.flatMap((p) => Array.from(p)));
   return target.map((t, i) => {
     if (!argmax) return values[i * classes + t];
     let best = 0;

@@ -83,3 +83,66 @@ gpuTest(
     assert.equal(result.pairMaps[0].count, 8);
   },
 );
+
+/** The trap model's test set: 8 of 12 images have the culprit pixel lit and are mistakes. */
+function trapTest(): Dataset {
+  const n = 12;
+  const images = new Float32Array(n * 20).fill(0.3);
+  for (let i = 0; i < n; i++) images[i * 20] = i < 8 ? 0.9 : 0;
+  return {
+    name: "trap",
+    images,
+    labels: new Int32Array(n),
+    count: n,
+    height: 4,
+    width: 5,
+    channels: 1,
+    classNames: ["zero", "one"],
+  };
+}
+
+gpuTest(
+  "a time budget: every method on every mistake when it pays for them, and the plan says so",
+  async () => {
+    const lines: string[] = [];
+    const result = await runContrastive({
+      model: trap(),
+      test: trapTest(),
+      methods: ["gradient", "occlusion", "integrated_gradients"],
+      seed: 1,
+      budgetSeconds: 600,
+      log: (line) => lines.push(line),
+    });
+    assert.ok(result.plan, "the plan is recorded");
+    for (const name of ["gradient", "occlusion", "integrated_gradients"]) {
+      assert.equal(result.methods[name].examples, 8, name);
+      const m = result.plan.methods[name];
+      assert.ok(m.estimatedSecondsPerImage > 0 && m.planned === 8 && m.studied === 8 && m.seconds > 0, name);
+    }
+    assert.ok(result.plan.passSeconds.backward > 0 && result.plan.passSeconds.forward > 0);
+    assert.ok(lines.some((l) => /^plan: 8 mistakes/.test(l)), lines.join("\n"));
+    // Integrated Gradients reports each map's completeness: P, Q and their difference for every mistake.
+    const c = result.methods.integrated_gradients.completeness!;
+    assert.equal(c.maps.length, 3 * 8);
+    assert.ok(
+      c.maps.every((m) => m.error <= c.tolerance || m.steps >= 256),
+      JSON.stringify(c.maps.slice(0, 3)),
+    );
+  },
+);
+
+gpuTest(
+  "a time budget too small for one image of a method leaves it out with the times, before any work",
+  async () => {
+    const result = await runContrastive({
+      model: trap(),
+      test: trapTest(),
+      methods: ["gradient", "occlusion"],
+      seed: 1,
+      budgetSeconds: 1e-3,
+    });
+    assert.deepEqual(result.methodsLeftOut.map((m) => m.name), ["gradient", "occlusion"]);
+    for (const m of result.methodsLeftOut) assert.match(m.reason, /one image takes about .* raise --budget/);
+    assert.deepEqual(result.ranking, []);
+  },
+);
