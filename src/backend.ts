@@ -367,6 +367,32 @@ export function capBufferPool(bytes: number): boolean {
   return true;
 }
 
+/**
+ * Destroys the buffers waiting in tfjs's WebGPU pool (those no tensor uses) and returns their bytes: the memory
+ * planner calls it before a pass the pool would otherwise crowd out, as at 299×299, where one backward pass
+ * needs more than the pool's cap and the pool's buffers have other sizes. Returns 0 off WebGPU.
+ *
+ * @example
+ * ```ts ignore
+ * const freed = releasePooledBuffers();
+ * ```
+ */
+export function releasePooledBuffers(): number {
+  const pool = bufferPool();
+  if (!pool) return 0;
+  let freed = 0;
+  // The keys stay (with empty lists): tfjs's releaseBuffer drops every buffer once the map is empty.
+  for (const buffers of pool.freeBuffers.values()) {
+    for (const buffer of buffers.splice(0)) {
+      freed += buffer.size;
+      buffer.destroy();
+    }
+  }
+  pool.numBytesAllocated -= freed;
+  pool.numFreeBuffers = 0;
+  return freed;
+}
+
 /** The process's resident bytes (0 where Deno cannot tell). */
 function residentBytes(): number {
   try {

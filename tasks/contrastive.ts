@@ -94,6 +94,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
           seed,
           graph: model.graph?.source ?? null,
           layer: meta.layer ?? null,
+          layerShape: meta.layer ? model.graph!.shapes.get(meta.layer)!.slice(1) : null,
           testSize: test.count,
           seconds: (performance.now() - started) / 1000,
           settings: {

@@ -5,13 +5,13 @@
  */
 import { forwardEngineOf } from "../src/model/forward_engine.ts";
 import { initBackend } from "../src/backend.ts";
-import { loadDataset } from "../src/data/mod.ts";
+import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
 
 import { DEFAULT_PRIOR_WEIGHT } from "../src/counterfactual/optimize.ts";
 import { CHANGE_SALIENCY_METHODS } from "../src/counterfactual/saliency.ts";
 import { HansError, say } from "../src/errors.ts";
 import { parseInputRange, withInputRange } from "../src/explain/input_range.ts";
-import { loadModel } from "../src/explain/load.ts";
+import { checkInputFits, loadModel } from "../src/explain/load.ts";
 import { printAutoencoderProgress } from "../src/model/autoencoder.ts";
 import { shippedModel } from "../src/model/shipped.ts";
 import { printProgress } from "../src/model/train.ts";
@@ -44,8 +44,20 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
     flags.out ?? defaultResultsPath("counterfactual"),
     async (out) => {
       const info = await initBackend({ backend: flags.backend });
-      const data = await loadDataset(datasetText, { seed, testSize });
-      const loaded = await loadModel(flags.model ?? shippedModel().source, { expect: data.test });
+      const modelSource = flags.model ?? shippedModel().source;
+      // An image folder is fitted to the model (any image size); other data sets are checked against it.
+      const folder = parseDatasetSpec(datasetText).kind === "folder";
+      const first = folder ? await loadModel(modelSource) : undefined;
+      const fit = first &&
+        { height: first.inputShape[0], width: first.inputShape[1], channels: first.inputShape[2] as 1 | 3 };
+      const data = await loadDataset(datasetText, { seed, testSize, fit });
+      const loaded = first ?? await loadModel(modelSource, { expect: data.test });
+      checkInputFits(loaded, data.test);
+      if (data.test.classNames.length !== loaded.classes) {
+        throw new HansError(
+          `the model has ${loaded.classes} outputs but ${datasetText} has ${data.test.classNames.length} classes.`,
+        );
+      }
       // The transfer model is loaded (and checked) before any optimization, so a bad path fails at once.
       const transfer = flags["transfer-model"]
         ? await loadModel(flags["transfer-model"], { expect: data.test })

@@ -43,6 +43,11 @@ export interface LoadDatasetOptions {
   testSize?: number;
   /** Time limit of a CIFAR-10 download in milliseconds (default 60000). */
   fetchTimeoutMs?: number;
+  /**
+   * A `folder:` data set's images are fitted to this size (a model's input; see `loadImageFolder`), so they
+   * may have any size. Other data sets ignore it.
+   */
+  fit?: { height: number; width: number; channels: 1 | 3 };
 }
 
 const FORMS = "mnist, fashion-mnist, cifar10:<folder, .bin, .tar.gz or http(s) URL>, folder:<path>";
@@ -91,7 +96,7 @@ export async function loadDataset(
       split = await loadCifar10(parsed.source, { seed, fetchTimeoutMs: options.fetchTimeoutMs });
       break;
     case "folder":
-      split = await loadImageFolder(parsed.path, { seed });
+      split = await loadImageFolder(parsed.path, { seed, fit: options.fit });
       break;
   }
   const trainSeed = rng.fork();

@@ -9,7 +9,7 @@
  * of the two is what each further image adds. {@link planPass} turns that into images per pass.
  * @module
  */
-import { deviceLimits, heldBytes } from "../backend.ts";
+import { deviceLimits, heldBytes, releasePooledBuffers } from "../backend.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { megabytes, memoryBudget } from "../limits.ts";
@@ -206,8 +206,8 @@ export interface PassPlan {
 
 /** Share of the free budget one pass may take: the rest is for what the method keeps between passes. */
 const PASS_SHARE = 0.7;
-/** Share of the budget the wasm backend's heap may grow to. */
-const WASM_SHARE = 0.25;
+/** Share of the budget the wasm backend's heap may grow to (it never shrinks: InceptionV3 at 299 kept 508 MB at a quarter). */
+const WASM_SHARE = 0.125;
 /**
  * Measured: forward passes of MobileNetV2 224 on wasm grew its heap by 1.3–2 times their tensors' peak (its
  * allocator keeps free blocks of the sizes it saw).
@@ -255,9 +255,9 @@ export async function planPass(
     );
   }
   const budget = memoryBudget();
-  const held = heldBytes();
+  const requested = options.requested === undefined ? Infinity : Math.max(1, Math.floor(options.requested));
   // tfjs's wasm backend keeps its heap at the largest size a pass ever needed (a WebAssembly memory never
-  // shrinks), and it grows by more than the tensors it holds: its passes get a quarter of the budget.
+  // shrinks), and it grows by more than the tensors it holds: its passes get an eighth of the budget.
   const onWasm = tf.getBackend() === "wasm";
   const passBytes = onWasm
     ? WASM_HEAP_FACTOR * cost.bytesPerImage
@@ -265,20 +265,27 @@ export async function planPass(
     ? cost.bytesPerImage
     : cost.allocatedPerImage;
   const perInput = factor * passBytes + (options.extraBytesPerInput ?? 0);
-  const room = onWasm
-    ? Math.min(budget.bytes - held, WASM_SHARE * budget.bytes - tf.memory().numBytes)
-    : (budget.bytes - held) * PASS_SHARE;
-  const free = room - factor * cost.fixedBytes;
-  const byMemory = Math.floor(free / perInput);
+  const fitting = (share: number) => {
+    const held = heldBytes();
+    const room = onWasm
+      ? Math.min(budget.bytes - held, WASM_SHARE * budget.bytes - tf.memory().numBytes)
+      : (budget.bytes - held) * share;
+    return { held, count: Math.floor((room - factor * cost.fixedBytes) / perInput) };
+  };
+  let fit = fitting(PASS_SHARE);
+  // Buffers in tfjs's pool are memory the pass could have: free them when they stand in its way.
+  if (fit.count < Math.min(byBinding, requested) && releasePooledBuffers() > 0) fit = fitting(PASS_SHARE);
+  // One input at a time keeps little between passes: it may take all that is free.
+  if (fit.count < 1 && !onWasm) fit = { ...fit, count: Math.min(1, fitting(1).count) };
+  const byMemory = fit.count;
   if (byMemory < 1) {
     throw new HansError(
       `${label} on one ${height}x${width}x${channels} image needs about ${
         megabytes(perInput + factor * cost.fixedBytes)
-      } and the run holds ${megabytes(held)} of its ${megabytes(budget.bytes)} memory budget; raise ` +
+      } and the run holds ${megabytes(fit.held)} of its ${megabytes(budget.bytes)} memory budget; raise ` +
         `HANS_MAX_MEMORY_MB.`,
     );
   }
-  const requested = options.requested === undefined ? Infinity : Math.max(1, Math.floor(options.requested));
   const inputs = Math.min(byBinding, byMemory, requested);
   const boundBy = inputs === requested ? "requested" : inputs === byBinding ? "binding" : "memory";
   return { inputs, boundBy, cost };

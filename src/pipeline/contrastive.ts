@@ -8,7 +8,7 @@
 import { type ForwardEngineChoice, onForwardEngine } from "../model/forward_engine.ts";
 import { type Dataset, imageSize, subset } from "../data/dataset.ts";
 import { loadLabelledFolder } from "../data/folder.ts";
-import { loadDataset } from "../data/mod.ts";
+import { loadDataset, parseDatasetSpec } from "../data/mod.ts";
 import { checkInputFits, type LoadedModel, loadModel } from "../explain/load.ts";
 import { tf } from "../deps.ts";
 import { type ExplainableModel, inputsPerPass } from "../explain/model_fn.ts";
@@ -685,6 +685,8 @@ export interface ContrastiveRunInfo {
   graph: string | null;
   /** The layer Grad-CAM and activations read, or null. */
   layer: string | null;
+  /** Its output's [height, width, channels], or null. */
+  layerShape: number[] | null;
   /** How the images were fitted to the model. */
   imageNotes: string[];
   testSize: number;
@@ -707,6 +709,7 @@ export function contrastiveMetrics(result: ContrastiveResult, info: ContrastiveR
     outputs: info.outputs,
     graph: info.graph,
     layer: info.layer,
+    layerShape: info.layerShape,
     imageNotes: info.imageNotes,
     settings: info.settings,
     methodsAsked: result.methodsAsked,
@@ -747,17 +750,18 @@ export async function loadModelAndTestImages(
   sources: ContrastiveSources,
 ): Promise<{ loaded: LoadedModel; test: Dataset; notes: string[] }> {
   const { seed, testSize } = sources;
-  const given = sources.images
-    ? undefined
-    : { test: (await loadDataset(sources.dataset, { seed, testSize })).test, notes: [] };
-  const loaded = await loadModel(sources.model, { expect: given?.test });
+  // A data set of fixed size is loaded first, so a model of another input size is refused before it runs;
+  // image folders (`--images`, `folder:`) are fitted to the model instead.
+  const fitted = sources.images !== undefined || parseDatasetSpec(sources.dataset).kind === "folder";
+  const given = fitted ? undefined : (await loadDataset(sources.dataset, { seed, testSize })).test;
+  const loaded = await loadModel(sources.model, { expect: given });
   const [height, width, channels] = loaded.inputShape;
-  const { test, notes } = given ??
-    await loadLabelledFolder(sources.images!, sources.labels!, {
-      seed,
-      testSize,
-      fit: { height, width, channels: channels as 1 | 3 },
-    });
+  const fit = { height, width, channels: channels as 1 | 3 };
+  const { test, notes } = given
+    ? { test: given, notes: [] }
+    : sources.images !== undefined
+    ? await loadLabelledFolder(sources.images, sources.labels!, { seed, testSize, fit })
+    : { test: (await loadDataset(sources.dataset, { seed, testSize, fit })).test, notes: [] };
   checkInputFits(loaded, test);
   if (test.classNames.length !== loaded.classes) {
     throw new HansError(

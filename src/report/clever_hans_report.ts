@@ -12,7 +12,7 @@ import { imageToRgba } from "./png.ts";
 import { engines } from "./format.ts";
 import { gridSvg } from "./grid.ts";
 import { type Figure, paragraph, renderReport, svgFigure, table } from "./html.ts";
-import { saliencyGrid } from "./saliency_figure.ts";
+import { saliencyGrid, shrinkNote } from "./saliency_figure.ts";
 import { spraySection } from "./spray_report.ts";
 
 export type { Figure } from "./html.ts";
@@ -37,7 +37,8 @@ export async function cleverHansFigures(result: CleverHansResult): Promise<Figur
       file: `saliency-class${s.class}-${s.artifact}.svg`,
       caption:
         `Class ${s.class} (${s.className}) with its ${s.artifact}: test images, the artifact's mask, and ` +
-        `each method's map for class ${s.class}, overlaid on the stamped image.`,
+        `each method's map for class ${s.class}, overlaid on the stamped image.` +
+        shrinkNote(result.shape.height, result.shape.width),
       svg: await gridSvg(grid),
     });
   }

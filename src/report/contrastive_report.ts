@@ -10,7 +10,7 @@ import { engines, mapScale } from "./format.ts";
 import { gridSvg } from "./grid.ts";
 import { maxAbs, normalizeByMaxAbs } from "./image_table.ts";
 import { paragraph, renderReport, svgFigure, table } from "./html.ts";
-import { saliencyGrid } from "./saliency_figure.ts";
+import { blockMeans, figureCell, saliencyGrid, shrinkNote } from "./saliency_figure.ts";
 import { barPlot } from "./svg.ts";
 import { contrastiveAnswerHtml } from "./answers.ts";
 
@@ -69,23 +69,28 @@ export async function contrastiveFigures(
       caption:
         `${m.label}: misclassified images (row: true class → predicted class), the map for the predicted ` +
         `class P, for the true class Q, their difference (each divided by its max |value| first), and the ` +
-        `contrastive map for logit P − logit Q.`,
+        `contrastive map for logit P − logit Q.${shrinkNote(meta.shape.height, meta.shape.width)}`,
       svg: await gridSvg(grid),
     });
   }
   if (result.pairMaps.length) {
     const best = result.methodInfo.find((m) => m.name === result.pairMaps[0].method)?.label ??
       result.pairMaps[0].method;
+    const cell = figureCell(meta.shape.height, meta.shape.width);
     const svg = await gridSvg({
       title: `Mean contrastive map per confusion pair (${best})`,
       columns: ["P rather than Q"],
-      rows: result.pairMaps.map((pm) => ({
-        label: `${name(pm.true)} → ${name(pm.predicted)} (${pm.count})`,
-        cells: [colorize(normalizeByMaxAbs(pm.map), { map: "diverging", min: -1, max: 1 })],
-        captions: [mapScale(maxAbs(pm.map), true)],
-      })),
-      cellWidth: meta.shape.width,
-      cellHeight: meta.shape.height,
+      rows: result.pairMaps.map((pm) => {
+        const map = blockMeans(pm.map, meta.shape.height, meta.shape.width, 1, cell.factor);
+        return {
+          label: `${name(pm.true)} → ${name(pm.predicted)} (${pm.count})`,
+          cells: [colorize(normalizeByMaxAbs(map), { map: "diverging", min: -1, max: 1 })],
+          captions: [mapScale(maxAbs(map), true)],
+        };
+      }),
+      cellWidth: cell.width,
+      cellHeight: cell.height,
+      scale: cell.scale,
       colorbars: [{
         label: "mean contrastive map / its max |value| (written under each map)",
         min: -1,
@@ -97,7 +102,8 @@ export async function contrastiveFigures(
       file: "confusion-pairs.svg",
       caption:
         `Per confusion pair (true → predicted, count): the mean of the normalized contrastive maps of the ` +
-        `best-ranked method (${best}): what, on average, pulled the model toward the wrong class.`,
+        `best-ranked method (${best}): what, on average, pulled the model toward the wrong class.` +
+        shrinkNote(meta.shape.height, meta.shape.width),
       svg,
     });
   }

@@ -4,7 +4,7 @@
  * of one unsplit pass; a single image that cannot fit is one clear error naming the limit.
  */
 import assert from "node:assert/strict";
-import { heldBytes, overrideDeviceLimits } from "../../src/backend.ts";
+import { heldBytes, overrideDeviceLimits, pooledBytes, releasePooledBuffers } from "../../src/backend.ts";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
 import { fromLayersModel } from "../../src/explain/model_fn.ts";
@@ -113,6 +113,8 @@ gpuTest(
     const saved = Deno.env.get("HANS_MAX_MEMORY_MB");
     try {
       const cost = await measurePassCost(model, shape, "backward");
+      // The planner frees tfjs's pool when it stands in a pass's way: count without it.
+      releasePooledBuffers();
       const held = heldBytes();
       // Room for about 10 images' passes above what the process holds (70% of the free budget is one pass's).
       const mb = (held + (10 * cost.bytesPerImage + cost.fixedBytes) / 0.7) / 2 ** 20;
@@ -120,11 +122,51 @@ gpuTest(
       const plan = await planPass(model, shape, { kind: "backward", requested: 1000 });
       assert.equal(plan.boundBy, "memory");
       assert.ok(plan.inputs >= 9 && plan.inputs <= 10, `${plan.inputs} images a pass`);
+      // One image fits all of the free budget but not 70% of it: one image a pass.
+      Deno.env.set(
+        "HANS_MAX_MEMORY_MB",
+        String((held + (cost.bytesPerImage + cost.fixedBytes) / 0.85) / 2 ** 20),
+      );
+      const one = await planPass(model, shape, { kind: "backward", requested: 1000 });
+      assert.equal(one.inputs, 1);
       Deno.env.set("HANS_MAX_MEMORY_MB", String(held / 2 ** 20));
       await assert.rejects(
         planPass(model, shape, { kind: "backward", label: "Gradient" }),
         /Gradient on one 12x12x2 image needs about .* memory budget; raise HANS_MAX_MEMORY_MB/,
       );
+    } finally {
+      if (saved === undefined) Deno.env.delete("HANS_MAX_MEMORY_MB");
+      else Deno.env.set("HANS_MAX_MEMORY_MB", saved);
+      net.dispose();
+    }
+  },
+);
+
+gpuTest(
+  "the planner frees tfjs's pooled buffers when they stand in a pass's way, and only then",
+  async () => {
+    const net = cnn();
+    const model = fromLayersModel(net);
+    const shape: [number, number, number] = [H, W, C];
+    const saved = Deno.env.get("HANS_MAX_MEMORY_MB");
+    try {
+      // Measured first (and cached), so planning runs no tensor work of its own.
+      const cost = await measurePassCost(model, shape, "backward");
+      // Fill the pool: tensors made and disposed leave their buffers there.
+      const x = tf.randomUniform([64, H, W, C]) as tf.Tensor4D;
+      await tf.tidy(() => model.logits(x)).data();
+      x.dispose();
+      await tf.tidy(() => tf.add(tf.zeros([1 << 16]), 1)).data();
+      const pooled = pooledBytes();
+      assert.ok(pooled > 0, "the pool holds buffers");
+      // A generous budget: the pass fits what is asked for, and the pool stays.
+      Deno.env.set("HANS_MAX_MEMORY_MB", "100000");
+      await planPass(model, shape, { kind: "backward", requested: 4 });
+      assert.equal(pooledBytes(), pooled);
+      // A budget the pool crowds: it is freed.
+      Deno.env.set("HANS_MAX_MEMORY_MB", String((heldBytes() - pooled + 3 * cost.bytesPerImage) / 2 ** 20));
+      await planPass(model, shape, { kind: "backward", requested: 1000 });
+      assert.equal(pooledBytes(), 0);
     } finally {
       if (saved === undefined) Deno.env.delete("HANS_MAX_MEMORY_MB");
       else Deno.env.set("HANS_MAX_MEMORY_MB", saved);

@@ -75,6 +75,8 @@ gpuTest(
         assert.deepEqual(m.methodsLeftOut, [], kind);
         for (const name of LAYER_METHODS) assert.ok(name in m.methods, `${kind}: ${name} ran`);
         assert.equal(m.layer, kind === "layers" ? "head_relu" : "head_relu/Relu6");
+        // Its shape as Keras gives it, without the batch.
+        assert.deepEqual(m.layerShape, (net.getLayer("head_relu").outputShape as number[]).slice(1));
         assert.ok(m.imageNotes.some((n: string) => n.includes("centre-cropped")), m.imageNotes.join(" "));
         assert.ok(m.imageNotes.some((n: string) => n.includes("resized to 32x32")), m.imageNotes.join(" "));
         const html = await Deno.readTextFile(`${out}/report.html`);
@@ -198,6 +200,33 @@ gpuTest("counterfactual on a functional softmax model and on its GraphModel", as
       assert.equal(m.examples.length, 2, kind);
       for (const e of m.examples) assert.notEqual(e.true, e.predicted);
     }
+  } finally {
+    net.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+gpuTest("counterfactual fits a folder: dataset of 40×30 photos to the model's 32×32 input", async () => {
+  const dir = await Deno.makeTempDir();
+  const classes = ["red", "green", "blue"];
+  const net = mobileNetV2Like({ height: 32, width: 32, channels: 3, classes: 3, seed: 2 });
+  try {
+    await photoFolder(`${dir}/photos`, classes, 6);
+    await writeModelFolder(`${dir}/layers`, await layersModelFiles(net));
+    const out = `${dir}/run`;
+    await counterfactualTask([
+      `--model=${dir}/layers`,
+      `--dataset=folder:${dir}/photos`,
+      "--no-prior",
+      "--examples=2",
+      "--steps=5",
+      "--rounds=1",
+      `--transfer-model=${dir}/layers`,
+      `--out=${out}`,
+    ]);
+    const m = await metrics(out);
+    assert.ok(m.examples.length >= 1 && m.examples.length <= 2);
+    for (const e of m.examples) assert.notEqual(e.true, e.predicted);
   } finally {
     net.dispose();
     await Deno.remove(dir, { recursive: true });
