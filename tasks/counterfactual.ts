@@ -15,7 +15,7 @@ import { checkInputFits, loadModel } from "../src/explain/load.ts";
 import { printAutoencoderProgress } from "../src/model/autoencoder.ts";
 import { shippedModel } from "../src/model/shipped.ts";
 import { printProgress } from "../src/model/train.ts";
-import { runCounterfactual } from "../src/pipeline/counterfactual.ts";
+import { runCounterfactual, trainingCount } from "../src/pipeline/counterfactual.ts";
 import { counterfactualMetrics, type CounterfactualSummary } from "../src/pipeline/counterfactual_metrics.ts";
 import { counterfactualFigure, counterfactualHtml } from "../src/report/counterfactual_report.ts";
 import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts";
@@ -85,7 +85,9 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
         forwardEngine: forwardEngineOf(model) ?? null,
         seed,
         transferModel: flags["transfer-model"] ??
-          "trained here: same CNN, seed + 1, 1 epoch on 12,000 images",
+          `trained here: same CNN, seed + 1, 1 epoch on ${
+            trainingCount(data.train.count, quick).toLocaleString("en-US")
+          } images`,
         seconds: (performance.now() - started) / 1000,
         settings: {
           inputRange: range,

@@ -273,8 +273,15 @@ async function probabilityOf(
 
 /** The training images the models trained here see: the first 12,000 (--quick: 600) of the split. */
 function trainingImages(train: Dataset, quick: boolean): Dataset {
-  const n = Math.min(train.count, quick ? 600 : 12000);
-  return subset(train, Array.from({ length: n }, (_, i) => i));
+  return subset(train, Array.from({ length: trainingCount(train.count, quick) }, (_, i) => i));
+}
+
+/**
+ * Training images the models trained here (the independent model, the autoencoder) use: 12,000 (`quick`: 600)
+ * or all the split has.
+ */
+export function trainingCount(available: number, quick: boolean): number {
+  return Math.min(available, quick ? 600 : 12000);
 }
 
 /** The independent model for the transfer test: the default CNN, another seed, one epoch on 12,000 images. */
