@@ -13,6 +13,7 @@
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { contrastNormalize } from "../model/contrast_norm.ts";
+import { type ConvGeometry, linearInputGradientOnly, padSpatial, relu6 } from "./input_gradient_ops.ts";
 
 /** Element-wise activations the interpreter runs. */
 export type GraphActivation = "linear" | "relu" | "relu6" | "sigmoid" | "tanh" | "elu" | "swish" | "softmax";
@@ -439,7 +440,7 @@ export function activate(x: tf.Tensor, activation: GraphActivation, hooks: Activ
     case "relu":
       return hooks.relu ? hooks.relu(x) : tf.relu(x);
     case "relu6":
-      return hooks.relu6 ? hooks.relu6(x) : tf.relu6(x);
+      return hooks.relu6 ? hooks.relu6(x) : relu6(x);
     case "sigmoid":
       return tf.sigmoid(x);
     case "tanh":
@@ -497,26 +498,13 @@ function fusedLinear(
   bias: tf.Tensor | undefined,
   activation: "linear" | "relu",
 ): tf.Tensor {
-  if (node.op === "dense") {
-    return tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias, activation });
-  }
-  // Explicit padding (from a GraphDef) is applied first, then the convolution runs unpadded.
-  const pad = typeof node.padding === "string" ? node.padding : "valid";
-  const input =
-    (typeof node.padding === "string"
-      ? x
-      : tf.pad(x as tf.Tensor4D, [[0, 0], node.padding[0], node.padding[1], [0, 0]])) as tf.Tensor4D;
-  const args = {
-    x: input,
-    filter: kernel as tf.Tensor4D,
+  const dense: ConvGeometry = { strides: [1, 1], pad: "valid", dilations: [1, 1] };
+  if (node.op === "dense") return linearInputGradientOnly("dense", x, kernel, bias, activation, dense);
+  return linearInputGradientOnly(node.op, x, kernel, bias, activation, {
     strides: node.strides,
-    pad,
+    pad: node.padding,
     dilations: node.dilations,
-    dataFormat: "NHWC" as const,
-    bias,
-    activation,
-  };
-  return node.op === "conv2d" ? tf.fused.conv2d(args) : tf.fused.depthwiseConv2d(args);
+  });
 }
 
 /**
@@ -595,7 +583,7 @@ export function runNode(node: GraphNode, args: tf.Tensor[], hooks: ActivationHoo
     case "reshape":
       return tf.reshape(x, [x.shape[0], ...node.shape]);
     case "pad":
-      return tf.pad(x as tf.Tensor4D, [[0, 0], node.paddings[0], node.paddings[1], [0, 0]]);
+      return padSpatial(x as tf.Tensor4D, node.paddings[0], node.paddings[1]);
     case "identity":
       return x;
   }

@@ -22,7 +22,7 @@ import {
 } from "./integrated_gradients.ts";
 import { lrpAlphaBeta, type LrpAlphaBetaOptions } from "./lrp_alpha_beta.ts";
 import { lrpEpsilon, type LrpEpsilonOptions } from "./lrp_epsilon.ts";
-import { tensorOnForwardEngine } from "../model/forward_engine.ts";
+import { tensorOnForwardEngine, tensorsOnEngine } from "../model/forward_engine.ts";
 import { pickSpatialNode } from "./graph.ts";
 import { lrpPlan } from "./lrp.ts";
 import type { ExplainableModel } from "./model_fn.ts";
@@ -508,7 +508,26 @@ export async function explain<N extends MethodName>(
 ): Promise<tf.Tensor3D> {
   checkMethodOptions(name, options as Record<string, unknown> | undefined);
   const info = method(name);
-  const [maps] = await checkedMaps(info, () => info.explain(model, images, target, options).then((m) => [m]));
+  const [maps] = await checkedMaps(
+    info,
+    () => onGradientEngine(info, model, images, async (x) => [await info.explain(model, x, target, options)]),
+  );
+  return maps;
+}
+
+/**
+ * Runs a gradient method's `compute` on the engine `forward_engine.ts` picks for the model's input gradients
+ * (wasm on a software adapter, where it measures faster); its maps come back on the active backend.
+ * Forward-only methods run as they are (they pick their own engine).
+ */
+async function onGradientEngine(
+  info: MethodInfo,
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  compute: (x: tf.Tensor4D) => Promise<tf.Tensor3D[]>,
+): Promise<tf.Tensor3D[]> {
+  if (info.usesGradient === false) return await compute(images);
+  const [maps] = await tensorsOnEngine("gradient", model, images, async (x) => [await compute(x), undefined]);
   return maps;
 }
 
@@ -595,30 +614,31 @@ export async function explainTargets<N extends MethodName>(
     const [p, q] = [at(t.p), at(t.q)];
     return p >= 0 && q >= 0 ? [p, q] : undefined;
   });
-  const maps: (tf.Tensor3D | undefined)[] = targets.map(() => undefined);
   const reports: (MethodReport | undefined)[] = targets.map(() => undefined);
-  const computed = await checkedMaps(info, async () => {
-    try {
-      for (let i = 0; i < targets.length; i++) {
-        if (parts[i]) continue;
-        if (info.explainReport) {
-          const out = await info.explainReport(model, images, targets[i], options);
-          [maps[i], reports[i]] = [out.maps, out.report];
-        } else {
-          maps[i] = await info.explain(model, images, targets[i], options);
+  const computed = await checkedMaps(info, () =>
+    onGradientEngine(info, model, images, async (x) => {
+      const maps: (tf.Tensor3D | undefined)[] = targets.map(() => undefined);
+      try {
+        for (let i = 0; i < targets.length; i++) {
+          if (parts[i]) continue;
+          if (info.explainReport) {
+            const out = await info.explainReport(model, x, targets[i], options);
+            [maps[i], reports[i]] = [out.maps, out.report];
+          } else {
+            maps[i] = await info.explain(model, x, targets[i], options);
+          }
         }
+        parts.forEach((pq, i) => {
+          if (!pq) return;
+          maps[i] = tf.sub(maps[pq[0]]!, maps[pq[1]]!) as tf.Tensor3D;
+          derived[i] = true;
+        });
+      } catch (e) {
+        tf.dispose(maps.filter((m) => m !== undefined) as tf.Tensor3D[]);
+        throw e;
       }
-      parts.forEach((pq, i) => {
-        if (!pq) return;
-        maps[i] = tf.sub(maps[pq[0]]!, maps[pq[1]]!) as tf.Tensor3D;
-        derived[i] = true;
-      });
-    } catch (e) {
-      tf.dispose(maps.filter((m) => m !== undefined) as tf.Tensor3D[]);
-      throw e;
-    }
-    return maps as tf.Tensor3D[];
-  });
+      return maps as tf.Tensor3D[];
+    }));
   return { maps: computed, reports, derived };
 }
 

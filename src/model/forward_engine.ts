@@ -1,9 +1,11 @@
 /**
- * Gradient-free work (predictions, occlusion, RISE, deletion and insertion curves) on the faster of two
- * engines: the WebGPU backend everything else runs on, or tfjs's WebAssembly backend on the CPU. On Mesa's
- * software adapter wasm ran hans's CNN forward 1.3–6× faster than WebGPU (docs/performance.md); on a real GPU
- * WebGPU should win. Which one runs a model's forward-only work is measured once per model, on a probe batch of
- * its own inputs, and recorded ({@linkcode forwardEngineOf}) for metrics.json.
+ * Work on the faster of two engines: the WebGPU backend everything else runs on, or tfjs's WebAssembly backend
+ * on the CPU. Two kinds of work choose apart: gradient-free work (predictions, occlusion, RISE, deletion and
+ * insertion curves), timed by a forward pass, and the gradient methods, timed by an input gradient. On Mesa's
+ * software adapter wasm ran hans's CNN forward 1.3–6× faster than WebGPU and MobileNetV2 224's input gradient
+ * about 4× faster (docs/performance.md); on a real GPU WebGPU should win. Which engine runs a model's work of
+ * each kind is measured once per model, on a probe batch of its own inputs, and recorded
+ * ({@linkcode forwardEngineOf}, {@linkcode gradientEngineOf}) for metrics.json.
  *
  * Only one backend is active in tfjs at a time, so a wasm run switches the whole engine: the model's tensors
  * are read back first (asynchronously: WebGPU cannot read synchronously in Deno), tfjs then moves them to wasm
@@ -14,7 +16,7 @@
  */
 import { importWasmBackend, tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { planPass } from "./pass_plan.ts";
+import { PassTooLargeError, planPass } from "./pass_plan.ts";
 
 /**
  * What forward-only work needs of a model: logits of a batch, and every tensor they read (weights,
@@ -26,11 +28,14 @@ export interface ForwardModel {
   tensors?: () => tf.Tensor[];
 }
 
-/** Which engine runs a model's forward-only work, and why. */
+/** Work that picks its engine apart: forward passes only, or input gradients. */
+export type EngineWork = "forward" | "gradient";
+
+/** Which engine runs a model's forward-only work (or its gradients), and why. */
 export interface ForwardEngineChoice {
   /** The tfjs backend that runs it: `wasm`, or the active one (`webgpu`, `cpu`). */
   engine: string;
-  /** Images per second of one forward pass of the probe batch, per engine measured. */
+  /** Images per second of one forward pass (or input gradient) of the probe batch, per engine measured. */
   imagesPerSecond: Record<string, number>;
   /** One sentence: measured faster, forced, or why wasm was not tried. */
   reason: string;
@@ -41,14 +46,22 @@ export type ForwardEnginePolicy = "auto" | "active" | "wasm";
 
 let policy: ForwardEnginePolicy = "auto";
 let wasm: Promise<string | undefined> | undefined;
-const choices = new WeakMap<ForwardModel, Promise<ForwardEngineChoice>>();
-const settled = new WeakMap<ForwardModel, ForwardEngineChoice>();
+const choices = {
+  forward: new WeakMap<ForwardModel, Promise<ForwardEngineChoice>>(),
+  gradient: new WeakMap<ForwardModel, Promise<ForwardEngineChoice>>(),
+};
+const settled = {
+  forward: new WeakMap<ForwardModel, ForwardEngineChoice>(),
+  gradient: new WeakMap<ForwardModel, ForwardEngineChoice>(),
+};
 let queue: Promise<unknown> = Promise.resolve();
 
 /** Images in the probe batch that times each engine, at most: fewer for large images (see `choose`). */
 const PROBE = 32;
 /** Input values the probe batch holds at most (about 4 images of 224×224×3). */
 const PROBE_VALUES = 2 ** 19;
+/** Input values the gradient's probe batch holds at most (one image of 224×224×3). */
+const GRADIENT_PROBE_VALUES = 2 ** 17;
 
 /**
  * Sets how forward-only work picks its engine, for every model from now on (choices already made stay).
@@ -64,7 +77,12 @@ export function setForwardEnginePolicy(p: ForwardEnginePolicy): void {
 
 /** The engine chosen for `model`'s forward-only work, once one has run; undefined before. */
 export function forwardEngineOf(model: ForwardModel): ForwardEngineChoice | undefined {
-  return settled.get(model);
+  return settled.forward.get(model);
+}
+
+/** The engine chosen for `model`'s gradient methods, once one has run there; undefined before. */
+export function gradientEngineOf(model: ForwardModel): ForwardEngineChoice | undefined {
+  return settled.gradient.get(model);
 }
 
 /** Loads the wasm backend once; undefined when it runs, else why not. Leaves the active backend as it was. */
@@ -115,10 +133,14 @@ async function onBackend<T>(
   }
 }
 
-/** Seconds one forward pass of `probe` takes, after one untimed pass. */
-async function forwardSeconds(model: ForwardModel, probe: tf.Tensor4D): Promise<number> {
+/** Seconds one forward pass (or input gradient) of `probe` takes, after one untimed one. */
+async function passSeconds(model: ForwardModel, probe: tf.Tensor4D, work: EngineWork): Promise<number> {
   const once = async () => {
-    const y = tf.tidy(() => model.logits(probe));
+    const y = tf.tidy(() =>
+      work === "forward"
+        ? model.logits(probe)
+        : tf.grad((x: tf.Tensor) => tf.sum(model.logits(x as tf.Tensor4D)))(probe)
+    );
     await y.data();
     y.dispose();
   };
@@ -128,7 +150,11 @@ async function forwardSeconds(model: ForwardModel, probe: tf.Tensor4D): Promise<
   return (performance.now() - t0) / 1000;
 }
 
-async function choose(model: ForwardModel, images: tf.Tensor4D): Promise<ForwardEngineChoice> {
+async function choose(
+  model: ForwardModel,
+  images: tf.Tensor4D,
+  work: EngineWork,
+): Promise<ForwardEngineChoice> {
   const active = tf.getBackend();
   const stay = (reason: string): ForwardEngineChoice => ({ engine: active, imagesPerSecond: {}, reason });
   if (policy === "active") return stay("kept on the active backend (policy `active`)");
@@ -138,16 +164,24 @@ async function choose(model: ForwardModel, images: tf.Tensor4D): Promise<Forward
   if (failed) return stay(failed);
   if (policy === "wasm") return { engine: "wasm", imagesPerSecond: {}, reason: "forced (policy `wasm`)" };
   const [n, height, width, channels] = images.shape;
-  const fits = await planPass(model, [height, width, channels], { kind: "forward", requested: PROBE });
-  const size = Math.min(fits.inputs, Math.max(1, Math.ceil(PROBE_VALUES / (height * width * channels))));
+  const shape: [number, number, number] = [height, width, channels];
+  const kind = work === "forward" ? "forward" : "backward";
+  const fits = await planPass(model, shape, { kind, requested: PROBE });
+  const values = work === "forward" ? PROBE_VALUES : GRADIENT_PROBE_VALUES;
+  const size = Math.min(fits.inputs, Math.max(1, Math.ceil(values / (height * width * channels))));
   const probe = tf.tidy(() => tf.tile(images, [Math.ceil(size / n), 1, 1, 1]).slice(0, size)) as tf.Tensor4D;
+  const pass = work === "forward" ? "a forward pass" : "an input gradient";
   try {
-    const here = await forwardSeconds(model, probe);
-    const there = await onBackend("wasm", model, probe, (x) => forwardSeconds(model, x));
+    const here = await passSeconds(model, probe, work);
+    const there = await onBackend("wasm", model, probe, async (x) => {
+      // Within wasm's share of the memory budget, or a HansError that keeps the work where it is.
+      await planPass(model, shape, { kind, requested: size, label: pass });
+      return await passSeconds(model, x, work);
+    });
     const rates = { [active]: size / here, wasm: size / there };
     return there < here
-      ? { engine: "wasm", imagesPerSecond: rates, reason: `wasm ran a forward pass faster than ${active}` }
-      : { engine: active, imagesPerSecond: rates, reason: `${active} ran a forward pass faster than wasm` };
+      ? { engine: "wasm", imagesPerSecond: rates, reason: `wasm ran ${pass} faster than ${active}` }
+      : { engine: active, imagesPerSecond: rates, reason: `${active} ran ${pass} faster than wasm` };
   } catch (e) {
     return stay(`wasm could not run the model (${(e as Error).message.split("\n")[0]})`);
   } finally {
@@ -156,9 +190,51 @@ async function choose(model: ForwardModel, images: tf.Tensor4D): Promise<Forward
 }
 
 /**
- * Runs forward-only work on the engine chosen for `model` (measured at its first call, on a probe batch of
- * `images`): `fn` gets `images` on that engine and returns plain values (read any tensors out inside). Should
- * the chosen engine fail, the work runs on the active backend and the choice says so.
+ * Runs `work` on the engine chosen for `model`'s work of that kind (measured at its first call, on a probe
+ * batch of `images`): `fn` gets `images` on that engine and returns plain values (read any tensors out inside).
+ * Should the chosen engine fail, the work runs on the active backend and the choice says so.
+ *
+ * @example
+ * ```ts ignore
+ * const values = await onEngine("gradient", model, x, async (xs) => {
+ *   const g = tf.grad((t) => tf.sum(model.logits(t as tf.Tensor4D)))(xs);
+ *   const out = await g.data();
+ *   g.dispose();
+ *   return out;
+ * });
+ * ```
+ */
+export function onEngine<T>(
+  work: EngineWork,
+  model: ForwardModel,
+  images: tf.Tensor4D,
+  fn: (x: tf.Tensor4D) => Promise<T>,
+): Promise<T> {
+  return serialized(async () => {
+    if (!choices[work].has(model)) choices[work].set(model, choose(model, images, work));
+    const choice = await choices[work].get(model)!;
+    settled[work].set(model, choice);
+    if (choice.engine === tf.getBackend()) return await fn(images);
+    try {
+      return await onBackend(choice.engine, model, images, fn);
+    } catch (e) {
+      // Too large for wasm's share of the memory budget: this call runs on the active backend.
+      if (e instanceof PassTooLargeError) return await fn(images);
+      if (e instanceof HansError) throw e; // the caller's mistake, not the engine's
+      const fallback: ForwardEngineChoice = {
+        engine: tf.getBackend(),
+        imagesPerSecond: choice.imagesPerSecond,
+        reason: `${choice.engine} failed (${(e as Error).message.split("\n")[0]}); ran on ${tf.getBackend()}`,
+      };
+      choices[work].set(model, Promise.resolve(fallback));
+      settled[work].set(model, fallback);
+      return await fn(images);
+    }
+  });
+}
+
+/**
+ * Runs forward-only work on the engine chosen for `model` (see {@linkcode onEngine}).
  *
  * @example
  * ```ts ignore
@@ -175,25 +251,41 @@ export function onForwardEngine<T>(
   images: tf.Tensor4D,
   fn: (x: tf.Tensor4D) => Promise<T>,
 ): Promise<T> {
-  return serialized(async () => {
-    if (!choices.has(model)) choices.set(model, choose(model, images));
-    const choice = await choices.get(model)!;
-    settled.set(model, choice);
-    if (choice.engine === tf.getBackend()) return await fn(images);
+  return onEngine("forward", model, images, fn);
+}
+
+/**
+ * {@linkcode onEngine} for work that returns tensors and a plain value: the tensors are read out on the
+ * engine and rebuilt on the active backend.
+ *
+ * @example
+ * ```ts ignore
+ * const [[maps], report] = await tensorsOnEngine("gradient", model, x, async (xs) => [[await mapsOf(xs)], {}]);
+ * ```
+ */
+export async function tensorsOnEngine<R extends tf.Tensor, T>(
+  work: EngineWork,
+  model: ForwardModel,
+  images: tf.Tensor4D,
+  fn: (x: tf.Tensor4D) => Promise<[R[], T]>,
+): Promise<[R[], T]> {
+  const active = tf.getBackend();
+  type Carried = { values: tf.TypedArray; shape: number[] }[];
+  const out = await onEngine<[R[] | Carried, T, boolean]>(work, model, images, async (x) => {
+    const [tensors, rest] = await fn(x);
+    if (tf.getBackend() === active) return [tensors, rest, true];
     try {
-      return await onBackend(choice.engine, model, images, fn);
-    } catch (e) {
-      if (e instanceof HansError) throw e; // the caller's mistake, not the engine's
-      const fallback: ForwardEngineChoice = {
-        engine: tf.getBackend(),
-        imagesPerSecond: choice.imagesPerSecond,
-        reason: `${choice.engine} failed (${(e as Error).message.split("\n")[0]}); ran on ${tf.getBackend()}`,
-      };
-      choices.set(model, Promise.resolve(fallback));
-      settled.set(model, fallback);
-      return await fn(images);
+      const carried = await Promise.all(
+        tensors.map(async (t) => ({ values: await t.data() as tf.TypedArray, shape: t.shape })),
+      );
+      return [carried, rest, false];
+    } finally {
+      tf.dispose(tensors);
     }
   });
+  const [tensors, rest, here] = out;
+  if (here) return [tensors as R[], rest];
+  return [(tensors as Carried).map((c) => tf.tensor(c.values, c.shape) as R), rest];
 }
 
 /**
@@ -205,15 +297,6 @@ export async function tensorOnForwardEngine<R extends tf.Tensor>(
   images: tf.Tensor4D,
   fn: (x: tf.Tensor4D) => Promise<R>,
 ): Promise<R> {
-  const active = tf.getBackend();
-  type Carried = { tensor: R } | { values: tf.TypedArray; shape: number[] };
-  const out = await onForwardEngine<Carried>(model, images, async (x) => {
-    const tensor = await fn(x);
-    if (tf.getBackend() === active) return { tensor };
-    const values = await tensor.data() as tf.TypedArray;
-    const shape = tensor.shape;
-    tensor.dispose();
-    return { values, shape };
-  });
-  return "tensor" in out ? out.tensor : tf.tensor(out.values, out.shape) as R;
+  const [[tensor]] = await tensorsOnEngine("forward", model, images, async (x) => [[await fn(x)], undefined]);
+  return tensor;
 }

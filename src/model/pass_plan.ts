@@ -14,6 +14,18 @@ import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { megabytes, memoryBudget } from "../limits.ts";
 
+/**
+ * The error of a pass that does not fit the memory budget even on one image. Work on wasm that meets it runs
+ * on the active backend instead (wasm's heap has a smaller share of the budget).
+ */
+export class PassTooLargeError extends HansError {
+  /** Creates the error; `message` is shown to the user as it is. */
+  constructor(message: string) {
+    super(message);
+    this.name = "HansError";
+  }
+}
+
 /** A forward pass (inference) or a backward one (the input gradient, which keeps every activation). */
 export type PassKind = "forward" | "backward";
 
@@ -206,13 +218,17 @@ export interface PassPlan {
 
 /** Share of the free budget one pass may take: the rest is for what the method keeps between passes. */
 const PASS_SHARE = 0.7;
-/** Share of the budget the wasm backend's heap may grow to (it never shrinks: InceptionV3 at 299 kept 508 MB at a quarter). */
-const WASM_SHARE = 0.125;
+/**
+ * Share of the budget the wasm backend's heap may grow to for forward passes (it never shrinks: InceptionV3 at
+ * 299 kept 508 MB at a quarter), and for input gradients, whose one image of MobileNetV2 224 needs 300 MB
+ * (LRP half as much again).
+ */
+const WASM_SHARE = { forward: 0.125, backward: 0.4 };
 /**
  * Measured: forward passes of MobileNetV2 224 on wasm grew its heap by 1.3–2 times their tensors' peak (its
- * allocator keeps free blocks of the sizes it saw).
+ * allocator keeps free blocks of the sizes it saw); an input gradient of one image by 1.05 times (336 MB).
  */
-const WASM_HEAP_FACTOR = 2;
+const WASM_HEAP_FACTOR = { forward: 2, backward: 1.25 };
 
 /**
  * Model inputs per pass of `kind` for images of `shape`, within the device's buffer limits (no buffer a
@@ -257,10 +273,12 @@ export async function planPass(
   const budget = memoryBudget();
   const requested = options.requested === undefined ? Infinity : Math.max(1, Math.floor(options.requested));
   // tfjs's wasm backend keeps its heap at the largest size a pass ever needed (a WebAssembly memory never
-  // shrinks), and it grows by more than the tensors it holds: its passes get an eighth of the budget.
+  // shrinks), and it grows by more than the tensors it holds: its passes get an eighth of the budget (two
+  // fifths for input gradients).
   const onWasm = tf.getBackend() === "wasm";
+  const kind = options.kind ?? "forward";
   const passBytes = onWasm
-    ? WASM_HEAP_FACTOR * cost.bytesPerImage
+    ? WASM_HEAP_FACTOR[kind] * cost.bytesPerImage
     : options.kind === "backward"
     ? cost.bytesPerImage
     : cost.allocatedPerImage;
@@ -268,7 +286,7 @@ export async function planPass(
   const fitting = (share: number) => {
     const held = heldBytes();
     const room = onWasm
-      ? Math.min(budget.bytes - held, WASM_SHARE * budget.bytes - tf.memory().numBytes)
+      ? Math.min(budget.bytes - held, WASM_SHARE[kind] * budget.bytes - tf.memory().numBytes)
       : (budget.bytes - held) * share;
     return { held, count: Math.floor((room - factor * cost.fixedBytes) / perInput) };
   };
@@ -279,7 +297,7 @@ export async function planPass(
   if (fit.count < 1 && !onWasm) fit = { ...fit, count: Math.min(1, fitting(1).count) };
   const byMemory = fit.count;
   if (byMemory < 1) {
-    throw new HansError(
+    throw new PassTooLargeError(
       `${label} on one ${height}x${width}x${channels} image needs about ${
         megabytes(perInput + factor * cost.fixedBytes)
       } and the run holds ${megabytes(fit.held)} of its ${megabytes(budget.bytes)} memory budget; raise ` +

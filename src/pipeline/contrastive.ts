@@ -678,6 +678,8 @@ export interface ContrastiveRunInfo {
   kernels: string;
   /** The engine that ran forward-only work (occlusion, RISE), or null if none ran. */
   forwardEngine: ForwardEngineChoice | null;
+  /** The engine that ran the gradient methods, measured (wasm where it ran an input gradient faster), or null. */
+  gradientEngine: ForwardEngineChoice | null;
   seed: number;
   /** What the maps explain (ExplainableModel.outputs). */
   outputs: string;
@@ -705,6 +707,7 @@ export function contrastiveMetrics(result: ContrastiveResult, info: ContrastiveR
     adapter: info.adapter,
     kernels: info.kernels,
     forwardEngine: info.forwardEngine,
+    gradientEngine: info.gradientEngine,
     seed: info.seed,
     outputs: info.outputs,
     graph: info.graph,

@@ -10,7 +10,7 @@ import { tf } from "../deps.ts";
 import { type ExplainableModel, inputGradients, inputsPerPass } from "../explain/model_fn.ts";
 import type { MethodInfo, MethodLeftOut } from "../explain/registry.ts";
 import { targetWeights } from "../explain/target.ts";
-import { forwardEngineOf, onForwardEngine } from "../model/forward_engine.ts";
+import { forwardEngineOf, onEngine, onForwardEngine } from "../model/forward_engine.ts";
 
 /** Seconds per image of one pass of each kind, measured on the model. */
 export interface PassSeconds {
@@ -18,8 +18,10 @@ export interface PassSeconds {
   forward: number;
   /** A forward pass on the engine that runs forward-only methods (wasm where it measured faster). */
   engineForward: number;
-  /** A backward pass (the input gradient). */
+  /** A backward pass (the input gradient), on the engine gradient methods run on (wasm where it measured faster). */
   backward: number;
+  /** A forward pass on the engine gradient methods run on. */
+  gradientForward: number;
 }
 
 /** Seconds of one run of `fn` after one untimed run (which compiles what it needs). */
@@ -37,8 +39,9 @@ async function timed(fn: () => tf.Tensor): Promise<number> {
 
 /**
  * Times a forward and a backward pass of `model` on the first images of `x` (as many as one pass takes, at
- * most 4), after an untimed run of each, and a forward pass on the engine forward-only methods run on (the
- * slower of that and the engine's own probe, `forwardEngineOf`).
+ * most 4), after an untimed run of each: forward on the active backend, and on the engine forward-only methods
+ * run on (the slower of that and the engine's own probe, `forwardEngineOf`); backward and forward on the
+ * engine gradient methods run on.
  *
  * @example
  * ```ts ignore
@@ -62,12 +65,23 @@ export async function measurePassSeconds(model: ExplainableModel, x: tf.Tensor4D
   );
   xf.dispose();
   const xb = await slice("backward");
-  const w = targetWeights(new Array(xb.shape[0]).fill(0), model.classes);
-  const backward = await timed(() => inputGradients(model, xb, w)) / xb.shape[0];
-  tf.dispose([xb, w]);
+  const nb = xb.shape[0];
+  // On the engine gradient methods run on: a backward pass, and a forward one (their forward work).
+  const [backward, gradientForward] = await onEngine("gradient", model, xb, async (xe) => {
+    const w = targetWeights(new Array(nb).fill(0), model.classes);
+    try {
+      return [
+        await timed(() => inputGradients(model, xe, w)) / nb,
+        await timed(() => tf.tidy(() => model.logits(xe))) / nb,
+      ];
+    } finally {
+      w.dispose();
+    }
+  });
+  xb.dispose();
   const choice = forwardEngineOf(model);
   const rate = choice?.imagesPerSecond[choice.engine];
-  return { forward, engineForward: Math.max(engine / nf, rate ? 1 / rate : 0), backward };
+  return { forward, engineForward: Math.max(engine / nf, rate ? 1 / rate : 0), backward, gradientForward };
 }
 
 /**
@@ -81,7 +95,7 @@ export async function measurePassSeconds(model: ExplainableModel, x: tf.Tensor4D
  * import assert from "node:assert/strict";
  * import { method } from "../explain/registry.ts";
  *
- * const seconds = { forward: 0.2, engineForward: 0.05, backward: 1 };
+ * const seconds = { forward: 0.2, engineForward: 0.05, backward: 1, gradientForward: 0.2 };
  * // Integrated Gradients, 32 points and no refinement: P and Q (the contrast is their difference), and a
  * // forward pass each for the gap f(x) − f(baseline).
  * const ig = methodSeconds(method("integrated_gradients"), { maxSteps: 32 }, [224, 224, 3], seconds, 3);
@@ -97,7 +111,7 @@ export function methodSeconds(
   extraForward = 0,
 ): number {
   const passes = info.passes(options, shape);
-  const forward = info.usesGradient === false ? seconds.engineForward : seconds.forward;
+  const forward = info.usesGradient === false ? seconds.engineForward : seconds.gradientForward;
   const maps = info.explainMany ? 1 : info.linearInTarget?.(options) && targets === 3 ? 2 : targets;
   return maps * (passes.forward * forward + passes.backward * seconds.backward) +
     extraForward * seconds.forward;

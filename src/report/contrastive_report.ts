@@ -22,6 +22,8 @@ export interface ContrastiveMeta {
   adapter: string;
   /** Where forward-only work ran, when it ran elsewhere (metrics.json's `forwardEngine`). */
   forwardEngine?: { engine: string } | null;
+  /** Where the gradient methods ran, when they ran elsewhere (metrics.json's `gradientEngine`). */
+  gradientEngine?: { engine: string } | null;
   shape: { height: number; width: number; channels: number };
   classNames: string[];
   /** What the maps explain: the model's logits, the input of its softmax, or log-probabilities. */
@@ -172,7 +174,9 @@ export async function contrastiveHtml(
   return renderReport({
     answer: await contrastiveAnswerHtml(result, meta),
     title: "hans: why P rather than Q",
-    subtitle: `${meta.model} on ${meta.dataset}; ${engines(meta.backend, meta.adapter, meta.forwardEngine)}`,
+    subtitle: `${meta.model} on ${meta.dataset}; ${
+      engines(meta.backend, meta.adapter, meta.forwardEngine, meta.gradientEngine)
+    }`,
     sections: [
       {
         heading: "Mistakes",

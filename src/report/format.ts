@@ -44,18 +44,27 @@ export function mapScale(max: number, signed: boolean): string {
 }
 
 /**
- * The run's engines for a report's subtitle: `webgpu on <adapter>`, and where forward-only work ran elsewhere,
- * on which engine.
+ * The run's engines for a report's subtitle: `webgpu on <adapter>`, and where forward-only work or the
+ * gradient methods ran elsewhere, on which engine.
  *
  * @example
  * ```ts
  * engines("webgpu", "llvmpipe", { engine: "wasm" }); // "webgpu on llvmpipe; gradient-free work (predictions, occlusion, RISE, perturbation curves) on wasm, measured faster"
+ * engines("webgpu", "llvmpipe", { engine: "wasm" }, { engine: "wasm" }); // "…; gradient-free work (…) and gradient methods on wasm, measured faster"
  * engines("webgpu", "llvmpipe", null); // "webgpu on llvmpipe"
  * ```
  */
-export function engines(backend: string, adapter: string, forward?: { engine: string } | null): string {
-  const main = `${backend} on ${adapter}`;
-  return forward && forward.engine !== backend
-    ? `${main}; gradient-free work (predictions, occlusion, RISE, perturbation curves) on ${forward.engine}, measured faster`
-    : main;
+export function engines(
+  backend: string,
+  adapter: string,
+  forward?: { engine: string } | null,
+  gradient?: { engine: string } | null,
+): string {
+  const elsewhere = (e?: { engine: string } | null) => e && e.engine !== backend ? e.engine : undefined;
+  const [f, g] = [elsewhere(forward), elsewhere(gradient)];
+  const free = "gradient-free work (predictions, occlusion, RISE, perturbation curves)";
+  const parts = f && f === g
+    ? [`${free} and gradient methods on ${f}`]
+    : [...(f ? [`${free} on ${f}`] : []), ...(g ? [`gradient methods on ${g}`] : [])];
+  return [`${backend} on ${adapter}`, ...parts.map((p) => `${p}, measured faster`)].join("; ");
 }

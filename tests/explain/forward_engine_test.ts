@@ -9,11 +9,12 @@ import { HansError } from "../../src/errors.ts";
 import {
   forwardEngineOf,
   type ForwardEnginePolicy,
+  gradientEngineOf,
   setForwardEnginePolicy,
 } from "../../src/model/forward_engine.ts";
 import { disposeLoaded, loadModel } from "../../src/explain/load.ts";
 import { type ExplainableModel, fromLayersModel, inputGradients } from "../../src/explain/model_fn.ts";
-import { METHODS } from "../../src/explain/registry.ts";
+import { explainTargets, METHODS } from "../../src/explain/registry.ts";
 import { riseMasks } from "../../src/explain/rise.ts";
 import { targetWeights } from "../../src/explain/target.ts";
 import { deletion, insertion } from "../../src/measure/faithfulness.ts";
@@ -90,6 +91,62 @@ webgpuTest(
     } finally {
       disposeLoaded(loaded);
       cnn.dispose();
+      net.dispose();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+webgpuTest(
+  "gradient methods on wasm equal the active backend's (MobileNetV2-like GraphModel and LayersModel), maps back on WebGPU",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const net = mobileNetV2Like({ height: 16, width: 16, channels: 3, classes: 4, seed: 5 });
+    await writeModelFolder(dir, await toGraphModel(net, { fused: true }));
+    const loaded = await loadModel(dir);
+    const x = images(2, 16, 16, 3, 6);
+    const methods = [
+      "gradient",
+      "integrated_gradients",
+      "guided_backprop",
+      "grad_cam",
+      "lrp_epsilon",
+    ] as const;
+    try {
+      for (
+        const [name, make] of [
+          ["GraphModel", () => ({ ...loaded.explainable })],
+          ["LayersModel", () => fromLayersModel(net)],
+        ] as const
+      ) {
+        const results: Record<string, Float32Array[]> = {};
+        for (const policy of ["active", "wasm"] as const) {
+          setForwardEnginePolicy(policy);
+          const model = make();
+          try {
+            for (const m of methods) {
+              const options = m === "integrated_gradients" ? { steps: 8, maxSteps: 8 } : undefined;
+              const out = await explainTargets(m, model, x, [[0, 1], [2, 3]], options);
+              assert.equal(tf.getBackend(), "webgpu");
+              (results[m] ??= []).push(...await Promise.all(out.maps.map(take)));
+            }
+          } finally {
+            setForwardEnginePolicy("auto");
+          }
+          assert.equal(gradientEngineOf(model)?.engine, policy === "wasm" ? "wasm" : "webgpu", name);
+        }
+        for (const m of methods) {
+          const [p, q, pw, qw] = results[m];
+          for (const [a, b] of [[p, pw], [q, qw]]) {
+            assert.ok(a.some((v) => v !== 0), `${name} ${m}: all-zero maps`);
+            const d = maxAbsDiff(b, a);
+            assert.ok(d <= 1e-4 * scale(a), `${name} ${m}: ${d} (scale ${scale(a)})`);
+          }
+        }
+      }
+    } finally {
+      x.dispose();
+      disposeLoaded(loaded);
       net.dispose();
       await Deno.remove(dir, { recursive: true });
     }
