@@ -3,7 +3,7 @@
  * with every attribution method and ranks the methods by how well their contrastive maps explain the errors.
  * @module
  */
-import { forwardEngineOf } from "../src/model/forward_engine.ts";
+import { forwardEngineOf, gradientEngineOf } from "../src/model/forward_engine.ts";
 import { initBackend } from "../src/backend.ts";
 import { parseDatasetSpec } from "../src/data/mod.ts";
 import { HansError, say } from "../src/errors.ts";
@@ -77,6 +77,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
         backend: info.backend,
         adapter: info.adapter,
         forwardEngine: forwardEngineOf(model) ?? null,
+        gradientEngine: gradientEngineOf(model) ?? null,
         shape: { height: test.height, width: test.width, channels: test.channels },
         classNames: test.classNames,
         outputs: model.outputs ?? "logits",
