@@ -9,7 +9,7 @@
 import { tf } from "../deps.ts";
 import { fromLayersModel } from "../explain/model_fn.ts";
 import { explain, type MethodName, type MethodOptionsByName } from "../explain/registry.ts";
-import { forwardEngineOf } from "../model/forward_engine.ts";
+import { forwardEngineOf, gradientEngineOf, onForwardEngine } from "../model/forward_engine.ts";
 import { mobileNetV2 } from "../model/mobilenet_v2.ts";
 import { Rng } from "../rng.ts";
 import { predictWithConfidence } from "./contrastive.ts";
@@ -66,13 +66,17 @@ export async function runRealBench(
   const count = (n: number) => (quick ? 1 : n);
   const model = fromLayersModel(net);
   const out: Record<string, RealWorkloadResult> = {};
-  /** The predicted class of each image: one forward pass, as the peer's `predicted(x)`. */
-  const predicted = async (x: tf.Tensor4D) => {
-    const arg = tf.tidy(() => tf.argMax(model.logits(x), 1));
-    const classes = Array.from(await arg.data());
-    arg.dispose();
-    return classes;
-  };
+  /**
+   * The predicted class of each image: one forward pass, as the peer's `predicted(x)`, on the engine a run
+   * predicts on (the forward engine, as `predictWithConfidence`).
+   */
+  const predicted = (x: tf.Tensor4D) =>
+    onForwardEngine(model, x, async (xs) => {
+      const arg = tf.tidy(() => tf.argMax(model.logits(xs), 1));
+      const classes = Array.from(await arg.data());
+      arg.dispose();
+      return classes;
+    });
   const record = async (
     name: string,
     id: string,
@@ -160,6 +164,11 @@ export async function runRealBench(
     );
     x.dispose();
   }
+  const gradientEngine = gradientEngineOf(model)?.engine ?? tf.getBackend();
+  for (const name of ["real_gradient", "real_grad_cam", "real_integrated_gradients", "real_smoothgrad"]) {
+    out[name].note += ` (on ${gradientEngine})`;
+  }
+  out.real_occlusion.note += ` (on ${forwardEngineOf(model)?.engine ?? tf.getBackend()})`;
   net.dispose();
   return out;
 }
