@@ -498,14 +498,16 @@ function fusedLinear(
   bias: tf.Tensor | undefined,
   activation: "linear" | "relu",
 ): tf.Tensor {
-  const dense: ConvGeometry = { strides: [1, 1], pad: "valid", dilations: [1, 1] };
-  if (node.op === "dense") return linearInputGradientOnly("dense", x, kernel, bias, activation, dense);
+  if (node.op === "dense") return linearInputGradientOnly("dense", x, kernel, bias, activation, DENSE);
   return linearInputGradientOnly(node.op, x, kernel, bias, activation, {
     strides: node.strides,
     pad: node.padding,
     dilations: node.dilations,
   });
 }
+
+/** A dense product's geometry, for {@link linearInputGradientOnly}: none. */
+const DENSE: ConvGeometry = { strides: [1, 1], pad: "valid", dilations: [1, 1] };
 
 /**
  * Runs a pooling node.

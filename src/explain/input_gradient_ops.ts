@@ -199,7 +199,9 @@ export function convInputGradient(
     const [, h, w] = xShape;
     const [, oh, ow] = dy.shape;
     const span = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1];
-    if (op === "conv2d" && kh === 1 && kw === 1 && strides[0] === 1 && strides[1] === 1) {
+    // Explicit padding (not all zero) makes the output larger than the input: not a per-pixel product then.
+    const unpadded = typeof pad === "string" || pad.flat().every((v) => v === 0);
+    if (op === "conv2d" && kh === 1 && kw === 1 && strides[0] === 1 && strides[1] === 1 && unpadded) {
       // A 1×1 convolution's transpose is the 1×1 convolution with the kernel's channels swapped (a convolution,
       // not a product with a transposed operand: wasm runs the latter outside XNNPACK, 5–10 times slower).
       return tf.conv2d(dy, tf.transpose(kernel, [0, 1, 3, 2]) as tf.Tensor4D, 1, "valid");

@@ -18,13 +18,7 @@ import { megabytes, memoryBudget } from "../limits.ts";
  * The error of a pass that does not fit the memory budget even on one image. Work on wasm that meets it runs
  * on the active backend instead (wasm's heap has a smaller share of the budget).
  */
-export class PassTooLargeError extends HansError {
-  /** Creates the error; `message` is shown to the user as it is. */
-  constructor(message: string) {
-    super(message);
-    this.name = "HansError";
-  }
-}
+export class PassTooLargeError extends HansError {}
 
 /** A forward pass (inference) or a backward one (the input gradient, which keeps every activation). */
 export type PassKind = "forward" | "backward";

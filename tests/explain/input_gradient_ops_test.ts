@@ -68,6 +68,13 @@ const CASES: Case[] = [
     geometry: { strides: [1, 1], pad: [[2, 0], [1, 1]], dilations: [1, 1] },
     relu: false,
   },
+  {
+    op: "conv2d",
+    x: [1, 5, 6, 3],
+    kernel: [1, 1, 3, 2],
+    geometry: { strides: [1, 1], pad: [[1, 0], [0, 2]], dilations: [1, 1] },
+    relu: true,
+  },
   { op: "dense", x: [3, 7], kernel: [7, 5], geometry: g(1, "valid"), relu: true },
 ];
 
