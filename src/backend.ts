@@ -6,7 +6,7 @@
 import { tf, WebGPUBackend } from "./deps.ts";
 import { useHansKernels } from "./kernels/register.ts";
 import { HansError } from "./errors.ts";
-import { memoryBudget } from "./limits.ts";
+import { keptMemory, memoryBudget, residentBytes } from "./limits.ts";
 
 /** What runs the tensor work; recorded in every metrics.json. */
 export interface BackendInfo {
@@ -36,6 +36,8 @@ export interface InitBackendOptions {
 let current: BackendInfo | undefined;
 /** The process's resident bytes when the backend first started. */
 let startResident: number | undefined;
+/** What `keepMemory` had recorded when the backend started. */
+let keptAtStart = 0;
 
 /**
  * Starts the backend once per process and returns what runs the work. WebGPU's device is requested with the
@@ -51,7 +53,10 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     return current;
   }
   quietMesa();
-  startResident ??= residentBytes();
+  if (startResident === undefined) {
+    startResident = residentBytes();
+    keptAtStart = keptMemory(); // already in the resident size
+  }
   const adapter = options.backend === "cpu" ? null : await requestWebGpuAdapter();
   if (adapter) {
     const info = adapter.info;
@@ -393,21 +398,13 @@ export function releasePooledBuffers(): number {
   return freed;
 }
 
-/** The process's resident bytes (0 where Deno cannot tell). */
-function residentBytes(): number {
-  try {
-    return Deno.memoryUsage().rss;
-  } catch {
-    return 0;
-  }
-}
-
 /** Bytes the process may be taken to hold besides tensors: for compiled shaders, code and the allocator's slack. */
 const PROCESS_ALLOWANCE = 640 * 2 ** 20;
 
 /**
  * What the process holds besides the next pass, as the memory planner counts it: its size when the backend
- * started, an allowance for compiled shaders and the allocator, live tensors, tfjs's WebGPU buffer pool, and
+ * started, an allowance for compiled shaders and the allocator, the data sets loaded since (`keepMemory` in
+ * `src/limits.ts`), live tensors, tfjs's WebGPU buffer pool, and
  * the heap of tfjs's wasm backend when another backend is active (a WebAssembly heap never shrinks). The
  * resident size itself is no measure: memory freed to the allocator is reused by the next pass but stays
  * resident.
@@ -423,7 +420,8 @@ export function heldBytes(): number {
     : (tf.engine().registry["wasm"] as unknown as { wasm?: { HEAPU8?: Uint8Array } } | undefined)?.wasm
       ?.HEAPU8
       ?.byteLength ?? 0;
-  return (startResident ?? residentBytes()) + PROCESS_ALLOWANCE + tf.memory().numBytes + pooledBytes() + wasm;
+  return (startResident ?? residentBytes()) + PROCESS_ALLOWANCE + (keptMemory() - keptAtStart) +
+    tf.memory().numBytes + pooledBytes() + wasm;
 }
 
 /** Bytes in tfjs's WebGPU pool that no tensor uses (0 off WebGPU). */

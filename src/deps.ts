@@ -28,13 +28,18 @@ export const decodePngPixels: (
   bytes: Uint8Array,
 ) => { width: number; height: number; pixels: Uint8Array } = imagescriptPng.decode;
 
-/** imagescript's WebAssembly JPEG decoder (no native code): RGBA pixels. */
-export async function decodeJpegRgba(
-  bytes: Uint8Array,
-): Promise<{ width: number; height: number; rgba: Uint8Array }> {
-  const codec = await imagescriptJpeg.init();
-  const frame = codec.load(bytes);
-  return { width: frame.width, height: frame.height, rgba: frame.buffer };
+/**
+ * An instance of imagescript's WebAssembly JPEG decoder (no native code). `decode` gives the frame's raw
+ * samples and their format (0 gray, 1 RGB, 2 CMYK as ink values, Adobe's inversion and YCCK undone): its own
+ * conversion to RGBA gets CMYK wrong, so hans converts (`src/data/decode_image.ts`).
+ */
+export interface JpegCodec {
+  decode(bytes: Uint8Array): { width: number; height: number; format: number; buffer: Uint8Array };
+}
+
+/** A new {@link JpegCodec}: its WebAssembly memory grows to its largest image and never shrinks. */
+export async function newJpegCodec(): Promise<JpegCodec> {
+  return await imagescriptJpeg.init() as JpegCodec;
 }
 
 export { EigenvalueDecomposition, Matrix } from "npm:ml-matrix@6.12.1";

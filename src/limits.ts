@@ -7,10 +7,13 @@
  *   decompression.
  * - `HANS_MAX_MEGAPIXELS` (default 64): pixels of one image, and of all images a folder keeps in memory (at
  *   their own size, or at the model's size when they are fitted to a model).
- * - `HANS_MAX_MEMORY_MB` (default a twelfth of the machine's memory, 1–16 GB): the memory a run plans its
- *   batches for; every batched pass of a model is sized to fit it (`src/model/pass_plan.ts`).
+ * - `HANS_MAX_MEMORY_MB` (default a twelfth of the machine's memory, 1–16 GB): the memory of the whole run.
+ *   Every batched pass of a model is sized to fit it (`src/model/pass_plan.ts`), and everything hans reads,
+ *   parses, decodes or downloads is checked against it before it is allocated ({@link checkMemory}): from a
+ *   file's size, a header's width and height, a manifest's declared total, a JSON text's element count.
  * @module
  */
+import { HansError } from "./errors.ts";
 
 /** Default of `HANS_MAX_READ_MB`. */
 export const DEFAULT_MAX_READ_MB = 256;
@@ -38,10 +41,13 @@ export function maxPixels(): number {
   return Math.floor(fromEnv("HANS_MAX_MEGAPIXELS", DEFAULT_MAX_MEGAPIXELS) * 1e6);
 }
 
-/** "256 MB": a byte count in binary megabytes for messages. */
+/** "256 MB", "1.5 MB", "12 KB", "300 bytes": a byte count in binary units for messages. */
 export function megabytes(bytes: number): string {
   const mb = bytes / 2 ** 20;
-  return `${mb >= 10 ? Math.round(mb) : mb.toPrecision(2)} MB`;
+  if (mb >= 10) return `${Math.round(mb)} MB`;
+  if (bytes >= 2 ** 20) return `${mb.toPrecision(2)} MB`;
+  if (bytes >= 2 ** 10) return `${Math.round(bytes / 2 ** 10)} KB`;
+  return `${Math.max(0, Math.round(bytes))} bytes`;
 }
 
 /** The message tail that says how to raise the read limit. */
@@ -87,4 +93,56 @@ export function memoryBudget(): MemoryBudget {
     // no way to read the machine's size: the fallback holds
   }
   return { bytes: FALLBACK_MEMORY_MB * 2 ** 20, source: "fallback" };
+}
+
+let keptBytes = 0;
+
+/**
+ * Records that the run keeps `bytes` on the JavaScript heap from now on (a loaded data set's pixels), so
+ * that the batch planner counts them as held (`heldBytes` in `src/backend.ts`); tensors are counted by tfjs.
+ *
+ * @example
+ * ```ts
+ * keepMemory(new Float32Array(1000).byteLength);
+ * ```
+ */
+export function keepMemory(bytes: number): void {
+  keptBytes += Math.max(0, bytes);
+}
+
+/** Bytes recorded by {@link keepMemory} so far. */
+export function keptMemory(): number {
+  return keptBytes;
+}
+
+/** The process's resident bytes now (0 where Deno cannot tell). */
+export function residentBytes(): number {
+  try {
+    return Deno.memoryUsage().rss;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Throws a HansError unless `bytes` more fit in the run's memory budget ({@link memoryBudget}) on top of
+ * what the process holds now (its resident size). Called before an allocation whose size is known from a
+ * header, a declared shape or a count: a decoded image, a data set, a parsed file, a manifest's weights.
+ * `what` names the allocation ("the images of folder cats/"), `fix` says what to do besides raising the
+ * budget.
+ *
+ * @example
+ * ```ts
+ * checkMemory(28 * 28 * 4 * 1000, "1000 MNIST images"); // fits any budget
+ * ```
+ */
+export function checkMemory(bytes: number, what: string, fix = ""): void {
+  const budget = memoryBudget();
+  const held = residentBytes();
+  if (held + bytes <= budget.bytes) return;
+  throw new HansError(
+    `${what} would take ${megabytes(bytes)}, and the run holds ${megabytes(held)} of its ${
+      megabytes(budget.bytes)
+    } memory budget; ${fix ? `${fix}, or ` : ""}raise HANS_MAX_MEMORY_MB.`,
+  );
 }

@@ -5,6 +5,7 @@
  */
 import { initBackend } from "../src/backend.ts";
 import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
+import { redactUrls } from "../src/data/fetch.ts";
 import { versions } from "../src/deps.ts";
 import { HansError, say } from "../src/errors.ts";
 import { method } from "../src/explain/registry.ts";
@@ -45,7 +46,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
       });
       if (data.train.classNames.length < 2) {
         throw new HansError(
-          `${flags.dataset} has one class (${
+          `${redactUrls(flags.dataset)} has one class (${
             data.train.classNames[0]
           }); a classifier needs two or more, so give ` +
             `a folder with one sub-folder per class.`,
@@ -74,7 +75,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
         log: say,
       });
       const metrics = cleverHansMetrics(result, {
-        dataset: flags.dataset,
+        dataset: redactUrls(flags.dataset),
         seed,
         testSize: data.test.count,
         seconds: (performance.now() - started) / 1000,

@@ -6,6 +6,7 @@
 import { forwardEngineOf, gradientEngineOf } from "../src/model/forward_engine.ts";
 import { initBackend } from "../src/backend.ts";
 import { parseDatasetSpec } from "../src/data/mod.ts";
+import { displayUrl, redactUrls } from "../src/data/fetch.ts";
 import { HansError, say } from "../src/errors.ts";
 import { pickSpatialNode } from "../src/explain/graph.ts";
 import { parseInputRange, withInputRange } from "../src/explain/input_range.ts";
@@ -72,8 +73,9 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
         log: say,
       });
       const meta = {
-        model: flags.model ?? "shipped fashion-mnist-cnn",
-        dataset,
+        // Recorded and shown without a user name or password a URL may carry.
+        model: flags.model === undefined ? "shipped fashion-mnist-cnn" : displayUrl(flags.model),
+        dataset: redactUrls(dataset),
         backend: info.backend,
         adapter: info.adapter,
         forwardEngine: forwardEngineOf(model) ?? null,
@@ -114,12 +116,14 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
       return result;
     },
   );
-  const top = result.ranking[0];
+  const { best, margin } = result.verdict;
+  const finding = best === null
+    ? `no best method: ${result.verdict.note}`
+    : `best: ${best} (flip to true @10% ${result.methods[best].flipToTrueAt10.toFixed(3)} vs random ` +
+      `${result.randomBaseline.flipToTrueAt10.toFixed(3)}, margin ${margin.toFixed(3)})`;
   say(
     `test accuracy ${result.testAccuracy.toFixed(4)}, ${result.misclassified} mistakes, ` +
-      `${result.examples.length} studied; best: ${top} (flip to true @10% ` +
-      `${result.methods[top]?.flipToTrueAt10.toFixed(3)} vs random ` +
-      `${result.randomBaseline.flipToTrueAt10.toFixed(3)}); results in ${path}`,
+      `${result.examples.length} studied; ${finding}; results in ${path}`,
   );
   return path;
 }

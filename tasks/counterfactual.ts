@@ -6,12 +6,13 @@
 import { forwardEngineOf } from "../src/model/forward_engine.ts";
 import { initBackend } from "../src/backend.ts";
 import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
+import { displayUrl, redactUrls } from "../src/data/fetch.ts";
 
 import { DEFAULT_PRIOR_WEIGHT } from "../src/counterfactual/optimize.ts";
 import { CHANGE_SALIENCY_METHODS } from "../src/counterfactual/saliency.ts";
 import { HansError, say } from "../src/errors.ts";
 import { parseInputRange, withInputRange } from "../src/explain/input_range.ts";
-import { checkInputFits, loadModel } from "../src/explain/load.ts";
+import { checkInputFits, checkModelSource, loadModel } from "../src/explain/load.ts";
 import { printAutoencoderProgress } from "../src/model/autoencoder.ts";
 import { shippedModel } from "../src/model/shipped.ts";
 import { printProgress } from "../src/model/train.ts";
@@ -47,6 +48,9 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
       const modelSource = flags.model ?? shippedModel().source;
       // An image folder is fitted to the model (any image size); other data sets are checked against it.
       const folder = parseDatasetSpec(datasetText).kind === "folder";
+      // Mistyped model paths are answered before a data set is loaded.
+      await checkModelSource(modelSource);
+      if (flags["transfer-model"]) await checkModelSource(flags["transfer-model"]);
       const first = folder ? await loadModel(modelSource) : undefined;
       const fit = first &&
         { height: first.inputShape[0], width: first.inputShape[1], channels: first.inputShape[2] as 1 | 3 };
@@ -55,7 +59,9 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
       checkInputFits(loaded, data.test);
       if (data.test.classNames.length !== loaded.classes) {
         throw new HansError(
-          `the model has ${loaded.classes} outputs but ${datasetText} has ${data.test.classNames.length} classes.`,
+          `the model has ${loaded.classes} outputs but ${
+            redactUrls(datasetText)
+          } has ${data.test.classNames.length} classes.`,
         );
       }
       // The transfer model is loaded (and checked) before any optimization, so a bad path fails at once.
@@ -78,13 +84,14 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
         onAutoencoderProgress: printAutoencoderProgress,
       });
       const metrics = counterfactualMetrics(result, {
-        model: flags.model ?? "shipped fashion-mnist-cnn",
-        dataset: datasetText,
+        // Recorded and shown without a user name or password a URL may carry.
+        model: flags.model === undefined ? "shipped fashion-mnist-cnn" : displayUrl(flags.model),
+        dataset: redactUrls(datasetText),
         backend: info.backend,
         adapter: info.adapter,
         forwardEngine: forwardEngineOf(model) ?? null,
         seed,
-        transferModel: flags["transfer-model"] ??
+        transferModel: (flags["transfer-model"] && displayUrl(flags["transfer-model"])) ??
           `trained here: same CNN, seed + 1, 1 epoch on ${
             trainingCount(data.train.count, quick).toLocaleString("en-US")
           } images`,
@@ -106,12 +113,16 @@ export async function counterfactualTask(args: string[]): Promise<string | undef
       return metrics;
     },
   );
+  // Medians over no success are not figures: "n/a", never NaN.
+  const fixed = (x: number, digits: number) => Number.isFinite(x) ? x.toFixed(digits) : "n/a";
   const line = (m: CounterfactualSummary) =>
-    `success ${m.successRate.toFixed(3)}, median L1 ${m.medianL1.toFixed(2)}, median L0 ${m.medianL0}, ` +
-    `transfer ${m.transferRate.toFixed(3)}, median ρ(|x′ − x|, saliency) ` +
+    `success ${fixed(m.successRate, 3)}, median L1 ${fixed(m.medianL1, 2)}, median L0 ${
+      fixed(m.medianL0, 0)
+    }, ` +
+    `transfer ${fixed(m.transferRate, 3)}, median ρ(|x′ − x|, saliency) ` +
     CHANGE_SALIENCY_METHODS.map((name) =>
-      `${name} ${m.medianSaliencyCorrelation[name].toFixed(3)} ` +
-      `(baseline ${m.medianSaliencyCorrelationBaseline[name].toFixed(3)})`
+      `${name} ${fixed(m.medianSaliencyCorrelation[name], 3)} ` +
+      `(baseline ${fixed(m.medianSaliencyCorrelationBaseline[name], 3)})`
     ).join(", ");
   say(`without the prior: ${line(metrics)}`);
   if (metrics.withPrior) say(`with the prior (γ = ${gamma}): ${line(metrics.withPrior)}`);

@@ -43,7 +43,25 @@ async function backendInChild(
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/child.ts`, script);
-    const keep = ["HOME", "PATH", "DENO_DIR", "XDG_RUNTIME_DIR"].filter((k) => Deno.env.get(k) !== undefined);
+    // What the child needs besides: the certificates and proxy a machine's network may need for Deno to
+    // reach the package registry (a fresh machine behind a proxy fetches the npm packages here).
+    const network = [
+      "DENO_TLS_CA_STORE",
+      "DENO_CERT",
+      "DENO_AUTH_TOKENS",
+      "NPM_CONFIG_REGISTRY",
+      "SSL_CERT_FILE",
+      "SSL_CERT_DIR",
+      "HTTPS_PROXY",
+      "HTTP_PROXY",
+      "NO_PROXY",
+      "https_proxy",
+      "http_proxy",
+      "no_proxy",
+    ];
+    const keep = ["HOME", "PATH", "DENO_DIR", "XDG_RUNTIME_DIR", ...network].filter((k) =>
+      Deno.env.get(k) !== undefined
+    );
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-prompt", "--allow-read", "--allow-run=cat", envFlag, `${dir}/child.ts`],
       clearEnv: true,

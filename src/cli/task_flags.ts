@@ -11,6 +11,9 @@ import { DEFAULT_STD_FLOOR } from "../model/standardize.ts";
 import type { FlagSpec, TaskSpec } from "./args.ts";
 
 /** `--backend`, the same in every task that runs a model. */
+/** Most images a size flag takes (`--train-size`, `--test-size`): more than any data set hans reads holds. */
+const MAX_IMAGES = 10_000_000;
+
 const BACKEND_FLAG = {
   type: "string",
   metavar: "NAME",
@@ -66,8 +69,22 @@ seed, sizes and test accuracy. The shipped model in fixtures/fashion-mnist-cnn/ 
       integer: true,
       help: "passes over the training data",
     },
-    "train-size": { type: "number", min: 10, integer: true, defaultText: "all", help: "training images" },
-    "test-size": { type: "number", min: 10, integer: true, defaultText: "all", help: "test images" },
+    "train-size": {
+      type: "number",
+      min: 10,
+      max: MAX_IMAGES,
+      integer: true,
+      defaultText: "all",
+      help: "training images",
+    },
+    "test-size": {
+      type: "number",
+      min: 10,
+      max: MAX_IMAGES,
+      integer: true,
+      defaultText: "all",
+      help: "test images",
+    },
     backend: BACKEND_FLAG,
     seed: { type: "number", default: 1, min: 0, max: 2 ** 31, integer: true, help: "seed" },
     out: {
@@ -147,6 +164,7 @@ without and with an autoencoder prior (γ·‖AE(x′) − x′‖₂² added to
       default: 2000,
       quick: 300,
       min: 10,
+      max: MAX_IMAGES,
       integer: true,
       help: "test images searched for mistakes",
     },
@@ -219,6 +237,7 @@ the top pixels of their contrastive map turns the prediction into the true class
     "test-size": {
       type: "number",
       min: 10,
+      max: MAX_IMAGES,
       integer: true,
       quick: 1000,
       defaultText: "all",
@@ -307,10 +326,19 @@ reliance tests and saliency maps that it cheats. Writes results/clever-hans-<UTC
       default: 6000,
       quick: 800,
       min: 10,
+      max: MAX_IMAGES,
       integer: true,
       help: "training images, a seeded sample",
     },
-    "test-size": { type: "number", default: 2000, quick: 400, min: 10, integer: true, help: "test images" },
+    "test-size": {
+      type: "number",
+      default: 2000,
+      quick: 400,
+      min: 10,
+      max: MAX_IMAGES,
+      integer: true,
+      help: "test images",
+    },
     epochs: {
       type: "number",
       default: 4,

@@ -5,8 +5,9 @@
  */
 import { HansError } from "../errors.ts";
 import type { Dataset, DatasetSplit } from "./dataset.ts";
-import { fetchBytes, isHttpUrl } from "./fetch.ts";
-import { readFileBounded } from "./read.ts";
+import { displayUrl, downloadDeadline, fetchBytes, isHttpUrl } from "./fetch.ts";
+import { checkRegularFile, readFileBounded } from "./read.ts";
+import { checkMemory } from "../limits.ts";
 import { stratifiedSplit } from "./split.ts";
 import { gunzip, isGzip, readTar } from "./tar.ts";
 
@@ -37,6 +38,17 @@ export interface Cifar10Options {
   seed: number;
   /** Time limit of a download in milliseconds (default 60000). */
   fetchTimeoutMs?: number;
+  /**
+   * Which images of each part to decode, in order, as positions into it (all when absent): a run that keeps
+   * a sample decodes only the sample, so a large batch costs its bytes, not four times them as floats.
+   */
+  pick?: (part: "train" | "test", count: number) => number[];
+}
+
+/** One part of a split before decoding: the batches' bytes and which records (by global index) it holds. */
+interface RecordSource {
+  batches: Uint8Array[];
+  records: number[];
 }
 
 /**
@@ -45,7 +57,7 @@ export interface Cifar10Options {
  */
 export function parseCifarBatch(bytes: Uint8Array, name: string): Dataset {
   const count = checkBatch(bytes, name);
-  return decodeRecords(bytes, [...Array(count).keys()]);
+  return decodeRecords({ batches: [bytes], records: [...Array(count).keys()] }, undefined, name);
 }
 
 /**
@@ -56,11 +68,12 @@ export function parseCifarBatch(bytes: Uint8Array, name: string): Dataset {
  */
 export async function loadCifar10(source: string, options: Cifar10Options): Promise<DatasetSplit> {
   if (isHttpUrl(source)) {
-    return fromFileBytes(
-      await fetchBytes(source, { timeoutMs: options.fetchTimeoutMs }),
-      source,
-      options.seed,
+    const deadline = downloadDeadline(
+      options.fetchTimeoutMs,
+      "the whole CIFAR-10 download (redirects included)",
+      "check the connection, or download the file and pass its path",
     );
+    return fromFileBytes(await fetchBytes(source, { deadline }), displayUrl(source), options);
   }
   let info: Deno.FileInfo;
   try {
@@ -69,8 +82,8 @@ export async function loadCifar10(source: string, options: Cifar10Options): Prom
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     throw new HansError(`cifar10: ${source} does not exist; give ${FORMS}.`);
   }
-  if (info.isDirectory) return fromBatches(await readBatchFolder(source), source);
-  return fromFileBytes(await readFileBounded(source, "cifar10:"), source, options.seed);
+  if (info.isDirectory) return fromBatches(await readBatchFolder(source), source, options);
+  return fromFileBytes(await readFileBounded(source, "cifar10:"), source, options);
 }
 
 /** Checks the batch format and returns the number of records. */
@@ -91,12 +104,28 @@ function checkBatch(bytes: Uint8Array, name: string): number {
   return count;
 }
 
-/** Decodes the records at `indices` (planar RGB) into NHWC floats. */
-function decodeRecords(bytes: Uint8Array, indices: number[]): Dataset {
-  const images = new Float32Array(indices.length * 3 * PLANE);
-  const labels = new Int32Array(indices.length);
-  indices.forEach((r, i) => {
-    const base = r * RECORD;
+/**
+ * Decodes the records of `source` (planar RGB) into NHWC floats: those at the positions `pick` gives, or
+ * all; the floats are checked against the run's memory budget first.
+ */
+function decodeRecords(
+  source: RecordSource,
+  pick: ((count: number) => number[]) | undefined,
+  name: string,
+): Dataset {
+  const positions = pick ? pick(source.records.length) : [...source.records.keys()];
+  checkMemory(positions.length * 3 * PLANE * 4, `${positions.length} CIFAR-10 images of ${name} as floats`);
+  const images = new Float32Array(positions.length * 3 * PLANE);
+  const labels = new Int32Array(positions.length);
+  // Records are numbered across the batches in order: batch b holds those from starts[b] on.
+  const starts = [0];
+  for (const batch of source.batches) starts.push(starts[starts.length - 1] + batch.length / RECORD);
+  positions.forEach((position, i) => {
+    const r = source.records[position];
+    let b = 0;
+    while (r >= starts[b + 1]) b++;
+    const bytes = source.batches[b];
+    const base = (r - starts[b]) * RECORD;
     labels[i] = bytes[base];
     const out = i * 3 * PLANE;
     for (let p = 0; p < PLANE; p++) {
@@ -107,7 +136,7 @@ function decodeRecords(bytes: Uint8Array, indices: number[]): Dataset {
     name: "cifar10",
     images,
     labels,
-    count: indices.length,
+    count: positions.length,
     height: 32,
     width: 32,
     channels: 3,
@@ -116,18 +145,22 @@ function decodeRecords(bytes: Uint8Array, indices: number[]): Dataset {
 }
 
 /** A `.tar.gz` archive of the batch folder, or a single batch to split. */
-async function fromFileBytes(bytes: Uint8Array, name: string, seed: number): Promise<DatasetSplit> {
+async function fromFileBytes(
+  bytes: Uint8Array,
+  name: string,
+  options: Cifar10Options,
+): Promise<DatasetSplit> {
   if (isGzip(bytes)) {
     const batches = new Map<string, Uint8Array>();
     for (const entry of readTar(await gunzip(bytes, name), name)) {
       batches.set(entry.path.split("/").pop()!, entry.data);
     }
-    return fromBatches(batches, name);
+    return fromBatches(batches, name, options);
   }
   const count = checkBatch(bytes, name);
   const split = stratifiedSplit(
     Array.from({ length: count }, (_, r) => bytes[r * RECORD]),
-    { testCount: Math.round(count / 6), seed },
+    { testCount: Math.round(count / 6), seed: options.seed },
   );
   if (split.test.length === 0) {
     throw new HansError(
@@ -135,7 +168,15 @@ async function fromFileBytes(bytes: Uint8Array, name: string, seed: number): Pro
         `at least two images of some class.`,
     );
   }
-  return { train: decodeRecords(bytes, split.train), test: decodeRecords(bytes, split.test) };
+  return {
+    train: decodeRecords({ batches: [bytes], records: split.train }, pickOf(options, "train"), name),
+    test: decodeRecords({ batches: [bytes], records: split.test }, pickOf(options, "test"), name),
+  };
+}
+
+function pickOf(options: Cifar10Options, part: "train" | "test") {
+  const pick = options.pick;
+  return pick ? (count: number) => pick(part, count) : undefined;
 }
 
 /** The batch files of a folder (or of its `cifar-10-batches-bin` sub-folder), by file name. */
@@ -147,13 +188,21 @@ async function readBatchFolder(folder: string): Promise<Map<string, Uint8Array>>
     if (entry.isDirectory && entry.name === "cifar-10-batches-bin") nested = true;
   }
   if (names.length === 0 && nested) return readBatchFolder(`${folder}/cifar-10-batches-bin`);
+  // All the batches are held at once: their sizes together must fit the memory budget before any is read.
+  let total = 0;
+  for (const name of names) total += (await checkRegularFile(`${folder}/${name}`, "cifar10:")).size;
+  checkMemory(total, `the ${names.length} CIFAR-10 batch files of ${folder}`);
   const batches = new Map<string, Uint8Array>();
   for (const name of names) batches.set(name, await readFileBounded(`${folder}/${name}`, "cifar10:"));
   return batches;
 }
 
 /** Training part from the data batches (in number order), test part from test_batch.bin. */
-function fromBatches(batches: Map<string, Uint8Array>, where: string): DatasetSplit {
+function fromBatches(
+  batches: Map<string, Uint8Array>,
+  where: string,
+  options: Cifar10Options,
+): DatasetSplit {
   const dataNames = [...batches.keys()].filter((name) => DATA_BATCH.test(name)).sort();
   const test = batches.get(TEST_BATCH);
   if (dataNames.length === 0 || !test) {
@@ -167,16 +216,19 @@ function fromBatches(batches: Map<string, Uint8Array>, where: string): DatasetSp
     checkBatch(bytes, `${where}: ${name}`);
     return bytes;
   });
-  const train = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    train.set(part, offset);
-    offset += part.length;
-  }
+  const trainCount = parts.reduce((sum, part) => sum + part.length / RECORD, 0);
   const testCount = checkBatch(test, `${where}: ${TEST_BATCH}`);
   return {
-    train: decodeRecords(train, [...Array(train.length / RECORD).keys()]),
-    test: decodeRecords(test, [...Array(testCount).keys()]),
+    train: decodeRecords(
+      { batches: parts, records: [...Array(trainCount).keys()] },
+      pickOf(options, "train"),
+      where,
+    ),
+    test: decodeRecords(
+      { batches: [test], records: [...Array(testCount).keys()] },
+      pickOf(options, "test"),
+      where,
+    ),
   };
 }
 

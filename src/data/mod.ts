@@ -8,6 +8,7 @@
  * @module
  */
 import { HansError } from "../errors.ts";
+import { keepMemory } from "../limits.ts";
 import { Rng } from "../rng.ts";
 import { type DatasetSplit, sample, validateDataset } from "./dataset.ts";
 import { loadCifar10 } from "./cifar10.ts";
@@ -84,6 +85,16 @@ export async function loadDataset(
   checkSize("testSize", options.testSize);
   const rng = new Rng(options.seed);
   const seed = rng.fork();
+  const trainSeed = rng.fork();
+  const testSeed = rng.fork();
+  // The images `sample` keeps, as positions into a part of `count` images.
+  const kept = (size: number | undefined, seed: number, count: number) =>
+    size === undefined
+      ? [...Array(count).keys()]
+      : new Rng(seed).shuffle([...Array(count).keys()]).slice(0, Math.min(size, count));
+  const pick = (part: "train" | "test", count: number) =>
+    part === "train" ? kept(options.trainSize, trainSeed, count) : kept(options.testSize, testSeed, count);
+  let sampled = false;
   let split: DatasetSplit;
   switch (parsed.kind) {
     case "mnist":
@@ -93,20 +104,24 @@ export async function loadDataset(
       split = await loadFashionMnist({ seed });
       break;
     case "cifar10":
-      split = await loadCifar10(parsed.source, { seed, fetchTimeoutMs: options.fetchTimeoutMs });
+      // Only the sampled images are decoded (the same ones `sample` would keep of all of them).
+      split = await loadCifar10(parsed.source, { seed, fetchTimeoutMs: options.fetchTimeoutMs, pick });
+      sampled = true;
       break;
     case "folder":
-      split = await loadImageFolder(parsed.path, { seed, fit: options.fit });
+      split = await loadImageFolder(parsed.path, { seed, fit: options.fit, pick });
+      sampled = true;
       break;
   }
-  const trainSeed = rng.fork();
-  const testSeed = rng.fork();
-  const train = options.trainSize === undefined
+  const train = options.trainSize === undefined || sampled
     ? split.train
     : sample(split.train, options.trainSize, trainSeed);
-  const test = options.testSize === undefined ? split.test : sample(split.test, options.testSize, testSeed);
+  const test = options.testSize === undefined || sampled
+    ? split.test
+    : sample(split.test, options.testSize, testSeed);
   validateDataset(train);
   validateDataset(test);
+  keepMemory(train.images.byteLength + test.images.byteLength);
   return { train, test };
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { HansError } from "../errors.ts";
-import { maxReadBytes, megabytes, readLimitHint } from "../limits.ts";
+import { checkMemory, maxReadBytes, megabytes, readLimitHint } from "../limits.ts";
 
 function kindOf(info: Deno.FileInfo): string {
   if (info.isDirectory) return "a folder";
@@ -33,8 +33,11 @@ export async function checkRegularFile(path: string | URL, what = "file"): Promi
 }
 
 /**
- * The bytes of the regular file `path`, at most {@link maxReadBytes} of them (a file that grows past the limit
- * while being read stops at the limit with a HansError). `what` names the file in messages ("--labels").
+ * The bytes of the regular file `path`, at most {@link maxReadBytes} of them (a file that grows while being
+ * read is refused with a HansError), and only when its size fits the run's memory budget
+ * (`checkMemory`). `what` names the file in messages ("--labels"). The opened file is checked again: a path
+ * swapped for a FIFO or a device between the check and the open is refused, and an open that blocks (a FIFO
+ * waits for a writer) gives up after {@link OPEN_TIMEOUT_MS}.
  *
  * @example
  * ```ts
@@ -42,15 +45,30 @@ export async function checkRegularFile(path: string | URL, what = "file"): Promi
  * ```
  */
 export async function readFileBounded(path: string | URL, what = "file"): Promise<Uint8Array> {
-  await checkRegularFile(path, what);
-  let file: Deno.FsFile;
+  const checked = await checkRegularFile(path, what);
+  checkMemory(checked.size, `reading ${what} ${path}`);
+  const file = await openRegularFile(path, what);
   try {
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    throw new HansError(`${what} ${path} cannot be read (${(e as Error).message}).`);
-  }
-  try {
-    return await collect(file.readable, `${what} ${path}`);
+    const info = await file.stat();
+    if (!info.isFile) {
+      throw new HansError(`${what} ${path} is ${kindOf(info)}; hans reads regular files only.`);
+    }
+    if (info.size > maxReadBytes()) {
+      throw new HansError(`${what} ${path} is ${megabytes(info.size)}; ${readLimitHint()}.`);
+    }
+    // Straight into one buffer of the file's size (a stream would leave 64 KB of garbage per file).
+    const bytes = new Uint8Array(info.size);
+    let total = 0;
+    while (total < bytes.length) {
+      const n = await file.read(bytes.subarray(total));
+      if (n === null) break;
+      total += n;
+    }
+    if (total < bytes.length) return bytes.subarray(0, total); // it shrank meanwhile
+    if (await file.read(new Uint8Array(1)) !== null) {
+      throw new HansError(`${what} ${path} grew while hans read it; read it once it is complete.`);
+    }
+    return bytes;
   } finally {
     try {
       file.close();
@@ -60,40 +78,110 @@ export async function readFileBounded(path: string | URL, what = "file"): Promis
   }
 }
 
+/** How long opening a checked regular file may take before hans gives up (it became a FIFO, say). */
+export const OPEN_TIMEOUT_MS = 10_000;
+
+/**
+ * Opens `path` for reading, giving up with a HansError when the open blocks for `timeoutMs` (default
+ * {@link OPEN_TIMEOUT_MS}), as opening a FIFO does until something writes to it.
+ *
+ * @example
+ * ```ts ignore
+ * const file = await openRegularFile("model/weights.bin", "weights file");
+ * ```
+ */
+export async function openRegularFile(
+  path: string | URL,
+  what: string,
+  timeoutMs: number = OPEN_TIMEOUT_MS,
+): Promise<Deno.FsFile> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const opening = Deno.open(path, { read: true });
+  const blocked = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HansError(
+            `${what} ${path} did not open within ${timeoutMs / 1000} s (was it replaced by a FIFO?); ` +
+              `hans reads regular files only.`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([opening, blocked]);
+  } catch (e) {
+    if (e instanceof HansError) {
+      opening.then((f) => f.close(), () => {}); // should it open after all
+      throw e;
+    }
+    throw new HansError(`${what} ${path} cannot be read (${(e as Error).message}).`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The text of the regular file `path` (UTF-8), bounded as {@link readFileBounded}. */
 export async function readTextBounded(path: string | URL, what = "file"): Promise<string> {
   return new TextDecoder().decode(await readFileBounded(path, what));
 }
 
+/** Bytes {@link collect} starts with when it is not told the size to expect. */
+const FIRST_CAPACITY = 64 * 1024;
+
 /**
  * Reads a byte stream to its end, throwing a HansError naming `what` as soon as it passes
  * {@link maxReadBytes} (the stream is cancelled, so a download or decompression stops there).
+ *
+ * The bytes are copied into one buffer as they come (a stream's chunks are often small views of larger
+ * buffers, and keeping them would hold several times the data): `expectedSize` (a Content-Length, a file's
+ * size), when given, is allocated at once; otherwise, or when the stream turns out longer, the buffer doubles,
+ * never past the limit. The result is a view of that buffer, exactly as long as the data.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const bytes = await collect(new Blob(["abc", "def"]).stream(), "example", 6);
+ * assert.equal(new TextDecoder().decode(bytes), "abcdef");
+ * ```
  */
-export async function collect(stream: ReadableStream<Uint8Array>, what: string): Promise<Uint8Array> {
+export async function collect(
+  stream: ReadableStream<Uint8Array>,
+  what: string,
+  expectedSize?: number,
+): Promise<Uint8Array> {
   const limit = maxReadBytes();
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
+  const expected = expectedSize !== undefined && Number.isFinite(expectedSize) && expectedSize >= 0
+    ? Math.floor(expectedSize)
+    : undefined;
+  let buffer = new Uint8Array(Math.min(limit, expected ?? FIRST_CAPACITY));
   let total = 0;
+  const reader = stream.getReader();
   try {
     while (true) {
       const { done, value } = await reader.read();
       if (done) break;
-      total += value.length;
-      if (total > limit) {
+      const end = total + value.length;
+      if (end > limit) {
         await reader.cancel().catch(() => {});
         throw new HansError(`${what} holds more than ${megabytes(limit)}; ${readLimitHint()}.`);
       }
-      chunks.push(value);
+      if (end > buffer.length) {
+        // Doubling from a power of two keeps the last copy at half the limit plus the limit.
+        let capacity = Math.max(FIRST_CAPACITY, 2 * buffer.length);
+        while (capacity < end) capacity *= 2;
+        const grown = new Uint8Array(Math.min(limit, capacity));
+        grown.set(buffer.subarray(0, total));
+        // The outgrown buffer is collect's own: freed now rather than whenever the garbage collector runs.
+        (buffer.buffer as ArrayBuffer).transfer?.(0);
+        buffer = grown;
+      }
+      buffer.set(value, total);
+      total = end;
     }
   } finally {
     reader.releaseLock();
   }
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
+  return total === buffer.length ? buffer : buffer.subarray(0, total);
 }

@@ -369,20 +369,32 @@ export function evaluate(
     }
   }
   const kept = new Set([...outputs, ...(options.given?.keys() ?? []), graph.input]);
+  // How many live values are each tensor: identity-like nodes pass the same tensor on, and it is released only
+  // when none is left (counted, not searched for, so that a long chain of identities stays linear).
+  const holders = new Map<tf.Tensor, number>();
+  if (options.release) {
+    for (const value of values.values()) holders.set(value, (holders.get(value) ?? 0) + 1);
+  }
   for (const node of graph.nodes) {
     if (!needed.has(node.name)) continue;
     if (node.op === "input") throw new HansError("the model graph needs its input image to run.");
     const args = node.inputs.map((i) => values.get(i)!);
-    values.set(node.name, runNode(node, args, options.hooks ?? {}));
+    const result = runNode(node, args, options.hooks ?? {});
+    values.set(node.name, result);
     if (!options.release) continue;
+    holders.set(result, (holders.get(result) ?? 0) + 1);
     for (const i of new Set(node.inputs)) {
       const left = uses.get(i)! - 1;
       uses.set(i, left);
       if (left > 0 || kept.has(i)) continue;
       const value = values.get(i)!;
       values.delete(i);
-      // Identity-like nodes pass the same tensor on: release it only when no live value is that tensor.
-      if (![...values.values()].includes(value)) value.dispose();
+      const holding = holders.get(value)! - 1;
+      if (holding > 0) holders.set(value, holding);
+      else {
+        holders.delete(value);
+        value.dispose();
+      }
     }
   }
   return values;
@@ -697,11 +709,17 @@ export function pickSpatialNode(graph: ModelGraph, name: string | undefined, met
   }
   if (!candidates.includes(name)) {
     const known = graph.nodes.some((n) => n.name === name);
+    // A graph of thousands of layers gets its first and last few, so that the message stays one short line.
+    const listed = candidates.length <= 60
+      ? candidates.join(", ")
+      : `${candidates.slice(0, 10).join(", ")}, …, ${candidates.slice(-20).join(", ")} (${
+        candidates.length.toLocaleString("en")
+      } layers)`;
     throw new HansError(
       `${method}: ${
         known ? `layer "${name}" has no 4-D output the logits depend on` : `no layer "${name}"`
       }; ` +
-        `use one of ${candidates.join(", ")}.`,
+        `use one of ${listed}.`,
     );
   }
   return name;

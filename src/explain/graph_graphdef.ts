@@ -107,37 +107,81 @@ export function graphDefGraph(source: GraphDefSource): ModelGraph {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const owned: tf.Tensor[] = [];
   const read: GraphNode[] = [];
-  const visited = new Set<string>();
   const clean = (name: string) => name.replace(/^\^/, "").replace(/:0$/, "");
+  const cycle = (name: string) => new HansError(`the model's graph has a cycle through node "${name}".`);
+  // What each name stands for once the Identity nodes in front of it are skipped, found once per name: a long
+  // chain of Identity nodes is walked once in all, not once per node that reads it.
+  const through = new Map<string, GraphDefNode | undefined>();
+  const skipIdentities = (name: string): GraphDefNode | undefined => {
+    const path: string[] = [];
+    const onPath = new Set<string>();
+    let key = clean(name);
+    let found: GraphDefNode | undefined;
+    for (;;) {
+      if (through.has(key)) {
+        found = through.get(key);
+        break;
+      }
+      const node = byName.get(key);
+      if (!node || node.op !== "Identity" || !node.input?.length) {
+        found = node;
+        through.set(key, node);
+        break;
+      }
+      if (onPath.has(key)) throw cycle(key);
+      onPath.add(key);
+      path.push(key);
+      key = clean(node.input[0]);
+    }
+    for (const k of path) through.set(k, found);
+    return found;
+  };
   const constant = (name: string): tf.Tensor | undefined => {
-    let node = byName.get(clean(name));
-    while (node && node.op === "Identity" && node.input?.length) node = byName.get(clean(node.input[0]));
+    const node = skipIdentities(name);
     if (!node || node.op !== "Const") return undefined;
     const value = weights[node.name]?.[0];
     if (!value) throw new HansError(`the model's constant "${node.name}" has no value in its weights.`);
     return value;
   };
-  const visit = (name: string) => {
-    if (visited.has(name)) return;
-    visited.add(name);
+  const numbers = (name: string) => {
+    const node = skipIdentities(name);
+    return node ? values(node.name) : undefined;
+  };
+  // Depth first from the output, each node read after its live inputs; with a stack of its own, so that a
+  // graph as deep as it is long (a chain of 100,000 nodes) does not overflow the call stack.
+  type Frame = { node: GraphDefNode; inputs: string[]; live: string[]; next: number };
+  const state = new Map<string, "open" | "read">();
+  const open = (name: string): Frame | undefined => {
+    const seen = state.get(name);
+    if (seen === "read") return undefined;
+    if (seen === "open") throw cycle(name);
     const node = byName.get(name);
     if (!node) throw new HansError(`the model's graph has no node "${name}".`);
-    const dataInputs = (node.input ?? []).filter((i) => !i.startsWith("^")).map(clean);
-    for (const i of dataInputs) {
+    state.set(name, "open");
+    const inputs = (node.input ?? []).filter((i) => !i.startsWith("^")).map(clean);
+    for (const i of inputs) {
       if (/:\d+$/.test(i)) {
         throw new HansError(`node "${node.name}" reads output ${i}; hans reads ops with one output.`);
       }
     }
-    const live = dataInputs.filter((i) => constant(i) === undefined);
-    live.forEach(visit);
-    const numbers = (name: string) => {
-      let n = byName.get(clean(name));
-      while (n && n.op === "Identity" && n.input?.length) n = byName.get(clean(n.input[0]));
-      return n ? values(n.name) : undefined;
-    };
-    read.push(...readNode(node, dataInputs, live, constant, numbers, input, owned));
+    return { node, inputs, live: inputs.filter((i) => constant(i) === undefined), next: 0 };
   };
-  visit(clean(output));
+  const stack: Frame[] = [];
+  const first = open(clean(output));
+  if (first) stack.push(first);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1];
+    if (frame.next < frame.live.length) {
+      const next = open(frame.live[frame.next++]);
+      if (next) stack.push(next);
+      continue;
+    }
+    stack.pop();
+    state.set(frame.node.name, "read");
+    for (const n of readNode(frame.node, frame.inputs, frame.live, constant, numbers, input, owned)) {
+      read.push(n);
+    }
+  }
   if (!read.some((n) => n.op === "input")) {
     throw new HansError(`the model's output "${output}" does not depend on its input "${input}".`);
   }

@@ -220,23 +220,36 @@ function leaveOutSoftmax(graph: ModelGraph): void {
  */
 export function topologicalOrder(nodes: GraphNode[]): GraphNode[] {
   const byName = new Map(nodes.map((n) => [n.name, n]));
-  const done = new Set<string>();
-  const visiting = new Set<string>();
+  const state = new Map<string, "visiting" | "done">();
   const out: GraphNode[] = [];
-  const visit = (node: GraphNode) => {
-    if (done.has(node.name)) return;
-    if (visiting.has(node.name)) throw new HansError(`the model has a cycle through "${node.name}".`);
-    visiting.add(node.name);
-    for (const i of node.inputs) {
-      const input = byName.get(i);
-      if (!input) throw new HansError(`node "${node.name}" reads "${i}", which the model does not have.`);
-      visit(input);
-    }
-    visiting.delete(node.name);
-    done.add(node.name);
-    out.push(node);
+  // Depth first with a stack of its own (a chain of 100,000 nodes must not overflow the call stack): each frame
+  // is a node and the index of its next input to visit.
+  const stack: [GraphNode, number][] = [];
+  const enter = (node: GraphNode) => {
+    const seen = state.get(node.name);
+    if (seen === "done") return;
+    if (seen === "visiting") throw new HansError(`the model has a cycle through "${node.name}".`);
+    state.set(node.name, "visiting");
+    stack.push([node, 0]);
   };
-  nodes.forEach(visit);
+  for (const root of nodes) {
+    enter(root);
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1];
+      const [node, next] = frame;
+      if (next < node.inputs.length) {
+        frame[1]++;
+        const i = node.inputs[next];
+        const input = byName.get(i);
+        if (!input) throw new HansError(`node "${node.name}" reads "${i}", which the model does not have.`);
+        enter(input);
+        continue;
+      }
+      stack.pop();
+      state.set(node.name, "done");
+      out.push(node);
+    }
+  }
   return out;
 }
 

@@ -5,10 +5,12 @@
  * @module
  */
 import { dirname, isAbsolute, join, resolve, sep as SEP } from "node:path";
-import { fetchBytes, isHttpUrl } from "../data/fetch.ts";
-import { readFileBounded } from "../data/read.ts";
+import { displayUrl, downloadDeadline, fetchBytes, insideFolder, isHttpUrl } from "../data/fetch.ts";
+import { checkRegularFile, readFileBounded } from "../data/read.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { checkWebgpuErrors, webgpuErrors } from "../backend.ts";
+import { checkMemory } from "../limits.ts";
 import { disposeGraph, graphLogits, graphTensors, type ModelGraph } from "./graph.ts";
 import { graphDefGraph, type GraphDefNode, probeShapes } from "./graph_graphdef.ts";
 import { asTwoClasses, type ExplainableModel, layersModelLogits, type ModelOutputs } from "./model_fn.ts";
@@ -23,7 +25,10 @@ import {
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
-  /** Time limit of each download (model.json, each weights file) in milliseconds, for URLs (default 60000). */
+  /**
+   * Time limit of the model's download in milliseconds, for URLs (default 60000): one limit for model.json and
+   * all its weights files together.
+   */
   timeoutMs?: number;
   /**
    * The size of the images the model will see, when known: a model declaring another size is refused before
@@ -60,9 +65,18 @@ export interface LoadedModel {
    * True when every row of the model's output on random images in [0, 1) is non-negative and sums to 1 (±1e-3).
    */
   probabilities: boolean;
-  /** The model.json that was loaded: a path or a URL. */
+  /** The model.json that was loaded: a path, or a URL without its user name and password (see `displayUrl`). */
   source: string;
 }
+
+/**
+ * Nodes a GraphModel may have at most (its graph, the functions of its library and its initializer together).
+ * TF.js reads a graph, plans its first run and runs it each in one step that nothing interrupts, not even
+ * Ctrl-C; each is linear in the nodes, the first run the longest: about 25 µs per node on a 2-core machine
+ * (0.9 s at 30,000 nodes, 1.3–3 s at 50,000 with the machine busy, 4.3 s at 200,000), whatever the op. At
+ * 30,000 the longest such step stays under 1 s; image classifiers have a few thousand nodes at most.
+ */
+export const MAX_GRAPH_NODES = 30_000;
 
 /** Added to probabilities before the log, so that a probability of 0 gives a finite logit. */
 const PROBABILITY_FLOOR = 1e-12;
@@ -72,9 +86,9 @@ const PROBE_BATCH = 4;
 /**
  * Loads the TF.js model at `source`: a local folder holding `model.json`, a local `model.json`, or an
  * http(s) URL of a `model.json`. Weight files are resolved relative to `model.json` (downloaded for a URL,
- * with `options.timeoutMs` per file). `format: "graph-model"` gives a tf.GraphModel; `"layers-model"`, or a
- * Keras topology without a format, gives a tf.LayersModel. Runs one forward pass on a few random images in
- * [0, 1) to count the classes and to tell logits from probabilities.
+ * within `options.timeoutMs` for model.json and all its weights files together). `format: "graph-model"`
+ * gives a tf.GraphModel; `"layers-model"`, or a Keras topology without a format, gives a tf.LayersModel. Runs
+ * one forward pass on a few random images in [0, 1) to count the classes and to tell logits from probabilities.
  *
  * Every problem (missing or malformed file, missing or short weights, a download that fails, a model that
  * does not take `[batch, height, width, 1 or 3]` images or does not output `[batch, classes]`) is a
@@ -105,6 +119,7 @@ export async function loadModel(source: string, options: LoadModelOptions = {}):
   const { file, readModel, readWeight } = await locate(source, options);
   const json = parseModelJson(new TextDecoder().decode(await readModel()), file);
   const kind = modelKind(json, file);
+  if (kind === "graph") checkGraphDef(json, file);
   const weights = await readWeights(json, readWeight, file);
   const artifacts = modelArtifacts(json, weights);
   const handler: tf.io.IOHandler = { load: () => Promise.resolve(artifacts) };
@@ -191,8 +206,9 @@ function checkShape([height, width, channels]: [number, number, number], data: I
 /**
  * The model.json to read (a URL or a local path), how to read it, and how to read a weights file named in its
  * manifest. Weight paths stay inside the model's folder: for a local model, the file (symlinks resolved) must
- * lie under the folder of model.json; for a URL, it must have the same origin and lie under the URL's folder.
- * Anything else (an absolute path, `..` out of the folder, another scheme or host) is refused by name.
+ * lie under the folder of model.json; for a URL, it must have the same origin and lie under the URL's folder
+ * (`insideFolder`), and so must every redirect hans follows for it. Anything else (an absolute path, `..` out
+ * of the folder, another scheme or host) is refused by name. A URL is shown without its user name and password.
  */
 async function locate(
   source: string,
@@ -201,24 +217,35 @@ async function locate(
   { file: string; readModel: () => Promise<Uint8Array>; readWeight: (path: string) => Promise<Uint8Array> }
 > {
   if (isHttpUrl(source)) {
-    const file = source.endsWith("/") ? `${source}model.json` : source;
-    const base = new URL(".", file);
+    const url = source.endsWith("/") ? `${source}model.json` : source;
+    // Shown and recorded without a user name and password; fetched with them.
+    const file = displayUrl(url);
+    const base = new URL(".", url);
+    // One time limit for model.json and every weights file, not one per file.
+    const deadline = downloadDeadline(
+      options.timeoutMs,
+      "the whole model (model.json and all its weights files together)",
+      "check the connection, or download the model's files and pass their folder",
+    );
+    const folder = { folder: base, name: "the model's folder" };
     return {
       file,
-      readModel: () => fetchBytes(file, { timeoutMs: options.timeoutMs }),
+      readModel: () => fetchBytes(url, { deadline }),
       readWeight: (path) => {
-        const url = new URL(path, file);
-        if (
-          url.origin !== base.origin || !url.pathname.startsWith(base.pathname) || url.search !== "" ||
-          /%2f|%5c/i.test(url.pathname)
-        ) {
+        let weights: URL | undefined;
+        try {
+          weights = new URL(path, url);
+        } catch {
+          // not a URL at all: refused below
+        }
+        if (!weights || !insideFolder(weights, base)) {
           throw new HansError(
-            `${file} names the weights file "${path}", which is outside the model's folder ${base.href}; ` +
-              `hans reads weights only next to model.json.`,
+            `${file} names the weights file "${displayUrl(path)}", which is outside the model's folder ` +
+              `${displayUrl(base)}; hans reads weights only next to model.json.`,
           );
         }
-        // No redirects: a redirect could lead anywhere, past the folder check above.
-        return fetchBytes(url.href, { timeoutMs: options.timeoutMs, redirect: "error" });
+        // Redirects are followed only within the model's folder, with the same check as above.
+        return fetchBytes(weights.href, { deadline, within: folder });
       },
     };
   }
@@ -287,6 +314,82 @@ function modelKind(json: ModelJson, file: string): "layers" | "graph" {
   );
 }
 
+/**
+ * Checks a GraphModel's GraphDef before TF.js reads it: at most {@link MAX_GRAPH_NODES} nodes, every input a
+ * node of the graph, and no cycle (except through a Merge, as in a while loop, which TF.js refuses itself when
+ * it runs). Each problem is a HansError naming the node; linear in the nodes and their inputs.
+ */
+function checkGraphDef(json: ModelJson, file: string): void {
+  const nodesOf = (graph: unknown): unknown[] => {
+    const node = (graph as { node?: unknown } | null | undefined)?.node;
+    return Array.isArray(node) ? node : [];
+  };
+  const functions = (json.modelTopology as { library?: { function?: unknown } }).library?.function;
+  const count = nodesOf(json.modelTopology).length + nodesOf(json.modelInitializer).length +
+    (Array.isArray(functions)
+      ? functions.reduce(
+        (n: number, f) => n + nodesOf({ node: (f as { nodeDef?: unknown })?.nodeDef }).length,
+        0,
+      )
+      : 0);
+  if (count > MAX_GRAPH_NODES) {
+    throw new HansError(
+      `${file} has ${count.toLocaleString("en")} nodes; hans loads GraphModels of at most ` +
+        `${MAX_GRAPH_NODES.toLocaleString("en")} nodes, so pass another --model.`,
+    );
+  }
+  const nodes = nodesOf(json.modelTopology) as GraphDefNode[];
+  const byName = new Map<string, GraphDefNode>();
+  for (const node of nodes) if (typeof node?.name === "string") byName.set(node.name, node);
+  // Input names as TF.js reads them: `^name` (a control input), `name`, `name:1`, `name:output:0`.
+  const inputsOf = (node: GraphDefNode): GraphDefNode[] =>
+    (Array.isArray(node.input) ? node.input : []).map((input) => {
+      const name = String(input).replace(/^\^/, "").split(":")[0];
+      const found = byName.get(name);
+      if (!found) {
+        throw new HansError(
+          `${file}: node "${node.name}" reads "${input}", which the model's graph does not have; convert the ` +
+            `model again with the tfjs converter.`,
+        );
+      }
+      return found;
+    });
+  // A Merge's inputs are checked but not followed: a while loop's cycle runs through one (TF.js runs it with
+  // executeAsync, and hans's probe says so).
+  const edges = (node: GraphDefNode) => {
+    const inputs = inputsOf(node);
+    return node.op === "Merge" ? [] : inputs;
+  };
+  // Depth first over the inputs, with a stack of its own; a node met again while still open closes a cycle.
+  const state = new Map<GraphDefNode, "open" | "done">();
+  for (const root of byName.values()) {
+    if (state.has(root)) continue;
+    state.set(root, "open");
+    const stack: { node: GraphDefNode; inputs: GraphDefNode[]; next: number }[] = [
+      { node: root, inputs: edges(root), next: 0 },
+    ];
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1];
+      if (frame.next === frame.inputs.length) {
+        state.set(frame.node, "done");
+        stack.pop();
+        continue;
+      }
+      const input = frame.inputs[frame.next++];
+      const seen = state.get(input);
+      if (seen === "open") {
+        throw new HansError(
+          `${file}: the model's graph has a cycle through node "${input.name}" (${input.op}), which TF.js ` +
+            `cannot run; pass another --model.`,
+        );
+      }
+      if (seen === "done") continue;
+      state.set(input, "open");
+      stack.push({ node: input, inputs: edges(input), next: 0 });
+    }
+  }
+}
+
 /** Checks the model's input and output and wraps it; throws a HansError when it is not an image classifier. */
 async function describe(
   model: tf.LayersModel | tf.GraphModel,
@@ -329,6 +432,13 @@ async function describe(
   const forward = kind === "layers"
     ? (x: tf.Tensor4D) => (model as tf.LayersModel).apply(x, { training: false }) as tf.Tensor
     : (x: tf.Tensor4D) => (model as tf.GraphModel).execute(x) as tf.Tensor;
+  if (kind === "layers") {
+    checkMemory(
+      PROBE_BATCH * layersPassBytes(model as tf.LayersModel),
+      `the model check (one forward pass of ${file} on ${PROBE_BATCH} images, from its layers' output shapes)`,
+      "pass another --model",
+    );
+  }
   const { classes, probabilities } = await probe(forward, inputShape, file);
   let explainable: ExplainableModel;
   if (kind === "layers") {
@@ -479,7 +589,11 @@ function softmaxInputNode(nodes: GraphDefNode[], output: string): string | undef
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const clean = (name: string) => name.replace(/:0$/, "");
   let node = byName.get(clean(output));
-  while (node && node.op === "Identity" && node.input?.length) node = byName.get(clean(node.input[0]));
+  const seen = new Set<GraphDefNode>();
+  while (node && node.op === "Identity" && node.input?.length && !seen.has(node)) {
+    seen.add(node);
+    node = byName.get(clean(node.input[0]));
+  }
   return node?.op === "Softmax" && node.input?.length ? clean(node.input[0]) : undefined;
 }
 
@@ -510,13 +624,18 @@ function smallConstants(
 }
 
 /** `[height, width, channels]` of an NHWC input shape; a HansError naming the shape when it is not one. */
+/** A dimension the model leaves open, by place: `batch`, then `height?`, `width?`, `channels?`. */
+function unknownDim(i: number): string {
+  return i === 0 ? "batch" : `${["height", "width", "channels"][i - 1] ?? `dim ${i}`}?`;
+}
+
 function imageShape(shape: readonly (number | null)[] | undefined, file: string): [number, number, number] {
   const known = (n: number | null | undefined) => typeof n === "number" && Number.isInteger(n) && n > 0;
   if (
     !shape || shape.length !== 4 || !known(shape[1]) || !known(shape[2]) || (shape[3] !== 1 && shape[3] !== 3)
   ) {
     const written = shape
-      ? `[${shape.map((n) => (n === null || n === -1 ? "batch" : n)).join(", ")}]`
+      ? `[${shape.map((n, i) => (n === null || n === undefined || n === -1 ? unknownDim(i) : n)).join(", ")}]`
       : "unknown";
     throw new HansError(
       `${file} takes input of shape ${written}; hans needs images [batch, height, width, channels] with ` +
@@ -527,8 +646,38 @@ function imageShape(shape: readonly (number | null)[] | undefined, file: string)
 }
 
 /**
+ * Bytes one image's forward pass through `model` holds at its peak, from the layers' declared output
+ * shapes: the largest layer's input and output together (float32). 0 where a shape is not fully known.
+ */
+export function layersPassBytes(model: tf.LayersModel): number {
+  const values = (shape: unknown): number => {
+    if (!Array.isArray(shape)) return 0;
+    if (Array.isArray(shape[0])) return (shape as unknown[]).reduce((n: number, s) => n + values(s), 0);
+    const dims = (shape as (number | null)[]).slice(1);
+    return dims.every((d) => typeof d === "number" && d > 0)
+      ? (dims as number[]).reduce((a, b) => a * b, 1)
+      : 0;
+  };
+  let peak = 0;
+  for (const layer of model.layers) {
+    let inValues = 0;
+    let outValues = 0;
+    try {
+      const input = layer.input;
+      inValues = values(Array.isArray(input) ? input.map((t) => t.shape) : input.shape);
+      outValues = values(layer.outputShape);
+    } catch {
+      continue; // a layer without a single declared shape
+    }
+    peak = Math.max(peak, 4 * (inValues + outValues));
+  }
+  return peak;
+}
+
+/**
  * Runs the model once on random images in [0, 1): the number of classes, and whether every output row is a
- * probability distribution (non-negative, sum 1 ± 1e-3).
+ * probability distribution (non-negative, sum 1 ± 1e-3). An error the WebGPU device reports meanwhile (a
+ * buffer too large, out of memory) stops the check: tfjs would go on with zeros.
  */
 async function probe(
   forward: (x: tf.Tensor4D) => tf.Tensor,
@@ -537,6 +686,7 @@ async function probe(
 ): Promise<{ classes: number; probabilities: boolean }> {
   let shape: number[];
   let values: Float32Array;
+  const errorsBefore = (await webgpuErrors()).count;
   try {
     const out = tf.tidy(() =>
       forward(tf.randomUniform([PROBE_BATCH, height, width, channels], 0, 1, "float32", 7))
@@ -553,6 +703,7 @@ async function probe(
         `pass a model that runs on its own (no dynamic control flow) in TF.js.`,
     );
   }
+  await checkWebgpuErrors(errorsBefore, `the model check of ${file}`);
   if (shape.length !== 2 || shape[0] !== PROBE_BATCH || shape[1] < 1) {
     throw new HansError(
       `${file} outputs shape [${shape.join(", ")}] for ${PROBE_BATCH} images; hans needs one score per ` +
@@ -579,4 +730,31 @@ async function probe(
     if (Math.abs(sum - 1) > 1e-3) probabilities = false;
   }
   return { classes, probabilities };
+}
+
+/**
+ * Checks, without reading it, that a local model source names something {@link loadModel} can read: a
+ * folder holding a regular model.json, or a regular file; throws its HansError otherwise. An http(s) URL
+ * passes (it is checked when it is fetched). Tasks call it before loading a data set, so a mistyped
+ * `--model` is answered at once.
+ *
+ * @example
+ * ```ts ignore
+ * await checkModelSource("models/mnv2"); // HansError when models/mnv2/model.json is missing
+ * ```
+ */
+export async function checkModelSource(source: string): Promise<void> {
+  if (isHttpUrl(source)) return;
+  const hint = "pass a folder holding model.json, a model.json file, or its http(s) URL.";
+  let file = source;
+  try {
+    if ((await Deno.stat(source)).isDirectory) file = join(source, "model.json");
+  } catch (e) {
+    throw new HansError(`${source} cannot be read (${(e as Error).message}); ${hint}`);
+  }
+  try {
+    await checkRegularFile(file, "model file");
+  } catch (e) {
+    throw new HansError(`${(e as Error).message.replace(/\.$/, "")}; ${hint}`);
+  }
 }

@@ -285,39 +285,41 @@ export async function lrpPlan(graph: ModelGraph, method: string): Promise<LrpPla
       throw new HansError(`${method} cannot pass relevance through the softmax at node "${node.name}".`);
     }
   }
-  const nodes = [...graph.nodes];
-  const consumers = (name: string) => nodes.filter((n) => n.inputs.includes(name));
-  // Fold affine nodes into a linear node before them that has no activation and no other consumer.
-  for (let changed = true; changed;) {
-    changed = false;
-    for (let i = 0; i < nodes.length; i++) {
-      const node = nodes[i];
-      if (node.op !== "affine" || node.inputs.length !== 1) continue;
-      const j = nodes.findIndex((n) => n.name === node.inputs[0]);
-      const before = nodes[j];
-      if (!isLinear(before) || before.activation !== "linear" || before.name === graph.output) continue;
-      if (consumers(before.name).length !== 1 || !foldable(node, before, graph)) continue;
-      const folded = foldAffine(before, node.scale, node.offset);
-      graph.owned.push(folded.kernel, ...(folded.bias ? [folded.bias] : []));
-      nodes[i] = { ...folded, name: node.name, inputs: before.inputs };
-      nodes.splice(j, 1);
-      changed = true;
-      break;
-    }
+  // How many nodes read each value: folding an affine node into the linear node before it leaves every other
+  // count as it is (the folded node reads what the linear node read), so it is counted once.
+  const consumerCount = new Map<string, number>();
+  for (const n of graph.nodes) {
+    for (const i of new Set(n.inputs)) consumerCount.set(i, (consumerCount.get(i) ?? 0) + 1);
   }
+  // Fold affine nodes into a linear node before them that has no activation and no other consumer; one pass in
+  // order, so that a chain of affine nodes folds into the linear node one after another.
+  const current = new Map(graph.nodes.map((n) => [n.name, n]));
+  const removed = new Set<string>();
+  for (const node of graph.nodes) {
+    if (node.op !== "affine" || node.inputs.length !== 1) continue;
+    const before = current.get(node.inputs[0]);
+    if (!before || removed.has(before.name)) continue;
+    if (!isLinear(before) || before.activation !== "linear" || before.name === graph.output) continue;
+    if (consumerCount.get(before.name) !== 1 || !foldable(node, before, graph)) continue;
+    const folded = foldAffine(before, node.scale, node.offset);
+    graph.owned.push(folded.kernel, ...(folded.bias ? [folded.bias] : []));
+    current.set(node.name, { ...folded, name: node.name, inputs: before.inputs });
+    removed.add(before.name);
+  }
+  const nodes = graph.nodes.filter((n) => !removed.has(n.name)).map((n) => current.get(n.name)!);
   const canon: ModelGraph = { ...graph, nodes };
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const first = new Set<string>();
   const folds = new Map<string, InputFold>();
   const unfolded: string[] = [];
-  const linearAbove = (name: string): boolean => {
-    const node = byName.get(name)!;
-    return isLinear(node) || node.inputs.some(linearAbove);
-  };
+  // Whether a linear node lies above each node, in one pass over the nodes in order (each after its inputs).
+  const above = new Map<string, boolean>();
+  const linearAbove = (name: string) => isLinear(byName.get(name)!) || above.get(name) === true;
+  for (const node of nodes) above.set(node.name, node.inputs.some(linearAbove));
   for (const node of nodes) {
-    if (!isLinear(node) || node.inputs.some(linearAbove)) continue;
+    if (!isLinear(node) || above.get(node.name)) continue;
     first.add(node.name);
-    const fold = await inputFold(canon, byName, node, method);
+    const fold = await inputFold(canon, byName, consumerCount, node, method);
     if (fold) {
       graph.owned.push(...(fold.scale ? [fold.scale] : []), fold.offset);
       folds.set(node.name, fold);
@@ -365,6 +367,7 @@ function foldAffine(node: LinearNode, scale: tf.Tensor | null, offset: tf.Tensor
 async function inputFold(
   graph: ModelGraph,
   byName: Map<string, GraphNode>,
+  consumers: Map<string, number>,
   node: LinearNode,
   method: string,
 ): Promise<InputFold | undefined> {
@@ -378,10 +381,11 @@ async function inputFold(
     ) {
       return undefined;
     }
-    if (graph.nodes.filter((m) => m.inputs.includes(n.name)).length !== 1) return undefined;
-    path.unshift(n);
+    if ((consumers.get(n.name) ?? 0) !== 1) return undefined;
+    path.push(n);
     name = n.inputs[0];
   }
+  path.reverse();
   // Also a padding alone: the input rule must see the pixels, not the padded zeros (which are no pixels and
   // would take relevance that the slicing back then drops).
   if (!path.some((n) => n.op !== "identity")) return undefined;

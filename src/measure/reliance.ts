@@ -23,8 +23,11 @@ export interface RelianceResult {
   otherImages: number;
 }
 
-/** The verdict rule's thresholds (see the README). */
-export const VERDICT = { flipGain: 0.5, accuracyDrop: 0.2 } as const;
+/**
+ * The verdict rule's thresholds (see the README), and the evidence it needs: at least `minImages` test images
+ * of the class and as many of the other classes, so that one image moves a rate by at most 5 points.
+ */
+export const VERDICT = { flipGain: 0.5, accuracyDrop: 0.2, minImages: 20 } as const;
 
 /**
  * Runs the reliance tests of `shortcut` for class `label` on the test set `test` (clean images). The artifacts
@@ -56,7 +59,7 @@ export const VERDICT = { flipGain: 0.5, accuracyDrop: 0.2 } as const;
  *   });
  * const r = await relianceTests({ predict }, test, 0, squareShortcut({ tone: "light" }), 1);
  * assert.deepEqual([r.withArtifact, r.withoutArtifact, r.flipRate, r.baseFlipRate], [1, 0, 1, 0]);
- * assert.equal(cheats(r), true);
+ * assert.equal(cheats(r, 1), true); // one image each is enough for this toy; a run needs 20
  * ```
  */
 export async function relianceTests(
@@ -90,9 +93,35 @@ export async function relianceTests(
 }
 
 /**
+ * Why the reliance tests cannot decide, or null when they can: fewer than `minImages` (default
+ * {@link VERDICT}.minImages) test images of the class, or of the other classes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const r = { withArtifact: 1, withoutArtifact: 0, flipRate: 0, baseFlipRate: 0, classImages: 3, otherImages: 90 };
+ * assert.equal(tooLittleEvidence(r), "only 3 test images of the class; a verdict needs at least 20");
+ * ```
+ */
+export function tooLittleEvidence(
+  r: Pick<RelianceResult, "classImages" | "otherImages">,
+  minImages: number = VERDICT.minImages,
+): string | null {
+  const few = (n: number, whose: string) =>
+    `${n === 0 ? "no" : `only ${n}`} test image${
+      n === 1 ? "" : "s"
+    } of ${whose}; a verdict needs at least ${minImages}`;
+  if (r.classImages < minImages) return few(r.classImages, "the class");
+  if (r.otherImages < minImages) return few(r.otherImages, "the other classes");
+  return null;
+}
+
+/**
  * The verdict: the model cheats with this artifact when pasting it onto other classes turns at least half
  * of them into this class beyond the base rate (`flipRate − baseFlipRate ≥ 0.5`), or when removing it costs
- * the class at least 20 points of accuracy (`withArtifact − withoutArtifact ≥ 0.2`).
+ * the class at least 20 points of accuracy (`withArtifact − withoutArtifact ≥ 0.2`). Null, no verdict, when
+ * there are too few test images to tell ({@link tooLittleEvidence}).
  *
  * @example
  * ```ts
@@ -102,9 +131,12 @@ export async function relianceTests(
  * assert.equal(cheats({ ...honest, classImages: 100, otherImages: 900 }), false);
  * // Removing the artifact costs 30 points of accuracy.
  * assert.equal(cheats({ ...honest, withoutArtifact: 0.68, classImages: 100, otherImages: 900 }), true);
+ * // Three images of the class cannot tell.
+ * assert.equal(cheats({ ...honest, withoutArtifact: 0.68, classImages: 3, otherImages: 900 }), null);
  * ```
  */
-export function cheats(r: RelianceResult): boolean {
+export function cheats(r: RelianceResult, minImages: number = VERDICT.minImages): boolean | null {
+  if (tooLittleEvidence(r, minImages) !== null) return null;
   return r.flipRate - r.baseFlipRate >= VERDICT.flipGain ||
     r.withArtifact - r.withoutArtifact >= VERDICT.accuracyDrop;
 }

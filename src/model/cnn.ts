@@ -3,6 +3,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { checkMemory } from "../limits.ts";
 import { ContrastNormalization } from "./contrast_norm.ts";
 import { PixelStandardization, type PixelStatistics, setPixelStatistics } from "./standardize.ts";
 
@@ -55,10 +56,30 @@ export function createCnn(options: CnnOptions): tf.Sequential {
       `pixel statistics hold ${options.standardize.mean.length} values; images of ${images} need ${size}`,
     );
   }
+  if (options.height < 4 || options.width < 4) {
+    throw new RangeError(
+      `the CNN halves its input twice (2x2 pooling), so it needs images of at least 4x4, got ` +
+        `${options.height}x${options.width}`,
+    );
+  }
   const contrast = options.contrastNorm ?? 0;
   if (!(contrast >= 0 && contrast <= 1)) {
     throw new RangeError(`contrastNorm must be in [0, 1], got ${contrast}`);
   }
+  // The flatten head's dense layer grows with the image (128 M weights at 1000×1000): checked before the
+  // weights are made, with their gradients and Adam's two moments.
+  const hidden = options.hidden ?? 64;
+  const headInputs = options.head === "average"
+    ? f2
+    : Math.floor(options.height / 4) * Math.floor(options.width / 4) * f2;
+  const params = 9 * options.channels * f1 + 9 * f1 * f2 + headInputs * hidden + hidden * options.classes;
+  checkMemory(
+    16 * params,
+    `training a CNN on ${options.height}x${options.width} images (${
+      (params / 1e6).toFixed(1)
+    } M weights with the ${options.head ?? "flatten"} head, their gradients and Adam's moments)`,
+    options.head === "average" ? "pass smaller images" : "pass --head average, which stays small at any size",
+  );
   const standardize = options.standardize && new PixelStandardization({ inputShape, name: "standardize" });
   const model = tf.sequential({
     name: "hans_cnn",

@@ -211,6 +211,8 @@ export function onEngine<T>(
   fn: (x: tf.Tensor4D) => Promise<T>,
 ): Promise<T> {
   return serialized(async () => {
+    // No images, nothing to time the engines on: the (empty) work runs where it is, and nothing is chosen.
+    if (images.shape[0] === 0) return await fn(images);
     if (!choices[work].has(model)) choices[work].set(model, choose(model, images, work));
     const choice = await choices[work].get(model)!;
     settled[work].set(model, choice);

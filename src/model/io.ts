@@ -5,6 +5,8 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { checkMemory, megabytes } from "../limits.ts";
+import { parseJsonBounded } from "../data/json.ts";
 // Registers hans's own layer classes, so the models hans saves load again.
 import "./standardize.ts";
 import "./contrast_norm.ts";
@@ -89,14 +91,14 @@ export interface ModelJson {
 export function parseModelJson(text: string, source: string): ModelJson {
   let json: Partial<ModelJson> | null;
   try {
-    json = JSON.parse(text);
+    json = parseJsonBounded(text, source) as Partial<ModelJson> | null;
   } catch (e) {
     // The parser's message quotes the file's first bytes, which may be anything (a file the user did not
-    // mean to show); only where the error is is kept.
-    const where = /position \d+|line \d+ column \d+/.exec((e as Error).message)?.[0];
-    throw new HansError(
-      `${source} is not valid JSON${where ? ` (at ${where})` : ""}; point to a TF.js model.json.`,
-    );
+    // mean to show); parseJsonBounded keeps only where the error is.
+    if (e instanceof HansError && / is not valid JSON/.test(e.message)) {
+      throw new HansError(`${e.message.replace(/\.$/, "")}; point to a TF.js model.json.`);
+    }
+    throw e;
   }
   if (
     !json || typeof json !== "object" || !json.modelTopology || typeof json.modelTopology !== "object" ||
@@ -161,17 +163,50 @@ export function weightsByteLength(specs: tf.io.WeightsManifestEntry[]): number |
 /**
  * Reads every weight file of `json` with `readFile(path)` (path as written in the manifest) and checks each
  * group's bytes against what its manifest needs. Returns the weight specs and their bytes joined in order.
- * Errors from `readFile` that are not HansErrors become HansErrors naming the file.
+ * Before anything is read, the manifest's declared total (the bytes, and the tensors they become) is checked
+ * against the run's memory budget; a path listed twice is refused, and a group stops as soon as its files
+ * hold more than it declares. Errors from `readFile` that are not HansErrors become HansErrors naming the
+ * file.
  */
 export async function readWeights(
   json: ModelJson,
   readFile: (path: string) => Promise<Uint8Array>,
   source: string,
 ): Promise<{ specs: tf.io.WeightsManifestEntry[]; data: Uint8Array }> {
-  const specs: tf.io.WeightsManifestEntry[] = [];
+  const specs = json.weightsManifest.flatMap((group) => group.weights);
+  const declared = weightsByteLength(specs);
+  const seen = new Set<string>();
+  for (const path of json.weightsManifest.flatMap((group) => group.paths)) {
+    if (seen.has(path)) {
+      throw new HansError(
+        `${source} lists the weights file "${path}" twice; a weights manifest names each file once, so the ` +
+          `model.json is damaged.`,
+      );
+    }
+    seen.add(path);
+  }
+  if (declared !== undefined) {
+    // The bytes, and the float32 tensors tfjs makes of them (quantized weights grow back to 4 bytes).
+    const elements = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+    checkMemory(declared + 4 * elements, `the weights of ${source} (${megabytes(declared)} declared)`);
+  }
+  // With a declared total, each file is copied into one buffer as it arrives; without one, joined at the end.
+  const joined = declared === undefined ? undefined : new Uint8Array(declared);
+  let offset = 0;
   const chunks: Uint8Array[] = [];
   for (const group of json.weightsManifest) {
-    specs.push(...group.weights);
+    const needed = weightsByteLength(group.weights);
+    const names = group.paths.slice(0, 3).map((p) => `"${p}"`).join(", ") +
+      (group.paths.length > 3 ? ` and ${group.paths.length - 3} more` : "");
+    const mismatch = (held: number) =>
+      new HansError(
+        `weights file${group.paths.length === 1 ? "" : "s"} ${names} of ${source} hold${
+          group.paths.length === 1 ? "s" : ""
+        } ${held === Infinity ? "more" : held} bytes ${
+          held === Infinity ? "than the" : "but the"
+        } manifest needs ${needed}; the download is incomplete or the file belongs to another model, so copy ` +
+          `it again.`,
+      );
     let held = 0;
     for (const path of group.paths) {
       let bytes: Uint8Array;
@@ -184,22 +219,17 @@ export async function readWeights(
             `model.json.`,
         );
       }
-      chunks.push(bytes);
       held += bytes.length;
+      if (needed !== undefined && held > needed) throw mismatch(Infinity);
+      if (joined) joined.set(bytes, offset);
+      else chunks.push(bytes);
+      offset += bytes.length;
     }
-    const needed = weightsByteLength(group.weights);
-    if (needed !== undefined && held !== needed) {
-      const names = group.paths.map((p) => `"${p}"`).join(", ");
-      throw new HansError(
-        `weights file${group.paths.length === 1 ? "" : "s"} ${names} of ${source} hold${
-          group.paths.length === 1 ? "s" : ""
-        } ${held} bytes but the manifest needs ${needed}; the download is incomplete or the file belongs ` +
-          `to another model, so copy it again.`,
-      );
-    }
+    if (needed !== undefined && held !== needed) throw mismatch(held);
   }
-  const data = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
+  if (joined) return { specs, data: joined };
+  const data = new Uint8Array(offset);
+  offset = 0;
   for (const c of chunks) {
     data.set(c, offset);
     offset += c.length;
@@ -224,7 +254,11 @@ export function modelArtifacts(
     trainingConfig: json.trainingConfig,
     userDefinedMetadata: json.userDefinedMetadata as tf.io.ModelArtifacts["userDefinedMetadata"],
     weightSpecs: weights.specs,
-    weightData: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer,
+    // The bytes' own buffer when they fill it (no copy of a large model's weights), else a copy of them.
+    weightData:
+      (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
+        ? data.buffer
+        : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) as ArrayBuffer,
   };
 }
 

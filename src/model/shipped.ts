@@ -4,7 +4,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { fetchBytes } from "../data/fetch.ts";
+import { displayUrl, fetchBytes } from "../data/fetch.ts";
 import { readFileBounded } from "../data/read.ts";
 import { HansError } from "../errors.ts";
 
@@ -39,9 +39,11 @@ export async function readShippedRecord(url: URL = shippedModel().record): Promi
       url.protocol === "file:" ? await readFileBounded(url, "record") : await fetchBytes(url.href),
     );
     return JSON.parse(text);
-  } catch {
+  } catch (e) {
+    // A download's own message says what to do (--allow-net=host, the connection); pretraining would not help.
+    if (url.protocol !== "file:" && e instanceof HansError) throw e;
     throw new HansError(
-      `the shipped model's record ${url.href} cannot be read; run deno task pretrain or pass --model.`,
+      `the shipped model's record ${displayUrl(url)} cannot be read; run deno task pretrain or pass --model.`,
     );
   }
 }

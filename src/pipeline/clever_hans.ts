@@ -13,7 +13,7 @@ import { checkMethodOptions, method, type MethodInfo, METHODS } from "../explain
 import { deletion, insertion } from "../measure/faithfulness.ts";
 import { type LocalizationScores, meanLocalization } from "../measure/localization.ts";
 import { modelRandomization } from "../measure/sanity.ts";
-import { cheats, type RelianceResult, relianceTests } from "../measure/reliance.ts";
+import { cheats, type RelianceResult, relianceTests, tooLittleEvidence } from "../measure/reliance.ts";
 import { createCnn } from "../model/cnn.ts";
 import { DEFAULT_CONTRAST_POWER } from "../model/contrast_norm.ts";
 import { artifactStrength } from "../shortcuts/strength.ts";
@@ -99,7 +99,10 @@ export interface ShortcutResult {
   /** Share of the class's training images stamped (0 for a probe on a clean model). */
   rate: number;
   reliance: RelianceResult;
-  cheats: boolean;
+  /** The verdict; null when the test set has too few images to tell (`verdictNote` says why). */
+  cheats: boolean | null;
+  /** Why there is no verdict, or null. */
+  verdictNote: string | null;
   relevance: Record<string, MethodRelevance>;
   /** A few examples for the figures: clean and stamped pixels, the mask, and each method's map. */
   examples: {
@@ -356,6 +359,7 @@ async function analyzeShortcuts(
       rate: entry.rate,
       reliance,
       cheats: cheats(reliance),
+      verdictNote: tooLittleEvidence(reliance),
       relevance,
       examples,
     });

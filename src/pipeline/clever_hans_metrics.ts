@@ -46,7 +46,10 @@ export interface CleverHansMetrics {
     accuracy: { withArtifact: number; withoutArtifact: number };
     flipRate: number;
     baseFlipRate: number;
-    cheats: boolean;
+    /** The verdict; null when the test set holds too few images to tell. */
+    cheats: boolean | null;
+    /** Why `cheats` is null ("only 3 test images of the class; a verdict needs at least 20"), else null. */
+    verdictNote: string | null;
     relevance: Record<string, RelevanceMetrics>;
   }[];
   /** SpRAy per class (absent with `--spray-method none`). */
@@ -59,7 +62,10 @@ export interface CleverHansMetrics {
       stamped: number;
       clusters: number;
       eigengap: number;
-      flagged: boolean;
+      /** Null when the class had too few maps (fewer than 20) to flag or clear. */
+      flagged: boolean | null;
+      /** Why `flagged` is null, else null. */
+      flagNote: string | null;
       artifactPurity: number | null;
       artifactRecall: number | null;
       clusterSizes: number[];
@@ -134,6 +140,7 @@ export function cleverHansMetrics(
         clusters: c.clusters,
         eigengap: c.eigengap,
         flagged: c.flagged,
+        flagNote: c.flagNote,
         artifactPurity: c.artifactPurity,
         artifactRecall: c.artifactRecall,
         clusterSizes: c.result.clusterSizes,
@@ -180,6 +187,7 @@ function shortcutMetrics(s: ShortcutResult): CleverHansMetrics["shortcuts"][numb
     flipRate: s.reliance.flipRate,
     baseFlipRate: s.reliance.baseFlipRate,
     cheats: s.cheats,
+    verdictNote: s.verdictNote,
     relevance: s.relevance,
   };
 }
@@ -187,22 +195,32 @@ function shortcutMetrics(s: ShortcutResult): CleverHansMetrics["shortcuts"][numb
 /** The lines a run prints at its end: per artifact the reliance figures and verdict, SpRAy's, the control's. */
 export function cleverHansSummary(metrics: CleverHansMetrics): string[] {
   const lines = metrics.shortcuts.map((s) =>
-    `class ${s.class} ${s.artifact}: with ${s.accuracy.withArtifact.toFixed(3)} without ` +
-    `${s.accuracy.withoutArtifact.toFixed(3)} flip ${s.flipRate.toFixed(3)} cheats ${s.cheats}`
+    `class ${s.class} ${s.artifact}: with ${fixed(s.accuracy.withArtifact)} without ` +
+    `${fixed(s.accuracy.withoutArtifact)} flip ${fixed(s.flipRate)} ${verdictText(s)}`
   );
   for (const c of metrics.spray?.classes ?? []) {
     if (!c.flagged && c.artifactPurity === null) continue;
     lines.push(
-      `SpRAy class ${c.class}: ${c.clusters} clusters, eigengap ${
-        c.eigengap.toFixed(3)
-      }, flagged ${c.flagged}` +
+      `SpRAy class ${c.class}: ${c.clusters} clusters, eigengap ${c.eigengap.toFixed(3)}, ${
+        c.flagged === null ? `no verdict (${c.flagNote ?? "too few maps"})` : `flagged ${c.flagged}`
+      }` +
         (c.artifactPurity === null
           ? ""
           : `, artifact purity ${c.artifactPurity.toFixed(3)} recall ${c.artifactRecall!.toFixed(3)}`),
     );
   }
   for (const s of metrics.control?.shortcuts ?? []) {
-    lines.push(`control class ${s.class} ${s.artifact}: flip ${s.flipRate.toFixed(3)} cheats ${s.cheats}`);
+    lines.push(`control class ${s.class} ${s.artifact}: flip ${fixed(s.flipRate)} ${verdictText(s)}`);
   }
   return lines;
+}
+
+/** `0.123`, or `n/a` for a figure that could not be measured (no images behind it). */
+function fixed(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(3) : "n/a";
+}
+
+/** `cheats true`, `cheats false`, or `no verdict (only 3 test images of the class; …)`. */
+function verdictText(s: { cheats: boolean | null; verdictNote?: string | null }): string {
+  return s.cheats === null ? `no verdict (${s.verdictNote ?? "too few test images"})` : `cheats ${s.cheats}`;
 }

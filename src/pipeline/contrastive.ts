@@ -9,7 +9,7 @@ import { type ForwardEngineChoice, onForwardEngine } from "../model/forward_engi
 import { type Dataset, imageSize, subset } from "../data/dataset.ts";
 import { loadLabelledFolder } from "../data/folder.ts";
 import { loadDataset, parseDatasetSpec } from "../data/mod.ts";
-import { checkInputFits, type LoadedModel, loadModel } from "../explain/load.ts";
+import { checkInputFits, checkModelSource, type LoadedModel, loadModel } from "../explain/load.ts";
 import { tf } from "../deps.ts";
 import { type ExplainableModel, inputsPerPass } from "../explain/model_fn.ts";
 import {
@@ -28,6 +28,7 @@ import { spearman } from "../measure/sanity.ts";
 import { batchTensor, imagesPerForwardPass } from "../model/predict.ts";
 import { Rng } from "../rng.ts";
 import { HansError } from "../errors.ts";
+import { keepMemory } from "../limits.ts";
 
 /** Settings of {@link runContrastive}. */
 export interface ContrastiveSettings {
@@ -103,6 +104,58 @@ export interface CompletenessSummary {
   maxError: number;
 }
 
+/** Whether a method may be called the best: the top-ranked one, when it beats random maps by the margin. */
+export interface BestMethodVerdict {
+  /** The method named best, or null when none beats random maps by `margin`. */
+  best: string | null;
+  /** How much higher than random maps' its flip-to-true rate at 10% must be: √(2/n) for n studied mistakes. */
+  margin: number;
+  /** Mistakes the rates were measured on. */
+  mistakes: number;
+  /** Why no method is named (null when one is). */
+  note: string | null;
+}
+
+/**
+ * The best method, if any: the top of `ranking` when its flip-to-true rate at 10% beats random maps' by at
+ * least two standard errors of a difference of two rates over `n` mistakes, 2·√(0.5/n) = √(2/n) (0.14 for
+ * 100 mistakes, 0.5 for 8), and by at least one mistake. With fewer mistakes, or no method that clears
+ * the margin, no method is named.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const methods = { ig: { flipToTrueAt10: 0.6 }, gradient: { flipToTrueAt10: 0.1 } };
+ * assert.equal(bestMethodVerdict(["ig", "gradient"], methods, 0.05, 100).best, "ig");
+ * assert.equal(bestMethodVerdict(["ig", "gradient"], methods, 0.5, 100).best, null); // 0.1 above random
+ * ```
+ */
+export function bestMethodVerdict(
+  ranking: string[],
+  methods: Record<string, { flipToTrueAt10: number }>,
+  random: number,
+  n: number,
+): BestMethodVerdict {
+  const margin = n > 0 ? Math.max(Math.sqrt(2 / n), 1 / n) : Infinity;
+  const top = ranking[0];
+  if (top === undefined || n === 0) {
+    return { best: null, margin, mistakes: n, note: n === 0 ? "no mistakes were studied" : "no method ran" };
+  }
+  const gain = methods[top].flipToTrueAt10 - random;
+  if (gain >= margin - 1e-9) return { best: top, margin, mistakes: n, note: null };
+  return {
+    best: null,
+    margin,
+    mistakes: n,
+    note: `no method beats random maps by the margin (${
+      margin.toFixed(2)
+    } for ${n} mistakes): the top-ranked, ${top}, turns ${
+      methods[top].flipToTrueAt10.toFixed(2)
+    } of them into the true class, random maps ${random.toFixed(2)}`,
+  };
+}
+
 /** Everything the analysis found. */
 export interface ContrastiveResult {
   testAccuracy: number;
@@ -114,6 +167,8 @@ export interface ContrastiveResult {
   randomBaseline: { flipToTrueAt5: number; flipToTrueAt10: number; marginDrop: number };
   /** Method names, best first (by flipToTrueAt10, then marginDrop). */
   ranking: string[];
+  /** Whether the top-ranked method explains the errors better than random maps (see {@link bestMethodVerdict}). */
+  verdict: BestMethodVerdict;
   methodInfo: MethodInfo[];
   /** Default methods that cannot run on the model or do not fit the time budget, with the reason. */
   methodsLeftOut: MethodLeftOut[];
@@ -182,6 +237,12 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
       c.true !== c.predicted && c.count > 0
     )
   ).sort((a, b) => b.count - a.count);
+  if (mistakes.length === 0) {
+    throw new HansError(
+      `the model classifies all ${test.count} test images correctly, so there is no mistake to explain; ` +
+        `pass more test images (--test-size) or harder ones.`,
+    );
+  }
   const studied = [...mistakes].sort((a, b) => b.confidence - a.confidence || a.index - b.index)
     .slice(0, settings.maxExamples ?? 64);
   const data = subset(test, studied.map((m) => m.index));
@@ -385,6 +446,12 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
   const ranking = methods.map((m) => m.name).filter((n) => n in scores).sort((a, b) =>
     scores[b].flipToTrueAt10 - scores[a].flipToTrueAt10 || scores[b].marginDrop - scores[a].marginDrop
   );
+  const verdict = bestMethodVerdict(
+    ranking,
+    scores,
+    randomBaseline.flipToTrueAt10,
+    ranking.length > 0 ? scores[ranking[0]].examples : 0,
+  );
   const best = ranking[0];
   const pairMaps = best === undefined
     ? []
@@ -403,6 +470,7 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
       marginDrop: randomBaseline.marginDrop,
     },
     ranking,
+    verdict,
     methodInfo: methods.filter((m) => m.name in scores),
     methodsLeftOut: leftOut,
     methodsAsked: settings.methods ?? null,
@@ -726,6 +794,7 @@ export function contrastiveMetrics(result: ContrastiveResult, info: ContrastiveR
     methods: result.methods,
     randomBaseline: result.randomBaseline,
     ranking: result.ranking,
+    verdict: result.verdict,
     plan: result.plan,
     seconds: info.seconds,
   };
@@ -756,6 +825,7 @@ export async function loadModelAndTestImages(
   // A data set of fixed size is loaded first, so a model of another input size is refused before it runs;
   // image folders (`--images`, `folder:`) are fitted to the model instead.
   const fitted = sources.images !== undefined || parseDatasetSpec(sources.dataset).kind === "folder";
+  await checkModelSource(sources.model);
   const given = fitted ? undefined : (await loadDataset(sources.dataset, { seed, testSize })).test;
   const loaded = await loadModel(sources.model, { expect: given });
   const [height, width, channels] = loaded.inputShape;
@@ -763,8 +833,14 @@ export async function loadModelAndTestImages(
   const { test, notes } = given
     ? { test: given, notes: [] }
     : sources.images !== undefined
-    ? await loadLabelledFolder(sources.images, sources.labels!, { seed, testSize, fit })
+    ? await loadLabelledFolder(sources.images, sources.labels!, {
+      seed,
+      testSize,
+      fit,
+      classes: loaded.classes,
+    })
     : { test: (await loadDataset(sources.dataset, { seed, testSize, fit })).test, notes: [] };
+  if (sources.images !== undefined) keepMemory(test.images.byteLength); // loadDataset records its own
   checkInputFits(loaded, test);
   if (test.classNames.length !== loaded.classes) {
     throw new HansError(

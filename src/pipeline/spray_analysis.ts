@@ -7,6 +7,7 @@ import { type Dataset, imageSize, indicesOfClass, subset } from "../data/dataset
 import { METHODS } from "../explain/registry.ts";
 import type { ExplainableModel } from "../explain/model_fn.ts";
 import { artifactPurityRecall, flagClasses, sprayClass, type SprayResult } from "../measure/spray.ts";
+import { VERDICT } from "../measure/reliance.ts";
 import { batchTensor } from "../model/predict.ts";
 import { stampDataset, type StampPlan } from "../shortcuts/plan.ts";
 
@@ -20,7 +21,13 @@ export interface SprayClassResult {
   stamped: number;
   clusters: number;
   eigengap: number;
-  flagged: boolean;
+  /**
+   * Whether the class stands out; null when it has fewer than {@link SPRAY_MIN_MAPS} maps to cluster, or when
+   * fewer than three classes have that many (a class is judged against the others' median).
+   */
+  flagged: boolean | null;
+  /** Why `flagged` is null, else null. */
+  flagNote: string | null;
   /** Purity and recall of the cluster holding most stamped images; null for a class without an artifact. */
   artifactPurity: number | null;
   artifactRecall: number | null;
@@ -30,6 +37,9 @@ export interface SprayClassResult {
   /** Whether each clustered image was stamped. */
   isStamped: boolean[];
 }
+
+/** Fewest maps of a class SpRAy flags or clears it from (as the reliance verdict's minimum). */
+export const SPRAY_MIN_MAPS = VERDICT.minImages;
 
 /** Options of {@link sprayAnalysis}. */
 export interface SprayAnalysisOptions {
@@ -88,6 +98,7 @@ export async function sprayAnalysis(
       clusters: result.clusters,
       eigengap: result.eigengap,
       flagged: false, // set below, against the other classes
+      flagNote: null,
       artifactPurity: pr ? pr.purity : null,
       artifactRecall: pr ? pr.recall : null,
       result,
@@ -95,7 +106,21 @@ export async function sprayAnalysis(
       isStamped,
     });
   }
-  const flags = flagClasses(out.map((c) => c.result));
-  out.forEach((c, i) => c.flagged = flags[i]);
+  // Classes with too few maps neither count in the median the others are compared with nor get a flag.
+  const judged = out.filter((c) => c.count >= SPRAY_MIN_MAPS);
+  for (const c of out) {
+    c.flagged = null;
+    c.flagNote = c.count < SPRAY_MIN_MAPS
+      ? `only ${c.count} map${c.count === 1 ? "" : "s"}; SpRAy needs at least ${SPRAY_MIN_MAPS}`
+      : `${judged.length === 1 ? "no other class" : "only one other class"} of at least ${SPRAY_MIN_MAPS} ` +
+        `maps to compare with; SpRAy needs three classes`;
+  }
+  if (judged.length >= 3) {
+    const flags = flagClasses(judged.map((c) => c.result));
+    judged.forEach((c, i) => {
+      c.flagged = flags[i];
+      c.flagNote = null;
+    });
+  }
   return out;
 }

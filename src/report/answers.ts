@@ -74,7 +74,7 @@ export async function cleverHansAnswerHtml(
     rows.push({
       label:
         `class ${s.class}${s.className !== String(s.class) ? ` (${s.className})` : ""}: ${s.artifact}, ` +
-        (s.cheats ? "cheats" : "no reliance"),
+        (s.cheats === null ? "no verdict" : s.cheats ? "cheats" : "no reliance"),
       cells,
     });
   }

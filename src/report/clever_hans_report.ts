@@ -45,6 +45,11 @@ export async function cleverHansFigures(result: CleverHansResult): Promise<Figur
   return out;
 }
 
+/** A verdict in a table: yes, no, or "no verdict" (too few test images). */
+function verdictCell(cheats: boolean | null): boolean | string {
+  return cheats === null ? "no verdict" : cheats;
+}
+
 /** The report page. */
 export async function cleverHansHtml(
   result: CleverHansResult,
@@ -52,17 +57,23 @@ export async function cleverHansHtml(
   figures: Figure[],
 ): Promise<string> {
   const poisoned = metrics.shortcuts.filter((s) => s.rate > 0);
-  const cheating = metrics.shortcuts.filter((s) => s.cheats);
+  const cheating = metrics.shortcuts.filter((s) => s.cheats === true);
+  const undecided = metrics.shortcuts.filter((s) => s.cheats === null);
+  const undecidedNote = undecided.length === 0
+    ? ""
+    : ` No verdict for ${
+      undecided.map((s) => `class ${s.class} (${s.className}): ${s.verdictNote}`).join("; ")
+    }.`;
   const summary = poisoned.length === 0
     ? `The model was trained on clean data. The default artifacts were pasted at test time only, as probes: ` +
       `${
         cheating.length === 0
           ? "no class is flagged as cheating."
           : `${cheating.length} flagged (unexpected).`
-      }`
+      }${undecidedNote}`
     : `${cheating.length} of ${metrics.shortcuts.length} poisoned classes cheat: ` +
       (cheating.map((s) => `class ${s.class} (${s.className}) uses the ${s.artifact}`).join("; ") || "none") +
-      ".";
+      `.${undecidedNote}`;
   const reliance = table(
     [
       "class",
@@ -82,7 +93,7 @@ export async function cleverHansHtml(
       s.accuracy.withoutArtifact,
       s.flipRate,
       s.baseFlipRate,
-      s.cheats,
+      verdictCell(s.cheats),
     ]),
   );
   const relevanceRows = metrics.shortcuts.flatMap((s) =>
@@ -247,7 +258,7 @@ export async function cleverHansHtml(
                   s.accuracy.withArtifact,
                   s.accuracy.withoutArtifact,
                   s.flipRate,
-                  s.cheats,
+                  verdictCell(s.cheats),
                 ],
                 [
                   `${c.class}`,
@@ -256,7 +267,7 @@ export async function cleverHansHtml(
                   c.accuracy.withArtifact,
                   c.accuracy.withoutArtifact,
                   c.flipRate,
-                  c.cheats,
+                  verdictCell(c.cheats),
                 ],
               ];
             }),

@@ -238,7 +238,12 @@ export async function contrastiveHtml(
         html: paragraph(
           "For each method, the top 5% or 10% pixels of its contrastive map (logit P − logit Q) are set to black; " +
             "a map that found what made the model wrong turns the prediction into the true class and makes the " +
-            "margin fall. Random maps are the baseline.",
+            "margin fall. Random maps are the baseline. A method is named best only when its flip-to-true rate " +
+            "at 10% beats random maps' by two standard errors of the difference, √(2/n) for n mistakes " +
+            `(here ${result.verdict.margin.toFixed(3)} for ${result.verdict.mistakes}): ` +
+            (result.verdict.best === null
+              ? `${result.verdict.note}, so no method is named.`
+              : `${result.verdict.best} does.`),
         ) + ranking + bars + completenessParagraph(result),
       },
       {

@@ -6,7 +6,7 @@
 /**
  * Formats a number to `digits` significant digits (default 3) in the shortest readable form: plain decimals
  * between 0.001 and 100000 (`0.00123`, `42.5`, `12300`), exponent form outside (`1.23e-5`, `4.5e+6`), and
- * `NaN`, `inf`, `-inf` for non-finite values. Trailing zeros are dropped.
+ * `n/a` (not measured: no images behind it), `inf`, `-inf` for non-finite values. Trailing zeros are dropped.
  *
  * @example
  * ```ts
@@ -15,7 +15,7 @@
  * ```
  */
 export function formatNumber(value: number, digits = 3): string {
-  if (Number.isNaN(value)) return "NaN";
+  if (Number.isNaN(value)) return "n/a";
   if (value === Infinity) return "inf";
   if (value === -Infinity) return "-inf";
   if (value === 0) return "0";

@@ -1,7 +1,8 @@
 /**
  * The results folder of one run, written atomically: everything goes into a hidden temporary sibling folder
  * that is renamed to its final name only at the end, so an interrupted or failed run never leaves a
- * half-written folder under the final name.
+ * half-written folder under the final name; a run killed outright (SIGKILL) leaves its temporary folder,
+ * which the next run in the same place removes.
  * @module
  */
 import { basename, dirname, isAbsolute, join, normalize } from "node:path";
@@ -30,6 +31,68 @@ async function exists(path: string): Promise<boolean> {
 function randomSuffix(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The temporary folders' names: `.<name>.partial-<12 hex>`. */
+const PARTIAL = /^\..+\.partial-[0-9a-f]{12}$/;
+/**
+ * The file in a temporary folder that the run writing it holds locked (removed before the rename). The
+ * operating system drops the lock when the process ends, however it ends, SIGKILL included.
+ */
+const OWNER = ".owner";
+
+/**
+ * Removes the temporary folders in `parent` that a killed run left behind (SIGKILL gives no chance to clean
+ * up): those whose owner file nobody holds locked any more. A folder without an owner file, or whose file
+ * cannot be opened, is left alone.
+ */
+async function removeStalePartials(parent: string): Promise<void> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(parent));
+  } catch {
+    return; // an unreadable parent: nothing to sweep
+  }
+  for (const entry of entries) {
+    if (!entry.isDirectory || !PARTIAL.test(entry.name)) continue;
+    const folder = join(parent, entry.name);
+    let owner: Deno.FsFile;
+    try {
+      owner = await Deno.open(join(folder, OWNER), { read: true });
+    } catch {
+      continue;
+    }
+    let stale = false;
+    try {
+      stale = await owner.tryLock(true);
+    } catch {
+      // locks unsupported here: leave it
+    } finally {
+      owner.close();
+    }
+    if (stale) await Deno.remove(folder, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The folders `mkdir -p parent` would create, deepest first. */
+async function missingFolders(parent: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let dir = parent; !(await exists(dir)); dir = dirname(dir)) {
+    missing.push(dir);
+    if (dirname(dir) === dir) break;
+  }
+  return missing;
+}
+
+/** Removes `folders` (deepest first) while they are empty: the parents a failed run created for nothing. */
+function removeEmptyFolders(folders: string[]): void {
+  for (const dir of folders) {
+    try {
+      Deno.removeSync(dir);
+    } catch {
+      return; // not empty (another run's results), or gone
+    }
+  }
 }
 
 function reason(error: unknown): string {
@@ -63,16 +126,23 @@ export class ResultsDir {
   #onInterrupt: () => void;
   #onTerminate: () => void;
   #onHangup: () => void;
+  /** The parent folders this run created (deepest first), removed again if it fails and they are empty. */
+  #createdParents: string[];
+  /** The owner file, held locked while the folder is open. */
+  #owner: Deno.FsFile;
 
-  private constructor(finalPath: string, tempPath: string) {
+  private constructor(finalPath: string, tempPath: string, createdParents: string[], owner: Deno.FsFile) {
     this.finalPath = finalPath;
     this.tempPath = tempPath;
+    this.#createdParents = createdParents;
+    this.#owner = owner;
     const cleanUpAndExit = (code: number) => () => {
       try {
         Deno.removeSync(tempPath, { recursive: true });
       } catch {
         // Exiting anyway; nothing more to do.
       }
+      removeEmptyFolders(createdParents);
       Deno.exit(code);
     };
     // The shell's codes for death by a signal: 128 + its number.
@@ -86,8 +156,9 @@ export class ResultsDir {
 
   /**
    * Starts a results folder for `finalPath`: creates the parent folder if missing and a temporary sibling
-   * `.<name>.partial-<random>` to write into. Throws a {@linkcode HansError} when `finalPath` already exists
-   * or its parent cannot be written.
+   * `.<name>.partial-<random>` to write into (with a file naming this process, so that a later run can
+   * remove the folder once this process is gone: a SIGKILL leaves it behind). Throws a
+   * {@linkcode HansError} when `finalPath` already exists or its parent cannot be written.
    */
   static async create(finalPath: string): Promise<ResultsDir> {
     const target = normalize(finalPath).replace(/[\\/]+$/, "");
@@ -104,10 +175,18 @@ export class ResultsDir {
     }
     const parent = dirname(target);
     const tempPath = join(parent, `.${basename(target)}.partial-${randomSuffix()}`);
+    const created = await missingFolders(parent).catch(() => []);
+    let owner: Deno.FsFile | undefined;
     try {
       await Deno.mkdir(parent, { recursive: true });
+      await removeStalePartials(parent);
       await Deno.mkdir(tempPath);
+      owner = await Deno.open(join(tempPath, OWNER), { write: true, createNew: true });
+      await owner.lock(true);
     } catch (error) {
+      owner?.close();
+      await Deno.remove(tempPath, { recursive: true }).catch(() => {});
+      removeEmptyFolders(created);
       throw new HansError(
         `cannot write the results folder in ${parent} (${
           reason(error)
@@ -115,7 +194,7 @@ export class ResultsDir {
         { cause: error },
       );
     }
-    return new ResultsDir(target, tempPath);
+    return new ResultsDir(target, tempPath, created, owner);
   }
 
   /** Whether files can still be written (neither committed nor aborted). */
@@ -168,6 +247,8 @@ export class ResultsDir {
           `its results are in ${this.tempPath}`,
       );
     }
+    this.#releaseOwner();
+    await Deno.remove(join(this.tempPath, OWNER)).catch(() => {});
     await Deno.rename(this.tempPath, this.finalPath);
     this.#close("committed");
     return this.finalPath;
@@ -180,9 +261,19 @@ export class ResultsDir {
     await Deno.remove(this.tempPath, { recursive: true }).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
+    removeEmptyFolders(this.#createdParents);
+  }
+
+  #releaseOwner(): void {
+    try {
+      this.#owner.close(); // closing drops the lock
+    } catch {
+      // closed already
+    }
   }
 
   #close(state: "committed" | "aborted"): void {
+    this.#releaseOwner();
     this.#state = state;
     Deno.removeSignalListener("SIGINT", this.#onInterrupt);
     Deno.removeSignalListener("SIGTERM", this.#onTerminate);

@@ -69,7 +69,7 @@ export function spraySection(classes: SprayClassResult[], method: string, figure
       c.eigengap,
       c.result.split.conductance,
       c.result.split.share,
-      c.flagged,
+      c.flagged === null ? `no verdict: ${c.flagNote}` : c.flagged,
       c.artifactPurity,
       c.artifactRecall,
     ]),
@@ -113,5 +113,5 @@ export function spraySection(classes: SprayClassResult[], method: string, figure
 }
 
 function worthShowing(c: SprayClassResult): boolean {
-  return c.flagged || c.stamped > 0;
+  return c.flagged === true || c.stamped > 0;
 }

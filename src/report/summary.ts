@@ -8,6 +8,7 @@ import type { CounterfactualMetrics } from "../pipeline/counterfactual_metrics.t
 import type { ContrastiveResult } from "../pipeline/contrastive.ts";
 
 function percent(x: number): string {
+  if (!Number.isFinite(x)) return "n/a";
   return `${(100 * x).toFixed(x < 0.1 && x > 0 ? 1 : 0)}%`;
 }
 
@@ -47,6 +48,10 @@ export function cleverHansAnswer(metrics: CleverHansMetrics, labels: Record<stri
       `into class ${s.class} (without it: ${percent(s.baseFlipRate)})`;
     const remove = `removing it from class ${s.class}'s own images takes their accuracy from ` +
       `${percent(s.accuracy.withArtifact)} to ${percent(s.accuracy.withoutArtifact)}`;
+    if (s.cheats === null) {
+      return `${name}, ${s.artifact}: no verdict, ${s.verdictNote ?? "too few test images"}; pass a larger ` +
+        `--test-size.`;
+    }
     const verdict = s.cheats ? "the model cheats with it" : "no reliance on it shows";
     const area = Object.values(s.relevance)[0]?.areaFraction;
     const best = area !== undefined && area < 0.5 ? mostConcentrated(s.relevance, labels) : undefined;
@@ -66,26 +71,47 @@ export function contrastiveAnswer(result: ContrastiveResult, labels: Record<stri
   if (!best) return "No method ran.";
   const s = result.methods[best];
   const random = result.randomBaseline.flipToTrueAt10;
+  if (result.verdict.best === null) {
+    return `Of ${result.misclassified} mistakes, the ${result.examples.length} most confident were studied. ` +
+      `No method explains them better than random maps: blacking out the top 10% pixels of the top-ranked ` +
+      `method's contrastive map (${labels[best] ?? best}) turns ${
+        percent(s.flipToTrueAt10)
+      } of them into the true class, random pixels ${
+        percent(random)
+      }, and a method is named best only when ` +
+      `it beats random by ${
+        percent(result.verdict.margin)
+      } (two standard errors for ${result.verdict.mistakes} ` +
+      `mistakes). Study more mistakes (--examples) or read the maps as unranked.`;
+  }
   const also = second
     ? ` Next: ${labels[second] ?? second} (${percent(result.methods[second].flipToTrueAt10)}).`
     : "";
   return `Of ${result.misclassified} mistakes, the ${result.examples.length} most confident were studied. ` +
     `Blacking out the top 10% pixels of ${labels[best] ?? best}'s contrastive map (why the predicted ` +
     `rather than the true class) turns ${percent(s.flipToTrueAt10)} of them into the true class, against ` +
-    `${percent(random)} for random pixels: its maps point at what made the model wrong best.${also}`;
+    `${percent(random)} for random pixels, more than the ${
+      percent(result.verdict.margin)
+    } margin for ${result.verdict.mistakes} mistakes: its maps point at what made the model wrong best.${also}`;
 }
 
 /** The sentence a counterfactual report opens with. */
 export function counterfactualAnswer(metrics: CounterfactualMetrics): string {
   const n = metrics.examples.length;
   const ok = metrics.examples.filter((e) => e.success).length;
-  const prior = metrics.withPrior
+  const prior = !metrics.withPrior
+    ? ""
+    : metrics.withPrior.successRate > 0
     ? ` With the autoencoder prior (γ = ${metrics.withPrior.gamma}): ${
       percent(metrics.withPrior.successRate)
     } ` +
       `succeed, median L1 ${metrics.withPrior.medianL1.toFixed(2)}, transfer rate ` +
       `${percent(metrics.withPrior.transferRate)}.`
-    : "";
+    : ` With the autoencoder prior (γ = ${metrics.withPrior.gamma}), none succeeds.`;
+  if (ok === 0) {
+    return `None of the ${n} mistakes was turned into its true class within the optimization's steps, so ` +
+      `there is no change to measure; more steps (--steps) or rounds of the λ1 search (--rounds) may reach it.${prior}`;
+  }
   return `${ok} of ${n} mistakes were turned into their true class by a small change (median L1 ` +
     `${
       metrics.medianL1.toFixed(2)

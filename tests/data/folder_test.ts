@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { loadImageFolder } from "../../src/data/folder.ts";
-import type { Dataset } from "../../src/data/dataset.ts";
+import { loadImageFolder, loadLabelledFolder } from "../../src/data/folder.ts";
+import { type Dataset, sample } from "../../src/data/dataset.ts";
+import { encodePngPixels } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
 import { withTempDir, writePng } from "./helpers.ts";
 
@@ -34,7 +35,7 @@ Deno.test("loadImageFolder reads gray images as 1 channel and splits each class"
     }
     await Deno.writeTextFile(`${dir}/b_dark/notes.txt`, "not an image");
     await Deno.writeTextFile(`${dir}/README.md`, "top-level files are not classes");
-    const { train, test } = await loadImageFolder(dir, { seed: 7 });
+    const { train, test } = await loadImageFolder(dir, { seed: 7, minSide: 1 });
     assert.deepEqual(train.classNames, ["a_light", "b_dark"]);
     assert.equal(train.channels, 1);
     assert.equal(train.width, 3);
@@ -45,7 +46,7 @@ Deno.test("loadImageFolder reads gray images as 1 channel and splits each class"
     const images = byFirstPixel(train, test);
     assert.deepEqual(images.get(203), { label: 0, pixels: [203, 10, 20, 30, 40, 50] });
     assert.deepEqual(images.get(101), { label: 1, pixels: [101, 5, 5, 5, 5, 5] });
-    const again = await loadImageFolder(dir, { seed: 7 });
+    const again = await loadImageFolder(dir, { seed: 7, minSide: 1 });
     assert.deepEqual(again.test.images, test.images);
   });
 });
@@ -58,7 +59,7 @@ Deno.test("loadImageFolder keeps RGB as 3 channels in HWC order", async () => {
       await writePng(`${dir}/red/${k}.png`, 2, 2, (x, y) => [10 + k, 20 * x, 30 * y, 255]);
       await writePng(`${dir}/gray/${k}.png`, 2, 2, () => [50 + k, 50 + k, 50 + k, 255]);
     }
-    const { train, test } = await loadImageFolder(dir, { seed: 1, testFraction: 0.5 });
+    const { train, test } = await loadImageFolder(dir, { seed: 1, testFraction: 0.5, minSide: 1 });
     assert.equal(train.channels, 3);
     assert.deepEqual(train.classNames, ["gray", "red"]);
     const images = byFirstPixel(train, test);
@@ -86,7 +87,7 @@ Deno.test("loadImageFolder names the file and both sizes when sizes differ", asy
     await Deno.mkdir(`${dir}/a`);
     await writePng(`${dir}/a/1.png`, 4, 3, () => [0, 0, 0, 255]);
     await writePng(`${dir}/a/2.png`, 5, 3, () => [0, 0, 0, 255]);
-    await assert.rejects(loadImageFolder(dir, { seed: 1 }), (e: Error) => {
+    await assert.rejects(loadImageFolder(dir, { seed: 1, minSide: 1 }), (e: Error) => {
       assert.ok(e instanceof HansError);
       assert.match(e.message, /a\/2\.png is 5x3 but .*a\/1\.png is 4x3; this task needs images of one size/);
       return true;
@@ -96,26 +97,26 @@ Deno.test("loadImageFolder names the file and both sizes when sizes differ", asy
 
 Deno.test("loadImageFolder rejects empty classes, corrupt files, no sub-folders, missing paths", async () => {
   await withTempDir(async (dir) => {
-    await assert.rejects(loadImageFolder(dir, { seed: 1 }), /has no sub-folders/);
+    await assert.rejects(loadImageFolder(dir, { seed: 1, minSide: 1 }), /has no sub-folders/);
     await assert.rejects(loadImageFolder(`${dir}/nope`, { seed: 1 }), /does not exist/);
     await Deno.mkdir(`${dir}/a`);
     await Deno.mkdir(`${dir}/b`);
     await writePng(`${dir}/a/1.png`, 2, 2, () => [0, 0, 0, 255]);
     await writePng(`${dir}/a/2.png`, 2, 2, () => [9, 9, 9, 255]);
-    await assert.rejects(loadImageFolder(dir, { seed: 1 }), (e: Error) => {
+    await assert.rejects(loadImageFolder(dir, { seed: 1, minSide: 1 }), (e: Error) => {
       assert.ok(e instanceof HansError);
       assert.match(e.message, /class folder .*\/b holds no \.png/);
       return true;
     });
     await Deno.writeFile(`${dir}/b/broken.png`, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]));
-    await assert.rejects(loadImageFolder(dir, { seed: 1 }), (e: Error) => {
+    await assert.rejects(loadImageFolder(dir, { seed: 1, minSide: 1 }), (e: Error) => {
       assert.ok(e instanceof HansError);
       assert.match(e.message, /b\/broken\.png is neither a PNG nor a JPEG/);
       return true;
     });
     const good = await Deno.readFile(`${dir}/a/1.png`);
     await Deno.writeFile(`${dir}/b/broken.png`, good.subarray(0, good.length - 20));
-    await assert.rejects(loadImageFolder(dir, { seed: 1 }), (e: Error) => {
+    await assert.rejects(loadImageFolder(dir, { seed: 1, minSide: 1 }), (e: Error) => {
       assert.ok(e instanceof HansError);
       assert.match(e.message, /b\/broken\.png (cannot be decoded|is truncated)/);
       return true;
@@ -173,5 +174,230 @@ Deno.test("loadImageFolder with fit counts the fitted pixels it keeps against HA
       if (before === undefined) Deno.env.delete("HANS_MAX_MEGAPIXELS");
       else Deno.env.set("HANS_MAX_MEGAPIXELS", before);
     }
+  });
+});
+
+/** Runs `body` with `name` set to `value` in the environment, then puts it back. */
+async function withEnv(name: string, value: string, body: () => Promise<void>): Promise<void> {
+  const before = Deno.env.get(name);
+  Deno.env.set(name, value);
+  try {
+    await body();
+  } finally {
+    if (before === undefined) Deno.env.delete(name);
+    else Deno.env.set(name, before);
+  }
+}
+
+async function refusedWith(promise: Promise<unknown>, message: RegExp): Promise<void> {
+  await assert.rejects(promise, (e: Error) => {
+    assert.ok(e instanceof HansError, `expected a HansError, got ${e?.stack ?? e}`);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+/** Two classes of `perClass` gray images of `size`x`size`, image k of class c with first pixel 10c + k. */
+async function twoClasses(dir: string, size: number, perClass = 3): Promise<void> {
+  for (const [c, name] of ["a", "b"].entries()) {
+    await Deno.mkdir(`${dir}/${name}`, { recursive: true });
+    for (let k = 0; k < perClass; k++) {
+      await writePng(`${dir}/${name}/${k}.png`, size, size, (x, y) => {
+        const v = x === 0 && y === 0 ? 10 * c + k : 100;
+        return [v, v, v, 255];
+      });
+    }
+  }
+}
+
+Deno.test("images used at their own size must be at least 4x4 (the CNN's two poolings); fitted ones may be 1x1", async () => {
+  await withTempDir(async (dir) => {
+    for (const size of [1, 2, 3]) {
+      await twoClasses(`${dir}/s${size}`, size);
+      await refusedWith(
+        loadImageFolder(`${dir}/s${size}`, { seed: 1 }),
+        new RegExp(`a/0\\.png is ${size}x${size} pixels; images used at their own size must be at least 4x4`),
+      );
+      const fitted = await loadImageFolder(`${dir}/s${size}`, {
+        seed: 1,
+        fit: { height: 8, width: 8, channels: 1 },
+      });
+      assert.equal(fitted.train.width, 8);
+    }
+    await twoClasses(`${dir}/s4`, 4);
+    assert.equal((await loadImageFolder(`${dir}/s4`, { seed: 1 })).train.width, 4);
+    // 4 wide but 3 high is too small as well
+    await Deno.mkdir(`${dir}/wide/a`, { recursive: true });
+    await writePng(`${dir}/wide/a/0.png`, 4, 3, () => [0, 0, 0, 255]);
+    await writePng(`${dir}/wide/a/1.png`, 4, 3, () => [0, 0, 0, 255]);
+    await refusedWith(loadImageFolder(`${dir}/wide`, { seed: 1 }), /0\.png is 4x3 pixels; .* at least 4x4/);
+  });
+});
+
+Deno.test("symbolic links among the class folders: a loop, one to nothing, one to the folder itself or above", async () => {
+  await withTempDir(async (dir) => {
+    await twoClasses(`${dir}/loop`, 4);
+    await Deno.symlink("loop", `${dir}/loop/loop`); // ln -s loop loop
+    await refusedWith(
+      loadImageFolder(`${dir}/loop`, { seed: 1 }),
+      /loop\/loop is a symbolic link that loops \(it leads back to itself through links\); remove it\.$/,
+    );
+    await twoClasses(`${dir}/dangling`, 4);
+    await Deno.symlink("nowhere", `${dir}/dangling/c`);
+    await refusedWith(
+      loadImageFolder(`${dir}/dangling`, { seed: 1 }),
+      /dangling\/c is a symbolic link to nothing \(its target does not exist\); remove it\.$/,
+    );
+    for (const [name, target] of [["self", "."], ["up", ".."]]) {
+      await twoClasses(`${dir}/${name}/images`, 4);
+      await Deno.symlink(target, `${dir}/${name}/images/${name}`);
+      await refusedWith(
+        loadImageFolder(`${dir}/${name}/images`, { seed: 1 }),
+        new RegExp(
+          `class folder .*images/${name} is a symbolic link to .*, which holds the images folder itself`,
+        ),
+      );
+    }
+    // A class folder linked from elsewhere is fine.
+    await twoClasses(`${dir}/linked`, 4);
+    await twoClasses(`${dir}/other`, 4);
+    await Deno.symlink(`${dir}/other/a`, `${dir}/linked/c`);
+    const ok = await loadImageFolder(`${dir}/linked`, { seed: 1 });
+    assert.deepEqual(ok.train.classNames, ["a", "b", "c"]);
+  });
+});
+
+Deno.test("loadImageFolder checks the float32 pixels it will keep against the memory budget before decoding", async () => {
+  await withTempDir(async (dir) => {
+    await twoClasses(dir, 4);
+    // A broken file that would be found first if images were decoded before the check.
+    await Deno.writeFile(`${dir}/a/00.png`, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]));
+    // 7 images of 512x512x3 as floats: 21 MB, more than the 8 MB left besides the 128 MB kept for decoding
+    const rss = Math.ceil(Deno.memoryUsage().rss / 2 ** 20);
+    await withEnv("HANS_MAX_MEMORY_MB", String(rss + 128 + 8), async () => {
+      await refusedWith(
+        loadImageFolder(dir, { seed: 1, fit: { height: 512, width: 512, channels: 3 } }),
+        /: 7 images of 512x512x3 at the model's 512x512 as 32-bit floats, with 128 MB to decode them, would take 149 MB, and the run holds .* memory budget; use fewer or smaller images, or raise HANS_MAX_MEMORY_MB\.$/,
+      );
+    });
+    // Own size: the first image gives the size, and the 40 images are checked before the others are read.
+    await Deno.mkdir(`${dir}/own/a`, { recursive: true });
+    await Deno.mkdir(`${dir}/own/b`, { recursive: true });
+    // (level 9: imagescript's default level writes image data its decoder cannot read back at this size)
+    const gray = encodePngPixels(new Uint8Array(600 * 500).fill(7), {
+      width: 600,
+      height: 500,
+      channels: 1,
+      level: 9,
+    });
+    await Deno.writeFile(`${dir}/own/a/0.png`, gray);
+    for (let k = 1; k < 40; k++) {
+      await Deno.copyFile(`${dir}/own/a/0.png`, `${dir}/own/${"ab"[k % 2]}/${k}.png`);
+    }
+    const now = Math.ceil(Deno.memoryUsage().rss / 2 ** 20);
+    await withEnv("HANS_MAX_MEMORY_MB", String(now + 128 + 24), async () => {
+      await refusedWith(
+        loadImageFolder(`${dir}/own`, { seed: 1 }),
+        /own: 40 images of 600x500x1 as 32-bit floats, with 128 MB to decode them, would take 174 MB/,
+      );
+    });
+  });
+});
+
+Deno.test("loadImageFolder: gray images first, then a colour one, give 3 channels with the gray values copied", async () => {
+  await withTempDir(async (dir) => {
+    await twoClasses(dir, 4, 4);
+    await writePng(`${dir}/b/3.png`, 4, 4, (x, y) => (x === 0 && y === 0 ? [13, 0, 0, 255] : [1, 2, 3, 255]));
+    const { train, test } = await loadImageFolder(dir, { seed: 1 });
+    assert.equal(train.channels, 3);
+    const images = byFirstPixel(train, test);
+    assert.deepEqual(images.get(13)?.pixels.slice(0, 6), [13, 0, 0, 1, 2, 3]);
+    assert.deepEqual(images.get(2)?.pixels.slice(0, 6), [2, 2, 2, 100, 100, 100]);
+    assert.equal(images.size, 8);
+  });
+});
+
+Deno.test("loadImageFolder's pick keeps the chosen images of each part, in order", async () => {
+  await withTempDir(async (dir) => {
+    await twoClasses(dir, 4, 5);
+    const all = await loadImageFolder(dir, { seed: 3 });
+    const picked = await loadImageFolder(dir, {
+      seed: 3,
+      pick: (part, count) => (part === "train" ? [count - 1, 0] : [0]),
+    });
+    const size = 16;
+    const image = (data: Dataset, i: number) => [...data.images.subarray(i * size, (i + 1) * size)];
+    assert.equal(picked.train.count, 2);
+    assert.deepEqual(image(picked.train, 0), image(all.train, all.train.count - 1));
+    assert.deepEqual(image(picked.train, 1), image(all.train, 0));
+    assert.deepEqual([...picked.train.labels], [all.train.labels[all.train.count - 1], all.train.labels[0]]);
+    assert.deepEqual(image(picked.test, 0), image(all.test, 0));
+  });
+});
+
+Deno.test("--labels: lines counted before splitting, long lines, repeated names, and a count that must match", async () => {
+  await withTempDir(async (dir) => {
+    await twoClasses(`${dir}/images`, 4);
+    const labels = `${dir}/labels.txt`;
+    const fit = { height: 4, width: 4, channels: 1 as const };
+    await Deno.writeFile(labels, new Uint8Array(200_000).fill(0x0a)); // 200,000 empty lines
+    await refusedWith(
+      loadLabelledFolder(`${dir}/images`, labels, { seed: 1, fit }),
+      /--labels .*labels\.txt has more than 100,000 lines; it names one class per line, and hans takes at most 100,000 classes\.$/,
+    );
+    await Deno.writeTextFile(labels, `a\n${"x".repeat(2048)}\nb\n`);
+    await refusedWith(
+      loadLabelledFolder(`${dir}/images`, labels, { seed: 1, fit }),
+      /line 2 of --labels .*labels\.txt is 2 KB long; a class name may have at most 1024 bytes/,
+    );
+    // A name on two lines (as ImageNet's "crane"): both lines are told apart by number, and a folder of the
+    // bare name is ambiguous.
+    await Deno.writeTextFile(labels, "a\nb\n\n a \ncat\n");
+    await refusedWith(
+      loadLabelledFolder(`${dir}/images`, labels, { seed: 1, fit }),
+      /class folder "a" matches 2 lines of --labels .*labels\.txt \(a \(line 1\), a \(line 4\)\); name the folder after one of them, e\.g\. "a \(line 1\)"/,
+    );
+    await Deno.rename(`${dir}/images/a`, `${dir}/images/a (line 4)`);
+    const twice = await loadLabelledFolder(`${dir}/images`, labels, { seed: 1, fit });
+    assert.deepEqual(twice.test.classNames, ["a (line 1)", "b", "a (line 4)", "cat"]);
+    assert.deepEqual([...new Set(twice.test.labels)].sort(), [1, 2], 'folder "a (line 4)" is class 2');
+    await Deno.rename(`${dir}/images/a (line 4)`, `${dir}/images/a`);
+    await Deno.writeTextFile(labels, "\n\n");
+    await refusedWith(loadLabelledFolder(`${dir}/images`, labels, { seed: 1, fit }), /names no class/);
+    await Deno.writeTextFile(labels, "cat\nb\na\n");
+    await refusedWith(
+      loadLabelledFolder(`${dir}/images`, labels, { seed: 1, fit, classes: 10 }),
+      /names 3 classes but the model has 10 outputs/,
+    );
+    const { test } = await loadLabelledFolder(`${dir}/images`, labels, { seed: 1, fit, classes: 3 });
+    assert.deepEqual(test.classNames, ["cat", "b", "a"]);
+    assert.equal(test.count, 6);
+    const labelOf = byFirstPixel(test);
+    assert.equal(labelOf.get(1)?.label, 2); // a/1.png: "a" is the third name
+    assert.equal(labelOf.get(12)?.label, 1); // b/2.png
+    await Deno.writeTextFile(labels, "cat\nb\n");
+    await refusedWith(
+      loadLabelledFolder(`${dir}/images`, labels, { seed: 1, fit }),
+      /class folder "a" is not in --labels .*; name folders after the labels/,
+    );
+  });
+});
+
+Deno.test("loadLabelledFolder with testSize decodes only the sample: the images and order of sampling all of them", async () => {
+  await withTempDir(async (dir) => {
+    await twoClasses(`${dir}/images`, 4, 6);
+    await Deno.writeTextFile(`${dir}/labels.txt`, "b\na\n");
+    const fit = { height: 4, width: 4, channels: 1 as const };
+    const whole = await loadLabelledFolder(`${dir}/images`, `${dir}/labels.txt`, { seed: 5, fit });
+    assert.equal(whole.test.count, 12);
+    const some = await loadLabelledFolder(`${dir}/images`, `${dir}/labels.txt`, {
+      seed: 5,
+      fit,
+      testSize: 5,
+    });
+    const expected = sample(whole.test, 5, 5);
+    assert.deepEqual([...some.test.images], [...expected.images]);
+    assert.deepEqual([...some.test.labels], [...expected.labels]);
+    assert.equal(some.test.count, 5);
   });
 });

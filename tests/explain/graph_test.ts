@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
-import { evaluate, graphLogits } from "../../src/explain/graph.ts";
-import { layersGraph } from "../../src/explain/graph_layers.ts";
+import { evaluate, graphLogits, type GraphNode } from "../../src/explain/graph.ts";
+import { graphDefGraph, type GraphDefNode } from "../../src/explain/graph_graphdef.ts";
+import { layersGraph, topologicalOrder } from "../../src/explain/graph_layers.ts";
 import { fromLayersModel, modelGraph } from "../../src/explain/model_fn.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { Rng } from "../../src/rng.ts";
@@ -200,3 +201,67 @@ gpuTest(
     net.dispose();
   },
 );
+
+/** A GraphDef of Placeholder `x` → `n` Identity nodes → Relu `out`, whose nodes count how often their inputs are read. */
+function countedChain(n: number): { nodes: GraphDefNode[]; reads: () => number } {
+  let reads = 0;
+  const node = (name: string, op: string, input: string[]): GraphDefNode => ({
+    name,
+    op,
+    get input() {
+      reads++;
+      return input;
+    },
+  });
+  const nodes = [node("x", "Placeholder", [])];
+  for (let i = 0; i < n; i++) nodes.push(node(`id_${i}`, "Identity", [i === 0 ? "x" : `id_${i - 1}`]));
+  nodes.push(node("out", "Relu", [`id_${n - 1}`]));
+  return { nodes, reads: () => reads };
+}
+
+Deno.test("a GraphDef with a chain of 20,000 Identity nodes is read reading each node's inputs a few times", () => {
+  const n = 20_000;
+  const { nodes, reads } = countedChain(n);
+  const graph = graphDefGraph({ nodes, weights: {}, values: () => undefined, input: "x", output: "out" });
+  assert.equal(graph.nodes.length, n + 2);
+  assert.equal(graph.output, "out");
+  // Walking every chain back to its start for each node that reads it read inputs about n²/2 times.
+  assert.ok(reads() <= 4 * (n + 2), `inputs read ${reads()} times for ${n + 2} nodes`);
+});
+
+Deno.test("a graph as deep as 100,000 nodes is put in order without overflowing the stack", () => {
+  const n = 100_000;
+  const nodes: GraphNode[] = [];
+  for (let i = n - 1; i > 0; i--) nodes.push({ op: "identity", name: `n${i}`, inputs: [`n${i - 1}`] });
+  nodes.push({ op: "input", name: "n0", inputs: [] });
+  const sorted = topologicalOrder(nodes);
+  assert.equal(sorted.length, n);
+  assert.ok(sorted.every((node, i) => node.name === `n${i}`));
+});
+
+Deno.test("a GraphDef with a cycle is refused with the name of a node on it", () => {
+  const read = (nodes: GraphDefNode[]) => () =>
+    graphDefGraph({ nodes, weights: {}, values: () => undefined, input: "x", output: "out" });
+  // Through Relu nodes: once refused as "the output does not depend on its input".
+  const relus: GraphDefNode[] = [
+    { name: "x", op: "Placeholder" },
+    { name: "a", op: "Relu", input: ["b"] },
+    { name: "b", op: "Relu", input: ["a"] },
+    { name: "out", op: "Relu", input: ["a"] },
+  ];
+  assert.throws(
+    read(relus),
+    (e: Error) => e instanceof HansError && /cycle through node "a"/.test(e.message),
+  );
+  // Through Identity nodes, which are skipped when looking for constants: once an endless loop.
+  const identities: GraphDefNode[] = [
+    { name: "x", op: "Placeholder" },
+    { name: "a", op: "Identity", input: ["b"] },
+    { name: "b", op: "Identity", input: ["a"] },
+    { name: "out", op: "Relu", input: ["a"] },
+  ];
+  assert.throws(
+    read(identities),
+    (e: Error) => e instanceof HansError && /cycle through node "a"/.test(e.message),
+  );
+});

@@ -3,6 +3,7 @@
  * noise, and build small image-folder data sets.
  * @module
  */
+import assert from "node:assert/strict";
 import { encodePngPixels } from "../../src/deps.ts";
 
 /** cli.ts (the command line) of this checkout, as a path. */
@@ -61,7 +62,8 @@ export async function writeGrayPng(
 ): Promise<void> {
   const pixels = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) pixels[y * width + x] = value(x, y);
-  await Deno.writeFile(file, encodePngPixels(pixels, { width, height, channels: 1 }));
+  // Level 6: imagescript's default (stored blocks) writes a broken stream past 64 KB.
+  await Deno.writeFile(file, encodePngPixels(pixels, { width, height, channels: 1, level: 6 }));
 }
 
 /**
@@ -76,6 +78,37 @@ export async function writeFolderDataset(dir: string, classes: string[], perClas
         const ramp = k % 2 === 1 ? y : x;
         return Math.min(255, ramp * 12 + ((x * 7 + y * 13 + i * 31) % 23));
       });
+    }
+  }
+}
+
+/** A run that must be refused: its arguments (given the --out folder), the message, extra environment. */
+export interface RefusalCase {
+  name: string;
+  args: (out: string) => string[];
+  message: RegExp;
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs each case in a child process and checks that it ends with exit code 2, one `hans:` line matching its
+ * message, no raw escape character, and nothing left in the parent of its --out folder. `env` is the
+ * environment of cases that give none.
+ */
+export async function expectRefusals(cases: RefusalCase[], env: Record<string, string> = {}): Promise<void> {
+  for (const c of cases) {
+    const parent = await Deno.makeTempDir({ prefix: "hans-refused-out-" });
+    try {
+      const { code, stderr } = await cli(c.args(`${parent}/run`), c.env ?? env);
+      assert.equal(code, 2, `${c.name}: exit code ${code}, stderr:\n${stderr}`);
+      const lines = stderrLines(stderr);
+      assert.equal(lines.length, 1, `${c.name}: expected one line, stderr:\n${stderr}`);
+      assert.match(lines[0], /^hans: /, c.name);
+      assert.match(lines[0], c.message, c.name);
+      assert.ok(!stderr.includes("\x1b"), `${c.name}: no raw escape character reaches the terminal`);
+      assert.deepEqual(entries(parent), [], `${c.name}: nothing is left in the --out folder's parent`);
+    } finally {
+      await Deno.remove(parent, { recursive: true });
     }
   }
 }

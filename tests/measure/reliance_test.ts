@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Dataset } from "../../src/data/dataset.ts";
 import { tf } from "../../src/deps.ts";
-import { cheats, relianceTests } from "../../src/measure/reliance.ts";
+import { cheats, relianceTests, tooLittleEvidence, VERDICT } from "../../src/measure/reliance.ts";
 import { type Classifier, predictClasses } from "../../src/model/predict.ts";
 import { squareShortcut } from "../../src/shortcuts/square.ts";
 import { gpuTest } from "../gpu.ts";
@@ -63,7 +63,8 @@ gpuTest(
       classImages: 10,
       otherImages: 20,
     });
-    assert.equal(cheats(r), true);
+    assert.equal(cheats(r), null, "10 images of the class are too few for a verdict");
+    assert.equal(cheats(r, 10), true);
     // Clean predictions passed in (as the pipeline does) give the same numbers.
     const toy = data();
     const clean = await predictClasses(cheater, toy);
@@ -71,7 +72,7 @@ gpuTest(
     const h = await relianceTests(honest, data(), 2, square, 1);
     assert.equal(h.flipRate, 0);
     assert.equal(h.withArtifact, 1);
-    assert.equal(cheats(h), false);
+    assert.equal(cheats(h, 10), false);
   },
 );
 
@@ -81,8 +82,8 @@ Deno.test("cheats: the verdict's two thresholds", () => {
     withoutArtifact: 1,
     flipRate: 0,
     baseFlipRate: 0,
-    classImages: 1,
-    otherImages: 1,
+    classImages: 20,
+    otherImages: 20,
   };
   assert.equal(cheats(base), false);
   // Values exact in binary, so the thresholds are tested at their edge.
@@ -90,4 +91,24 @@ Deno.test("cheats: the verdict's two thresholds", () => {
   assert.equal(cheats({ ...base, flipRate: 0.5625, baseFlipRate: 0.125 }), false);
   assert.equal(cheats({ ...base, withoutArtifact: 0.75 }), true);
   assert.equal(cheats({ ...base, withoutArtifact: 0.8125 }), false);
+});
+
+Deno.test("cheats: no verdict from fewer than 20 images of the class or of the others", () => {
+  const clear = { withArtifact: 1, withoutArtifact: 0, flipRate: 1, baseFlipRate: 0 };
+  assert.equal(VERDICT.minImages, 20);
+  assert.equal(cheats({ ...clear, classImages: 20, otherImages: 20 }), true);
+  assert.equal(cheats({ ...clear, classImages: 19, otherImages: 500 }), null);
+  assert.equal(cheats({ ...clear, classImages: 500, otherImages: 19 }), null);
+  // A class with no test images: its accuracies are NaN, and no verdict is drawn from them.
+  const none = { withArtifact: NaN, withoutArtifact: NaN, flipRate: 0, baseFlipRate: 0, classImages: 0 };
+  assert.equal(cheats({ ...none, otherImages: 9 }), null);
+  assert.equal(
+    tooLittleEvidence({ classImages: 0, otherImages: 9 }),
+    "no test images of the class; a verdict needs at least 20",
+  );
+  assert.equal(
+    tooLittleEvidence({ classImages: 40, otherImages: 1 }),
+    "only 1 test image of the other classes; a verdict needs at least 20",
+  );
+  assert.equal(tooLittleEvidence({ classImages: 20, otherImages: 20 }), null);
 });

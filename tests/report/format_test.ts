@@ -19,6 +19,6 @@ Deno.test("mapScale: two significant digits, exponents outside 0.01…100", () =
 Deno.test("formatNumber: significant digits, plain decimals in 0.001…1e5, exponents outside, non-finite", () => {
   assert.deepEqual(
     [0.123456, -2e-7, 12345.6, 1e5, 0, NaN, -Infinity].map((v) => formatNumber(v)),
-    ["0.123", "-2e-7", "12300", "1e+5", "0", "NaN", "-inf"],
+    ["0.123", "-2e-7", "12300", "1e+5", "0", "n/a", "-inf"],
   );
 });

@@ -164,3 +164,55 @@ setTimeout(() => {}, 60_000);`;
     }
   },
 });
+
+Deno.test({
+  name: "create removes the temporary folders of runs that were killed, and only those",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const partial = async (name: string, owner: boolean) => {
+        await Deno.mkdir(`${dir}/${name}`);
+        await Deno.writeTextFile(`${dir}/${name}/metrics.json`, "{}");
+        if (owner) await Deno.writeTextFile(`${dir}/${name}/.owner`, "");
+      };
+      // A killed run's owner file: nobody holds it locked.
+      await partial(".killed.partial-0123456789ab", true);
+      // A running one's, held locked (by this process, through another open file: flock locks per open).
+      await partial(".running.partial-ba9876543210", true);
+      const held = await Deno.open(`${dir}/.running.partial-ba9876543210/.owner`, { read: true });
+      await held.lock(true);
+      await partial(".unowned.partial-aaaaaaaaaaaa", false); // an older hans's: left alone
+      await partial("results-of-a-user.partial-0123456789ab", true); // not hidden: not hans's
+      const out = await ResultsDir.create(`${dir}/run`);
+      held.close();
+      const names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => !n.startsWith(".run."));
+      assert.deepEqual(names.sort(), [
+        ".running.partial-ba9876543210",
+        ".unowned.partial-aaaaaaaaaaaa",
+        "results-of-a-user.partial-0123456789ab",
+      ]);
+      await out.writeJson("metrics.json", {});
+      const path = await out.commit();
+      assert.deepEqual([...Deno.readDirSync(path)].map((e) => e.name), ["metrics.json"], "no .owner is kept");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("a failed run removes the --out parents it created, and only while they are empty", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const failed = await ResultsDir.create(`${dir}/a/b/run`);
+    await failed.abort();
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "a/b created for the run and removed with it");
+    await Deno.mkdir(`${dir}/kept`);
+    await Deno.writeTextFile(`${dir}/kept/other.txt`, "");
+    const second = await ResultsDir.create(`${dir}/kept/new/run`);
+    await second.abort();
+    assert.deepEqual([...Deno.readDirSync(`${dir}/kept`)].map((e) => e.name), ["other.txt"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -69,12 +69,12 @@ Deno.test("scatterPlot colours by group and names the groups", () => {
 Deno.test("barPlot draws one bar per entry, negative ones included", () => {
   const svg = barPlot({
     title: "Relevance mass in the stamp",
-    bars: [{ label: "gradient", value: 0.82 }, { label: HOSTILE, value: -0.1 }, { label: "nan", value: NaN }],
+    bars: [{ label: "gradient", value: 0.82 }, { label: HOSTILE, value: -0.1 }, { label: "nan", value: NaN }], // not measured: shown as n/a
     valueLabel: "fraction",
   });
   assertWellFormed(svg);
   assert.equal((svg.match(/<rect /g) ?? []).length, 1 + 2, "background and two bars");
   assert.ok(svg.includes(HOSTILE_ESCAPED));
-  assert.ok(svg.includes(">0.82<") && svg.includes(">-0.1<") && svg.includes(">NaN<"));
+  assert.ok(svg.includes(">0.82<") && svg.includes(">-0.1<") && svg.includes(">n/a<"));
   assertWellFormed(barPlot({ title: "empty", bars: [] }));
 });
