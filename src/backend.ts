@@ -6,7 +6,7 @@
 import { tf, WebGPUBackend } from "./deps.ts";
 import { useHansKernels } from "./kernels/register.ts";
 import { HansError } from "./errors.ts";
-import { keptMemory, memoryBudget, residentBytes } from "./limits.ts";
+import { keptMemory, memoryBudget, PROCESS_ALLOWANCE, residentBytes } from "./limits.ts";
 
 /** What runs the tensor work; recorded in every metrics.json. */
 export interface BackendInfo {
@@ -399,7 +399,6 @@ export function releasePooledBuffers(): number {
 }
 
 /** Bytes the process may be taken to hold besides tensors: for compiled shaders, code and the allocator's slack. */
-const PROCESS_ALLOWANCE = 640 * 2 ** 20;
 
 /**
  * What the process holds besides the next pass, as the memory planner counts it: its size when the backend

@@ -129,20 +129,52 @@ export function residentBytes(): number {
  * what the process holds now (its resident size). Called before an allocation whose size is known from a
  * header, a declared shape or a count: a decoded image, a data set, a parsed file, a manifest's weights.
  * `what` names the allocation ("the images of folder cats/"), `fix` says what to do besides raising the
- * budget.
+ * budget; `kind` `data` is for data sets, which stay for the whole run: they may take at most
+ * {@link dataBudget}.
  *
  * @example
  * ```ts
  * checkMemory(28 * 28 * 4 * 1000, "1000 MNIST images"); // fits any budget
  * ```
  */
-export function checkMemory(bytes: number, what: string, fix = ""): void {
+export function checkMemory(bytes: number, what: string, fix = "", kind: "any" | "data" = "any"): void {
   const budget = memoryBudget();
+  const or = fix ? `${fix}, or ` : "";
+  const data = dataBudget(budget.bytes);
+  if (kind === "data" && bytes > data) {
+    throw new HansError(
+      `${what} would take ${megabytes(bytes)}, more than the ${megabytes(data)} that data may take of the ` +
+        `run's ${
+          megabytes(budget.bytes)
+        } memory budget (the rest is for the process and the model's passes); ` +
+        `${or}raise HANS_MAX_MEMORY_MB.`,
+    );
+  }
   const held = residentBytes();
   if (held + bytes <= budget.bytes) return;
   throw new HansError(
     `${what} would take ${megabytes(bytes)}, and the run holds ${megabytes(held)} of its ${
       megabytes(budget.bytes)
-    } memory budget; ${fix ? `${fix}, or ` : ""}raise HANS_MAX_MEMORY_MB.`,
+    } memory budget; ${or}raise HANS_MAX_MEMORY_MB.`,
   );
+}
+
+/**
+ * Bytes the batch planner takes the process to hold besides its tensors and data (compiled shaders, code,
+ * the allocator's slack; see `heldBytes` in `src/backend.ts`).
+ */
+export const PROCESS_ALLOWANCE = 640 * 2 ** 20;
+
+/**
+ * Bytes a run's data sets may take of a memory budget of `budget` bytes: a third of what is left after
+ * {@link PROCESS_ALLOWANCE}, so that the model's passes, tfjs's buffer pool and wasm's heap (which never
+ * shrinks) have the rest (469 MB of 2 GB, 128 MB of 1 GB).
+ *
+ * @example
+ * ```ts
+ * dataBudget(2048 * 2 ** 20) / 2 ** 20; // 469.33…
+ * ```
+ */
+export function dataBudget(budget: number = memoryBudget().bytes): number {
+  return Math.max(0, budget - PROCESS_ALLOWANCE) / 3;
 }

@@ -50,6 +50,7 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
         labels: flags.labels,
         seed,
         testSize: flags["test-size"],
+        log: say,
       });
       const model = withInputRange(loaded.explainable, range);
       // A --layer the model does not have stops the run here, with the candidates, whatever methods run.

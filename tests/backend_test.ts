@@ -48,6 +48,7 @@ async function backendInChild(
     const network = [
       "DENO_TLS_CA_STORE",
       "DENO_CERT",
+      "NODE_EXTRA_CA_CERTS", // Deno reads it too: the way this workplace's machines trust their proxy
       "DENO_AUTH_TOKENS",
       "NPM_CONFIG_REGISTRY",
       "SSL_CERT_FILE",

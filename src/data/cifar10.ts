@@ -114,7 +114,12 @@ function decodeRecords(
   name: string,
 ): Dataset {
   const positions = pick ? pick(source.records.length) : [...source.records.keys()];
-  checkMemory(positions.length * 3 * PLANE * 4, `${positions.length} CIFAR-10 images of ${name} as floats`);
+  checkMemory(
+    positions.length * 3 * PLANE * 4,
+    `${positions.length} CIFAR-10 images of ${name} as floats`,
+    "sample fewer (--train-size, --test-size)",
+    "data",
+  );
   const images = new Float32Array(positions.length * 3 * PLANE);
   const labels = new Int32Array(positions.length);
   // Records are numbered across the batches in order: batch b holds those from starts[b] on.

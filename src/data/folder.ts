@@ -6,7 +6,7 @@
 import { decodeImageBytes } from "./decode_image.ts";
 import { fitImage } from "./resize.ts";
 import { readFileBounded } from "./read.ts";
-import { checkMemory, maxPixels, megabytes } from "../limits.ts";
+import { checkMemory, dataBudget, maxPixels, megabytes } from "../limits.ts";
 import { HansError } from "../errors.ts";
 import type { Dataset, DatasetSplit } from "./dataset.ts";
 import { stratifiedSplit } from "./split.ts";
@@ -166,6 +166,7 @@ async function decodeInto(
         megabytes(DECODE_SLACK_BYTES)
       } to decode them,`,
       "use fewer or smaller images",
+      "data",
     );
   };
   const seen = { resized: 0, cropped: 0, gray: 0, colour: 0, total: 0 };
@@ -489,11 +490,27 @@ export async function loadLabelledFolder(
     );
   }
   const joined = [...split.train, ...split.test];
-  const chosen = options.testSize
-    ? new Rng(options.seed).shuffle([...joined.keys()]).slice(0, Math.min(options.testSize, joined.length))
+  // More images than the data's share of the memory budget holds at the model's size are sampled to fit it
+  // (a budget, not an image count, says how many), as a time budget runs fewer mistakes; the note says so.
+  const fit = options.fit;
+  const fitting = fit === undefined
+    ? Infinity
+    : Math.floor((dataBudget() - DECODE_SLACK_BYTES) / (fit.height * fit.width * fit.channels * 4));
+  const asked = Math.min(options.testSize ?? Infinity, joined.length);
+  // (With no room at all, nothing is sampled: the check in decodeInto says how much the images need.)
+  const size = asked > fitting && fitting >= 1 ? fitting : options.testSize;
+  const chosen = size
+    ? new Rng(options.seed).shuffle([...joined.keys()]).slice(0, Math.min(size, joined.length))
       .map((i) => joined[i])
     : joined;
   const parts = await decodeInto(folder, files, [chosen], { fit: options.fit });
+  if (size === fitting) {
+    parts.notes.unshift(
+      `${folder}: ${fitting.toLocaleString("en-US")} of ${asked.toLocaleString("en-US")} images kept (a ` +
+        `seeded sample), as many as the ${megabytes(dataBudget())} that data may take of the memory budget ` +
+        `hold at ${fit!.height}x${fit!.width}x${fit!.channels}; raise HANS_MAX_MEMORY_MB to keep more.`,
+    );
+  }
   const name = (await Deno.realPath(folder)).split(/[\\/]/).pop() || "folder";
   const test: Dataset = {
     name,

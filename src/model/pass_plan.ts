@@ -219,6 +219,11 @@ const PASS_SHARE = 0.7;
  */
 const WASM_SHARE = { forward: 0.125, backward: 0.4 };
 /**
+ * Share of the budget wasm's heap never grows into, whatever is free: the heap never shrinks, and the passes
+ * that run on the active backend afterwards need room (a run that loaded a large data set starved them).
+ */
+const WASM_RESERVE = 0.25;
+/**
  * Measured: forward passes of MobileNetV2 224 on wasm grew its heap by 1.3–2 times their tensors' peak (its
  * allocator keeps free blocks of the sizes it saw); an input gradient of one image by 1.05 times (336 MB).
  */
@@ -280,7 +285,10 @@ export async function planPass(
   const fitting = (share: number) => {
     const held = heldBytes();
     const room = onWasm
-      ? Math.min(budget.bytes - held, WASM_SHARE[kind] * budget.bytes - tf.memory().numBytes)
+      ? Math.min(
+        budget.bytes * (1 - WASM_RESERVE) - held,
+        WASM_SHARE[kind] * budget.bytes - tf.memory().numBytes,
+      )
       : (budget.bytes - held) * share;
     return { held, count: Math.floor((room - factor * cost.fixedBytes) / perInput) };
   };

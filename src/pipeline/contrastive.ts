@@ -811,6 +811,8 @@ export interface ContrastiveSources {
   labels?: string;
   seed: number;
   testSize?: number;
+  /** Where notes on the images go as they are loaded (a sample kept to fit the memory budget). */
+  log?: (line: string) => void;
 }
 
 /**
@@ -841,6 +843,7 @@ export async function loadModelAndTestImages(
     })
     : { test: (await loadDataset(sources.dataset, { seed, testSize, fit })).test, notes: [] };
   if (sources.images !== undefined) keepMemory(test.images.byteLength); // loadDataset records its own
+  for (const note of notes) sources.log?.(note);
   checkInputFits(loaded, test);
   if (test.classNames.length !== loaded.classes) {
     throw new HansError(

@@ -11,7 +11,7 @@ import { jsonShape, MAX_JSON_DEPTH, parseJsonBounded } from "../../src/data/json
 import { loadDataset } from "../../src/data/mod.ts";
 import { openRegularFile, readFileBounded } from "../../src/data/read.ts";
 import { HansError } from "../../src/errors.ts";
-import { checkMemory, megabytes, residentBytes } from "../../src/limits.ts";
+import { checkMemory, dataBudget, megabytes, residentBytes } from "../../src/limits.ts";
 import { type ModelJson, readWeights } from "../../src/model/io.ts";
 import { Rng } from "../../src/rng.ts";
 import { cifarBatch, withTempDir, writePng } from "../data/helpers.ts";
@@ -46,6 +46,23 @@ Deno.test("checkMemory: an allocation passes when it fits the budget on top of w
           .test(e.message),
     );
   });
+});
+
+Deno.test("checkMemory: data sets may take a third of the budget after the process's allowance", () => {
+  assert.equal(dataBudget(2048 * 2 ** 20), 1408 * 2 ** 20 / 3);
+  assert.equal(dataBudget(512 * 2 ** 20), 0);
+  const before = Deno.env.get("HANS_MAX_MEMORY_MB");
+  Deno.env.set("HANS_MAX_MEMORY_MB", "150640");
+  try {
+    checkMemory(40_000 * 2 ** 20, "40,000 MB of images", "use fewer", "data");
+    assert.throws(
+      () => checkMemory(60_000 * 2 ** 20, "60,000 MB of images", "use fewer", "data"),
+      /60,000 MB of images would take 60000 MB, more than the 50000 MB that data may take of the run's 150640 MB memory budget \(the rest is for the process and the model's passes\); use fewer, or raise HANS_MAX_MEMORY_MB\.$/,
+    );
+  } finally {
+    if (before === undefined) Deno.env.delete("HANS_MAX_MEMORY_MB");
+    else Deno.env.set("HANS_MAX_MEMORY_MB", before);
+  }
 });
 
 Deno.test("megabytes: limits below a megabyte read in KB or bytes, never 0.0 MB", () => {

@@ -236,7 +236,7 @@ Deno.test("small cases: one class, a long --out, control characters, a negative 
       {
         name: "a class name with terminal escapes",
         args: (out) => ["clever-hans", "--dataset", `folder:${dir}/escape`, ...SMALL_RUN, "--out", out],
-        message: /has one class \(cat\\x1b\], SMALL_LIMIT0;owned\\x07\)/,
+        message: /has one class \(cat\\x1b\]0;owned\\x07\)/,
       },
       {
         name: "--out longer than a file name can be",
@@ -253,7 +253,7 @@ Deno.test("small cases: one class, a long --out, control characters, a negative 
         args: (out) => ["counterfactual", "--quick", "--transfer-model", `${dir}/missing`, "--out", out],
         message: /missing cannot be read/,
       },
-    ]);
+    ], SMALL_LIMIT);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -2,7 +2,8 @@
 # The hostile and careless runs of issue #23 that are not tests (they take seconds to minutes and up to
 # 2.5 GB of disk): builds each input under $WORK, runs the task as `deno task` would (its permissions, default
 # limits unless a case sets one), and prints a markdown row per case: exit code, peak RSS (/usr/bin/time -v),
-# seconds, and the last stderr line. Run from the repository root: bash tests/hardening/round3_cases.sh
+# seconds, whether results/ holds just what it should (the folder of a run that succeeded, no partial
+# folder), and the last stderr line. Run from the repository root: bash tests/hardening/round3_cases.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 WORK=${WORK:-/tmp/hans-round3}
@@ -21,14 +22,19 @@ row() { # name, env assignments (or -), then the task's arguments
   local tenths=$((($(date +%s%N) - start) / 100000000))
   local rss=$(awk -F': ' '/Maximum resident/ {printf "%d", $2/1024}' "$WORK/time")
   local line=$(grep -v '^error: XDG_RUNTIME_DIR\|^\s*$\|Command exited' "$WORK/stderr" | tail -1 | cut -c1-230)
-  printf '| %s | %s | %s | %d.%d | `%s` |\n' "$name" "$code" "$rss" $((tenths / 10)) $((tenths % 10)) "${line//|/\\|}"
+  # What the run left in results/: its folder when it succeeded, nothing else (no partial folder).
+  local left=$(find results -maxdepth 1 -name "*${out#results/}*" | wc -l)
+  local expected=$((code == 0 ? 1 : 0))
+  local leftover=$([ "$left" -eq "$expected" ] && echo ok || echo "LEFT $left")
+  printf '| %s | %s | %s | %d.%d | %s | `%s` |\n' "$name" "$code" "$rss" $((tenths / 10)) $((tenths % 10)) \
+    "$leftover" "${line//|/\\|}"
   rm -rf "$out"
 }
 
 deno run --allow-write="$WORK" --allow-read --allow-env tests/hardening/round3_inputs.ts "$WORK" >/dev/null || exit 1
 
-echo "| case | exit | peak RSS (MB) | seconds | last stderr line |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| case | exit | peak RSS (MB) | seconds | results/ | last stderr line |"
+echo "| --- | --- | --- | --- | --- | --- |"
 row "model.json naming one 15 MB file 200 times, HANS_MAX_READ_MB=16" HANS_MAX_READ_MB=16 \
   contrastive --model "$WORK/same200" --images "$WORK/folder16" --labels "$WORK/labels10.txt"
 row "model.json naming 200 links to one 15 MB file (15 MB declared)" HANS_MAX_READ_MB=16 \
