@@ -398,8 +398,6 @@ export function releasePooledBuffers(): number {
   return freed;
 }
 
-/** Bytes the process may be taken to hold besides tensors: for compiled shaders, code and the allocator's slack. */
-
 /**
  * What the process holds besides the next pass, as the memory planner counts it: its size when the backend
  * started, an allowance for compiled shaders and the allocator, the data sets loaded since (`keepMemory` in
@@ -419,7 +417,7 @@ export function heldBytes(): number {
     : (tf.engine().registry["wasm"] as unknown as { wasm?: { HEAPU8?: Uint8Array } } | undefined)?.wasm
       ?.HEAPU8
       ?.byteLength ?? 0;
-  return (startResident ?? residentBytes()) + PROCESS_ALLOWANCE + (keptMemory() - keptAtStart) +
+  return (startResident ?? residentBytes()) + PROCESS_ALLOWANCE + Math.max(0, keptMemory() - keptAtStart) +
     tf.memory().numBytes + pooledBytes() + wasm;
 }
 

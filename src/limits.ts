@@ -96,21 +96,32 @@ export function memoryBudget(): MemoryBudget {
 }
 
 let keptBytes = 0;
+/** Takes an array's bytes off the count once the garbage collector has reclaimed it. */
+const released = new FinalizationRegistry<number>((bytes) => keptBytes -= bytes);
 
 /**
- * Records that the run keeps `bytes` on the JavaScript heap from now on (a loaded data set's pixels), so
- * that the batch planner counts them as held (`heldBytes` in `src/backend.ts`); tensors are counted by tfjs.
+ * Records that the run keeps `array` on the JavaScript heap (a loaded data set's pixels), so that the data's
+ * share of the budget and the batch planner count it as held (`heldBytes` in `src/backend.ts`) until it is
+ * garbage-collected, or until the function it returns is called; tensors are counted by tfjs.
  *
  * @example
  * ```ts
- * keepMemory(new Float32Array(1000).byteLength);
+ * keepMemory(new Float32Array(1000));
  * ```
  */
-export function keepMemory(bytes: number): void {
-  keptBytes += Math.max(0, bytes);
+export function keepMemory(array: ArrayBufferView): () => void {
+  keptBytes += array.byteLength;
+  const token = {};
+  released.register(array, array.byteLength, token);
+  // To let go of it before the collector does (once): off the count and out of the registry.
+  let live = true;
+  return () => {
+    if (live && released.unregister(token)) keptBytes -= array.byteLength;
+    live = false;
+  };
 }
 
-/** Bytes recorded by {@link keepMemory} so far. */
+/** Bytes of the arrays recorded by {@link keepMemory} that are still alive (as far as the collector has said). */
 export function keptMemory(): number {
   return keptBytes;
 }
@@ -141,13 +152,14 @@ export function checkMemory(bytes: number, what: string, fix = "", kind: "any" |
   const budget = memoryBudget();
   const or = fix ? `${fix}, or ` : "";
   const data = dataBudget(budget.bytes);
-  if (kind === "data" && bytes > data) {
+  if (kind === "data" && keptBytes + bytes > data) {
+    const kept = keptBytes > 0 ? ` (with the ${megabytes(keptBytes)} of data the run keeps already)` : "";
     throw new HansError(
-      `${what} would take ${megabytes(bytes)}, more than the ${megabytes(data)} that data may take of the ` +
-        `run's ${
-          megabytes(budget.bytes)
-        } memory budget (the rest is for the process and the model's passes); ` +
-        `${or}raise HANS_MAX_MEMORY_MB.`,
+      `${what} would take ${megabytes(bytes)}${kept}, more than the ${
+        megabytes(data)
+      } that data may take of ` +
+        `the run's ${megabytes(budget.bytes)} memory budget (the rest is for the process and the model's ` +
+        `passes); ${or}raise HANS_MAX_MEMORY_MB.`,
     );
   }
   const held = residentBytes();

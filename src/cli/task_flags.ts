@@ -10,10 +10,10 @@ import { DEFAULT_CONTRAST_POWER } from "../model/contrast_norm.ts";
 import { DEFAULT_STD_FLOOR } from "../model/standardize.ts";
 import type { FlagSpec, TaskSpec } from "./args.ts";
 
-/** `--backend`, the same in every task that runs a model. */
 /** Most images a size flag takes (`--train-size`, `--test-size`): more than any data set hans reads holds. */
 const MAX_IMAGES = 10_000_000;
 
+/** `--backend`, the same in every task that runs a model. */
 const BACKEND_FLAG = {
   type: "string",
   metavar: "NAME",

@@ -7,7 +7,7 @@ import { HansError } from "../errors.ts";
 import type { Dataset, DatasetSplit } from "./dataset.ts";
 import { displayUrl, downloadDeadline, fetchBytes, isHttpUrl } from "./fetch.ts";
 import { checkRegularFile, readFileBounded } from "./read.ts";
-import { checkMemory } from "../limits.ts";
+import { checkMemory, keepMemory } from "../limits.ts";
 import { stratifiedSplit } from "./split.ts";
 import { gunzip, isGzip, readTar } from "./tar.ts";
 
@@ -121,6 +121,7 @@ function decodeRecords(
     "data",
   );
   const images = new Float32Array(positions.length * 3 * PLANE);
+  keepMemory(images);
   const labels = new Int32Array(positions.length);
   // Records are numbered across the batches in order: batch b holds those from starts[b] on.
   const starts = [0];

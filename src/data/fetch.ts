@@ -7,17 +7,12 @@
  */
 import { HansError } from "../errors.ts";
 import { maxReadBytes, megabytes, readLimitHint } from "../limits.ts";
-import { collect } from "./read.ts";
+import { collect, inflate } from "./read.ts";
 
 /** Time limit of a download when none is given: 60 s. */
 export const DEFAULT_TIMEOUT_MS = 60_000;
 /** Redirects hans follows at most for one file. */
 export const MAX_REDIRECTS = 5;
-/**
- * Compressed bytes fed to the decompressor at once: a slice of 16 KB inflates to at most about 16 MB, so the
- * read limit stops a gzip bomb within one slice of it.
- */
-const INFLATE_SLICE = 16384;
 /** Longest redirect target quoted in a message. */
 const QUOTED_URL_CHARS = 200;
 
@@ -109,9 +104,6 @@ export function displayUrl(url: string | URL): string {
   parsed.password = "";
   return parsed.href;
 }
-
-/** Another name of {@link displayUrl}. */
-export const redactUrl: (url: string | URL) => string = displayUrl;
 
 /**
  * `text` with the user name and password taken out of every URL in it: for a data set spec such as
@@ -275,38 +267,6 @@ async function body(response: Response, shown: string): Promise<Uint8Array> {
       { cause: error },
     );
   }
-}
-
-/**
- * `body` decompressed, fed to the decompressor in slices of at most {@link INFLATE_SLICE} bytes. Each
- * decompressed chunk (up to about 16 MB) is freed as soon as the next one is asked for: `collect` has copied
- * it by then, and left to the garbage collector such chunks piled up to a few hundred MB before a bomb hit
- * the read limit (measured).
- */
-function inflate(body: ReadableStream<Uint8Array>, format: "gzip" | "deflate"): ReadableStream<Uint8Array> {
-  const slices = new TransformStream<Uint8Array, Uint8Array<ArrayBuffer>>({
-    transform(chunk, controller) {
-      for (let offset = 0; offset < chunk.length; offset += INFLATE_SLICE) {
-        controller.enqueue(chunk.slice(offset, offset + INFLATE_SLICE) as Uint8Array<ArrayBuffer>);
-      }
-    },
-  });
-  const reader = body.pipeThrough(slices).pipeThrough(new DecompressionStream(format)).getReader();
-  let given: Uint8Array | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      // The decompressor's chunks are fresh buffers of their own: freeing one touches nothing else.
-      if (given && given.byteOffset === 0 && given.byteLength === given.buffer.byteLength) {
-        (given.buffer as ArrayBuffer).transfer?.(0);
-      }
-      given = undefined;
-      const { done, value } = await reader.read();
-      if (done) return controller.close();
-      given = value;
-      controller.enqueue(value);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
 }
 
 function statusText(response: Response): string {

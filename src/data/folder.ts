@@ -6,7 +6,7 @@
 import { decodeImageBytes } from "./decode_image.ts";
 import { fitImage } from "./resize.ts";
 import { readFileBounded } from "./read.ts";
-import { checkMemory, dataBudget, maxPixels, megabytes } from "../limits.ts";
+import { checkMemory, dataBudget, keepMemory, keptMemory, maxPixels, megabytes } from "../limits.ts";
 import { HansError } from "../errors.ts";
 import type { Dataset, DatasetSplit } from "./dataset.ts";
 import { stratifiedSplit } from "./split.ts";
@@ -110,6 +110,7 @@ export async function loadImageFolder(
     });
   });
   const parts = await decodeInto(path, files, kept, options);
+  parts.images.forEach(keepMemory);
   const name = (await Deno.realPath(path)).split(/[\\/]/).pop() || "folder";
   const [train, test] = kept.map((indices, i): Dataset => ({
     name,
@@ -160,13 +161,14 @@ async function decodeInto(
           `smaller images, or raise HANS_MAX_MEGAPIXELS.`,
       );
     }
+    const floats = kept * height * width * channels * 4;
+    const what = `${path}: ${kept} images of ${width}x${height}x${channels}${at} as 32-bit floats`;
+    // The pixels stay for the run (the data's share); decoding them needs some slack besides (the budget).
+    checkMemory(floats, what, "use fewer or smaller images", "data");
     checkMemory(
-      kept * height * width * channels * 4 + DECODE_SLACK_BYTES,
-      `${path}: ${kept} images of ${width}x${height}x${channels}${at} as 32-bit floats, with ${
-        megabytes(DECODE_SLACK_BYTES)
-      } to decode them,`,
+      floats + DECODE_SLACK_BYTES,
+      `${what}, with ${megabytes(DECODE_SLACK_BYTES)} to decode them,`,
       "use fewer or smaller images",
-      "data",
     );
   };
   const seen = { resized: 0, cropped: 0, gray: 0, colour: 0, total: 0 };
@@ -495,16 +497,18 @@ export async function loadLabelledFolder(
   const fit = options.fit;
   const fitting = fit === undefined
     ? Infinity
-    : Math.floor((dataBudget() - DECODE_SLACK_BYTES) / (fit.height * fit.width * fit.channels * 4));
+    : Math.floor((dataBudget() - keptMemory()) / (fit.height * fit.width * fit.channels * 4));
   const asked = Math.min(options.testSize ?? Infinity, joined.length);
   // (With no room at all, nothing is sampled: the check in decodeInto says how much the images need.)
-  const size = asked > fitting && fitting >= 1 ? fitting : options.testSize;
+  const capped = asked > fitting && fitting >= 1;
+  const size = capped ? fitting : options.testSize;
   const chosen = size
     ? new Rng(options.seed).shuffle([...joined.keys()]).slice(0, Math.min(size, joined.length))
       .map((i) => joined[i])
     : joined;
   const parts = await decodeInto(folder, files, [chosen], { fit: options.fit });
-  if (size === fitting) {
+  keepMemory(parts.images[0]);
+  if (capped) {
     parts.notes.unshift(
       `${folder}: ${fitting.toLocaleString("en-US")} of ${asked.toLocaleString("en-US")} images kept (a ` +
         `seeded sample), as many as the ${megabytes(dataBudget())} that data may take of the memory budget ` +

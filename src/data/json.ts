@@ -51,14 +51,15 @@ export function jsonShape(text: string): { bytes: number; depth: number } {
 /**
  * `JSON.parse(text)` once its parsed size fits the run's memory budget and it nests at most
  * {@link MAX_JSON_DEPTH} levels; a HansError naming `what` otherwise, and for text that is not JSON (with
- * where the parser stopped, never the text itself: it may be a file the user did not mean to show).
+ * where the parser stopped, never the text itself: it may be a file the user did not mean to show, and `fix`,
+ * what to do instead).
  *
  * @example
  * ```ts
  * const json = parseJsonBounded('{"format": "layers-model"}', "model.json") as { format: string };
  * ```
  */
-export function parseJsonBounded(text: string, what: string): unknown {
+export function parseJsonBounded(text: string, what: string, fix = ""): unknown {
   const { bytes, depth } = jsonShape(text);
   if (depth > MAX_JSON_DEPTH) {
     throw new HansError(
@@ -71,6 +72,6 @@ export function parseJsonBounded(text: string, what: string): unknown {
     return JSON.parse(text);
   } catch (e) {
     const where = /position \d+|line \d+ column \d+/.exec((e as Error).message)?.[0];
-    throw new HansError(`${what} is not valid JSON${where ? ` (at ${where})` : ""}.`);
+    throw new HansError(`${what} is not valid JSON${where ? ` (at ${where})` : ""}${fix ? `; ${fix}` : ""}.`);
   }
 }

@@ -23,6 +23,11 @@ export async function checkRegularFile(path: string | URL, what = "file"): Promi
     if (e instanceof Deno.errors.NotFound) throw new HansError(`${what} ${path} does not exist.`);
     throw new HansError(`${what} ${path} cannot be read (${(e as Error).message}).`);
   }
+  return checkInfo(info, path, what);
+}
+
+/** `info` when it is a regular file within the read limit; a HansError naming `what` otherwise. */
+function checkInfo(info: Deno.FileInfo, path: string | URL, what: string): Deno.FileInfo {
   if (!info.isFile) {
     throw new HansError(`${what} ${path} is ${kindOf(info)}; hans reads regular files only.`);
   }
@@ -49,13 +54,8 @@ export async function readFileBounded(path: string | URL, what = "file"): Promis
   checkMemory(checked.size, `reading ${what} ${path}`);
   const file = await openRegularFile(path, what);
   try {
-    const info = await file.stat();
-    if (!info.isFile) {
-      throw new HansError(`${what} ${path} is ${kindOf(info)}; hans reads regular files only.`);
-    }
-    if (info.size > maxReadBytes()) {
-      throw new HansError(`${what} ${path} is ${megabytes(info.size)}; ${readLimitHint()}.`);
-    }
+    // The opened file itself, whatever the path names by now.
+    const info = checkInfo(await file.stat(), path, what);
     // Straight into one buffer of the file's size (a stream would leave 64 KB of garbage per file).
     const bytes = new Uint8Array(info.size);
     let total = 0;
@@ -73,7 +73,7 @@ export async function readFileBounded(path: string | URL, what = "file"): Promis
     try {
       file.close();
     } catch {
-      // closed by the stream already
+      // closed already
     }
   }
 }
@@ -155,6 +155,14 @@ export async function collect(
   const expected = expectedSize !== undefined && Number.isFinite(expectedSize) && expectedSize >= 0
     ? Math.floor(expectedSize)
     : undefined;
+  if (expected !== undefined) {
+    try {
+      checkMemory(Math.min(limit, expected), `reading ${what}`);
+    } catch (e) {
+      await stream.cancel().catch(() => {});
+      throw e;
+    }
+  }
   let buffer = new Uint8Array(Math.min(limit, expected ?? FIRST_CAPACITY));
   let total = 0;
   const reader = stream.getReader();
@@ -184,4 +192,50 @@ export async function collect(
     reader.releaseLock();
   }
   return total === buffer.length ? buffer : buffer.subarray(0, total);
+}
+
+/**
+ * Compressed bytes fed to the decompressor at once: a slice of 16 KB inflates to at most about 16 MB, so the
+ * read limit stops a gzip bomb within one slice of it.
+ */
+const INFLATE_SLICE = 16384;
+
+/**
+ * `body` decompressed, fed to the decompressor in slices of at most {@link INFLATE_SLICE} bytes. Each
+ * decompressed chunk (up to about 16 MB) is freed as soon as the next one is asked for: `collect` has copied
+ * it by then, and left to the garbage collector such chunks piled up to a few hundred MB before a bomb hit
+ * the read limit (measured). Read it with {@link collect}, which stops at the read limit.
+ *
+ * @example
+ * ```ts ignore
+ * const bytes = await collect(inflate(new Blob([gz]).stream(), "gzip"), "data.gz (decompressed)");
+ * ```
+ */
+export function inflate(
+  body: ReadableStream<Uint8Array>,
+  format: "gzip" | "deflate",
+): ReadableStream<Uint8Array> {
+  const slices = new TransformStream<Uint8Array, Uint8Array<ArrayBuffer>>({
+    transform(chunk, controller) {
+      for (let offset = 0; offset < chunk.length; offset += INFLATE_SLICE) {
+        controller.enqueue(chunk.slice(offset, offset + INFLATE_SLICE) as Uint8Array<ArrayBuffer>);
+      }
+    },
+  });
+  const reader = body.pipeThrough(slices).pipeThrough(new DecompressionStream(format)).getReader();
+  let given: Uint8Array | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      // The decompressor's chunks are fresh buffers of their own: freeing one touches nothing else.
+      if (given && given.byteOffset === 0 && given.byteLength === given.buffer.byteLength) {
+        (given.buffer as ArrayBuffer).transfer?.(0);
+      }
+      given = undefined;
+      const { done, value } = await reader.read();
+      if (done) return controller.close();
+      given = value;
+      controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { HansError } from "../errors.ts";
-import { collect } from "./read.ts";
+import { collect, inflate } from "./read.ts";
 
 /** One regular file of a tar archive. */
 export interface TarEntry {
@@ -25,18 +25,10 @@ export function isGzip(bytes: Uint8Array): boolean {
  */
 export async function gunzip(bytes: Uint8Array, name: string): Promise<Uint8Array> {
   try {
-    // Fed in small slices: the decompressor turns each slice into all of its output at once, and a slice of
-    // 16 KB inflates to at most about 16 MB, so the read limit stops a bomb within one slice of it.
-    let offset = 0;
-    const slices = new ReadableStream<Uint8Array<ArrayBuffer>>({
-      pull(controller) {
-        if (offset >= bytes.length) return controller.close();
-        controller.enqueue(bytes.slice(offset, offset + 16384) as Uint8Array<ArrayBuffer>);
-        offset += 16384;
-      },
-    }, { highWaterMark: 0 });
-    const stream = slices.pipeThrough(new DecompressionStream("gzip"));
-    return await collect(stream, `${name} (decompressed)`);
+    return await collect(
+      inflate(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(), "gzip"),
+      `${name} (decompressed)`,
+    );
   } catch (error) {
     if (error instanceof HansError) throw error;
     throw new HansError(

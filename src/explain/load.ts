@@ -249,27 +249,8 @@ async function locate(
       },
     };
   }
-  let file = source;
-  try {
-    if ((await Deno.stat(source)).isDirectory) file = join(source, "model.json");
-  } catch (e) {
-    throw new HansError(
-      `${source} cannot be read (${(e as Error).message}); pass a folder holding model.json, a model.json ` +
-        `file, or its http(s) URL.`,
-    );
-  }
-  const readModel = async () => {
-    try {
-      return await readFileBounded(file, "model file");
-    } catch (e) {
-      throw new HansError(
-        `${
-          (e as Error).message.replace(/\.$/, "")
-        }; pass a folder holding model.json, a model.json file, or ` +
-          `its http(s) URL.`,
-      );
-    }
-  };
+  const file = await localModelFile(source);
+  const readModel = () => withModelHint(() => readFileBounded(file, "model file"));
   const readWeight = async (path: string) => {
     const outside = () =>
       new HansError(
@@ -623,12 +604,12 @@ function smallConstants(
   return (name) => found.get(name);
 }
 
-/** `[height, width, channels]` of an NHWC input shape; a HansError naming the shape when it is not one. */
 /** A dimension the model leaves open, by place: `batch`, then `height?`, `width?`, `channels?`. */
 function unknownDim(i: number): string {
   return i === 0 ? "batch" : `${["height", "width", "channels"][i - 1] ?? `dim ${i}`}?`;
 }
 
+/** `[height, width, channels]` of an NHWC input shape; a HansError naming the shape when it is not one. */
 function imageShape(shape: readonly (number | null)[] | undefined, file: string): [number, number, number] {
   const known = (n: number | null | undefined) => typeof n === "number" && Number.isInteger(n) && n > 0;
   if (
@@ -745,16 +726,26 @@ async function probe(
  */
 export async function checkModelSource(source: string): Promise<void> {
   if (isHttpUrl(source)) return;
-  const hint = "pass a folder holding model.json, a model.json file, or its http(s) URL.";
-  let file = source;
+  const file = await localModelFile(source);
+  await withModelHint(() => checkRegularFile(file, "model file"));
+}
+
+const MODEL_HINT = "pass a folder holding model.json, a model.json file, or its http(s) URL.";
+
+/** The model.json a local `source` names: the file itself, or model.json in the folder. */
+async function localModelFile(source: string): Promise<string> {
   try {
-    if ((await Deno.stat(source)).isDirectory) file = join(source, "model.json");
+    return (await Deno.stat(source)).isDirectory ? join(source, "model.json") : source;
   } catch (e) {
-    throw new HansError(`${source} cannot be read (${(e as Error).message}); ${hint}`);
+    throw new HansError(`${source} cannot be read (${(e as Error).message}); ${MODEL_HINT}`);
   }
+}
+
+/** `fn`'s result, its HansError ending with what to pass instead. */
+async function withModelHint<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    await checkRegularFile(file, "model file");
+    return await fn();
   } catch (e) {
-    throw new HansError(`${(e as Error).message.replace(/\.$/, "")}; ${hint}`);
+    throw new HansError(`${(e as Error).message.replace(/\.$/, "")}; ${MODEL_HINT}`);
   }
 }

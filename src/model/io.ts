@@ -89,17 +89,7 @@ export interface ModelJson {
  * `weightsManifest`. `source` names the file in messages.
  */
 export function parseModelJson(text: string, source: string): ModelJson {
-  let json: Partial<ModelJson> | null;
-  try {
-    json = parseJsonBounded(text, source) as Partial<ModelJson> | null;
-  } catch (e) {
-    // The parser's message quotes the file's first bytes, which may be anything (a file the user did not
-    // mean to show); parseJsonBounded keeps only where the error is.
-    if (e instanceof HansError && / is not valid JSON/.test(e.message)) {
-      throw new HansError(`${e.message.replace(/\.$/, "")}; point to a TF.js model.json.`);
-    }
-    throw e;
-  }
+  const json = parseJsonBounded(text, source, "point to a TF.js model.json") as Partial<ModelJson> | null;
   if (
     !json || typeof json !== "object" || !json.modelTopology || typeof json.modelTopology !== "object" ||
     !Array.isArray(json.weightsManifest) ||

@@ -28,7 +28,6 @@ import { spearman } from "../measure/sanity.ts";
 import { batchTensor, imagesPerForwardPass } from "../model/predict.ts";
 import { Rng } from "../rng.ts";
 import { HansError } from "../errors.ts";
-import { keepMemory } from "../limits.ts";
 
 /** Settings of {@link runContrastive}. */
 export interface ContrastiveSettings {
@@ -842,7 +841,6 @@ export async function loadModelAndTestImages(
       classes: loaded.classes,
     })
     : { test: (await loadDataset(sources.dataset, { seed, testSize, fit })).test, notes: [] };
-  if (sources.images !== undefined) keepMemory(test.images.byteLength); // loadDataset records its own
   for (const note of notes) sources.log?.(note);
   checkInputFits(loaded, test);
   if (test.classNames.length !== loaded.classes) {

@@ -181,8 +181,10 @@ export class ResultsDir {
       await Deno.mkdir(parent, { recursive: true });
       await removeStalePartials(parent);
       await Deno.mkdir(tempPath);
-      owner = await Deno.open(join(tempPath, OWNER), { write: true, createNew: true });
+      // Locked under another name, then renamed: a sweeping run never sees an owner file nobody holds.
+      owner = await Deno.open(join(tempPath, `${OWNER}-new`), { write: true, createNew: true });
       await owner.lock(true);
+      await Deno.rename(join(tempPath, `${OWNER}-new`), join(tempPath, OWNER));
     } catch (error) {
       owner?.close();
       await Deno.remove(tempPath, { recursive: true }).catch(() => {});
@@ -247,9 +249,9 @@ export class ResultsDir {
           `its results are in ${this.tempPath}`,
       );
     }
-    this.#releaseOwner();
-    await Deno.remove(join(this.tempPath, OWNER)).catch(() => {});
+    // Renamed while still locked (a sweeping run only looks at temporary names), then the lock goes.
     await Deno.rename(this.tempPath, this.finalPath);
+    await Deno.remove(join(this.finalPath, OWNER)).catch(() => {});
     this.#close("committed");
     return this.finalPath;
   }

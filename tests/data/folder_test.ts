@@ -3,6 +3,12 @@ import { loadImageFolder, loadLabelledFolder } from "../../src/data/folder.ts";
 import { type Dataset, sample } from "../../src/data/dataset.ts";
 import { encodePngPixels } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
+import { keepMemory, keptMemory } from "../../src/limits.ts";
+
+/** What this process holds now, in MB. */
+function rssMb(): number {
+  return Math.ceil(Deno.memoryUsage().rss / 2 ** 20);
+}
 import { withTempDir, writePng } from "./helpers.ts";
 
 /** Every image of both parts with its label, keyed by its first pixel value. */
@@ -272,32 +278,33 @@ Deno.test("loadImageFolder checks the float32 pixels it will keep against the me
     await twoClasses(dir, 4);
     // A broken file that would be found first if images were decoded before the check.
     await Deno.writeFile(`${dir}/a/00.png`, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]));
-    // 7 images of 512x512x3 as floats: 21 MB and 128 MB kept for decoding, more than data may take of a
-    // budget of 900 MB (87 MB: a third of what the process's 640 MB leave).
-    await withEnv("HANS_MAX_MEMORY_MB", "900", async () => {
+    // 7 images of 2048x2048x3 as floats: 336 MB, more than data may take of a budget of 200 MB more than
+    // this process holds (a third of what the process's 640 MB leave: under 336 MB while it holds < 1.4 GB).
+    await withEnv("HANS_MAX_MEMORY_MB", String(rssMb() + 200), async () => {
       await refusedWith(
-        loadImageFolder(dir, { seed: 1, fit: { height: 512, width: 512, channels: 3 } }),
-        /: 7 images of 512x512x3 at the model's 512x512 as 32-bit floats, with 128 MB to decode them, would take 149 MB, more than the .* that data may take of the run's \d+ MB memory budget \(the rest is for the process and the model's passes\); use fewer or smaller images, or raise HANS_MAX_MEMORY_MB\.$/,
+        loadImageFolder(dir, { seed: 1, fit: { height: 2048, width: 2048, channels: 3 } }),
+        /: 7 images of 2048x2048x3 at the model's 2048x2048 as 32-bit floats would take 336 MB(?: \(with the .* of data the run keeps already\))?, more than the .* that data may take of the run's \d+ MB memory budget \(the rest is for the process and the model's passes\); use fewer or smaller images, or raise HANS_MAX_MEMORY_MB\.$/,
       );
     });
     // Own size: the first image gives the size, and the 40 images are checked before the others are read.
     await Deno.mkdir(`${dir}/own/a`, { recursive: true });
     await Deno.mkdir(`${dir}/own/b`, { recursive: true });
     // (level 9: imagescript's default level writes image data its decoder cannot read back at this size)
-    const gray = encodePngPixels(new Uint8Array(600 * 500).fill(7), {
-      width: 600,
-      height: 500,
+    const gray = encodePngPixels(new Uint8Array(1000 * 1000).fill(7), {
+      width: 1000,
+      height: 1000,
       channels: 1,
       level: 9,
     });
     await Deno.writeFile(`${dir}/own/a/0.png`, gray);
-    for (let k = 1; k < 40; k++) {
+    for (let k = 1; k < 60; k++) {
       await Deno.copyFile(`${dir}/own/a/0.png`, `${dir}/own/${"ab"[k % 2]}/${k}.png`);
     }
-    await withEnv("HANS_MAX_MEMORY_MB", "900", async () => {
+    // 60 megapixels: 229 MB of floats, more than data may take of 200 MB more than this process holds.
+    await withEnv("HANS_MAX_MEMORY_MB", String(rssMb() + 200), async () => {
       await refusedWith(
         loadImageFolder(`${dir}/own`, { seed: 1 }),
-        /own: 40 images of 600x500x1 as 32-bit floats, with 128 MB to decode them, would take 174 MB/,
+        /own: 60 images of 1000x1000x1 as 32-bit floats would take 229 MB/,
       );
     });
   });
@@ -406,9 +413,13 @@ Deno.test("loadLabelledFolder keeps a seeded sample that fits the data's share o
     await twoClasses(`${dir}/images`, 4, 4);
     await Deno.writeTextFile(`${dir}/labels.txt`, "a\nb\n");
     const fit = { height: 512, width: 512, channels: 3 as const };
-    // Data may take a third of what 640 MB leave: 138 MB, of which 128 MB are kept for decoding, so the 10 MB
-    // left hold 3 images of 3 MB.
-    await withEnv("HANS_MAX_MEMORY_MB", String(640 + 3 * 138), async () => {
+    let capped: Float32Array = new Float32Array(0);
+    // A budget well above what the process holds, and data of its own kept (never touched, so never
+    // resident) so that what data may still take holds 3.5 images of 3 MB: 3 fit.
+    const budget = Math.max(rssMb() + 300, 640 + 3 * Math.ceil(keptMemory() / 2 ** 20 + 20));
+    const free = ((budget - 640) / 3 - 3.5 * 3) * 2 ** 20 - keptMemory();
+    const release = keepMemory(new Uint8Array(Math.max(0, Math.floor(free))));
+    await withEnv("HANS_MAX_MEMORY_MB", String(budget), async () => {
       const { test, notes } = await loadLabelledFolder(`${dir}/images`, `${dir}/labels.txt`, {
         seed: 2,
         fit,
@@ -416,18 +427,21 @@ Deno.test("loadLabelledFolder keeps a seeded sample that fits the data's share o
       assert.equal(test.count, 3);
       assert.match(
         notes[0],
-        /images: 3 of 8 images kept \(a seeded sample\), as many as the 138 MB that data may take/,
+        /images: 3 of 8 images kept \(a seeded sample\), as many as the \d+ MB that data may take/,
       );
-      const again = await loadLabelledFolder(`${dir}/images`, `${dir}/labels.txt`, { seed: 2, fit });
-      assert.deepEqual(again.test.images, test.images, "the same seed keeps the same sample");
-      // Asked for 2, which fit: no note.
-      const two = await loadLabelledFolder(`${dir}/images`, `${dir}/labels.txt`, {
-        seed: 2,
-        fit,
-        testSize: 2,
-      });
-      assert.equal(two.test.count, 2);
-      assert.deepEqual(two.notes.filter((n) => /kept \(a seeded sample\)/.test(n)), []);
+      // The sample is the one --test-size 3 keeps (with the budget's default, where 3 fit anyway).
+      capped = test.images;
+    }).finally(release);
+    const three = await loadLabelledFolder(`${dir}/images`, `${dir}/labels.txt`, {
+      seed: 2,
+      fit,
+      testSize: 3,
     });
+    assert.deepEqual(three.test.images, capped, "the same seed keeps the same sample");
+    assert.deepEqual(
+      three.notes.filter((n) => /kept \(a seeded sample\)/.test(n)),
+      [],
+      "asked for 3: no note",
+    );
   });
 });
