@@ -78,7 +78,7 @@ export {
   type ExplainableModel,
   fromLayersModel,
   type ModelOutputs,
-} from "./src/explain/model_fn.ts";
+} from "./src/explain/explainable_model.ts";
 export { type ModelGraph } from "./src/explain/graph.ts";
 export { disposeLoaded, type LoadedModel, loadModel, type LoadModelOptions } from "./src/explain/load.ts";
 export { withInputRange } from "./src/explain/input_range.ts";

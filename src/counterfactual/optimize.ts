@@ -6,7 +6,8 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { type ExplainableModel, inputsPerPass } from "../explain/model_fn.ts";
+import { type ExplainableModel } from "../explain/explainable_model.ts";
+import { inputsPerPass } from "../explain/batching.ts";
 import { reconstructionError, type Reconstructor } from "../model/autoencoder.ts";
 import {
   counterfactualStep,

@@ -6,7 +6,7 @@
  * @module
  */
 import { HansError } from "../errors.ts";
-import type { ExplainableModel } from "../explain/model_fn.ts";
+import type { ExplainableModel } from "../explain/explainable_model.ts";
 import { method } from "../explain/registry.ts";
 import type { tf } from "../deps.ts";
 import { spearman } from "../measure/sanity.ts";

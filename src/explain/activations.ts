@@ -7,7 +7,8 @@
 import { tf } from "../deps.ts";
 import { evaluate, pickSpatialNode } from "./graph.ts";
 import { upsample } from "./grad_cam.ts";
-import { type ExplainableModel, inputsPerPass, mapChunks, modelGraph } from "./model_fn.ts";
+import { type ExplainableModel, modelGraph } from "./explainable_model.ts";
+import { inputsPerPass, mapChunks } from "./batching.ts";
 import type { Target } from "./target.ts";
 
 /** Options of {@link activations}. */
@@ -28,7 +29,7 @@ export interface ActivationsOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [

@@ -8,7 +8,8 @@
  */
 import { tf } from "../deps.ts";
 import { evaluate, type ModelGraph, pickSpatialNode } from "./graph.ts";
-import { type ExplainableModel, inputsPerPass, mapChunks, modelGraph } from "./model_fn.ts";
+import { type ExplainableModel, modelGraph } from "./explainable_model.ts";
+import { inputsPerPass, mapChunks } from "./batching.ts";
 import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
 
 /** Options of {@link gradCam}. */
@@ -183,7 +184,7 @@ export function gradCamMaps(
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [

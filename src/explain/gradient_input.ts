@@ -3,13 +3,8 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import {
-  type ExplainableModel,
-  inputGradients,
-  inputsPerPass,
-  mapChunks,
-  reduceChannels,
-} from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
+import { inputGradients, inputsPerPass, mapChunks, reduceChannels } from "./batching.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /** Options of {@link gradientInput}. */
@@ -27,7 +22,7 @@ export interface GradientInputOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const net = tf.sequential();

@@ -8,7 +8,8 @@
  */
 import { tf } from "../deps.ts";
 import { evaluate, type ModelGraph } from "./graph.ts";
-import { type ExplainableModel, inputsPerPass, mapChunks, modelGraph, reduceChannels } from "./model_fn.ts";
+import { type ExplainableModel, modelGraph } from "./explainable_model.ts";
+import { inputsPerPass, mapChunks, reduceChannels } from "./batching.ts";
 import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
 
 /** Options of {@link guidedBackprop}. */
@@ -86,7 +87,8 @@ export const guidedRelu6: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
  * import { layersGraph } from "./graph_layers.ts";
- * import { fromLayersModel, inputGradients } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
+ * import { inputGradients } from "./batching.ts";
  * import { targetWeights } from "./target.ts";
  *
  * await tf.setBackend("cpu");
@@ -124,7 +126,7 @@ export function guidedGradients(graph: ModelGraph, x: tf.Tensor4D, weights: tf.T
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [

@@ -7,7 +7,8 @@ import type { tf } from "../deps.ts";
 import { pickSpatialNode } from "./graph.ts";
 import { gradCamMaps } from "./grad_cam.ts";
 import { guidedGradients } from "./guided_backprop.ts";
-import { type ExplainableModel, inputsPerPass, mapChunks, modelGraph, reduceChannels } from "./model_fn.ts";
+import { type ExplainableModel, modelGraph } from "./explainable_model.ts";
+import { inputsPerPass, mapChunks, reduceChannels } from "./batching.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /** Options of {@link guidedGradCam}. */
@@ -28,7 +29,7 @@ export interface GuidedGradCamOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [

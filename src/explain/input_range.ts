@@ -5,7 +5,7 @@
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { graphLogits, withInputTransform } from "./graph.ts";
-import type { ExplainableModel } from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
 
 /**
  * Parses `--input-range lo,hi` (e.g. `0,1`, `-1,1`, `0,255`).
@@ -39,7 +39,7 @@ export function parseInputRange(text: string): [number, number] {
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
  * import { disposeGraph } from "./graph.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];

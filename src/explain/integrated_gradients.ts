@@ -8,13 +8,8 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import {
-  type ExplainableModel,
-  inputsPerPass,
-  mapChunks,
-  reduceChannels,
-  sampledGradients,
-} from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
+import { inputsPerPass, mapChunks, reduceChannels, sampledGradients } from "./batching.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /**
@@ -183,7 +178,7 @@ export function checkIntegratedGradientsOptions(options: IntegratedGradientsOpti
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
@@ -236,7 +231,7 @@ export async function integratedGradients(
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, activation: "tanh" })];

@@ -13,7 +13,12 @@ import { checkWebgpuErrors, webgpuErrors } from "../backend.ts";
 import { checkMemory } from "../limits.ts";
 import { disposeGraph, graphLogits, graphTensors, type ModelGraph } from "./graph.ts";
 import { graphDefGraph, type GraphDefNode, probeShapes } from "./graph_graphdef.ts";
-import { asTwoClasses, type ExplainableModel, layersModelLogits, type ModelOutputs } from "./model_fn.ts";
+import {
+  asTwoClasses,
+  type ExplainableModel,
+  layersModelLogits,
+  type ModelOutputs,
+} from "./explainable_model.ts";
 import type { ImageShape } from "../shortcuts/shortcut.ts";
 import {
   modelArtifacts,

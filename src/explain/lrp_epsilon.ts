@@ -5,9 +5,10 @@
  */
 import type { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { modelGraph } from "./model_fn.ts";
+import { modelGraph } from "./explainable_model.ts";
 import { epsilonRule, lrpPlan, lrpRelevance, type LrpRule, zBRule } from "./lrp.ts";
-import { type ExplainableModel, inputsPerPass, mapChunks, reduceChannels } from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
+import { inputsPerPass, mapChunks, reduceChannels } from "./batching.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /** Options of {@link lrpEpsilon}. */
@@ -39,7 +40,7 @@ export interface LrpEpsilonOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [

@@ -3,7 +3,7 @@
  * @module
  */
 export * from "./target.ts";
-export * from "./model_fn.ts";
+export * from "./explainable_model.ts";
 export * from "./gradient.ts";
 export * from "./gradient_input.ts";
 export * from "./smoothgrad.ts";

@@ -10,7 +10,7 @@
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { tfSeed } from "../rng.ts";
-import type { ExplainableModel } from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
 import { checkMethodOptions, method, type MethodName, type MethodOptionsByName } from "./registry.ts";
 import type { Target } from "./target.ts";
 
@@ -38,7 +38,7 @@ export interface NoiseTunnelOptions<N extends MethodName> {
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];

@@ -8,7 +8,8 @@
 import { type MaskBlock, maskedScoreSums } from "./masked_copies.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { type ExplainableModel, inputsPerPass } from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
+import { inputsPerPass } from "./batching.ts";
 import { type Target, targetScores, targetWeights } from "./target.ts";
 
 /** Options of {@link occlusion}. */
@@ -124,7 +125,7 @@ function occlusionBlocks(height: number, width: number, patch: number, stride: n
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
  * import { gradientInput } from "./gradient_input.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
@@ -156,7 +157,7 @@ export async function occlusion(
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];

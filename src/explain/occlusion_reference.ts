@@ -4,7 +4,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import type { ExplainableModel } from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
 import type { OcclusionOptions } from "./occlusion.ts";
 import { occlusionSettings, patchPositions } from "./occlusion.ts";
 import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
@@ -16,7 +16,7 @@ import { sliceTarget, type Target, targetScores, targetWeights } from "./target.
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  * import { occlusion } from "./occlusion.ts";
  *
  * await tf.setBackend("cpu");

@@ -25,7 +25,7 @@ import { lrpEpsilon, type LrpEpsilonOptions } from "./lrp_epsilon.ts";
 import { tensorOnForwardEngine, tensorsOnEngine } from "../model/forward_engine.ts";
 import { pickSpatialNode } from "./graph.ts";
 import { lrpPlan } from "./lrp.ts";
-import type { ExplainableModel } from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
 import {
   occlusion,
   occlusionMany,
@@ -488,7 +488,7 @@ export function method(name: string): MethodInfo {
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
@@ -576,7 +576,7 @@ function sameClasses(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
@@ -682,7 +682,7 @@ export interface MethodLeftOut {
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
@@ -733,7 +733,7 @@ export async function unavailable(
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];

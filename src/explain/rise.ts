@@ -15,7 +15,8 @@ import { MASK_BLOCK_VALUES, type MaskBlock, type MaskedScoreSums, maskedScoreSum
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { Rng } from "../rng.ts";
-import { type ExplainableModel, inputsPerPass } from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
+import { inputsPerPass } from "./batching.ts";
 import { type Target, targetLength, targetWeights } from "./target.ts";
 
 /** Options of {@link rise}. */
@@ -135,7 +136,7 @@ export function riseMasks(height: number, width: number, options: RiseMaskOption
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
@@ -168,7 +169,7 @@ export async function rise(
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];

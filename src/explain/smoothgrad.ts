@@ -5,13 +5,8 @@
  */
 import { tfSeed } from "../rng.ts";
 import { tf } from "../deps.ts";
-import {
-  type ExplainableModel,
-  inputsPerPass,
-  mapChunks,
-  reduceChannels,
-  sampledGradients,
-} from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
+import { inputsPerPass, mapChunks, reduceChannels, sampledGradients } from "./batching.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /** The noise options shared by SmoothGrad, SmoothGrad² and VarGrad. */
@@ -54,7 +49,7 @@ export interface NoisySums {
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
  * import { gradient } from "./gradient.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
@@ -131,7 +126,7 @@ export async function noisyGradientMaps(
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [

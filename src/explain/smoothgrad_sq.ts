@@ -4,7 +4,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import type { ExplainableModel } from "./model_fn.ts";
+import type { ExplainableModel } from "./explainable_model.ts";
 import { type NoiseOptions, noisyGradientMaps } from "./smoothgrad.ts";
 import type { Target } from "./target.ts";
 
@@ -20,7 +20,7 @@ export type SmoothGradSquaredOptions = NoiseOptions;
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
  * import { gradient } from "./gradient.ts";
- * import { fromLayersModel } from "./model_fn.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];

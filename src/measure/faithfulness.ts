@@ -15,7 +15,8 @@
 import { onForwardEngine } from "../model/forward_engine.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { type ExplainableModel, inputsPerPass } from "../explain/model_fn.ts";
+import { type ExplainableModel } from "../explain/explainable_model.ts";
+import { inputsPerPass } from "../explain/batching.ts";
 import { type Target, targetLength, targetScores, targetWeights } from "../explain/target.ts";
 
 /** Options of {@link deletion} and {@link insertion}. */
@@ -239,7 +240,7 @@ async function curvesHere(
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "../explain/model_fn.ts";
+ * import { fromLayersModel } from "../explain/explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const net = tf.sequential();
@@ -273,7 +274,7 @@ export function deletion(
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { fromLayersModel } from "../explain/model_fn.ts";
+ * import { fromLayersModel } from "../explain/explainable_model.ts";
  *
  * await tf.setBackend("cpu");
  * const net = tf.sequential();

@@ -13,7 +13,7 @@
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { disposeGraph } from "../explain/graph.ts";
-import { fromLayersModel } from "../explain/model_fn.ts";
+import { fromLayersModel } from "../explain/explainable_model.ts";
 import { method } from "../explain/registry.ts";
 import type { Target } from "../explain/target.ts";
 

@@ -11,7 +11,7 @@ import {
   type StepSettings,
 } from "../kernels/counterfactual_step.ts";
 import { findCounterfactuals } from "../counterfactual/optimize.ts";
-import { fromLayersModel } from "../explain/model_fn.ts";
+import { fromLayersModel } from "../explain/explainable_model.ts";
 import { METHODS } from "../explain/registry.ts";
 import { occlusion } from "../explain/occlusion.ts";
 import { occlusionReference } from "../explain/occlusion_reference.ts";

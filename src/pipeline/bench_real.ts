@@ -7,7 +7,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { fromLayersModel } from "../explain/model_fn.ts";
+import { fromLayersModel } from "../explain/explainable_model.ts";
 import { explain, type MethodName, type MethodOptionsByName } from "../explain/registry.ts";
 import { forwardEngineOf, gradientEngineOf, onForwardEngine } from "../model/forward_engine.ts";
 import { mobileNetV2 } from "../model/mobilenet_v2.ts";

@@ -7,7 +7,7 @@ import { backendInfo } from "../backend.ts";
 import { type Dataset, type DatasetSplit, imageSize, indicesOfClass, subset } from "../data/dataset.ts";
 import { sprayAnalysis, type SprayClassResult } from "./spray_analysis.ts";
 import { tf } from "../deps.ts";
-import { type ExplainableModel, fromLayersModel } from "../explain/model_fn.ts";
+import { type ExplainableModel, fromLayersModel } from "../explain/explainable_model.ts";
 import { type ForwardEngineChoice, forwardEngineOf } from "../model/forward_engine.ts";
 import { checkMethodOptions, method, type MethodInfo, METHODS } from "../explain/registry.ts";
 import { deletion, insertion } from "../measure/faithfulness.ts";

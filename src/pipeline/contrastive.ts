@@ -11,7 +11,8 @@ import { loadLabelledFolder } from "../data/folder.ts";
 import { loadDataset, parseDatasetSpec } from "../data/mod.ts";
 import { checkInputFits, checkModelSource, type LoadedModel, loadModel } from "../explain/load.ts";
 import { tf } from "../deps.ts";
-import { type ExplainableModel, inputsPerPass } from "../explain/model_fn.ts";
+import { type ExplainableModel } from "../explain/explainable_model.ts";
+import { inputsPerPass } from "../explain/batching.ts";
 import {
   availableMethods,
   explainTargets,

@@ -20,7 +20,8 @@ import {
   changeSaliencyCorrelations,
   contrastiveSaliency,
 } from "../counterfactual/saliency.ts";
-import { type ExplainableModel, fromLayersModel, inputsPerPass } from "../explain/model_fn.ts";
+import { type ExplainableModel, fromLayersModel } from "../explain/explainable_model.ts";
+import { inputsPerPass } from "../explain/batching.ts";
 import { reconstructionErrors, trainAutoencoder, type TrainedAutoencoder } from "../model/autoencoder.ts";
 import { createCnn } from "../model/cnn.ts";
 import { batchTensor } from "../model/predict.ts";

@@ -5,7 +5,7 @@
  */
 import { type Dataset, imageSize, indicesOfClass, subset } from "../data/dataset.ts";
 import { METHODS } from "../explain/registry.ts";
-import type { ExplainableModel } from "../explain/model_fn.ts";
+import type { ExplainableModel } from "../explain/explainable_model.ts";
 import { artifactPurityRecall, flagClasses, sprayClass, type SprayResult } from "../measure/spray.ts";
 import { VERDICT } from "../measure/reliance.ts";
 import { batchTensor } from "../model/predict.ts";

@@ -7,7 +7,8 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { type ExplainableModel, inputGradients, inputsPerPass } from "../explain/model_fn.ts";
+import { type ExplainableModel } from "../explain/explainable_model.ts";
+import { inputGradients, inputsPerPass } from "../explain/batching.ts";
 import type { MethodInfo, MethodLeftOut } from "../explain/registry.ts";
 import { targetWeights } from "../explain/target.ts";
 import { forwardEngineOf, onEngine, onForwardEngine } from "../model/forward_engine.ts";

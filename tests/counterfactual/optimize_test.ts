@@ -7,7 +7,7 @@ import {
   counterfactualLoss,
   findCounterfactuals,
 } from "../../src/counterfactual/optimize.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { reconstructionErrors } from "../../src/model/autoencoder.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, linearModel, maxAbsDiff, take, webgpuTest } from "../gpu.ts";

@@ -6,7 +6,7 @@ import {
   changeSaliencyCorrelations,
   contrastiveSaliency,
 } from "../../src/counterfactual/saliency.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, linearModel } from "../gpu.ts";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
 import { activations } from "../../src/explain/activations.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { METHODS } from "../../src/explain/registry.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { Rng } from "../../src/rng.ts";

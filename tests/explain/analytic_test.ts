@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { type ExplainableModel, fromLayersModel } from "../../src/explain/model_fn.ts";
+import { type ExplainableModel, fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { gradient } from "../../src/explain/gradient.ts";
 import { gradientInput } from "../../src/explain/gradient_input.ts";
 import {

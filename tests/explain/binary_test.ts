@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { disposeLoaded, loadModel } from "../../src/explain/load.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { explain } from "../../src/explain/registry.ts";
 import { Rng } from "../../src/rng.ts";
 import { layersModelFiles, toGraphModel, writeModelFolder } from "../fixtures/real_models.ts";

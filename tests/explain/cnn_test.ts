@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { gradCam } from "../../src/explain/grad_cam.ts";
 import { integratedGradients } from "../../src/explain/integrated_gradients.ts";
 import { occlusion } from "../../src/explain/occlusion.ts";

@@ -13,7 +13,8 @@ import {
   setForwardEnginePolicy,
 } from "../../src/model/forward_engine.ts";
 import { disposeLoaded, loadModel } from "../../src/explain/load.ts";
-import { type ExplainableModel, fromLayersModel, inputGradients } from "../../src/explain/model_fn.ts";
+import { type ExplainableModel, fromLayersModel } from "../../src/explain/explainable_model.ts";
+import { inputGradients } from "../../src/explain/batching.ts";
 import { explainTargets, METHODS } from "../../src/explain/registry.ts";
 import { riseMasks } from "../../src/explain/rise.ts";
 import { targetWeights } from "../../src/explain/target.ts";

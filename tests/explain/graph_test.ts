@@ -4,7 +4,7 @@ import { HansError } from "../../src/errors.ts";
 import { evaluate, graphLogits, type GraphNode } from "../../src/explain/graph.ts";
 import { graphDefGraph, type GraphDefNode } from "../../src/explain/graph_graphdef.ts";
 import { layersGraph, topologicalOrder } from "../../src/explain/graph_layers.ts";
-import { fromLayersModel, modelGraph } from "../../src/explain/model_fn.ts";
+import { fromLayersModel, modelGraph } from "../../src/explain/explainable_model.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, take } from "../gpu.ts";

@@ -4,7 +4,7 @@ import { gradCam } from "../../src/explain/grad_cam.ts";
 import { gradient } from "../../src/explain/gradient.ts";
 import { guidedBackprop, guidedRelu } from "../../src/explain/guided_backprop.ts";
 import { guidedGradCam } from "../../src/explain/guided_grad_cam.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, maxAbsDiff, take } from "../gpu.ts";

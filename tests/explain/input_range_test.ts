@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { graphLogits } from "../../src/explain/graph.ts";
-import { fromLayersModel, inputGradients } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
+import { inputGradients } from "../../src/explain/batching.ts";
 import { explain } from "../../src/explain/registry.ts";
 import { targetWeights } from "../../src/explain/target.ts";
 import { parseInputRange, withInputRange } from "../../src/explain/input_range.ts";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
 import { withInputRange } from "../../src/explain/input_range.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { explain, method, unavailable } from "../../src/explain/registry.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, maxAbsDiff, take } from "../gpu.ts";

@@ -4,7 +4,7 @@ import { HansError } from "../../src/errors.ts";
 import { gradientInput } from "../../src/explain/gradient_input.ts";
 import { lrpAlphaBeta } from "../../src/explain/lrp_alpha_beta.ts";
 import { lrpEpsilon } from "../../src/explain/lrp_epsilon.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, linearModel, maxAbsDiff, take } from "../gpu.ts";

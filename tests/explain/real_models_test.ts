@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { upsample } from "../../src/explain/grad_cam.ts";
 import { availableMethods, METHODS } from "../../src/explain/registry.ts";
-import type { ExplainableModel } from "../../src/explain/model_fn.ts";
+import type { ExplainableModel } from "../../src/explain/explainable_model.ts";
 import { targetScores, targetWeights } from "../../src/explain/target.ts";
 import { disposeLoaded, type LoadedModel, loadModel } from "../../src/explain/load.ts";
 import { Rng } from "../../src/rng.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { noiseTunnel } from "../../src/explain/noise_tunnel.ts";
 import { checkMethodOptions, explain, METHOD_OPTION_KEYS, METHODS } from "../../src/explain/registry.ts";
 import { Rng } from "../../src/rng.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { rise, riseMasks } from "../../src/explain/rise.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, linearModel, maxAbsDiff, pearson, take } from "../gpu.ts";

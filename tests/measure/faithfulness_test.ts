@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import {
   deletion,
   gaussianBlur,

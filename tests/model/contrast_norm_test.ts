@@ -3,7 +3,7 @@ import { tf } from "../../src/deps.ts";
 import { evaluate, graphLogits, graphNode, linearForward, type LinearNode } from "../../src/explain/graph.ts";
 import { layersGraph } from "../../src/explain/graph_layers.ts";
 import { lrpEpsilon } from "../../src/explain/lrp_epsilon.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { contrastFactor, ContrastNormalization } from "../../src/model/contrast_norm.ts";
 import { serializeModel } from "../../src/model/io.ts";

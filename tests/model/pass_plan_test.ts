@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { heldBytes, overrideDeviceLimits, pooledBytes, releasePooledBuffers } from "../../src/backend.ts";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { explain, type MethodName, METHODS } from "../../src/explain/registry.ts";
 import { measurePassCost, planPass } from "../../src/model/pass_plan.ts";
 import { Rng } from "../../src/rng.ts";

@@ -5,7 +5,7 @@ import { graphLogits } from "../../src/explain/graph.ts";
 import { layersGraph } from "../../src/explain/graph_layers.ts";
 import { lrpAlphaBeta } from "../../src/explain/lrp_alpha_beta.ts";
 import { lrpEpsilon } from "../../src/explain/lrp_epsilon.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { modelRandomization } from "../../src/measure/sanity.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { serializeModel } from "../../src/model/io.ts";

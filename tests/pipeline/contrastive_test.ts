@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Dataset } from "../../src/data/dataset.ts";
 import { tf } from "../../src/deps.ts";
-import { fromLayersModel } from "../../src/explain/model_fn.ts";
+import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { removalTest, runContrastive, topOverlap } from "../../src/pipeline/contrastive.ts";
 import { gpuTest, linearModel } from "../gpu.ts";
 
