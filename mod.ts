@@ -16,10 +16,25 @@
  *
  * @example
  * ```ts
- * import { explain, initBackend, loadModel } from "./mod.ts";
- * await initBackend();
- * const { explainable } = await loadModel("path/to/model.json");
- * const maps = await explain("integrated_gradients", explainable, images, labels, { steps: 32 });
+ * import assert from "node:assert/strict";
+ * import { disposeLoaded, explain, loadModel, shippedModel, tf } from "./mod.ts";
+ *
+ * await tf.setBackend("cpu"); // or `await initBackend()`: WebGPU where there is one
+ * // The Fashion-MNIST CNN hans ships; any TF.js classifier's model.json loads the same way.
+ * const loaded = await loadModel(shippedModel().source);
+ * const [height, width, channels] = loaded.inputShape; // [28, 28, 1]
+ * const images = tf.randomUniform([1, height, width, channels], 0, 1, "float32", 7) as tf.Tensor4D;
+ * // Why class 0 (T-shirt/top)? One map per image, one relevance value per pixel.
+ * const maps = await explain("integrated_gradients", loaded.explainable, images, [0], {
+ *   steps: 32,
+ *   maxSteps: 32, // exactly 32 points, no refinement: quick on a CPU
+ * });
+ * assert.deepEqual(maps.shape, [1, height, width]);
+ * const map = await maps.data();
+ * const top = map.indexOf(Math.max(...map)); // the pixel that speaks most for class 0
+ * console.log(`most relevant pixel: row ${Math.floor(top / width)}, column ${top % width}`);
+ * tf.dispose([images, maps]);
+ * disposeLoaded(loaded);
  * ```
  * @module
  */
@@ -92,9 +107,21 @@ export {
   type MethodName,
   type MethodOptionsByName,
   METHODS,
+  presetOptions,
   type TargetMaps,
 } from "./src/explain/registry.ts";
 export { noiseTunnel, type NoiseTunnelOptions } from "./src/explain/noise_tunnel.ts";
+export {
+  checkOptions,
+  type CostClass,
+  type MethodDescriptor,
+  type MethodPasses,
+  type MethodReport,
+} from "./src/explain/descriptor.ts";
+export {
+  type IntegratedGradientsReport,
+  integratedGradientsWithReport,
+} from "./src/explain/integrated_gradients.ts";
 
 export { type LocalizationScores, massInMask, meanLocalization } from "./src/measure/localization.ts";
 export { cheats, type RelianceResult, relianceTests } from "./src/measure/reliance.ts";

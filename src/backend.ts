@@ -135,11 +135,16 @@ function watchDevice(device: GPUDevice): void {
  * delivers them a task later). `withResultsDir` keeps no results of a run during which one was reported.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "./deps.ts";
+ *
+ * await tf.setBackend("cpu");
  * const before = (await webgpuErrors()).count;
- * await work();
+ * const sum = tf.tidy(() => tf.ones([4]).sum().dataSync()[0]); // the work to check
  * const after = await webgpuErrors();
- * if (after.count > before) throw new Error(after.first.at(-1));
+ * if (after.count > before) throw new Error(after.first.at(-1)); // off WebGPU, never
+ * assert.equal(sum, 4);
  * ```
  */
 export async function webgpuErrors(): Promise<WebGPUErrors> {
@@ -154,11 +159,17 @@ export async function webgpuErrors(): Promise<WebGPUErrors> {
  * arrive once it is done).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "./deps.ts";
+ *
+ * await tf.setBackend("cpu");
  * const { count } = await webgpuErrors();
- * const maps = await explain("gradient", model, x, target);
- * await maps.data();
- * await checkWebgpuErrors(count, "Gradient");
+ * const product = tf.matMul(tf.eye(2), tf.ones([2, 2]));
+ * const values = await product.data();
+ * await checkWebgpuErrors(count, "the product"); // a HansError had the device reported an error
+ * assert.deepEqual(Array.from(values), [1, 1, 1, 1]);
+ * product.dispose();
  * ```
  */
 export async function checkWebgpuErrors(since: number, during: string, consequence = ""): Promise<void> {
@@ -203,7 +214,7 @@ function quietMesa(): void {
  * everything that asks for an adapter goes through here.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * const adapter = await requestWebGpuAdapter();
  * console.log(adapter?.info.description ?? "no WebGPU");
  * ```
@@ -247,8 +258,11 @@ function preferVulkan(): string {
  * process may read. False elsewhere, and without read access (no permission is asked for).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
  * if (vulkanDriverInstalled()) console.log("WebGPU will run on Vulkan alone");
+ * if (Deno.build.os !== "linux") assert.equal(vulkanDriverInstalled(), false);
  * ```
  */
 export function vulkanDriverInstalled(): boolean {
@@ -293,9 +307,14 @@ function activeDevice(): GPUDevice | undefined {
  * on Mesa's lavapipe), on the cpu and wasm backends 2 GiB − 1 (the largest typed array tfjs makes there).
  *
  * @example
- * ```ts ignore
- * const { maxBindingBytes } = deviceLimits();
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "./deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const { maxBindingBytes, source } = deviceLimits();
  * console.log(`one tensor may have at most ${maxBindingBytes / 4} float32 values`);
+ * assert.deepEqual([maxBindingBytes, source], [2 ** 31 - 1, "cpu"]); // the largest typed array tfjs makes
  * ```
  */
 export function deviceLimits(): DeviceLimits {
@@ -318,9 +337,13 @@ let limitsOverride: Partial<Pick<DeviceLimits, "maxBindingBytes" | "maxBufferByt
  * would need.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
  * overrideDeviceLimits({ maxBindingBytes: 64 * 1024 }); // plan as if one binding took 64 KB at most
+ * assert.deepEqual([deviceLimits().maxBindingBytes, deviceLimits().source], [64 * 1024, "override"]);
  * overrideDeviceLimits(undefined);
+ * assert.notEqual(deviceLimits().source, "override");
  * ```
  */
 export function overrideDeviceLimits(
@@ -354,8 +377,13 @@ function bufferPool(): BufferPool | undefined {
  * so their passes keep reusing every buffer. Returns false off WebGPU.
  *
  * @example
- * ```ts ignore
- * capBufferPool(256 * 2 ** 20);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "./deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const capped = capBufferPool(256 * 2 ** 20); // on WebGPU: keep at most 256 MB of freed buffers
+ * assert.equal(capped, false); // the cpu backend has no pool
  * ```
  */
 export function capBufferPool(bytes: number): boolean {
@@ -378,8 +406,13 @@ export function capBufferPool(bytes: number): boolean {
  * needs more than the pool's cap and the pool's buffers have other sizes. Returns 0 off WebGPU.
  *
  * @example
- * ```ts ignore
- * const freed = releasePooledBuffers();
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "./deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const freed = releasePooledBuffers(); // bytes of the WebGPU buffers destroyed
+ * assert.equal(freed, 0); // the cpu backend has no pool
  * ```
  */
 export function releasePooledBuffers(): number {
@@ -407,8 +440,14 @@ export function releasePooledBuffers(): number {
  * resident.
  *
  * @example
- * ```ts ignore
- * console.log(`held: ${heldBytes() / 2 ** 20} MB`);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "./deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const held = heldBytes();
+ * console.log(`held: ${(held / 2 ** 20).toFixed(0)} MB`);
+ * assert.ok(held > 0); // the process itself, at least
  * ```
  */
 export function heldBytes(): number {

@@ -19,6 +19,19 @@ import { HansError } from "./errors.ts";
 export const DEFAULT_MAX_READ_MB = 256;
 /** Default of `HANS_MAX_MEGAPIXELS`. */
 export const DEFAULT_MAX_MEGAPIXELS = 64;
+/**
+ * Nodes a GraphModel may have at most (its graph, the functions of its library and its initializer together).
+ * TF.js reads a graph, plans its first run and runs it each in one step that nothing interrupts, not even
+ * Ctrl-C, in time linear in the nodes; at this bound the longest such step stays under about 1 s (measured in
+ * docs/hardening.md), and image classifiers have a few thousand nodes at most.
+ */
+export const MAX_GRAPH_NODES = 30_000;
+
+/**
+ * Input values per image (height · width · channels) of the largest model hans runs: 4096·4096 of one channel.
+ * A model declaring more is refused when it is loaded.
+ */
+export const MAX_INPUT_VALUES = 4096 * 4096;
 
 function fromEnv(name: string, fallback: number): number {
   let text: string | undefined;

@@ -8,7 +8,7 @@ import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
 import { redactUrls } from "../src/data/fetch.ts";
 import { versions } from "../src/deps.ts";
 import { HansError, say } from "../src/errors.ts";
-import { method } from "../src/explain/registry.ts";
+import { method, presetOptions } from "../src/explain/registry.ts";
 import { serializeModel } from "../src/model/io.ts";
 import { printProgress } from "../src/model/train.ts";
 import { runCleverHans } from "../src/pipeline/clever_hans.ts";
@@ -18,7 +18,7 @@ import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts
 import { sprayFigures } from "../src/report/spray_report.ts";
 import { datasetTone, parsePlan } from "../src/shortcuts/plan.ts";
 import { numberFlag, parseTaskFlags, taskHelp } from "../src/cli/args.ts";
-import { CLEVER_HANS_FLAGS, CLEVER_HANS_OPTIONS, CLEVER_HANS_QUICK_OPTIONS } from "../src/cli/task_flags.ts";
+import { CLEVER_HANS_FLAGS } from "../src/cli/task_flags.ts";
 
 /** The help text of the task. */
 export const CLEVER_HANS_HELP: string = taskHelp(CLEVER_HANS_FLAGS);
@@ -67,7 +67,7 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
         contrastNorm,
         mapsPerClass: flags.maps,
         methods,
-        methodOptions: quick ? CLEVER_HANS_QUICK_OPTIONS : CLEVER_HANS_OPTIONS,
+        methodOptions: presetOptions(quick ? "quick" : "light"),
         spray: sprayMethod !== "none",
         sprayMethod: sprayMethod === "none" ? undefined : sprayMethod,
         control: flags.control,

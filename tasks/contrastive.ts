@@ -8,15 +8,15 @@ import { initBackend } from "../src/backend.ts";
 import { parseDatasetSpec } from "../src/data/mod.ts";
 import { displayUrl, redactUrls } from "../src/data/fetch.ts";
 import { HansError, say } from "../src/errors.ts";
-import { pickSpatialNode } from "../src/explain/graph.ts";
+import { pickSpatialNode } from "../src/explain/graph_query.ts";
 import { parseInputRange, withInputRange } from "../src/explain/input_range.ts";
-import { method, resolvedOptions } from "../src/explain/registry.ts";
+import { layerOptions, method, presetOptions, resolvedOptions } from "../src/explain/registry.ts";
 import { readShippedRecord, shippedModel } from "../src/model/shipped.ts";
 import { contrastiveMetrics, loadModelAndTestImages, runContrastive } from "../src/pipeline/contrastive.ts";
 import { contrastiveFigures, contrastiveHtml } from "../src/report/contrastive_report.ts";
 import { defaultResultsPath, withResultsDir } from "../src/report/results_dir.ts";
 import { parseTaskFlags, taskHelp } from "../src/cli/args.ts";
-import { CONTRASTIVE_FLAGS, CONTRASTIVE_OPTIONS, CONTRASTIVE_QUICK_OPTIONS } from "../src/cli/task_flags.ts";
+import { CONTRASTIVE_FLAGS } from "../src/cli/task_flags.ts";
 
 /** The help text of the task. */
 export const CONTRASTIVE_HELP: string = taskHelp(CONTRASTIVE_FLAGS);
@@ -55,12 +55,9 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
       const model = withInputRange(loaded.explainable, range);
       // A --layer the model does not have stops the run here, with the candidates, whatever methods run.
       if (flags.layer !== undefined && model.graph) pickSpatialNode(model.graph, flags.layer, "--layer");
-      const layer = flags.layer === undefined ? {} : { layer: flags.layer };
       const methodOptions = {
-        ...(flags.quick ? CONTRASTIVE_QUICK_OPTIONS : CONTRASTIVE_OPTIONS),
-        grad_cam: layer,
-        guided_grad_cam: layer,
-        activations: layer,
+        ...presetOptions(flags.quick ? "quick" : "light"),
+        ...layerOptions(flags.layer === undefined ? {} : { layer: flags.layer }),
       };
       const result = await runContrastive({
         model,

@@ -46,9 +46,13 @@ async function sourceFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Relative imports of a file (static, re-exports and dynamic), as paths from the repository root. */
+/**
+ * Relative imports of a file (static, re-exports and dynamic), as paths from the repository root. Doc examples
+ * (lines of a JSDoc comment, ` * import …`) are programs of their own, like tests, and are left out.
+ */
 async function importsOf(path: string): Promise<string[]> {
-  const text = await Deno.readTextFile(join(ROOT, path));
+  const text = (await Deno.readTextFile(join(ROOT, path))).split("\n").filter((line) => !/^\s*\*/.test(line))
+    .join("\n");
   const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)].map((m) => m[1]);
   return specifiers.map((s) => relative(ROOT, join(ROOT, dirname(path), s)));
 }

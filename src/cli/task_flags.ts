@@ -290,24 +290,6 @@ the top pixels of their contrastive map turns the prediction into the true class
   },
 } as const satisfies TaskSpec<Record<string, FlagSpec>>;
 
-/** Lighter settings of the sampled methods in a default contrastive run, so it stays within a few minutes. */
-export const CONTRASTIVE_OPTIONS = {
-  smoothgrad: { samples: 16 },
-  smoothgrad_sq: { samples: 16 },
-  vargrad: { samples: 16 },
-  rise: { masks: 200, center: true },
-};
-
-/** The method settings of `contrastive --quick`. */
-export const CONTRASTIVE_QUICK_OPTIONS = {
-  smoothgrad: { samples: 4 },
-  smoothgrad_sq: { samples: 4 },
-  vargrad: { samples: 4 },
-  integrated_gradients: { steps: 4 },
-  occlusion: { patch: 4, stride: 4 },
-  rise: { masks: 100, center: true },
-};
-
 /** The command line of `deno task clever-hans`. */
 export const CLEVER_HANS_FLAGS = {
   name: "clever-hans",
@@ -444,21 +426,3 @@ reliance tests and saliency maps that it cheats. Writes results/clever-hans-<UTC
     help: { type: "boolean", help: "this text" },
   },
 } as const satisfies TaskSpec<Record<string, FlagSpec>>;
-
-/** Method settings of a default clever-hans run: lighter than the methods' own where they cost the most. */
-export const CLEVER_HANS_OPTIONS = {
-  smoothgrad: { samples: 16 },
-  smoothgrad_sq: { samples: 16 },
-  vargrad: { samples: 16 },
-  rise: { masks: 200, center: true },
-};
-
-/** Method settings of `clever-hans --quick`. */
-export const CLEVER_HANS_QUICK_OPTIONS = {
-  smoothgrad: { samples: 4 },
-  smoothgrad_sq: { samples: 4 },
-  vargrad: { samples: 4 },
-  integrated_gradients: { steps: 8 },
-  occlusion: { patch: 4, stride: 4 },
-  rise: { masks: 50, center: true },
-};

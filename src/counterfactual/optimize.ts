@@ -6,7 +6,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { type ExplainableModel } from "../explain/explainable_model.ts";
+import type { ExplainableModel } from "../explain/explainable_model.ts";
 import { inputsPerPass } from "../explain/batching.ts";
 import { reconstructionError, type Reconstructor } from "../model/autoencoder.ts";
 import {
@@ -239,9 +239,24 @@ export interface CounterfactualLoss {
  *
  * @example
  * ```ts
- * const loss = counterfactualLoss(model, [3, 1]);
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "../explain/explainable_model.ts";
+ *
+ * await tf.setBackend("cpu");
+ * // A model whose three logits are always 0: each class has probability 1/3.
+ * const net = tf.sequential({
+ *   layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, kernelInitializer: "zeros" })],
+ * });
+ * const images = tf.zeros([2, 4, 4, 1]) as tf.Tensor4D;
+ * const loss = counterfactualLoss(fromLayersModel(net), [2, 1]); // image 0 towards class 2, image 1 towards 1
+ * const value = loss.value(images);
+ * assert.ok(Math.abs(value.dataSync()[0] - 2 * Math.log(3)) < 1e-5); // −ln(1/3) per image, summed
  * const grad = tf.grad((x) => loss.value(x as tf.Tensor4D))(images);
+ * assert.deepEqual(grad.shape, [2, 4, 4, 1]);
  * loss.dispose();
+ * tf.dispose([images, value, grad]);
+ * net.dispose();
  * ```
  */
 export function counterfactualLoss(

@@ -37,9 +37,13 @@ export interface DownloadDeadline {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ *
  * const deadline = downloadDeadline(60_000, "the whole model (model.json and all its weights files together)");
- * const json = await fetchBytes("https://example.org/m/model.json", { deadline });
- * const weights = await fetchBytes("https://example.org/m/weights.bin", { deadline });
+ * // model.json and every weights file share the one minute: fetchBytes("https://…/model.json", { deadline }), …
+ * const download = (url: string) => fetchBytes(url, { deadline });
+ * assert.equal(deadline.timeoutMs, 60_000);
+ * await assert.rejects(download("ftp://example.org/m/model.json"), /only http:\/\/ and https:\/\//);
  * ```
  */
 export function downloadDeadline(

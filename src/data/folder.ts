@@ -448,7 +448,24 @@ export async function readLabels(labelsFile: string, classes?: number): Promise<
  *
  * @example
  * ```ts
- * const { test, notes } = await loadLabelledFolder("photos", "labels.txt", { seed: 1, fit: { height: 224, width: 224, channels: 3 } });
+ * import assert from "node:assert/strict";
+ * import { join } from "node:path";
+ * import { encodePng } from "../report/png.ts";
+ *
+ * // photos/cat/{a,b}.png and photos/dog/{a,b}.png (white 2×2 images), and labels.txt in the model's class order.
+ * const root = await Deno.makeTempDir();
+ * const white = await encodePng(new Uint8ClampedArray(2 * 2 * 4).fill(255), 2, 2);
+ * for (const folder of ["cat", "dog"]) {
+ *   await Deno.mkdir(join(root, "photos", folder), { recursive: true });
+ *   for (const file of ["a.png", "b.png"]) await Deno.writeFile(join(root, "photos", folder, file), white);
+ * }
+ * await Deno.writeTextFile(join(root, "labels.txt"), "dog\ncat\n");
+ * const { test } = await loadLabelledFolder(join(root, "photos"), join(root, "labels.txt"), {
+ *   seed: 1,
+ *   fit: { height: 4, width: 4, channels: 1 },
+ * });
+ * assert.deepEqual([test.count, test.height, test.classNames], [4, 4, ["dog", "cat"]]);
+ * assert.deepEqual(Array.from(test.labels).sort(), [0, 0, 1, 1]); // dog is class 0, cat class 1
  * ```
  */
 export async function loadLabelledFolder(

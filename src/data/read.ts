@@ -46,7 +46,13 @@ function checkInfo(info: Deno.FileInfo, path: string | URL, what: string): Deno.
  *
  * @example
  * ```ts
- * const bytes = await readFileBounded("model/weights.bin", "weights file");
+ * import assert from "node:assert/strict";
+ * import { join } from "node:path";
+ *
+ * const path = join(await Deno.makeTempDir(), "weights.bin");
+ * await Deno.writeFile(path, Uint8Array.of(1, 2, 3));
+ * const bytes = await readFileBounded(path, "weights file");
+ * assert.deepEqual(Array.from(bytes), [1, 2, 3]);
  * ```
  */
 export async function readFileBounded(path: string | URL, what = "file"): Promise<Uint8Array> {
@@ -86,8 +92,14 @@ export const OPEN_TIMEOUT_MS = 10_000;
  * {@link OPEN_TIMEOUT_MS}), as opening a FIFO does until something writes to it.
  *
  * @example
- * ```ts ignore
- * const file = await openRegularFile("model/weights.bin", "weights file");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { join } from "node:path";
+ *
+ * const path = join(await Deno.makeTempDir(), "weights.bin");
+ * await Deno.writeFile(path, Uint8Array.of(1, 2, 3));
+ * using file = await openRegularFile(path, "weights file");
+ * assert.equal((await file.stat()).size, 3);
  * ```
  */
 export async function openRegularFile(
@@ -120,11 +132,6 @@ export async function openRegularFile(
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** The text of the regular file `path` (UTF-8), bounded as {@link readFileBounded}. */
-export async function readTextBounded(path: string | URL, what = "file"): Promise<string> {
-  return new TextDecoder().decode(await readFileBounded(path, what));
 }
 
 /** Bytes {@link collect} starts with when it is not told the size to expect. */
@@ -203,12 +210,16 @@ const INFLATE_SLICE = 16384;
 /**
  * `body` decompressed, fed to the decompressor in slices of at most {@link INFLATE_SLICE} bytes. Each
  * decompressed chunk (up to about 16 MB) is freed as soon as the next one is asked for: `collect` has copied
- * it by then, and left to the garbage collector such chunks piled up to a few hundred MB before a bomb hit
- * the read limit (measured). Read it with {@link collect}, which stops at the read limit.
+ * it by then (why: docs/hardening.md, "Bounded reads"). Read it with {@link collect}, which stops at the read
+ * limit.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const gz = await new Response(new Blob(["hello"]).stream().pipeThrough(new CompressionStream("gzip"))).bytes();
  * const bytes = await collect(inflate(new Blob([gz]).stream(), "gzip"), "data.gz (decompressed)");
+ * assert.equal(new TextDecoder().decode(bytes), "hello");
  * ```
  */
 export function inflate(

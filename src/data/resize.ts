@@ -99,7 +99,14 @@ function weights(start: number, size: number, target: number): AxisWeights {
  *
  * @example
  * ```ts
- * const pixels = fitImage(photo, 224, 224, 3); // 224 * 224 * 3 values
+ * import assert from "node:assert/strict";
+ *
+ * // A 4×2 photo: black edges, two white pixels in the middle of each row.
+ * const row = [0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 255];
+ * const photo = { width: 4, height: 2, rgba: Uint8Array.from([...row, ...row]) };
+ * // The square centre crop (the white 2×2 middle) shrunk to 1×1: one white gray value.
+ * assert.deepEqual(Array.from(fitImage(photo, 1, 1, 1)), [1]);
+ * assert.equal(fitImage(photo, 224, 224, 3).length, 224 * 224 * 3);
  * ```
  */
 export function fitImage(

@@ -5,10 +5,13 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { evaluate, pickSpatialNode } from "./graph.ts";
+import { evaluate } from "./graph.ts";
+import { pickSpatialNode } from "./graph_query.ts";
 import { upsample } from "./grad_cam.ts";
 import { type ExplainableModel, modelGraph } from "./explainable_model.ts";
-import { inputsPerPass, mapChunks } from "./batching.ts";
+import { DEFAULT_INPUTS_PER_PASS, inputsPerPass, mapChunks } from "./batching.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
+import { batchSize, flag, text } from "./option_checks.ts";
 import type { Target } from "./target.ts";
 
 /** Options of {@link activations}. */
@@ -52,12 +55,13 @@ export async function activations(
   _target: Target,
   options: ActivationsOptions = {},
 ): Promise<tf.Tensor3D> {
+  options = checkOptions(activationsMethod, options);
   const graph = modelGraph(model, "activations");
   const layer = pickSpatialNode(graph, options.layer, "activations");
   const [, height, width] = images.shape;
   const batch = await inputsPerPass(model, images, {
     kind: "forward",
-    requested: options.batchSize ?? 256,
+    requested: options.batchSize ?? DEFAULT_INPUTS_PER_PASS,
     label: "activations",
   });
   return mapChunks(images, batch, (x) => {
@@ -66,3 +70,23 @@ export async function activations(
     return upsample(tf.mean(a, 3, true) as tf.Tensor4D, height, width);
   });
 }
+
+/** Activations as a registered method (`explain("activations", …)`; not an attribution). */
+export const activationsMethod: MethodDescriptor<"activations", ActivationsOptions> = {
+  name: "activations",
+  label: "Activations",
+  signed: false,
+  description: "not an attribution: mean over channels of the last 4-D layer's (at least 2×2) activations, " +
+    "half-pixel bilinear upsampling; the target is ignored",
+  attribution: false,
+  needs: "layer",
+  cost: "single",
+  options: {
+    layer: text("layer (node) name (default the last 4-D layer of at least 2×2 the logits depend on)"),
+    absolute: flag("mean of |activation| (true) or of the signed activation (false, the default)"),
+    batchSize: batchSize(),
+  },
+  passes: () => ({ forward: 1, backward: 0 }),
+  defaults: () => ({ absolute: false }),
+  explain: activations,
+};

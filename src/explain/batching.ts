@@ -4,6 +4,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { tensorOnForwardEngine } from "../model/forward_engine.ts";
 import { planPass, type PlanPassOptions } from "../model/pass_plan.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
 import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
@@ -209,6 +210,68 @@ export function sampledGradients(
  */
 export const DEFAULT_INPUTS_PER_PASS = 256;
 
+/**
+ * The same bound for methods that run the model forward only (occlusion, RISE): twice as many, since a forward
+ * pass keeps no activations for a backward one.
+ */
+export const DEFAULT_FORWARD_INPUTS_PER_PASS = 2 * DEFAULT_INPUTS_PER_PASS;
+
+/** A method's function: maps `[n,H,W]` of images `[n,H,W,C]` for a target. */
+export type MapsFunction<O> = (
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: Target,
+  options?: O,
+) => Promise<tf.Tensor3D>;
+
+/** A method's function for several targets at once, sharing its work (maps per target, in their order). */
+export type ManyMapsFunction<O> = (
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  targets: Target[],
+  options?: O,
+) => Promise<tf.Tensor3D[]>;
+
+/**
+ * A forward-only method run on the engine `forward_engine.ts` picks for the model (wasm on a software adapter,
+ * where it measures faster); its maps come back on the active backend.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
+ * import { occlusion } from "./occlusion.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await onForwardEngine(occlusion)(model, x, [1], { patch: 2 });
+ * assert.deepEqual(maps.shape, [1, 4, 4]);
+ * tf.dispose([x, maps]);
+ * ```
+ */
+export function onForwardEngine<O>(fn: MapsFunction<O>): MapsFunction<O> {
+  return (model, images, target, options) =>
+    tensorOnForwardEngine(model, images, (x) => fn(model, x, target, options));
+}
+
+/** {@link onForwardEngine} for several targets: the maps travel back stacked, one tensor. */
+export function manyOnForwardEngine<O>(fn: ManyMapsFunction<O>): ManyMapsFunction<O> {
+  return async (model, images, targets, options) => {
+    const stacked = await tensorOnForwardEngine(model, images, async (x) => {
+      const maps = await fn(model, x, targets, options);
+      const out = tf.stack(maps) as tf.Tensor4D;
+      tf.dispose(maps);
+      return out;
+    });
+    const maps = tf.unstack(stacked) as tf.Tensor3D[];
+    stacked.dispose();
+    return maps;
+  };
+}
+
 /** How {@link targetChunks} sizes its chunks. */
 export interface ChunkOptions {
   /** `forward` or `backward` passes (a backward pass holds the activations of its inputs). */
@@ -217,6 +280,8 @@ export interface ChunkOptions {
   label: string;
   /** The method's `batchSize` option, when given (default {@link DEFAULT_INPUTS_PER_PASS}). */
   batchSize?: number;
+  /** Memory of one input's pass relative to a plain pass of its kind (default 1). */
+  factor?: number;
 }
 
 /**
@@ -257,6 +322,7 @@ export async function targetChunks(
     kind: options.kind,
     requested: options.batchSize ?? DEFAULT_INPUTS_PER_PASS,
     label: options.label,
+    ...(options.factor === undefined ? {} : { factor: options.factor }),
   });
   return mapChunks(images, batch, (x, start, end) => {
     const weights = targetWeights(sliceTarget(target, start, end), model.classes);

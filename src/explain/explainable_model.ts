@@ -5,7 +5,8 @@
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { fusedForward } from "../model/cnn_fused.ts";
-import { graphLogits, graphTensors, type ModelGraph } from "./graph.ts";
+import { disposeGraph, graphLogits, graphTensors, type ModelGraph } from "./graph.ts";
+import { graphProblemNow, layerClassProblem, readsSynchronously } from "./graph_check.ts";
 import { layersGraph } from "./graph_layers.ts";
 
 /**
@@ -41,8 +42,11 @@ export interface ExplainableModel {
 
 /**
  * Wraps a tfjs LayersModel (Sequential or functional). A final softmax is left out: the model is explained on
- * the logits before it (`outputs: "pre-softmax"`). When hans cannot read the model's layers, the methods that
- * need a graph are unavailable (`graphUnavailable` says why) and the logits are the model's output.
+ * the logits before it (`outputs: "pre-softmax"`). hans reads the model's layers as a graph and keeps it only
+ * when it can trust it, as `loadModel` does: every layer is the class its name says, and, where the backend
+ * reads synchronously (cpu, wasm; not WebGPU), the graph's output reproduces the model's on two seeded random
+ * images (`graphProblem`). Otherwise the methods that need a graph are unavailable (`graphUnavailable` says
+ * why) and the logits are the model's output.
  *
  * @example
  * ```ts
@@ -71,9 +75,27 @@ export function fromLayersModel(model: tf.LayersModel): ExplainableModel {
 
 /**
  * {@link fromLayersModel} before a one-output model becomes two classes: `classes` is the model's output width
- * and `logits` its output, or the input of a final softmax or sigmoid.
+ * and `logits` its output, or the input of a final softmax or sigmoid. With `reproduce: false` the graph's
+ * output is not compared with the model's here: `loadModel` compares them itself, knowing whether the model
+ * gives probabilities, and on any backend.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 1, name: "head" })];
+ * const net = tf.sequential({ layers });
+ * const model = layersModelLogits(net);
+ * assert.deepEqual([model.classes, model.outputs, model.graph?.output], [1, "logits", "head"]);
+ * net.dispose();
+ * ```
  */
-export function layersModelLogits(model: tf.LayersModel): ExplainableModel {
+export function layersModelLogits(
+  model: tf.LayersModel,
+  { reproduce = true }: { reproduce?: boolean } = {},
+): ExplainableModel {
   const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
   // On hans's WebGPU kernels, a Sequential model's conv + ReLU + pool and dense layers run fused.
   // (Only while that backend is active: forward-only work may run the same model on wasm.)
@@ -91,6 +113,11 @@ export function layersModelLogits(model: tf.LayersModel): ExplainableModel {
     if (!(e instanceof HansError)) throw e;
     return { classes, logits: apply, outputs: "logits", graphUnavailable: e.message, tensors: weights };
   }
+  const problem = layerClassProblem(model) ?? (reproduce ? reproductionProblem(model, graph) : undefined);
+  if (problem) {
+    disposeGraph(graph);
+    return { classes, logits: apply, outputs: "logits", graphUnavailable: problem, tensors: weights };
+  }
   const tensors = () => [...weights(), ...graphTensors(graph)];
   if (!graph.softmaxRemoved && !graph.sigmoidRemoved) {
     return { classes, logits: apply, outputs: "logits", graph, tensors };
@@ -102,6 +129,22 @@ export function layersModelLogits(model: tf.LayersModel): ExplainableModel {
     graph,
     tensors,
   };
+}
+
+/**
+ * Why `graph` does not reproduce `model`'s output on the probe of {@link graphProblemNow}, or undefined: also
+ * when it cannot be told here (a backend that reads only asynchronously, an input of unknown size).
+ */
+function reproductionProblem(model: tf.LayersModel, graph: ModelGraph): string | undefined {
+  const [, height, width, channels] = model.inputs[0].shape;
+  const known = [height, width, channels].every((d) => typeof d === "number" && d > 0);
+  if (!readsSynchronously() || model.inputs[0].shape.length !== 4 || !known) return undefined;
+  const forward = (x: tf.Tensor4D) => model.apply(x, { training: false }) as tf.Tensor;
+  try {
+    return graphProblemNow(graph, forward, [height!, width!, channels!]);
+  } catch (e) {
+    return `hans's reading of the model fails on images (${(e as Error).message?.split("\n")[0]}).`;
+  }
 }
 
 /**

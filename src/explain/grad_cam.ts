@@ -7,10 +7,13 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { evaluate, type ModelGraph, pickSpatialNode } from "./graph.ts";
+import { evaluate, type ModelGraph } from "./graph.ts";
+import { boundaryOf, logitsFrom, pickSpatialNode } from "./graph_query.ts";
 import { type ExplainableModel, modelGraph } from "./explainable_model.ts";
-import { inputsPerPass, mapChunks } from "./batching.ts";
-import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
+import { targetChunks } from "./batching.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
+import { batchSize, flag, text } from "./option_checks.ts";
+import { type Target, targetScores } from "./target.ts";
 
 /** Options of {@link gradCam}. */
 export interface GradCamOptions {
@@ -20,91 +23,6 @@ export interface GradCamOptions {
   relu?: boolean;
   /** Images per backward pass (default 256). */
   batchSize?: number;
-}
-
-/**
- * Names of the nodes whose values depend on node `name` (itself included).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { tf } from "../deps.ts";
- * import { layersGraph } from "./graph_layers.ts";
- *
- * await tf.setBackend("cpu");
- * const layers = [
- *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu", name: "conv" }),
- *   tf.layers.flatten(),
- *   tf.layers.dense({ units: 3 }),
- * ];
- * const net = tf.sequential({ layers });
- * const graph = layersGraph(net);
- * const below = downstreamOf(graph, "conv");
- * assert.equal(below.size, graph.nodes.length - 1); // everything but the input
- * assert.ok(below.has("conv") && below.has(graph.output) && !below.has(graph.input));
- * net.dispose();
- * ```
- */
-export function downstreamOf(graph: ModelGraph, name: string): Set<string> {
-  const below = new Set([name]);
-  for (const node of graph.nodes) {
-    if (node.inputs.some((i) => below.has(i))) below.add(node.name);
-  }
-  return below;
-}
-
-/**
- * The logits with the value of node `layer` replaced by `a`: everything that does not depend on the layer is
- * taken from `values` (a full forward pass), so only the part of the graph after the layer runs.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { tf } from "../deps.ts";
- * import { evaluate } from "./graph.ts";
- * import { layersGraph } from "./graph_layers.ts";
- *
- * await tf.setBackend("cpu");
- * const layers = [
- *   tf.layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 3, activation: "relu", name: "conv" }),
- *   tf.layers.flatten(),
- *   tf.layers.dense({ units: 3, biasInitializer: "ones" }),
- * ];
- * const net = tf.sequential({ layers });
- * const graph = layersGraph(net);
- * tf.tidy(() => {
- *   const values = evaluate(graph, tf.randomUniform([2, 4, 4, 1]), [graph.output, "conv"]);
- *   // With the conv layer's value set to zeros, only the dense layer's bias (ones) is left of the logits.
- *   const logits = logitsFrom(graph, values, "conv", tf.zerosLike(values.get("conv")!));
- *   assert.deepEqual(logits.arraySync(), [[1, 1, 1], [1, 1, 1]]);
- * });
- * net.dispose();
- * ```
- */
-export function logitsFrom(
-  graph: ModelGraph,
-  values: Map<string, tf.Tensor>,
-  layer: string,
-  a: tf.Tensor,
-): tf.Tensor2D {
-  const below = downstreamOf(graph, layer);
-  const given = new Map([...values].filter(([name]) => !below.has(name)));
-  given.set(layer, a);
-  return evaluate(graph, null, [graph.output], { given, release: true }).get(graph.output) as tf.Tensor2D;
-}
-
-/**
- * The values the part of the graph after `layer` needs from before it: the layer's own and those of skip
- * connections around it. A pass that computes just these holds only its working set.
- */
-function boundaryOf(graph: ModelGraph, layer: string): string[] {
-  const below = downstreamOf(graph, layer);
-  const boundary = new Set([layer]);
-  for (const node of graph.nodes) {
-    if (!below.has(node.name) || node.name === layer) continue;
-    for (const input of node.inputs) if (!below.has(input)) boundary.add(input);
-  }
-  return [...boundary];
 }
 
 /**
@@ -207,15 +125,36 @@ export async function gradCam(
   target: Target,
   options: GradCamOptions = {},
 ): Promise<tf.Tensor3D> {
+  options = checkOptions(gradCamMethod, options);
   const graph = modelGraph(model, "Grad-CAM");
   const layer = pickSpatialNode(graph, options.layer, "Grad-CAM");
-  const batch = await inputsPerPass(model, images, {
-    kind: "forward",
-    requested: options.batchSize ?? 256,
-    label: "Grad-CAM",
-  });
-  return mapChunks(images, batch, (x, start, end) => {
-    const w = targetWeights(sliceTarget(target, start, end), model.classes);
-    return gradCamMaps(graph, layer, x, w, options.relu ?? true);
-  });
+  return await targetChunks(
+    model,
+    images,
+    target,
+    { kind: "forward", label: "Grad-CAM", batchSize: options.batchSize },
+    (x, w) => gradCamMaps(graph, layer, x, w, options.relu ?? true),
+  );
 }
+
+/** Grad-CAM as a registered method (`explain("grad_cam", …)`). */
+export const gradCamMethod: MethodDescriptor<"grad_cam", GradCamOptions> = {
+  name: "grad_cam",
+  label: "Grad-CAM",
+  signed: false,
+  description:
+    "last 4-D layer of at least 2×2 the logits depend on (or --layer), ReLU, bilinear upsampling with " +
+    "half-pixel centres",
+  attribution: true,
+  needs: "layer",
+  cost: "single",
+  options: {
+    layer: text("layer (node) name (default the last 4-D layer of at least 2×2 the logits depend on)"),
+    relu: flag("keep only positive evidence (true, the default), as in the paper"),
+    batchSize: batchSize(),
+  },
+  passes: () => ({ forward: 1.5, backward: 0 }),
+  linearInTarget: (o) => o.relu === false,
+  defaults: () => ({ relu: true }),
+  explain: gradCam,
+};

@@ -4,14 +4,16 @@
  */
 import type { tf } from "../deps.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
-import { inputGradients, inputsPerPass, mapChunks, reduceChannels } from "./batching.ts";
-import { sliceTarget, type Target, targetWeights } from "./target.ts";
+import { inputGradients, reduceChannels, targetChunks } from "./batching.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
+import { batchSize, flag } from "./option_checks.ts";
+import type { Target } from "./target.ts";
 
 /** Options of {@link gradient}. */
 export interface GradientOptions {
   /** Max of |gradient| over channels (true, the default) or the signed sum over channels (false). */
   absolute?: boolean;
-  /** Most images per backward pass (default 128; fewer when the device or the memory budget needs it). */
+  /** Most images per backward pass (default 256; fewer when the device or the memory budget needs it). */
   batchSize?: number;
 }
 
@@ -38,20 +40,37 @@ export interface GradientOptions {
  * net.dispose();
  * ```
  */
-export async function gradient(
+export function gradient(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: GradientOptions = {},
 ): Promise<tf.Tensor3D> {
+  options = checkOptions(gradientMethod, options);
   const absolute = options.absolute ?? true;
-  const batch = await inputsPerPass(model, images, {
-    kind: "backward",
-    requested: options.batchSize ?? 128,
-    label: "Gradient",
-  });
-  return mapChunks(images, batch, (x, start, end) => {
-    const w = targetWeights(sliceTarget(target, start, end), model.classes);
-    return reduceChannels(inputGradients(model, x, w), absolute);
-  });
+  return targetChunks(
+    model,
+    images,
+    target,
+    { kind: "backward", label: "Gradient", batchSize: options.batchSize },
+    (x, weights) => reduceChannels(inputGradients(model, x, weights), absolute),
+  );
 }
+
+/** The gradient as a registered method (`explain("gradient", …)`). */
+export const gradientMethod: MethodDescriptor<"gradient", GradientOptions> = {
+  name: "gradient",
+  label: "Gradient",
+  signed: false,
+  description: "max over channels of |∂score/∂x| (Simonyan et al.)",
+  attribution: true,
+  cost: "single",
+  options: {
+    absolute: flag("max of |gradient| over channels (true, the default) or the signed sum (false)"),
+    batchSize: batchSize(),
+  },
+  passes: () => ({ forward: 0, backward: 1 }),
+  linearInTarget: (o) => !(o.absolute ?? true),
+  defaults: () => ({ absolute: true }),
+  explain: gradient,
+};

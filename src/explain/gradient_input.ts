@@ -4,8 +4,10 @@
  */
 import { tf } from "../deps.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
-import { inputGradients, inputsPerPass, mapChunks, reduceChannels } from "./batching.ts";
-import { sliceTarget, type Target, targetWeights } from "./target.ts";
+import { inputGradients, reduceChannels, targetChunks } from "./batching.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
+import { batchSize, flag } from "./option_checks.ts";
+import type { Target } from "./target.ts";
 
 /** Options of {@link gradientInput}. */
 export interface GradientInputOptions {
@@ -43,14 +45,31 @@ export async function gradientInput(
   target: Target,
   options: GradientInputOptions = {},
 ): Promise<tf.Tensor3D> {
+  options = checkOptions(gradientInputMethod, options);
   const absolute = options.absolute ?? false;
-  const batch = await inputsPerPass(model, images, {
-    kind: "backward",
-    requested: options.batchSize ?? 128,
-    label: "Gradient × input",
-  });
-  return mapChunks(images, batch, (x, start, end) => {
-    const w = targetWeights(sliceTarget(target, start, end), model.classes);
-    return reduceChannels(tf.mul(inputGradients(model, x, w), x) as tf.Tensor4D, absolute);
-  });
+  return await targetChunks(
+    model,
+    images,
+    target,
+    { kind: "backward", label: "Gradient × input", batchSize: options.batchSize },
+    (x, w) => reduceChannels(tf.mul(inputGradients(model, x, w), x) as tf.Tensor4D, absolute),
+  );
 }
+
+/** Gradient × input as a registered method (`explain("gradient_input", …)`). */
+export const gradientInputMethod: MethodDescriptor<"gradient_input", GradientInputOptions> = {
+  name: "gradient_input",
+  label: "Gradient × input",
+  signed: true,
+  description: "sum over channels of x · ∂score/∂x",
+  attribution: true,
+  cost: "single",
+  options: {
+    absolute: flag("signed sum over channels (false, the default) or max of |value| (true)"),
+    batchSize: batchSize(),
+  },
+  passes: () => ({ forward: 0, backward: 1 }),
+  linearInTarget: (o) => !(o.absolute ?? false),
+  defaults: () => ({ absolute: false }),
+  explain: gradientInput,
+};

@@ -20,7 +20,8 @@ import {
   type ModelGraph,
   runNode,
 } from "./graph.ts";
-import { stripSoftmax, topologicalOrder } from "./graph_layers.ts";
+import { topologicalOrder } from "./graph_query.ts";
+import { stripSoftmax } from "./strip_softmax.ts";
 
 /** One node of a GraphDef in JSON. */
 export interface GraphDefNode {

@@ -13,13 +13,9 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import {
-  ancestorsOfOutput,
-  type ExplicitPadding,
-  type GraphActivation,
-  type GraphNode,
-  type ModelGraph,
-} from "./graph.ts";
+import type { ExplicitPadding, GraphActivation, GraphNode, ModelGraph } from "./graph.ts";
+import { topologicalOrder } from "./graph_query.ts";
+import { stripSoftmax } from "./strip_softmax.ts";
 
 type Layer = tf.layers.Layer;
 type Config = Record<string, unknown>;
@@ -141,116 +137,6 @@ export function layersGraph(model: tf.LayersModel): ModelGraph {
   };
   stripSoftmax(graph);
   return graph;
-}
-
-/**
- * Leaves a final softmax (or sigmoid) out: such an activation on the output node becomes linear (a copy of the
- * node, the model untouched), such a node is skipped, identities after it included. Nodes the logits do not
- * depend on are dropped.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { ModelGraph } from "./graph.ts";
- *
- * const graph: ModelGraph = {
- *   nodes: [
- *     { op: "input", name: "x", inputs: [] },
- *     { op: "identity", name: "logits", inputs: ["x"] },
- *     { op: "activation", name: "probabilities", inputs: ["logits"], activation: "softmax" },
- *   ],
- *   input: "x",
- *   output: "probabilities",
- *   softmaxRemoved: false,
- *   shapes: new Map(),
- *   source: "graph-model",
- *   owned: [],
- * };
- * stripSoftmax(graph);
- * assert.equal(graph.output, "logits");
- * assert.equal(graph.softmaxRemoved, true);
- * assert.deepEqual(graph.nodes.map((n) => n.name), ["x", "logits"]);
- * ```
- */
-export function stripSoftmax(graph: ModelGraph): void {
-  leaveOutSoftmax(graph);
-  const keep = ancestorsOfOutput(graph);
-  graph.nodes = graph.nodes.filter((n) => keep.has(n.name));
-}
-
-function leaveOutSoftmax(graph: ModelGraph): void {
-  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
-  let name = graph.output;
-  let node = byName.get(name)!;
-  while (node.op === "identity" && node.inputs.length === 1) node = byName.get(node.inputs[0])!;
-  const removed = (activation: string) => {
-    if (activation === "softmax") graph.softmaxRemoved = true;
-    else graph.sigmoidRemoved = true;
-  };
-  if (node.op === "activation" && (node.activation === "softmax" || node.activation === "sigmoid")) {
-    graph.output = node.inputs[0];
-    removed(node.activation);
-    return;
-  }
-  if ("activation" in node && (node.activation === "softmax" || node.activation === "sigmoid")) {
-    const linear = { ...node, activation: "linear" as const };
-    graph.nodes = graph.nodes.map((n) => (n === node ? linear : n));
-    graph.output = node.name;
-    removed(node.activation);
-    return;
-  }
-  name = node.name;
-  graph.output = name;
-}
-
-/**
- * Sorts nodes so that each comes after its inputs (stable where the order is already right).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- *
- * const sorted = topologicalOrder([
- *   { op: "identity", name: "b", inputs: ["a"] },
- *   { op: "input", name: "a", inputs: [] },
- * ]);
- * assert.deepEqual(sorted.map((n) => n.name), ["a", "b"]);
- * assert.throws(() => topologicalOrder([{ op: "identity", name: "c", inputs: ["c"] }]), /cycle/);
- * ```
- */
-export function topologicalOrder(nodes: GraphNode[]): GraphNode[] {
-  const byName = new Map(nodes.map((n) => [n.name, n]));
-  const state = new Map<string, "visiting" | "done">();
-  const out: GraphNode[] = [];
-  // Depth first with a stack of its own (a chain of 100,000 nodes must not overflow the call stack): each frame
-  // is a node and the index of its next input to visit.
-  const stack: [GraphNode, number][] = [];
-  const enter = (node: GraphNode) => {
-    const seen = state.get(node.name);
-    if (seen === "done") return;
-    if (seen === "visiting") throw new HansError(`the model has a cycle through "${node.name}".`);
-    state.set(node.name, "visiting");
-    stack.push([node, 0]);
-  };
-  for (const root of nodes) {
-    enter(root);
-    while (stack.length > 0) {
-      const frame = stack[stack.length - 1];
-      const [node, next] = frame;
-      if (next < node.inputs.length) {
-        frame[1]++;
-        const i = node.inputs[next];
-        const input = byName.get(i);
-        if (!input) throw new HansError(`node "${node.name}" reads "${i}", which the model does not have.`);
-        enter(input);
-        continue;
-      }
-      stack.pop();
-      state.set(node.name, "done");
-      out.push(node);
-    }
-  }
-  return out;
 }
 
 function readLayer(layer: Layer, inputs: string[], owned: tf.Tensor[]): GraphNode[] {

@@ -9,8 +9,10 @@
 import { tf } from "../deps.ts";
 import { evaluate, type ModelGraph } from "./graph.ts";
 import { type ExplainableModel, modelGraph } from "./explainable_model.ts";
-import { inputsPerPass, mapChunks, reduceChannels } from "./batching.ts";
-import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
+import { reduceChannels, targetChunks } from "./batching.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
+import { batchSize, flag } from "./option_checks.ts";
+import { type Target, targetScores } from "./target.ts";
 
 /** Options of {@link guidedBackprop}. */
 export interface GuidedBackpropOptions {
@@ -149,14 +151,34 @@ export async function guidedBackprop(
   target: Target,
   options: GuidedBackpropOptions = {},
 ): Promise<tf.Tensor3D> {
+  options = checkOptions(guidedBackpropMethod, options);
   const graph = modelGraph(model, "Guided Backprop");
-  const batch = await inputsPerPass(model, images, {
-    kind: "backward",
-    requested: options.batchSize ?? 128,
-    label: "Guided Backprop",
-  });
-  return mapChunks(images, batch, (x, start, end) => {
-    const w = targetWeights(sliceTarget(target, start, end), model.classes);
-    return reduceChannels(guidedGradients(graph, x, w), options.absolute ?? true);
-  });
+  return await targetChunks(
+    model,
+    images,
+    target,
+    { kind: "backward", label: "Guided Backprop", batchSize: options.batchSize },
+    (x, w) => reduceChannels(guidedGradients(graph, x, w), options.absolute ?? true),
+  );
 }
+
+/** Guided Backprop as a registered method (`explain("guided_backprop", …)`). */
+export const guidedBackpropMethod: MethodDescriptor<"guided_backprop", GuidedBackpropOptions> = {
+  name: "guided_backprop",
+  label: "Guided Backprop",
+  signed: false,
+  description:
+    "max over channels of |gradient| with every ReLU (and ReLU6) passing only positive gradients of " +
+    "inputs where it is open",
+  attribution: true,
+  needs: "graph",
+  cost: "single",
+  options: {
+    absolute: flag("max of |value| over channels (true, the default) or the signed sum (false)"),
+    batchSize: batchSize(),
+  },
+  passes: () => ({ forward: 0, backward: 1 }),
+  linearInTarget: (o) => !(o.absolute ?? true),
+  defaults: () => ({ absolute: true }),
+  explain: guidedBackprop,
+};

@@ -4,12 +4,14 @@
  * @module
  */
 import type { tf } from "../deps.ts";
-import { pickSpatialNode } from "./graph.ts";
+import { pickSpatialNode } from "./graph_query.ts";
 import { gradCamMaps } from "./grad_cam.ts";
 import { guidedGradients } from "./guided_backprop.ts";
 import { type ExplainableModel, modelGraph } from "./explainable_model.ts";
-import { inputsPerPass, mapChunks, reduceChannels } from "./batching.ts";
-import { sliceTarget, type Target, targetWeights } from "./target.ts";
+import { reduceChannels, targetChunks } from "./batching.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
+import { batchSize, flag, text } from "./option_checks.ts";
+import type { Target } from "./target.ts";
 
 /** Options of {@link guidedGradCam}. */
 export interface GuidedGradCamOptions {
@@ -52,17 +54,38 @@ export async function guidedGradCam(
   target: Target,
   options: GuidedGradCamOptions = {},
 ): Promise<tf.Tensor3D> {
+  options = checkOptions(guidedGradCamMethod, options);
   const graph = modelGraph(model, "Guided Grad-CAM");
   const layer = pickSpatialNode(graph, options.layer, "Guided Grad-CAM");
-  const batch = await inputsPerPass(model, images, {
-    kind: "backward",
+  const chunks = {
+    kind: "backward" as const,
     factor: 1.5,
-    requested: options.batchSize ?? 128,
     label: "Guided Grad-CAM",
-  });
-  return mapChunks(images, batch, (x, start, end) => {
-    const w = targetWeights(sliceTarget(target, start, end), model.classes);
+    batchSize: options.batchSize,
+  };
+  return await targetChunks(model, images, target, chunks, (x, w) => {
     const cam = gradCamMaps(graph, layer, x, w, true).expandDims(3);
     return reduceChannels(guidedGradients(graph, x, w).mul(cam) as tf.Tensor4D, options.absolute ?? true);
   });
 }
+
+/** Guided Grad-CAM as a registered method (`explain("guided_grad_cam", …)`). */
+export const guidedGradCamMethod: MethodDescriptor<"guided_grad_cam", GuidedGradCamOptions> = {
+  name: "guided_grad_cam",
+  label: "Guided Grad-CAM",
+  signed: false,
+  description:
+    "Guided Backprop × Grad-CAM (last 4-D layer of at least 2×2, half-pixel bilinear upsampling); max " +
+    "over channels of |value|",
+  attribution: true,
+  needs: "layer",
+  cost: "single",
+  options: {
+    layer: text("Grad-CAM's layer (default the last 4-D layer of at least 2×2 the logits depend on)"),
+    absolute: flag("max of |value| over channels (true, the default) or the signed sum (false)"),
+    batchSize: batchSize(),
+  },
+  passes: () => ({ forward: 1.5, backward: 1 }),
+  defaults: () => ({ absolute: true }),
+  explain: guidedGradCam,
+};

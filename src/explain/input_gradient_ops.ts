@@ -73,7 +73,7 @@ function dilate(dy: tf.Tensor4D, [sh, sw]: [number, number]): tf.Tensor4D {
 
 /**
  * Rows `[before, after]` and columns `[before, after]` cut from `x` `[b,h,w,c]`, as one slice of rows of
- * `w·c` values (tfjs's wasm backend copies a 4-D slice one pixel at a time: 25 ms for a 113×113×96 image).
+ * `w·c` values (tfjs's wasm backend copies a 4-D slice one pixel at a time; docs/performance.md).
  *
  * @example
  * ```ts

@@ -9,7 +9,15 @@
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
-import { inputsPerPass, mapChunks, reduceChannels, sampledGradients } from "./batching.ts";
+import {
+  DEFAULT_INPUTS_PER_PASS,
+  inputsPerPass,
+  mapChunks,
+  reduceChannels,
+  sampledGradients,
+} from "./batching.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
+import { batchSize, finiteNumber, flag, oneOf, wholeNumber } from "./option_checks.ts";
 import { sliceTarget, type Target, targetWeights } from "./target.ts";
 
 /**
@@ -131,47 +139,6 @@ export function quadrature(
 }
 
 /**
- * Throws a HansError when an option of Integrated Gradients has a value it cannot take: `steps` and
- * `maxSteps` whole numbers ≥ 1 with `maxSteps` ≥ `steps`, `tolerance` a positive number, `method` one of
- * {@link INTEGRATION_METHODS}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- *
- * checkIntegratedGradientsOptions({ steps: 8, tolerance: 0.01, maxSteps: 128, method: "riemann_middle" });
- * assert.throws(() => checkIntegratedGradientsOptions({ tolerance: 0 }), /tolerance 0 must be a positive/);
- * assert.throws(() => checkIntegratedGradientsOptions({ steps: 64, maxSteps: 32 }), /maxSteps 32/);
- * ```
- */
-export function checkIntegratedGradientsOptions(options: IntegratedGradientsOptions): void {
-  const { steps, maxSteps, tolerance, method } = options;
-  const whole = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1;
-  if (steps !== undefined && !whole(steps)) {
-    throw new HansError(`integrated_gradients: steps ${steps} must be a whole number ≥ 1.`);
-  }
-  if (maxSteps !== undefined && !(whole(maxSteps) && maxSteps >= (steps ?? 1))) {
-    throw new HansError(
-      `integrated_gradients: maxSteps ${maxSteps} must be a whole number ≥ steps (${steps ?? 1}).`,
-    );
-  }
-  if (
-    tolerance !== undefined && !(typeof tolerance === "number" && Number.isFinite(tolerance) && tolerance > 0)
-  ) {
-    throw new HansError(
-      `integrated_gradients: tolerance ${tolerance} must be a positive number (a relative completeness error).`,
-    );
-  }
-  if (method !== undefined && !INTEGRATION_METHODS.includes(method)) {
-    throw new HansError(
-      `integrated_gradients: method "${method}" is not a quadrature rule; use ${
-        INTEGRATION_METHODS.join(" or ")
-      }.`,
-    );
-  }
-}
-
-/**
  * Integrated Gradients maps `[n,H,W]`; signed sum over channels by default, so they sum to the score gap.
  *
  * @example
@@ -198,7 +165,7 @@ export async function integratedGradients(
   target: Target,
   options: IntegratedGradientsOptions = {},
 ): Promise<tf.Tensor3D> {
-  checkIntegratedGradientsOptions(options);
+  options = checkOptions(integratedGradientsMethod, options);
   const steps = options.steps ?? 32;
   if ((options.maxSteps ?? Math.max(DEFAULT_MAX_STEPS, steps)) > steps) {
     return (await integrate(model, images, target, options)).maps;
@@ -206,7 +173,7 @@ export async function integratedGradients(
   const rule = quadrature(options.method ?? "gausslegendre", steps);
   const batchSize = await inputsPerPass(model, images, {
     kind: "backward",
-    requested: options.batchSize ?? 256,
+    requested: options.batchSize ?? DEFAULT_INPUTS_PER_PASS,
     label: "Integrated Gradients",
   });
   const chunkImages = Math.max(1, Math.floor(batchSize / steps));
@@ -250,8 +217,7 @@ export function integratedGradientsWithReport(
   target: Target,
   options: IntegratedGradientsOptions = {},
 ): Promise<IntegratedGradientsReport> {
-  checkIntegratedGradientsOptions(options);
-  return integrate(model, images, target, options);
+  return integrate(model, images, target, checkOptions(integratedGradientsMethod, options));
 }
 
 /** Attributions `[m,H,W,C]` of a chunk: (x − baseline) ⊙ Σ_k w_k ∇f(baseline + t_k (x − baseline)). */
@@ -340,7 +306,7 @@ async function integrate(
   const baseline = options.baseline ?? 0;
   const batchSize = await inputsPerPass(model, images, {
     kind: "backward",
-    requested: options.batchSize ?? 256,
+    requested: options.batchSize ?? DEFAULT_INPUTS_PER_PASS,
     label: "Integrated Gradients",
   });
   const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
@@ -364,6 +330,7 @@ async function integrate(
       const x = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
       const w = targetWeights(sliceTarget(target, start, end), model.classes);
       const parts: { maps: tf.Tensor3D; index: number[] }[] = [];
+      const best = new Map<number, { map: tf.Tensor3D; error: number; steps: number }>();
       try {
         // f(x) − f(baseline) per image: one forward pass over the chunk and a single baseline image.
         const gapChunk = tf.tidy(() => {
@@ -389,24 +356,31 @@ async function integrate(
           const totalsTensor = tf.sum(a, [1, 2, 3]);
           const totals = await totalsTensor.data();
           totalsTensor.dispose();
+          // Each image keeps its best map so far: more points usually lower the error, but not always.
+          const reduced = reduceChannels(a, options.absolute ?? false);
+          a.dispose();
           const done: number[] = [];
           group.forEach((i, j) => {
             const g = gaps[i];
             const error = Math.abs(totals[j] - g) / Math.max(Math.abs(g), GAP_FLOOR);
-            steps[start + i] = s;
-            completenessError[start + i] = error;
-            gap[start + i] = g;
+            const kept = best.get(i);
+            if (!kept || error < kept.error) {
+              kept?.map.dispose();
+              best.set(i, { map: reduced.slice([j, 0, 0], [1, -1, -1]), error, steps: s });
+            }
             if (error <= tolerance || s >= maxSteps) done.push(j);
             else nextOf[i] = nextSteps(s, error, tolerance, maxSteps);
           });
-          if (done.length > 0) {
-            const maps = tf.tidy(() => {
-              const kept = done.length === group.length ? a : tf.gather(a, done) as tf.Tensor4D;
-              return reduceChannels(kept, options.absolute ?? false);
-            });
-            parts.push({ maps, index: done.map((j) => group[j]) });
+          reduced.dispose();
+          for (const j of done) {
+            const i = group[j];
+            const kept = best.get(i)!;
+            best.delete(i);
+            steps[start + i] = kept.steps;
+            completenessError[start + i] = kept.error;
+            gap[start + i] = gaps[i];
+            parts.push({ maps: kept.map, index: [i] });
           }
-          a.dispose();
           const finished = new Set(done.map((j) => group[j]));
           open = open.filter((i) => !finished.has(i));
         }
@@ -421,6 +395,7 @@ async function integrate(
         }));
       } finally {
         parts.forEach((p) => p.maps.dispose());
+        best.forEach((b) => b.map.dispose());
         tf.dispose([x, w]);
       }
     }
@@ -433,3 +408,69 @@ async function integrate(
   chunks.forEach((c) => c.dispose());
   return { maps, steps, completenessError, gap };
 }
+
+/** Integrated Gradients as a registered method (`explain("integrated_gradients", …)`). */
+export const integratedGradientsMethod: MethodDescriptor<"integrated_gradients", IntegratedGradientsOptions> =
+  {
+    name: "integrated_gradients",
+    label: "Integrated Gradients",
+    signed: true,
+    description:
+      "32 Gauss–Legendre points on the path from a black baseline, more (up to 256) until the map " +
+      "sums to f(x) − f(baseline) within 5%",
+    attribution: true,
+    cost: "path",
+    options: {
+      steps: wholeNumber("points on the path tried first (default 32)", 1),
+      method: oneOf("quadrature rule (default gausslegendre)", INTEGRATION_METHODS),
+      tolerance: finiteNumber("relative completeness error to reach per image (default 0.05)", { above: 0 }),
+      maxSteps: wholeNumber("most points per image (default 256, or steps if larger)", 1),
+      baseline: finiteNumber("baseline pixel value (default 0, black)"),
+      absolute: flag("max of |value| over channels (true) or the signed sum (false, the default)"),
+      batchSize: batchSize(),
+    },
+    presets: { quick: { steps: 8 } },
+    checkTogether: ({ steps, maxSteps }) => {
+      if (maxSteps !== undefined && maxSteps < (steps ?? 1)) {
+        throw new HansError(
+          `integrated_gradients option maxSteps must be a whole number ≥ steps (${
+            steps ?? 1
+          }); got ${maxSteps}.`,
+        );
+      }
+    },
+    passes: (o) => {
+      const steps = o.steps ?? 32;
+      return {
+        forward: 1,
+        backward: worstCasePasses(steps, o.maxSteps ?? Math.max(DEFAULT_MAX_STEPS, steps)),
+      };
+    },
+    cheaper: (o) => {
+      if (o.maxSteps !== undefined) return [];
+      const steps = o.steps ?? 32;
+      return [128, 64, steps].filter((m) => m >= steps && m < DEFAULT_MAX_STEPS).map((maxSteps) => ({
+        ...o,
+        maxSteps,
+      }));
+    },
+    linearInTarget: (o) => !(o.absolute ?? false),
+    defaults: () => ({
+      steps: 32,
+      maxSteps: DEFAULT_MAX_STEPS,
+      tolerance: DEFAULT_TOLERANCE,
+      method: "gausslegendre",
+      baseline: 0,
+      absolute: false,
+    }),
+    explain: integratedGradients,
+    explainReport: async (model, images, target, options) => {
+      const { maps, steps, completenessError, gap } = await integratedGradientsWithReport(
+        model,
+        images,
+        target,
+        options,
+      );
+      return { maps, report: { steps, completenessError, gap } };
+    },
+  };

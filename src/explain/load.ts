@@ -4,21 +4,21 @@
  * finds out whether it outputs logits or probabilities, and wraps it as an {@link ExplainableModel}.
  * @module
  */
-import { dirname, isAbsolute, join, resolve, sep as SEP } from "node:path";
-import { displayUrl, downloadDeadline, fetchBytes, insideFolder, isHttpUrl } from "../data/fetch.ts";
-import { checkRegularFile, readFileBounded } from "../data/read.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { checkWebgpuErrors, webgpuErrors } from "../backend.ts";
-import { checkMemory } from "../limits.ts";
+import { checkMemory, MAX_INPUT_VALUES } from "../limits.ts";
 import { disposeGraph, graphLogits, graphTensors, type ModelGraph } from "./graph.ts";
+import { graphProblem } from "./graph_check.ts";
 import { graphDefGraph, type GraphDefNode, probeShapes } from "./graph_graphdef.ts";
+import { checkGraphDef } from "./graphdef_check.ts";
 import {
   asTwoClasses,
   type ExplainableModel,
   layersModelLogits,
   type ModelOutputs,
 } from "./explainable_model.ts";
+import { locate } from "./model_source.ts";
 import type { ImageShape } from "../shortcuts/shortcut.ts";
 import {
   modelArtifacts,
@@ -41,9 +41,6 @@ export interface LoadModelOptions {
    */
   expect?: ImageShape;
 }
-
-/** Input values per image (height · width · channels) of the largest model hans runs: 4096·4096 of one channel. */
-export const MAX_INPUT_VALUES = 4096 * 4096;
 
 /** A loaded classifier and what hans found out about it. Dispose `model` when done. */
 export interface LoadedModel {
@@ -73,15 +70,6 @@ export interface LoadedModel {
   /** The model.json that was loaded: a path, or a URL without its user name and password (see `displayUrl`). */
   source: string;
 }
-
-/**
- * Nodes a GraphModel may have at most (its graph, the functions of its library and its initializer together).
- * TF.js reads a graph, plans its first run and runs it each in one step that nothing interrupts, not even
- * Ctrl-C; each is linear in the nodes, the first run the longest: about 25 µs per node on a 2-core machine
- * (0.9 s at 30,000 nodes, 1.3–3 s at 50,000 with the machine busy, 4.3 s at 200,000), whatever the op. At
- * 30,000 the longest such step stays under 1 s; image classifiers have a few thousand nodes at most.
- */
-export const MAX_GRAPH_NODES = 30_000;
 
 /** Added to probabilities before the log, so that a probability of 0 gives a finite logit. */
 const PROBABILITY_FLOOR = 1e-12;
@@ -208,79 +196,6 @@ function checkShape([height, width, channels]: [number, number, number], data: I
   }
 }
 
-/**
- * The model.json to read (a URL or a local path), how to read it, and how to read a weights file named in its
- * manifest. Weight paths stay inside the model's folder: for a local model, the file (symlinks resolved) must
- * lie under the folder of model.json; for a URL, it must have the same origin and lie under the URL's folder
- * (`insideFolder`), and so must every redirect hans follows for it. Anything else (an absolute path, `..` out
- * of the folder, another scheme or host) is refused by name. A URL is shown without its user name and password.
- */
-async function locate(
-  source: string,
-  options: LoadModelOptions,
-): Promise<
-  { file: string; readModel: () => Promise<Uint8Array>; readWeight: (path: string) => Promise<Uint8Array> }
-> {
-  if (isHttpUrl(source)) {
-    const url = source.endsWith("/") ? `${source}model.json` : source;
-    // Shown and recorded without a user name and password; fetched with them.
-    const file = displayUrl(url);
-    const base = new URL(".", url);
-    // One time limit for model.json and every weights file, not one per file.
-    const deadline = downloadDeadline(
-      options.timeoutMs,
-      "the whole model (model.json and all its weights files together)",
-      "check the connection, or download the model's files and pass their folder",
-    );
-    const folder = { folder: base, name: "the model's folder" };
-    return {
-      file,
-      readModel: () => fetchBytes(url, { deadline }),
-      readWeight: (path) => {
-        let weights: URL | undefined;
-        try {
-          weights = new URL(path, url);
-        } catch {
-          // not a URL at all: refused below
-        }
-        if (!weights || !insideFolder(weights, base)) {
-          throw new HansError(
-            `${file} names the weights file "${displayUrl(path)}", which is outside the model's folder ` +
-              `${displayUrl(base)}; hans reads weights only next to model.json.`,
-          );
-        }
-        // Redirects are followed only within the model's folder, with the same check as above.
-        return fetchBytes(weights.href, { deadline, within: folder });
-      },
-    };
-  }
-  const file = await localModelFile(source);
-  const readModel = () => withModelHint(() => readFileBounded(file, "model file"));
-  const readWeight = async (path: string) => {
-    const outside = () =>
-      new HansError(
-        `${file} names the weights file "${path}", which is outside the model's folder; hans reads weights ` +
-          `only next to model.json.`,
-      );
-    if (isAbsolute(path) || /^[a-z][a-z0-9+.-]*:/i.test(path)) throw outside();
-    let folder: string;
-    let target: string;
-    try {
-      folder = await Deno.realPath(dirname(file));
-      target = await Deno.realPath(resolve(dirname(file), path));
-    } catch (e) {
-      throw new HansError(
-        `weights file "${path}" of ${file} cannot be read (${
-          (e as Error).message
-        }); put it next to model.json.`,
-      );
-    }
-    if (!target.startsWith(folder + SEP)) throw outside();
-    return await readFileBounded(target, `weights file "${path}" of ${file}:`);
-  };
-  return { file, readModel, readWeight };
-}
-
 /** `layers` or `graph`, from the `format` field or, without one, from the shape of the topology. */
 function modelKind(json: ModelJson, file: string): "layers" | "graph" {
   if (json.format === "layers-model") return "layers";
@@ -300,83 +215,15 @@ function modelKind(json: ModelJson, file: string): "layers" | "graph" {
   );
 }
 
-/**
- * Checks a GraphModel's GraphDef before TF.js reads it: at most {@link MAX_GRAPH_NODES} nodes, every input a
- * node of the graph, and no cycle (except through a Merge, as in a while loop, which TF.js refuses itself when
- * it runs). Each problem is a HansError naming the node; linear in the nodes and their inputs.
- */
-function checkGraphDef(json: ModelJson, file: string): void {
-  const nodesOf = (graph: unknown): unknown[] => {
-    const node = (graph as { node?: unknown } | null | undefined)?.node;
-    return Array.isArray(node) ? node : [];
-  };
-  const functions = (json.modelTopology as { library?: { function?: unknown } }).library?.function;
-  const count = nodesOf(json.modelTopology).length + nodesOf(json.modelInitializer).length +
-    (Array.isArray(functions)
-      ? functions.reduce(
-        (n: number, f) => n + nodesOf({ node: (f as { nodeDef?: unknown })?.nodeDef }).length,
-        0,
-      )
-      : 0);
-  if (count > MAX_GRAPH_NODES) {
-    throw new HansError(
-      `${file} has ${count.toLocaleString("en")} nodes; hans loads GraphModels of at most ` +
-        `${MAX_GRAPH_NODES.toLocaleString("en")} nodes, so pass another --model.`,
-    );
-  }
-  const nodes = nodesOf(json.modelTopology) as GraphDefNode[];
-  const byName = new Map<string, GraphDefNode>();
-  for (const node of nodes) if (typeof node?.name === "string") byName.set(node.name, node);
-  // Input names as TF.js reads them: `^name` (a control input), `name`, `name:1`, `name:output:0`.
-  const inputsOf = (node: GraphDefNode): GraphDefNode[] =>
-    (Array.isArray(node.input) ? node.input : []).map((input) => {
-      const name = String(input).replace(/^\^/, "").split(":")[0];
-      const found = byName.get(name);
-      if (!found) {
-        throw new HansError(
-          `${file}: node "${node.name}" reads "${input}", which the model's graph does not have; convert the ` +
-            `model again with the tfjs converter.`,
-        );
-      }
-      return found;
-    });
-  // A Merge's inputs are checked but not followed: a while loop's cycle runs through one (TF.js runs it with
-  // executeAsync, and hans's probe says so).
-  const edges = (node: GraphDefNode) => {
-    const inputs = inputsOf(node);
-    return node.op === "Merge" ? [] : inputs;
-  };
-  // Depth first over the inputs, with a stack of its own; a node met again while still open closes a cycle.
-  const state = new Map<GraphDefNode, "open" | "done">();
-  for (const root of byName.values()) {
-    if (state.has(root)) continue;
-    state.set(root, "open");
-    const stack: { node: GraphDefNode; inputs: GraphDefNode[]; next: number }[] = [
-      { node: root, inputs: edges(root), next: 0 },
-    ];
-    while (stack.length > 0) {
-      const frame = stack[stack.length - 1];
-      if (frame.next === frame.inputs.length) {
-        state.set(frame.node, "done");
-        stack.pop();
-        continue;
-      }
-      const input = frame.inputs[frame.next++];
-      const seen = state.get(input);
-      if (seen === "open") {
-        throw new HansError(
-          `${file}: the model's graph has a cycle through node "${input.name}" (${input.op}), which TF.js ` +
-            `cannot run; pass another --model.`,
-        );
-      }
-      if (seen === "done") continue;
-      state.set(input, "open");
-      stack.push({ node: input, inputs: edges(input), next: 0 });
-    }
-  }
-}
+/** The model's two ways of running: tfjs's own forward pass, and hans's reading of it as an explainable model. */
+type Forward = (x: tf.Tensor4D) => tf.Tensor;
 
-/** Checks the model's input and output and wraps it; throws a HansError when it is not an image classifier. */
+/**
+ * Checks the model's input and output and wraps it; throws a HansError when it is not an image classifier. In
+ * steps: the input it declares, one probe pass (classes, probabilities), the logits as hans reads them, the
+ * graph kept only when it reproduces the model, probabilities turned into log-probabilities or log-odds where
+ * no logits are in reach, one output as two classes, and the tensors the forward pass reads.
+ */
 async function describe(
   model: tf.LayersModel | tf.GraphModel,
   kind: "layers" | "graph",
@@ -385,6 +232,49 @@ async function describe(
   weights: { specs: tf.io.WeightsManifestEntry[]; data: Uint8Array },
   expect: ImageShape | undefined,
 ): Promise<LoadedModel> {
+  const inputShape = declaredInput(model, kind, file, expect);
+  const forward: Forward = kind === "layers"
+    ? (x) => (model as tf.LayersModel).apply(x, { training: false }) as tf.Tensor
+    : (x) => (model as tf.GraphModel).execute(x) as tf.Tensor;
+  if (kind === "layers") {
+    checkMemory(
+      PROBE_BATCH * layersPassBytes(model as tf.LayersModel),
+      `the model check (one forward pass of ${file} on ${PROBE_BATCH} images, from its layers' output shapes)`,
+      "pass another --model",
+    );
+  }
+  const { classes, probabilities } = await probe(forward, inputShape, file);
+  const read = kind === "layers"
+    ? layersModelLogits(model as tf.LayersModel, { reproduce: false })
+    : graphModelLogits(model as tf.GraphModel, json, weights, inputShape, classes);
+  const checked = await withCheckedGraph(read, forward, inputShape, probabilities);
+  const onLogits = probabilities && checked.outputs === "logits"
+    ? fromProbabilities(checked, forward, classes)
+    : checked;
+  const explainable = classes === 1 ? asTwoClasses(onLogits) : onLogits;
+  return {
+    kind,
+    model,
+    explainable: { ...explainable, tensors: () => forwardTensors(model, kind, explainable.graph) },
+    inputShape,
+    classes: explainable.classes,
+    outputs: explainable.outputs ?? "logits",
+    probabilities,
+    source: file,
+  };
+}
+
+/**
+ * The model's one input as `[height, width, channels]`; a HansError when the model has another number of
+ * inputs or outputs, or an input that is not float32 images of a known size of at most `MAX_INPUT_VALUES`
+ * values (and `expect`'s size, when given), or a GraphModel with a fixed batch size.
+ */
+function declaredInput(
+  model: tf.LayersModel | tf.GraphModel,
+  kind: "layers" | "graph",
+  file: string,
+  expect: ImageShape | undefined,
+): [number, number, number] {
   const inputs = model.inputs;
   const outputs = model.outputs;
   if (inputs.length !== 1 || outputs.length !== 1) {
@@ -415,149 +305,116 @@ async function describe(
       `${file} takes batches of exactly ${batch} images; re-export it with a free batch dimension (-1).`,
     );
   }
-  const forward = kind === "layers"
-    ? (x: tf.Tensor4D) => (model as tf.LayersModel).apply(x, { training: false }) as tf.Tensor
-    : (x: tf.Tensor4D) => (model as tf.GraphModel).execute(x) as tf.Tensor;
-  if (kind === "layers") {
-    checkMemory(
-      PROBE_BATCH * layersPassBytes(model as tf.LayersModel),
-      `the model check (one forward pass of ${file} on ${PROBE_BATCH} images, from its layers' output shapes)`,
-      "pass another --model",
-    );
-  }
-  const { classes, probabilities } = await probe(forward, inputShape, file);
-  let explainable: ExplainableModel;
-  if (kind === "layers") {
-    explainable = layersModelLogits(model as tf.LayersModel);
-  } else {
-    const graphModel = model as tf.GraphModel;
-    explainable = { classes, logits: (x) => forward(x) as tf.Tensor2D, outputs: "logits" };
-    try {
-      const graph = graphDefGraph({
-        nodes: (json.modelTopology.node ?? []) as GraphDefNode[],
-        weights: graphModel.weights as Record<string, tf.Tensor[]>,
-        values: smallConstants(weights.specs, weights.data),
-        input: graphNodeName(json, "inputs", graphModel.inputNodes[0]),
-        output: graphNodeName(json, "outputs", graphModel.outputNodes[0]),
-      });
-      probeShapes(graph, inputShape);
-      explainable = {
-        classes,
-        logits: (x) => tf.tidy(() => graphLogits(graph, x)),
-        outputs: graph.softmaxRemoved ? "pre-softmax" : graph.sigmoidRemoved ? "pre-sigmoid" : "logits",
-        graph,
-      };
-    } catch (e) {
-      // A misread graph must not refuse a model that runs in tfjs: any error here only costs the graph.
-      explainable.graphUnavailable = e instanceof HansError
-        ? e.message
-        : `hans's reading of the model fails (${(e as Error).message?.split("\n")[0]}).`;
-      const softmaxInput = softmaxInputNode(
-        (json.modelTopology.node ?? []) as GraphDefNode[],
-        graphNodeName(json, "outputs", graphModel.outputNodes[0]),
-      );
-      if (softmaxInput) {
-        explainable.logits = (x) => graphModel.execute(x, softmaxInput) as tf.Tensor2D;
-        explainable.outputs = "pre-softmax";
-      }
-    }
-  }
-  if (explainable.graph) {
-    const problem = await graphProblem(explainable.graph, forward, inputShape, probabilities).catch((e) =>
-      `hans's reading of the model fails on images (${(e as Error).message?.split("\n")[0]}).`
-    );
-    if (problem) {
-      disposeGraph(explainable.graph);
-      explainable = {
-        classes,
-        logits: (x) => forward(x) as tf.Tensor2D,
-        outputs: "logits",
-        graphUnavailable: problem,
-      };
-    }
-  }
-  if (probabilities && explainable.outputs === "logits") {
-    explainable = classes === 1
+  return inputShape;
+}
+
+/**
+ * A GraphModel as hans reads it: its GraphDef as a graph when hans can read it (on the logits, a final softmax
+ * or sigmoid left out), else its own output, or the input of a final Softmax node where there is one; any
+ * error in the reading only costs the graph (`graphUnavailable` says why).
+ */
+function graphModelLogits(
+  model: tf.GraphModel,
+  json: ModelJson,
+  weights: { specs: tf.io.WeightsManifestEntry[]; data: Uint8Array },
+  inputShape: [number, number, number],
+  classes: number,
+): ExplainableModel {
+  const nodes = (json.modelTopology.node ?? []) as GraphDefNode[];
+  const output = graphNodeName(json, "outputs", model.outputNodes[0]);
+  try {
+    const graph = graphDefGraph({
+      nodes,
+      weights: model.weights as Record<string, tf.Tensor[]>,
+      values: smallConstants(weights.specs, weights.data),
+      input: graphNodeName(json, "inputs", model.inputNodes[0]),
+      output,
+    });
+    probeShapes(graph, inputShape);
+    return {
+      classes,
+      logits: (x) => tf.tidy(() => graphLogits(graph, x)),
+      outputs: graph.softmaxRemoved ? "pre-softmax" : graph.sigmoidRemoved ? "pre-sigmoid" : "logits",
+      graph,
+    };
+  } catch (e) {
+    // A misread graph must not refuse a model that runs in tfjs: any error here only costs the graph.
+    const graphUnavailable = e instanceof HansError
+      ? e.message
+      : `hans's reading of the model fails (${(e as Error).message?.split("\n")[0]}).`;
+    const softmaxInput = softmaxInputNode(nodes, output);
+    return softmaxInput
       ? {
-        ...explainable,
-        // The log-odds log p − log(1 − p) of a sigmoid's output is its input.
-        logits: (x) =>
-          tf.tidy(() => {
-            const p = forward(x);
-            return tf.sub(
-              tf.log(tf.add(p, PROBABILITY_FLOOR)),
-              tf.log(tf.add(tf.sub(1, p), PROBABILITY_FLOOR)),
-            );
-          }) as tf.Tensor2D,
-        outputs: "log-odds",
+        classes,
+        logits: (x) => model.execute(x, softmaxInput) as tf.Tensor2D,
+        outputs: "pre-softmax",
+        graphUnavailable,
       }
-      : {
-        ...explainable,
-        logits: (x) => tf.tidy(() => tf.log(tf.add(forward(x), PROBABILITY_FLOOR)) as tf.Tensor2D),
-        outputs: "log-probabilities",
-      };
+      : { classes, logits: (x) => model.execute(x) as tf.Tensor2D, outputs: "logits", graphUnavailable };
   }
-  if (classes === 1) explainable = asTwoClasses(explainable);
-  // Everything the forward pass reads, so forward-only work can move the model to another backend.
-  const graph = explainable.graph;
-  const own = () =>
-    kind === "layers"
-      ? (model as tf.LayersModel).weights.map((w) => w.read())
-      : Object.values((model as tf.GraphModel).weights).flat();
-  explainable = { ...explainable, tensors: () => [...own(), ...(graph ? graphTensors(graph) : [])] };
+}
+
+/**
+ * `read` when its graph reproduces the model's output (see `graphProblem`) or it has none; else the model on
+ * its own output, its graph released and `graphUnavailable` saying why.
+ */
+async function withCheckedGraph(
+  read: ExplainableModel,
+  forward: Forward,
+  inputShape: [number, number, number],
+  probabilities: boolean,
+): Promise<ExplainableModel> {
+  if (!read.graph) return read;
+  const problem = await graphProblem(read.graph, forward, inputShape, probabilities).catch((e) =>
+    `hans's reading of the model fails on images (${(e as Error).message?.split("\n")[0]}).`
+  );
+  if (!problem) return read;
+  disposeGraph(read.graph);
   return {
-    kind,
-    model,
-    explainable,
-    inputShape,
-    classes: explainable.classes,
-    outputs: explainable.outputs ?? "logits",
-    probabilities,
-    source: file,
+    classes: read.classes,
+    logits: (x) => forward(x) as tf.Tensor2D,
+    outputs: "logits",
+    graphUnavailable: problem,
   };
 }
 
 /**
- * Why hans's reading of the model cannot be trusted, or undefined when it can: its output (with the softmax
- * put back where it was left out) must equal the model's on random images, within 1e-3 of the largest value.
- * A graph that does not end in a softmax while the model gives probabilities would explain probabilities,
- * so it is refused too.
+ * A model whose output is probabilities, explained on what is closest to its logits: the log-odds
+ * log p − log(1 − p) of a single sigmoid output (its input), else the log-probabilities (whose differences
+ * between classes are the logits').
  */
-async function graphProblem(
-  graph: ModelGraph,
-  forward: (x: tf.Tensor4D) => tf.Tensor,
-  [height, width, channels]: [number, number, number],
-  probabilities: boolean,
-): Promise<string | undefined> {
-  if (probabilities && !graph.softmaxRemoved && !graph.sigmoidRemoved) {
-    return "the model gives probabilities, but not through a softmax at its end that hans can leave out.";
+function fromProbabilities(model: ExplainableModel, forward: Forward, classes: number): ExplainableModel {
+  if (classes === 1) {
+    return {
+      ...model,
+      logits: (x) =>
+        tf.tidy(() => {
+          const p = forward(x);
+          return tf.sub(
+            tf.log(tf.add(p, PROBABILITY_FLOOR)),
+            tf.log(tf.add(tf.sub(1, p), PROBABILITY_FLOOR)),
+          );
+        }) as tf.Tensor2D,
+      outputs: "log-odds",
+    };
   }
-  const [mine, theirs] = tf.tidy(() => {
-    const x = tf.randomUniform([2, height, width, channels], 0, 1, "float32", 11) as tf.Tensor4D;
-    const logits = graphLogits(graph, x);
-    const outputs = graph.softmaxRemoved
-      ? tf.softmax(logits)
-      : graph.sigmoidRemoved
-      ? tf.sigmoid(logits)
-      : logits;
-    return [outputs, forward(x)];
-  });
-  const a = await mine.data();
-  const b = await theirs.data();
-  mine.dispose();
-  theirs.dispose();
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  if (!(diff <= 1e-3 * Math.max(1, scale))) {
-    return `hans's reading of the model's layers does not reproduce its output (largest difference ${
-      diff.toPrecision(3)
-    }).`;
-  }
-  return undefined;
+  return {
+    ...model,
+    logits: (x) => tf.tidy(() => tf.log(tf.add(forward(x), PROBABILITY_FLOOR)) as tf.Tensor2D),
+    outputs: "log-probabilities",
+  };
+}
+
+/** Everything the forward pass reads, so forward-only work can move the model to another backend. */
+function forwardTensors(
+  model: tf.LayersModel | tf.GraphModel,
+  kind: "layers" | "graph",
+  graph: ModelGraph | undefined,
+): tf.Tensor[] {
+  const own = kind === "layers"
+    ? (model as tf.LayersModel).weights.map((w) => w.read())
+    : Object.values((model as tf.GraphModel).weights).flat();
+  return [...own, ...(graph ? graphTensors(graph) : [])];
 }
 
 /**
@@ -716,41 +573,4 @@ async function probe(
     if (Math.abs(sum - 1) > 1e-3) probabilities = false;
   }
   return { classes, probabilities };
-}
-
-/**
- * Checks, without reading it, that a local model source names something {@link loadModel} can read: a
- * folder holding a regular model.json, or a regular file; throws its HansError otherwise. An http(s) URL
- * passes (it is checked when it is fetched). Tasks call it before loading a data set, so a mistyped
- * `--model` is answered at once.
- *
- * @example
- * ```ts ignore
- * await checkModelSource("models/mnv2"); // HansError when models/mnv2/model.json is missing
- * ```
- */
-export async function checkModelSource(source: string): Promise<void> {
-  if (isHttpUrl(source)) return;
-  const file = await localModelFile(source);
-  await withModelHint(() => checkRegularFile(file, "model file"));
-}
-
-const MODEL_HINT = "pass a folder holding model.json, a model.json file, or its http(s) URL.";
-
-/** The model.json a local `source` names: the file itself, or model.json in the folder. */
-async function localModelFile(source: string): Promise<string> {
-  try {
-    return (await Deno.stat(source)).isDirectory ? join(source, "model.json") : source;
-  } catch (e) {
-    throw new HansError(`${source} cannot be read (${(e as Error).message}); ${MODEL_HINT}`);
-  }
-}
-
-/** `fn`'s result, its HansError ending with what to pass instead. */
-async function withModelHint<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw new HansError(`${(e as Error).message.replace(/\.$/, "")}; ${MODEL_HINT}`);
-  }
 }

@@ -1,37 +1,57 @@
 /**
  * LRP-αβ (Bach et al. 2015; Montavon et al. 2019): relevance propagated from the target score down to the
- * pixels with the αβ-rule (default α = 1, β = 0) on the hidden layers and the z^B-rule on the first layer.
- * See {@link lrpRelevance}.
+ * pixels with the αβ-rule (default α = 1, β = 0) on every hidden layer and the z^B-rule (or flat, or αβ) on
+ * the first layer. A thin descriptor over lrp_method.ts.
  * @module
  */
 import type { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { modelGraph } from "./explainable_model.ts";
-import { alphaBetaRule, lrpPlan, lrpRelevance, type LrpRule, zBRule } from "./lrp.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
-import { inputsPerPass, mapChunks, reduceChannels } from "./batching.ts";
-import { sliceTarget, type Target, targetWeights } from "./target.ts";
+import { alphaBetaComposite } from "./lrp_composites.ts";
+import {
+  LRP_BOUNDS_OPTION,
+  LRP_COMMON_OPTIONS,
+  LRP_METHODS,
+  type LrpCommonOptions,
+  lrpMaps,
+  lrpMapsWithReport,
+  type LrpRun,
+} from "./lrp_method.ts";
+import { alphaBetaRule, flatRule, zBRule } from "./lrp_rules.ts";
+import { finiteNumber, oneOf } from "./option_checks.ts";
+import type { Target } from "./target.ts";
 
 /** Options of {@link lrpAlphaBeta}. */
-export interface LrpAlphaBetaOptions {
+export interface LrpAlphaBetaOptions extends LrpCommonOptions {
   /** α ≥ 1; β = α − 1 so that α − β = 1 (default 1: α1β0, only positive contributions count). */
   alpha?: number;
-  /** Rule of the first layer: `zB` (the default, for pixels in `bounds`) or `alphaBeta` (the hidden rule). */
-  inputRule?: "zB" | "alphaBeta";
+  /** Rule of the first layer: `zB` (the default, for pixels in `bounds`), `flat`, or `alphaBeta` (the hidden rule). */
+  inputRule?: "zB" | "flat" | "alphaBeta";
   /** Lowest and highest input value for the z^B-rule (default [0, 1]). */
   bounds?: [number, number];
-  /** Max pooling: `winner` takes all (the default) or `proportional` to the inputs. */
-  maxPooling?: "winner" | "proportional";
-  /** Max of |relevance| over channels (true) or the signed sum over channels (false, the default). */
-  absolute?: boolean;
-  /** Images per pass (default 128). */
-  batchSize?: number;
+}
+
+function run(options: LrpAlphaBetaOptions): LrpRun {
+  const alpha = options.alpha ?? 1;
+  if (!(alpha >= 1)) throw new HansError(`LRP-αβ needs alpha ≥ 1 (beta = alpha − 1); got ${alpha}.`);
+  const [low, high] = options.bounds ?? [0, 1];
+  const inputRule = options.inputRule ?? "zB";
+  const first = inputRule === "zB"
+    ? zBRule(low, high)
+    : inputRule === "flat"
+    ? flatRule()
+    : alphaBetaRule(alpha);
+  return {
+    name: "lrp_alpha_beta",
+    composite: alphaBetaComposite(alpha, { first, maxPooling: options.maxPooling }),
+    firstRuleIsZB: inputRule === "zB",
+  };
 }
 
 /**
  * LRP-αβ maps `[n,H,W]`: relevance summed over channels, signed. With α1β0 on the hidden layers and the z^B
- * input rule the map sums to the target score when the model has no biases. Same model needs as
- * {@link lrpEpsilon}.
+ * input rule the map sums to the target score when the model has no biases. Same model needs as lrpEpsilon.
  *
  * @example
  * ```ts
@@ -55,35 +75,54 @@ export interface LrpAlphaBetaOptions {
  * tf.dispose([x, maps]);
  * ```
  */
-export async function lrpAlphaBeta(
+export function lrpAlphaBeta(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: LrpAlphaBetaOptions = {},
 ): Promise<tf.Tensor3D> {
-  const alpha = options.alpha ?? 1;
-  if (!(alpha >= 1)) throw new HansError(`LRP-αβ needs alpha ≥ 1 (beta = alpha − 1); got ${alpha}.`);
-  const plan = await lrpPlan(modelGraph(model, "LRP-αβ"), "LRP-αβ");
-  if ((options.inputRule ?? "zB") === "zB" && plan.unfolded.length > 0) {
-    throw new HansError(
-      `LRP-αβ: the pixels reach layer "${
-        plan.unfolded[0]
-      }" through a transform hans cannot fold into it, so ` +
-        `the z^B input rule's pixel bounds do not hold there; pass inputRule "epsilon".`,
-    );
-  }
-  const hidden = alphaBetaRule(alpha);
-  const [low, high] = options.bounds ?? [0, 1];
-  const input: LrpRule = (options.inputRule ?? "zB") === "zB" ? zBRule(low, high) : hidden;
-  const composite = { input, hidden, maxPooling: options.maxPooling ?? "winner" };
-  const batch = await inputsPerPass(model, images, {
-    kind: "backward",
-    factor: 1.5,
-    requested: options.batchSize ?? 128,
-    label: "LRP-α1β0",
-  });
-  return mapChunks(images, batch, (x, start, end) => {
-    const w = targetWeights(sliceTarget(target, start, end), model.classes);
-    return reduceChannels(lrpRelevance(plan, x, w, composite), options.absolute ?? false);
-  });
+  options = checkOptions(lrpAlphaBetaMethod, options);
+  return lrpMaps(model, images, target, run(options), options);
 }
+
+/**
+ * LRP-αβ as a registered method (`explain("lrp_alpha_beta", …)`); its report's `conservation` is, per map,
+ * Σ relevance / target score.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(lrpAlphaBetaMethod.defaults([8, 8, 1], {}).alpha, 1);
+ * assert.throws(() => lrpAlphaBetaMethod.options.alpha.check(0.5, "lrp_alpha_beta option alpha"), /alpha must be/);
+ * ```
+ */
+export const lrpAlphaBetaMethod: MethodDescriptor<"lrp_alpha_beta", LrpAlphaBetaOptions> = {
+  name: "lrp_alpha_beta",
+  label: LRP_METHODS.lrp_alpha_beta.label,
+  signed: true,
+  description: "z^B-rule on the first layer (pixels in [0, 1]), α1β0-rule above (positive contributions " +
+    "only), winner-take-all max pooling; sum over channels",
+  attribution: true,
+  needs: "lrp",
+  cost: "single",
+  options: {
+    alpha: finiteNumber("α ≥ 1, β = α − 1 (default 1: α1β0)", { min: 1 }),
+    inputRule: oneOf(
+      "rule of the first layer: zB (the default), flat or alphaBeta",
+      [
+        "zB",
+        "flat",
+        "alphaBeta",
+      ] as const,
+    ),
+    bounds: LRP_BOUNDS_OPTION,
+    ...LRP_COMMON_OPTIONS,
+  },
+  passes: () => ({ forward: 0, backward: 2 }),
+  linearInTarget: (o) => !(o.absolute ?? false),
+  defaults: () => ({ alpha: 1, inputRule: "zB", bounds: [0, 1], maxPooling: "winner", absolute: false }),
+  explain: lrpAlphaBeta,
+  explainReport: (model, images, target, options = {}) =>
+    lrpMapsWithReport(model, images, target, run(options), options),
+};

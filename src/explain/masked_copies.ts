@@ -1,7 +1,6 @@
 /**
  * Perturbed copies for the forward-only methods (occlusion, RISE): every image times every mask, plus a fill,
- * in two broadcast ops. (A WGSL kernel for the same was measured no faster, 16.2 against 15.9 occlusion
- * maps/s: the forward passes over the copies take the time, so it was removed.)
+ * in two broadcast ops (why not a WGSL kernel: docs/performance.md).
  * @module
  */
 import { tf } from "../deps.ts";
@@ -110,8 +109,8 @@ export function maskedScoreSums(
   const [n, height, width] = images.shape;
   const pixels = height * width;
   const perPass = Math.max(1, Math.floor(options.perPass));
-  // A block is at most one pass of masks: slicing a pass out of a larger block copied the whole block on wasm
-  // (a 3-copy pass out of 334 masks at 224×224: 470 ms, against 40 ms with blocks of 3).
+  // A block is at most one pass of masks: on wasm, slicing a pass out of a larger block copies the whole block
+  // (docs/real-size.md).
   const blockSize = Math.max(1, Math.min(options.count, perPass, Math.floor(MASK_BLOCK_VALUES / pixels)));
   let totals = weights.map(() => ({
     sums: tf.zeros([n, pixels]) as tf.Tensor2D,

@@ -9,7 +9,14 @@ import { type MaskBlock, maskedScoreSums } from "./masked_copies.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
-import { inputsPerPass } from "./batching.ts";
+import {
+  DEFAULT_FORWARD_INPUTS_PER_PASS,
+  inputsPerPass,
+  manyOnForwardEngine,
+  onForwardEngine,
+} from "./batching.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
+import { batchSize, finiteNumber, wholeNumber } from "./option_checks.ts";
 import { type Target, targetScores, targetWeights } from "./target.ts";
 
 /** Options of {@link occlusion}. */
@@ -145,6 +152,7 @@ export async function occlusion(
   target: Target,
   options: OcclusionOptions = {},
 ): Promise<tf.Tensor3D> {
+  options = checkOptions(occlusionMethod, options);
   const [maps] = await occlusionMany(model, images, [target], options);
   return maps;
 }
@@ -176,11 +184,12 @@ export async function occlusionMany(
   targets: Target[],
   options: OcclusionOptions = {},
 ): Promise<tf.Tensor3D[]> {
+  options = checkOptions(occlusionMethod, options);
   const { patch, stride, baseline } = occlusionSettings(options, images.shape);
   const [n, height, width, channels] = images.shape;
   const perPass = await inputsPerPass(model, images, {
     kind: "forward",
-    requested: options.batchSize ?? 512,
+    requested: options.batchSize ?? DEFAULT_FORWARD_INPUTS_PER_PASS,
     extraBytesPerInput: 4 * height * width * channels,
     label: "Occlusion",
   });
@@ -229,3 +238,31 @@ function unmaskedScores(
     return joined;
   });
 }
+
+/** Occlusion as a registered method (`explain("occlusion", …)`), run on the fastest forward engine. */
+export const occlusionMethod: MethodDescriptor<"occlusion", OcclusionOptions> = {
+  name: "occlusion",
+  label: "Occlusion",
+  signed: true,
+  description: "mean drop of the score under a black patch of about 1/14 of the image's side (at least 4 " +
+    "pixels), stride half the patch",
+  attribution: true,
+  usesGradient: false,
+  cost: "perturbation",
+  options: {
+    patch: wholeNumber("side of the square patch in pixels (default about 1/14 of the shorter side, ≥ 4)", 1),
+    stride: wholeNumber("step between patch positions in pixels (default half the patch)", 1),
+    baseline: finiteNumber("value the patch sets the pixels to (default 0)"),
+    batchSize: batchSize(),
+  },
+  presets: { quick: { patch: 4, stride: 4 } },
+  passes: (o, [height, width]) => {
+    const { patch, stride } = occlusionSettings(o, [1, height, width]);
+    const positions = patchPositions(height, patch, stride).length *
+      patchPositions(width, patch, stride).length;
+    return { forward: positions + 1, backward: 0 };
+  },
+  defaults: (size, options) => occlusionSettings(options, [1, ...size]),
+  explain: onForwardEngine(occlusion),
+  explainMany: manyOnForwardEngine(occlusionMany),
+};

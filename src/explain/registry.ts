@@ -1,95 +1,72 @@
 /**
- * The method registry: one name, one file, one signature. Users switch methods by changing the name.
+ * The method registry: the list of methods, each a descriptor exported by its own module (see descriptor.ts).
+ * Adding a method is one new module and one line in {@link METHODS}. Users switch methods by changing the name.
  * @module
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { checkWebgpuErrors, webgpuErrors } from "../backend.ts";
-import { activations, type ActivationsOptions } from "./activations.ts";
-import { gradCam, type GradCamOptions } from "./grad_cam.ts";
-import { gradient, type GradientOptions } from "./gradient.ts";
-import { gradientInput, type GradientInputOptions } from "./gradient_input.ts";
-import { guidedBackprop, type GuidedBackpropOptions } from "./guided_backprop.ts";
-import { guidedGradCam, type GuidedGradCamOptions } from "./guided_grad_cam.ts";
-import {
-  checkIntegratedGradientsOptions,
-  DEFAULT_MAX_STEPS,
-  DEFAULT_TOLERANCE,
-  integratedGradients,
-  type IntegratedGradientsOptions,
-  integratedGradientsWithReport,
-  worstCasePasses,
-} from "./integrated_gradients.ts";
-import { lrpAlphaBeta, type LrpAlphaBetaOptions } from "./lrp_alpha_beta.ts";
-import { lrpEpsilon, type LrpEpsilonOptions } from "./lrp_epsilon.ts";
-import { tensorOnForwardEngine, tensorsOnEngine } from "../model/forward_engine.ts";
-import { pickSpatialNode } from "./graph.ts";
-import { lrpPlan } from "./lrp.ts";
+import { tensorsOnEngine } from "../model/forward_engine.ts";
+import { activationsMethod } from "./activations.ts";
+import { type AnyMethod, checkOptions, type MethodReport, type OptionsOf } from "./descriptor.ts";
+export type { MethodPasses, MethodReport } from "./descriptor.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
-import {
-  occlusion,
-  occlusionMany,
-  type OcclusionOptions,
-  occlusionSettings,
-  patchPositions,
-} from "./occlusion.ts";
-import { rise, riseMany, type RiseOptions } from "./rise.ts";
-import { smoothGrad, type SmoothGradOptions } from "./smoothgrad.ts";
-import { smoothGradSquared, type SmoothGradSquaredOptions } from "./smoothgrad_sq.ts";
+import { gradCamMethod } from "./grad_cam.ts";
+import { gradientMethod } from "./gradient.ts";
+import { gradientInputMethod } from "./gradient_input.ts";
+import { pickSpatialNode } from "./graph_query.ts";
+import { guidedBackpropMethod } from "./guided_backprop.ts";
+import { guidedGradCamMethod } from "./guided_grad_cam.ts";
+import { integratedGradientsMethod } from "./integrated_gradients.ts";
+import { type LrpMethodName, lrpUnavailable } from "./lrp_method.ts";
+import { lrpAlphaBetaMethod } from "./lrp_alpha_beta.ts";
+import { lrpEpsilonMethod } from "./lrp_epsilon.ts";
+import { lrpEpsilonPlusFlatMethod } from "./lrp_epsilon_plus_flat.ts";
+import { occlusionMethod } from "./occlusion.ts";
+import { riseMethod } from "./rise.ts";
+import { smoothGradMethod } from "./smoothgrad.ts";
+import { smoothGradSquaredMethod } from "./smoothgrad_sq.ts";
 import { isContrast, type Target } from "./target.ts";
-import { varGrad, type VarGradOptions } from "./vargrad.ts";
+import { varGradMethod } from "./vargrad.ts";
 
-/** Each registered method's options, by name: `explain("rise", model, x, target, { masks: 500 })` is checked. */
-export interface MethodOptionsByName {
-  gradient: GradientOptions;
-  gradient_input: GradientInputOptions;
-  smoothgrad: SmoothGradOptions;
-  smoothgrad_sq: SmoothGradSquaredOptions;
-  vargrad: VarGradOptions;
-  integrated_gradients: IntegratedGradientsOptions;
-  guided_backprop: GuidedBackpropOptions;
-  grad_cam: GradCamOptions;
-  guided_grad_cam: GuidedGradCamOptions;
-  lrp_epsilon: LrpEpsilonOptions;
-  lrp_alpha_beta: LrpAlphaBetaOptions;
-  occlusion: OcclusionOptions;
-  rise: RiseOptions;
-  activations: ActivationsOptions;
-}
+/** The registered descriptors with their types, from which the names and options types are derived. */
+const REGISTERED = [
+  gradientMethod,
+  gradientInputMethod,
+  smoothGradMethod,
+  smoothGradSquaredMethod,
+  varGradMethod,
+  integratedGradientsMethod,
+  guidedBackpropMethod,
+  gradCamMethod,
+  guidedGradCamMethod,
+  lrpEpsilonMethod,
+  lrpAlphaBetaMethod,
+  lrpEpsilonPlusFlatMethod,
+  occlusionMethod,
+  riseMethod,
+  activationsMethod,
+] as const;
+
+/** A registered method's descriptor. */
+export type RegisteredMethod = typeof REGISTERED[number];
 
 /** The name of a registered method. */
-export type MethodName = keyof MethodOptionsByName;
+export type MethodName = RegisteredMethod["name"];
+
+/** Each registered method's options, by name: `explain("rise", model, x, target, { masks: 500 })` is checked. */
+export type MethodOptionsByName = { [D in RegisteredMethod as D["name"]]: OptionsOf<D> };
+
+/** A method as lists of methods hold it (any options). */
+export type MethodInfo = AnyMethod;
+
+/** The registered methods, in the order reports show them. */
+export const METHODS: readonly MethodInfo[] = REGISTERED;
 
 /**
- * The option names each method takes, for the check at run time (options that come from settings or JSON are
- * not seen by the compiler). Kept beside {@link MethodOptionsByName}; a test compares the two.
- */
-export const METHOD_OPTION_KEYS: { [N in MethodName]: readonly (keyof MethodOptionsByName[N])[] } = {
-  gradient: ["absolute", "batchSize"],
-  gradient_input: ["absolute", "batchSize"],
-  smoothgrad: ["samples", "noiseLevel", "inputRange", "batchSize", "seed", "absolute"],
-  smoothgrad_sq: ["samples", "noiseLevel", "inputRange", "batchSize", "seed"],
-  vargrad: ["samples", "noiseLevel", "inputRange", "batchSize", "seed"],
-  integrated_gradients: ["steps", "method", "tolerance", "maxSteps", "baseline", "absolute", "batchSize"],
-  guided_backprop: ["absolute", "batchSize"],
-  grad_cam: ["layer", "relu", "batchSize"],
-  guided_grad_cam: ["layer", "absolute", "batchSize"],
-  lrp_epsilon: ["epsilon", "inputRule", "bounds", "maxPooling", "absolute", "batchSize"],
-  lrp_alpha_beta: ["alpha", "inputRule", "bounds", "maxPooling", "absolute", "batchSize"],
-  occlusion: ["patch", "stride", "baseline", "batchSize"],
-  rise: ["masks", "grid", "keep", "score", "center", "seed", "batchSize"],
-  activations: ["layer", "absolute", "batchSize"],
-};
-
-/** Checks of option values, for the methods that have them (a HansError saying what is wrong). */
-const METHOD_OPTION_CHECKS: { [N in MethodName]?: (options: MethodOptionsByName[N]) => void } = {
-  integrated_gradients: checkIntegratedGradientsOptions,
-};
-
-/**
- * Throws a HansError when `options` has a key method `name` does not take (a typo such as `sample` for
- * `samples` would otherwise be ignored silently), naming the keys it takes, or a value the method cannot take
- * (Integrated Gradients: `steps`, `maxSteps`, `tolerance`, `method`).
+ * Throws a HansError when `name` is not a registered method, when `options` has a key the method does not take
+ * (a typo such as `sample` for `samples` would otherwise be ignored silently), naming the keys it takes, or a
+ * value the method cannot take.
  *
  * @example
  * ```ts
@@ -97,366 +74,52 @@ const METHOD_OPTION_CHECKS: { [N in MethodName]?: (options: MethodOptionsByName[
  *
  * checkMethodOptions("rise", { masks: 500 });
  * assert.throws(() => checkMethodOptions("rise", { mask: 500 }), /rise has no option "mask"/);
- * assert.throws(() => checkMethodOptions("integrated_gradients", { tolerance: -1 }), /tolerance -1/);
+ * assert.throws(() => checkMethodOptions("smoothgrad", { samples: 0 }), /samples must be a whole number ≥ 1/);
+ * assert.throws(() => checkMethodOptions("integrated_gradients", { tolerance: -1 }), /tolerance must be/);
+ * assert.throws(() => checkMethodOptions("smoothgard", {}), /unknown saliency method "smoothgard"/);
  * ```
  */
-export function checkMethodOptions(name: string, options: Record<string, unknown> | undefined): void {
-  if (!options) return;
-  const known = METHOD_OPTION_KEYS[name as MethodName] as readonly string[] | undefined;
-  if (!known) return;
-  const unknown = Object.keys(options).filter((k) => !known.includes(k));
-  if (unknown.length > 0) {
-    throw new HansError(
-      `${name} has no option ${unknown.map((k) => `"${k}"`).join(", ")}; it takes ${known.join(", ")}.`,
-    );
+export function checkMethodOptions(name: string, options: unknown): void {
+  checkOptions(method(name), options);
+}
+
+/**
+ * Each method's lighter settings of `kind` (a descriptor's `presets`), by name: what a task runs
+ * when it covers many methods (`light`) or takes a first look (`quick`). Methods of one pass per map have none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(presetOptions("light").smoothgrad, { samples: 16 });
+ * assert.deepEqual(presetOptions("quick").occlusion, { patch: 4, stride: 4 });
+ * assert.equal(presetOptions("quick").gradient, undefined);
+ * ```
+ */
+export function presetOptions(kind: "light" | "quick"): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const m of METHODS) {
+    const preset = m.presets?.[kind] ?? (kind === "quick" ? m.presets?.light : undefined);
+    if (preset) out[m.name] = { ...preset };
   }
-  (METHOD_OPTION_CHECKS[name as MethodName] as ((o: unknown) => void) | undefined)?.(options);
-}
-
-/** Every method's signature: maps `[n,H,W]` for a batch of images `[n,H,W,C]` and a target per image. */
-export type ExplainFunction = (
-  model: ExplainableModel,
-  images: tf.Tensor4D,
-  target: Target,
-  // deno-lint-ignore no-explicit-any
-  options?: any,
-) => Promise<tf.Tensor3D>;
-
-/**
- * Maps for several targets at once (`[n,H,W]` each, in the order of `targets`), sharing work between them: the
- * forward-only methods read every target's score off the same passes.
- */
-export type ExplainManyFunction = (
-  model: ExplainableModel,
-  images: tf.Tensor4D,
-  targets: Target[],
-  // deno-lint-ignore no-explicit-any
-  options?: any,
-) => Promise<tf.Tensor3D[]>;
-
-/** What a method says about each map it made, by name: e.g. Integrated Gradients' `completenessError`. */
-export type MethodReport = Record<string, number[]>;
-
-/** Model passes of one map of one image (see {@link MethodInfo.passes}). */
-export interface MethodPasses {
-  /** Forward passes. */
-  forward: number;
-  /** Backward passes (input gradients). */
-  backward: number;
-}
-
-/** Options that are not given take these values in the pass counts below. */
-const signed = (absoluteByDefault: boolean) => (o: Record<string, unknown>) =>
-  !((o.absolute as boolean | undefined) ?? absoluteByDefault);
-const backward = (n: number): MethodPasses => ({ forward: 0, backward: n });
-const forward = (n: number): MethodPasses => ({ forward: n, backward: 0 });
-
-/** A registered method and how to read its maps. */
-export interface MethodInfo {
-  /** Registry name, e.g. `integrated_gradients`. */
-  name: string;
-  /** Name for people, e.g. `Integrated Gradients`. */
-  label: string;
-  /** True when the default maps are signed (negative = evidence against the target). */
-  signed: boolean;
-  /** One sentence on what the map shows, with its defaults. */
-  description: string;
-  /**
-   * True for attribution methods (the map says how much each pixel counts for the target); false for maps
-   * that ignore the target (activations), which relevance metrics should leave out or label as such.
-   */
-  attribution: boolean;
-  /**
-   * What the method needs of the model beyond logits and their gradient: `graph` (Guided Backprop, run through
-   * the graph interpreter), `layer` (a 4-D layer inside the graph: Grad-CAM, activations, Guided Grad-CAM),
-   * `lrp` (a graph LRP can pass relevance through), or nothing.
-   */
-  needs?: "graph" | "layer" | "lrp";
-  /** False for methods that run the model forward only (occlusion, RISE): they need no gradient. */
-  usesGradient?: false;
-  /**
-   * Model passes one map of one image costs with `options` on images `[height, width, channels]`, for time
-   * estimates: forward passes (on the forward engine for forward-only methods, else on the active backend)
-   * and backward ones (an input gradient each, about five forward passes' time).
-   */
-  passes: (options: Record<string, unknown>, shape: [number, number, number]) => MethodPasses;
-  /**
-   * Cheaper settings to fall back on when a time budget cannot pay for `options`, dearest first (Integrated
-   * Gradients: fewer points at most, so less refinement); none by default.
-   */
-  cheaper?: (options: Record<string, unknown>) => Record<string, unknown>[];
-  /**
-   * True when the maps are linear in the target with `options` (signed, no ReLU or square after the sum):
-   * then the map of "P rather than Q" is the map of P minus the map of Q, and {@link explainTargets} derives
-   * it instead of computing it.
-   */
-  linearInTarget?: (options: Record<string, unknown>) => boolean;
-  /**
-   * The method's settings when no option is given, for images `[height, width, channels]` (those that depend
-   * on the size, such as occlusion's patch, are filled in for it): what a result records as having shaped it.
-   * The batch size is left out: the device and the memory budget set it.
-   */
-  defaults: (shape: [number, number, number], options: Record<string, unknown>) => Record<string, unknown>;
-  /** The method itself. */
-  explain: ExplainFunction;
-  /** The method for several targets sharing its work, where it can (see {@link explainTargets}). */
-  explainMany?: ExplainManyFunction;
-  /** The method with its report on each map (Integrated Gradients: points used and completeness error). */
-  explainReport?: (
-    model: ExplainableModel,
-    images: tf.Tensor4D,
-    target: Target,
-    // deno-lint-ignore no-explicit-any
-    options?: any,
-  ) => Promise<{ maps: tf.Tensor3D; report: MethodReport }>;
+  return out;
 }
 
 /**
- * A forward-only method run on the engine `forward_engine.ts` picks for the model (wasm on a software adapter,
- * where it measures faster); its maps come back on the active backend.
+ * `options` for every method that reads a layer (`needs: "layer"`), by name: how a task passes its `--layer`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(Object.keys(layerOptions({ layer: "conv2" })), ["grad_cam", "guided_grad_cam", "activations"]);
+ * ```
  */
-function onFastestEngine(fn: ExplainFunction): ExplainFunction {
-  return (model, images, target, options) =>
-    tensorOnForwardEngine(model, images, (x) => fn(model, x, target, options));
+export function layerOptions(
+  options: { layer: string } | Record<string, never>,
+): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(METHODS.filter((m) => m.needs === "layer").map((m) => [m.name, { ...options }]));
 }
-
-/** {@link onFastestEngine} for several targets: the maps travel back stacked, one tensor. */
-function manyOnFastestEngine(fn: ExplainManyFunction): ExplainManyFunction {
-  return async (model, images, targets, options) => {
-    const stacked = await tensorOnForwardEngine(model, images, async (x) => {
-      const maps = await fn(model, x, targets, options);
-      const out = tf.stack(maps) as tf.Tensor4D;
-      tf.dispose(maps);
-      return out;
-    });
-    const maps = tf.unstack(stacked) as tf.Tensor3D[];
-    stacked.dispose();
-    return maps;
-  };
-}
-
-/** The registered methods, in the order reports show them. */
-export const METHODS: MethodInfo[] = [
-  {
-    name: "gradient",
-    label: "Gradient",
-    signed: false,
-    description: "max over channels of |∂score/∂x| (Simonyan et al.)",
-    attribution: true,
-    passes: () => backward(1),
-    linearInTarget: signed(true),
-    defaults: () => ({ absolute: true }),
-    explain: gradient,
-  },
-  {
-    name: "gradient_input",
-    label: "Gradient × input",
-    signed: true,
-    description: "sum over channels of x · ∂score/∂x",
-    attribution: true,
-    passes: () => backward(1),
-    linearInTarget: signed(false),
-    defaults: () => ({ absolute: false }),
-    explain: gradientInput,
-  },
-  {
-    name: "smoothgrad",
-    label: "SmoothGrad",
-    signed: false,
-    description: "|mean gradient| over 32 noisy copies, noise σ = 15% of the input range",
-    attribution: true,
-    passes: (o) => backward((o.samples as number | undefined) ?? 32),
-    defaults: () => ({ samples: 32, noiseLevel: 0.15, inputRange: [0, 1], seed: 0, absolute: true }),
-    explain: smoothGrad,
-  },
-  {
-    name: "smoothgrad_sq",
-    label: "SmoothGrad²",
-    signed: false,
-    description:
-      "mean squared gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
-    attribution: true,
-    passes: (o) => backward((o.samples as number | undefined) ?? 32),
-    defaults: () => ({ samples: 32, noiseLevel: 0.15, inputRange: [0, 1], seed: 0 }),
-    explain: smoothGradSquared,
-  },
-  {
-    name: "vargrad",
-    label: "VarGrad",
-    signed: false,
-    description:
-      "variance of the gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
-    attribution: true,
-    passes: (o) => backward((o.samples as number | undefined) ?? 32),
-    defaults: () => ({ samples: 32, noiseLevel: 0.15, inputRange: [0, 1], seed: 0 }),
-    explain: varGrad,
-  },
-  {
-    name: "integrated_gradients",
-    label: "Integrated Gradients",
-    signed: true,
-    description:
-      "32 Gauss–Legendre points on the path from a black baseline, more (up to 256) until the map " +
-      "sums to f(x) − f(baseline) within 5%",
-    attribution: true,
-    passes: (o) => {
-      const steps = (o.steps as number | undefined) ?? 32;
-      const maxSteps = (o.maxSteps as number | undefined) ?? Math.max(DEFAULT_MAX_STEPS, steps);
-      return { forward: 1, backward: worstCasePasses(steps, maxSteps) };
-    },
-    cheaper: (o) => {
-      if (o.maxSteps !== undefined) return [];
-      const steps = (o.steps as number | undefined) ?? 32;
-      return [128, 64, steps].filter((m) => m >= steps && m < DEFAULT_MAX_STEPS).map((maxSteps) => ({
-        ...o,
-        maxSteps,
-      }));
-    },
-    linearInTarget: signed(false),
-    defaults: () => ({
-      steps: 32,
-      maxSteps: DEFAULT_MAX_STEPS,
-      tolerance: DEFAULT_TOLERANCE,
-      method: "gausslegendre",
-      baseline: 0,
-      absolute: false,
-    }),
-    explain: integratedGradients,
-    explainReport: async (model, images, target, options) => {
-      const { maps, steps, completenessError, gap } = await integratedGradientsWithReport(
-        model,
-        images,
-        target,
-        options,
-      );
-      return { maps, report: { steps, completenessError, gap } };
-    },
-  },
-  {
-    name: "guided_backprop",
-    label: "Guided Backprop",
-    signed: false,
-    description:
-      "max over channels of |gradient| with every ReLU (and ReLU6) passing only positive gradients of " +
-      "inputs where it is open",
-    attribution: true,
-    needs: "graph",
-    passes: () => backward(1),
-    linearInTarget: signed(true),
-    defaults: () => ({ absolute: true }),
-    explain: guidedBackprop,
-  },
-  {
-    name: "grad_cam",
-    label: "Grad-CAM",
-    signed: false,
-    description:
-      "last 4-D layer of at least 2×2 the logits depend on (or --layer), ReLU, bilinear upsampling with " +
-      "half-pixel centres",
-    attribution: true,
-    needs: "layer",
-    passes: () => forward(1.5),
-    linearInTarget: (o) => o.relu === false,
-    defaults: () => ({ relu: true }),
-    explain: gradCam,
-  },
-  {
-    name: "guided_grad_cam",
-    label: "Guided Grad-CAM",
-    signed: false,
-    description:
-      "Guided Backprop × Grad-CAM (last 4-D layer of at least 2×2, half-pixel bilinear upsampling); max over " +
-      "channels of |value|",
-    attribution: true,
-    needs: "layer",
-    passes: () => ({ forward: 1.5, backward: 1 }),
-    defaults: () => ({ absolute: true }),
-    explain: guidedGradCam,
-  },
-  {
-    name: "lrp_epsilon",
-    label: "LRP-ε",
-    signed: true,
-    description: "z^B-rule on the first layer (pixels in [0, 1]), ε-rule above (ε = 1e-6 × RMS of the " +
-      "pre-activations), winner-take-all max pooling; sum over channels",
-    attribution: true,
-    needs: "lrp",
-    passes: () => backward(1.5),
-    linearInTarget: signed(false),
-    defaults: () => ({
-      epsilon: 1e-6,
-      inputRule: "zB",
-      bounds: [0, 1],
-      maxPooling: "winner",
-      absolute: false,
-    }),
-    explain: lrpEpsilon,
-  },
-  {
-    name: "lrp_alpha_beta",
-    label: "LRP-α1β0",
-    signed: true,
-    description: "z^B-rule on the first layer (pixels in [0, 1]), α1β0-rule above (positive contributions " +
-      "only), winner-take-all max pooling; sum over channels",
-    attribution: true,
-    needs: "lrp",
-    passes: () => backward(2),
-    linearInTarget: signed(false),
-    defaults: () => ({ alpha: 1, inputRule: "zB", bounds: [0, 1], maxPooling: "winner", absolute: false }),
-    explain: lrpAlphaBeta,
-  },
-  {
-    name: "occlusion",
-    label: "Occlusion",
-    signed: true,
-    description: "mean drop of the score under a 4×4 black patch, stride 2",
-    attribution: true,
-    usesGradient: false,
-    passes: (o, [height, width]) => {
-      const { patch, stride } = occlusionSettings(o, [1, height, width]);
-      return forward(
-        patchPositions(height, patch, stride).length * patchPositions(width, patch, stride).length + 1,
-      );
-    },
-    defaults: (shape, options) => occlusionSettings(options, [1, ...shape]),
-    explain: onFastestEngine(occlusion),
-    explainMany: manyOnFastestEngine(occlusionMany),
-  },
-  {
-    name: "rise",
-    label: "RISE",
-    signed: true,
-    description:
-      "mean of 1000 random masks (7×7 cells kept with p = 0.5, bilinear, shifted) weighted by the " +
-      "masked image's score, / p",
-    attribution: true,
-    usesGradient: false,
-    passes: (o) => forward((o.masks as number | undefined) ?? 1000),
-    defaults: ([height, width]) => ({
-      masks: 1000,
-      grid: Math.min(7, height, width),
-      keep: 0.5,
-      score: "logit",
-      center: false,
-      seed: 0,
-    }),
-    explain: onFastestEngine(rise),
-    explainMany: manyOnFastestEngine(riseMany),
-  },
-  {
-    name: "activations",
-    label: "Activations",
-    signed: false,
-    description:
-      "not an attribution: mean over channels of the last 4-D layer's (at least 2×2) activations, half-pixel " +
-      "bilinear upsampling; the target is ignored",
-    attribution: false,
-    needs: "layer",
-    passes: () => forward(1),
-    defaults: () => ({ absolute: false }),
-    explain: activations,
-  },
-];
 
 /**
  * The method called `name`; throws a HansError listing the valid names.
@@ -470,8 +133,10 @@ export const METHODS: MethodInfo[] = [
  * assert.throws(() => method("gradcam"), /unknown saliency method "gradcam"/);
  * ```
  */
+export function method<N extends MethodName>(name: N): Extract<RegisteredMethod, { name: N }>;
+export function method(name: string): MethodInfo;
 export function method(name: string): MethodInfo {
-  const found = METHODS.find((m) => m.name === name);
+  const found = REGISTERED.find((m) => m.name === name);
   if (!found) {
     throw new HansError(
       `unknown saliency method "${name}"; use one of ${METHODS.map((m) => m.name).join(", ")}.`,
@@ -506,11 +171,11 @@ export async function explain<N extends MethodName>(
   target: Target,
   options?: MethodOptionsByName[N],
 ): Promise<tf.Tensor3D> {
-  checkMethodOptions(name, options as Record<string, unknown> | undefined);
-  const info = method(name);
+  const info: MethodInfo = method(name);
+  const checked = checkOptions(info, options);
   const [maps] = await checkedMaps(
     info,
-    () => onGradientEngine(info, model, images, async (x) => [await info.explain(model, x, target, options)]),
+    () => onGradientEngine(info, model, images, async (x) => [await info.explain(model, x, target, checked)]),
   );
   return maps;
 }
@@ -598,12 +263,11 @@ export async function explainTargets<N extends MethodName>(
   targets: Target[],
   options?: MethodOptionsByName[N],
 ): Promise<TargetMaps> {
-  checkMethodOptions(name, options as Record<string, unknown> | undefined);
-  const info = method(name);
-  const given = (options ?? {}) as Record<string, unknown>;
+  const info: MethodInfo = method(name);
+  const given = checkOptions(info, options);
   const derived = targets.map(() => false);
   if (info.explainMany) {
-    const maps = await checkedMaps(info, () => info.explainMany!(model, images, targets, options));
+    const maps = await checkedMaps(info, () => info.explainMany!(model, images, targets, given));
     return { maps, reports: targets.map(() => undefined), derived };
   }
   // A contrast whose P and Q are both class targets here is their difference, when the method is linear.
@@ -622,10 +286,10 @@ export async function explainTargets<N extends MethodName>(
         for (let i = 0; i < targets.length; i++) {
           if (parts[i]) continue;
           if (info.explainReport) {
-            const out = await info.explainReport(model, x, targets[i], options);
+            const out = await info.explainReport(model, x, targets[i], given);
             [maps[i], reports[i]] = [out.maps, out.report];
           } else {
-            maps[i] = await info.explain(model, x, targets[i], options);
+            maps[i] = await info.explain(model, x, targets[i], given);
           }
         }
         parts.forEach((pq, i) => {
@@ -708,13 +372,8 @@ export async function unavailable(
   try {
     if (info.needs === "layer") pickSpatialNode(model.graph, options.layer as string | undefined, info.label);
     if (info.needs === "lrp") {
-      const plan = await lrpPlan(model.graph, info.label);
-      if (plan.unfolded.length > 0 && (options.inputRule ?? "zB") === "zB") {
-        return `the pixels reach layer "${
-          plan.unfolded[0]
-        }" through a transform hans cannot fold into it, so ` +
-          `the z^B input rule's pixel bounds do not hold there (pass inputRule "epsilon")`;
-      }
+      const why = await lrpUnavailable(model.graph, info.name as LrpMethodName, options);
+      if (why) return why;
     }
   } catch (e) {
     if (e instanceof HansError) return e.message;

@@ -1,122 +1,81 @@
 /**
- * SmoothGrad (Smilkov et al. 2017): the gradient averaged over noisy copies of the input. The noisy-gradient
- * loop here is shared with SmoothGrad² and VarGrad, which only reduce the samples differently.
+ * SmoothGrad (Smilkov et al. 2017): the gradient averaged over noisy copies of the input. SmoothGrad² and VarGrad
+ * combine the same noisy gradients differently; all three run the one noise tunnel (`noise_tunnel.ts`) on the
+ * raw input gradient, before the channels are reduced.
  * @module
  */
-import { tfSeed } from "../rng.ts";
 import { tf } from "../deps.ts";
+import { DEFAULT_INPUTS_PER_PASS, inputGradients, inputsPerPass, reduceChannels } from "./batching.ts";
+import { checkOptions, type MethodDescriptor, type MethodPasses } from "./descriptor.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
-import { inputsPerPass, mapChunks, reduceChannels, sampledGradients } from "./batching.ts";
-import { sliceTarget, type Target, targetWeights } from "./target.ts";
+import { NOISE_DEFAULTS, NOISE_OPTIONS, type NoiseKind, type NoiseOptions, tunnel } from "./noise_tunnel.ts";
+import { batchSize, flag } from "./option_checks.ts";
+import { type Target, targetWeights } from "./target.ts";
 
-/** The noise options shared by SmoothGrad, SmoothGrad² and VarGrad. */
-export interface NoiseOptions {
-  /** Noisy copies per image (default 32). */
-  samples?: number;
-  /** Standard deviation of the Gaussian noise as a fraction of the input range (default 0.15). */
-  noiseLevel?: number;
-  /** The input range the noise level refers to (default [0, 1]). */
-  inputRange?: [number, number];
+/** The options of the SmoothGrad family: the noise, and the most model inputs per backward pass. */
+export interface NoisyGradientOptions extends NoiseOptions {
   /** Most model inputs per backward pass (default 256; fewer when the device or the memory budget needs it). */
   batchSize?: number;
-  /** Seed of the noise (default 0); image `i` of a call gets the noise of seed `seed + 7919·i`. */
-  seed?: number;
 }
 
 /** Options of {@link smoothGrad}. */
-export interface SmoothGradOptions extends NoiseOptions {
+export interface SmoothGradOptions extends NoisyGradientOptions {
   /** Max of |mean gradient| over channels (true, the default) or the signed sum (false). */
   absolute?: boolean;
 }
 
-/** What {@link noisyGradientMaps} hands to its reducer per chunk: sums over the noisy copies. */
-export interface NoisySums {
-  /** Sum of the gradients, `[m,H,W,C]`. */
-  sum: tf.Tensor4D;
-  /** Sum of the squared gradients, when asked for. */
-  sumSquares?: tf.Tensor4D;
-  /** Number of noisy copies per image. */
-  samples: number;
-}
+/** The option checks of the SmoothGrad family. */
+export const NOISY_GRADIENT_OPTIONS = { ...NOISE_OPTIONS, batchSize: batchSize() };
 
 /**
- * Gradients at `samples` noisy copies of every image, reduced to maps `[n,H,W]` by `reduce` chunk by chunk
- * (inside tf.tidy). `squares` asks for the sum of squared gradients too. The noise is seeded: the same
- * seed, images and batch size give the same maps.
+ * The input gradients `[n,H,W,C]` at noisy copies of `images`, combined over the copies by `kind` (their mean,
+ * the mean of their squares, or their variance). Seeded: the same seed and images give the same result,
+ * whatever the batching.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../deps.ts";
- * import { gradient } from "./gradient.ts";
  * import { fromLayersModel } from "./explainable_model.ts";
+ * import { inputGradients } from "./batching.ts";
+ * import { targetWeights } from "./target.ts";
  *
  * await tf.setBackend("cpu");
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
  * const model = fromLayersModel(tf.sequential({ layers }));
  * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
- * // Mean gradient, summed over channels: for a linear model the noise changes nothing.
- * const maps = await noisyGradientMaps(model, x, [0, 1], { samples: 2 }, false, ({ sum, samples }) =>
- *   tf.sum(tf.div(sum, samples), 3) as tf.Tensor3D);
- * const plain = await gradient(model, x, [0, 1], { absolute: false });
- * const diff = tf.tidy(() => tf.sub(maps, plain).abs().max());
- * assert.ok(diff.dataSync()[0] < 1e-5);
- * tf.dispose([x, maps, plain, diff]);
+ * // For a linear model the noise changes nothing: the mean is the plain gradient, the variance 0.
+ * const mean = await noisyGradients(model, x, [0, 1], { samples: 3 }, "smoothgrad");
+ * const w = targetWeights([0, 1], 3);
+ * const plain = inputGradients(model, x, w);
+ * assert.ok(tf.sub(mean, plain).abs().max().dataSync()[0] < 1e-5);
+ * const variance = await noisyGradients(model, x, [0, 1], { samples: 3 }, "vargrad");
+ * assert.ok(variance.max().dataSync()[0] < 1e-6);
+ * tf.dispose([x, mean, w, plain, variance]);
  * ```
  */
-export async function noisyGradientMaps(
+export async function noisyGradients(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
-  options: NoiseOptions,
-  squares: boolean,
-  reduce: (sums: NoisySums) => tf.Tensor3D,
-): Promise<tf.Tensor3D> {
-  const samples = options.samples ?? 32;
-  const [lo, hi] = options.inputRange ?? [0, 1];
-  const sigma = (options.noiseLevel ?? 0.15) * (hi - lo);
-  const batchSize = await inputsPerPass(model, images, {
+  options: NoisyGradientOptions,
+  kind: NoiseKind,
+): Promise<tf.Tensor4D> {
+  const inputsPerCall = await inputsPerPass(model, images, {
     kind: "backward",
-    requested: options.batchSize ?? 256,
+    requested: options.batchSize ?? DEFAULT_INPUTS_PER_PASS,
     label: "SmoothGrad",
   });
-  const seed = options.seed ?? 0;
-  const chunkImages = Math.max(1, Math.floor(batchSize / samples));
-  const [, height, width, channels] = images.shape;
-  return mapChunks(images, chunkImages, (x, start, end) => {
-    const w = targetWeights(sliceTarget(target, start, end), model.classes);
-    // Each image's noise comes from its own seed, so the maps do not depend on how the images are batched.
-    const noise = Array.from(
-      { length: end - start },
-      (_, j) =>
-        tf.randomNormal(
-          [samples, height, width, channels],
-          0,
-          sigma,
-          "float32",
-          tfSeed(seed + 7919 * (start + j)),
-        ),
-    );
-    const sums = sampledGradients(
-      model,
-      x,
-      w,
-      samples,
-      (k0, k1) =>
-        tf.add(
-          tf.tile(x, [k1 - k0, 1, 1, 1]),
-          tf.stack(noise.map((n) => n.slice(k0, k1 - k0)), 1).reshape([
-            (k1 - k0) * (end - start),
-            height,
-            width,
-            channels,
-          ]),
-        ) as tf.Tensor4D,
-      batchSize,
-      squares,
-    );
-    return reduce({ ...sums, samples });
-  });
+  return await tunnel(
+    images,
+    target,
+    { ...options, kind, inputsPerCall },
+    (noisy, rows) =>
+      Promise.resolve(tf.tidy(() => {
+        const w = targetWeights(rows, model.classes);
+        return inputGradients(model, noisy, w);
+      })),
+  ) as tf.Tensor4D;
 }
 
 /**
@@ -143,18 +102,41 @@ export async function noisyGradientMaps(
  * net.dispose();
  * ```
  */
-export function smoothGrad(
+export async function smoothGrad(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: SmoothGradOptions = {},
 ): Promise<tf.Tensor3D> {
-  return noisyGradientMaps(
-    model,
-    images,
-    target,
-    options,
-    false,
-    ({ sum, samples }) => reduceChannels(tf.div(sum, samples) as tf.Tensor4D, options.absolute ?? true),
-  );
+  options = checkOptions(smoothGradMethod, options);
+  const mean = await noisyGradients(model, images, target, options, "smoothgrad");
+  const maps = reduceChannels(mean, options.absolute ?? true);
+  mean.dispose();
+  return maps;
 }
+
+/** Backward passes of one noisy-gradient map: one per copy. */
+export function noisyPasses(options: NoiseOptions): MethodPasses {
+  return { forward: 0, backward: options.samples ?? NOISE_DEFAULTS.samples };
+}
+
+/** Lighter settings of the SmoothGrad family: 16 copies in a task's default run, 4 for a first look. */
+export const NOISY_PRESETS = { light: { samples: 16 }, quick: { samples: 4 } };
+
+/** SmoothGrad as a registered method (`explain("smoothgrad", …)`). */
+export const smoothGradMethod: MethodDescriptor<"smoothgrad", SmoothGradOptions> = {
+  name: "smoothgrad",
+  label: "SmoothGrad",
+  signed: false,
+  description: "|mean gradient| over 32 noisy copies, noise σ = 15% of the input range",
+  attribution: true,
+  cost: "sampled",
+  options: {
+    ...NOISY_GRADIENT_OPTIONS,
+    absolute: flag("max of |mean gradient| over channels (true, the default) or the signed sum (false)"),
+  },
+  presets: NOISY_PRESETS,
+  passes: noisyPasses,
+  defaults: () => ({ ...NOISE_DEFAULTS, absolute: true }),
+  explain: smoothGrad,
+};

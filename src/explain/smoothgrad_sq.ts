@@ -4,12 +4,20 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
-import { type NoiseOptions, noisyGradientMaps } from "./smoothgrad.ts";
+import { NOISE_DEFAULTS } from "./noise_tunnel.ts";
+import {
+  NOISY_GRADIENT_OPTIONS,
+  NOISY_PRESETS,
+  type NoisyGradientOptions,
+  noisyGradients,
+  noisyPasses,
+} from "./smoothgrad.ts";
 import type { Target } from "./target.ts";
 
 /** Options of {@link smoothGradSquared}: the noise options of SmoothGrad (32 copies, σ = 15% of [0, 1]). */
-export type SmoothGradSquaredOptions = NoiseOptions;
+export type SmoothGradSquaredOptions = NoisyGradientOptions;
 
 /**
  * SmoothGrad² maps `[n,H,W]`: mean over noisy copies of the squared gradient, max over channels. Unsigned
@@ -34,18 +42,31 @@ export type SmoothGradSquaredOptions = NoiseOptions;
  * tf.dispose([x, maps, plain, diff]);
  * ```
  */
-export function smoothGradSquared(
+export async function smoothGradSquared(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: SmoothGradSquaredOptions = {},
 ): Promise<tf.Tensor3D> {
-  return noisyGradientMaps(
-    model,
-    images,
-    target,
-    options,
-    true,
-    ({ sumSquares, samples }) => tf.max(tf.div(sumSquares!, samples), 3) as tf.Tensor3D,
-  );
+  options = checkOptions(smoothGradSquaredMethod, options);
+  const meanSquares = await noisyGradients(model, images, target, options, "smoothgrad_sq");
+  const maps = tf.max(meanSquares, 3) as tf.Tensor3D;
+  meanSquares.dispose();
+  return maps;
 }
+
+/** SmoothGrad² as a registered method (`explain("smoothgrad_sq", …)`). */
+export const smoothGradSquaredMethod: MethodDescriptor<"smoothgrad_sq", SmoothGradSquaredOptions> = {
+  name: "smoothgrad_sq",
+  label: "SmoothGrad²",
+  signed: false,
+  description:
+    "mean squared gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
+  attribution: true,
+  cost: "sampled",
+  options: NOISY_GRADIENT_OPTIONS,
+  presets: NOISY_PRESETS,
+  passes: noisyPasses,
+  defaults: () => ({ ...NOISE_DEFAULTS }),
+  explain: smoothGradSquared,
+};

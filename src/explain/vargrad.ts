@@ -4,12 +4,20 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
-import { type NoiseOptions, noisyGradientMaps } from "./smoothgrad.ts";
+import { NOISE_DEFAULTS } from "./noise_tunnel.ts";
+import {
+  NOISY_GRADIENT_OPTIONS,
+  NOISY_PRESETS,
+  type NoisyGradientOptions,
+  noisyGradients,
+  noisyPasses,
+} from "./smoothgrad.ts";
 import type { Target } from "./target.ts";
 
 /** Options of {@link varGrad}: the noise options of SmoothGrad (32 copies, σ = 15% of [0, 1]). */
-export type VarGradOptions = NoiseOptions;
+export type VarGradOptions = NoisyGradientOptions;
 
 /**
  * VarGrad maps `[n,H,W]`: per input value the population variance of the gradient over the noisy copies,
@@ -33,15 +41,31 @@ export type VarGradOptions = NoiseOptions;
  * net.dispose();
  * ```
  */
-export function varGrad(
+export async function varGrad(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
   options: VarGradOptions = {},
 ): Promise<tf.Tensor3D> {
-  return noisyGradientMaps(model, images, target, options, true, ({ sum, sumSquares, samples }) => {
-    const mean = tf.div(sum, samples);
-    const variance = tf.relu(tf.sub(tf.div(sumSquares!, samples), tf.square(mean)));
-    return tf.max(variance, 3) as tf.Tensor3D;
-  });
+  options = checkOptions(varGradMethod, options);
+  const variance = await noisyGradients(model, images, target, options, "vargrad");
+  const maps = tf.max(variance, 3) as tf.Tensor3D;
+  variance.dispose();
+  return maps;
 }
+
+/** VarGrad as a registered method (`explain("vargrad", …)`). */
+export const varGradMethod: MethodDescriptor<"vargrad", VarGradOptions> = {
+  name: "vargrad",
+  label: "VarGrad",
+  signed: false,
+  description:
+    "variance of the gradient over 32 noisy copies, noise σ = 15% of the input range; max over channels",
+  attribution: true,
+  cost: "sampled",
+  options: NOISY_GRADIENT_OPTIONS,
+  presets: NOISY_PRESETS,
+  passes: noisyPasses,
+  defaults: () => ({ ...NOISE_DEFAULTS }),
+  explain: varGrad,
+};

@@ -59,9 +59,25 @@ class AdamApplyProgram extends FlatProgram {
  * variables and updates each variable and its moments in two dispatches.
  *
  * @example
- * ```ts ignore
- * const optimizer = new FusedAdam(1e-3);
- * const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../backend.ts";
+ * import { tf } from "../deps.ts";
+ *
+ * const { backend } = await initBackend({ warn: false });
+ * if (backend === "webgpu") { // FusedAdam runs hans's WGSL kernels: WebGPU only
+ *   const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 1, kernelInitializer: "zeros" })] });
+ *   const [x, y] = [tf.tensor2d([[1, 2]]), tf.tensor2d([[1]])];
+ *   const optimizer = new FusedAdam(0.1);
+ *   const loss = optimizer.minimize(() => tf.losses.meanSquaredError(y, model.apply(x) as tf.Tensor) as tf.Scalar);
+ *   assert.equal((await loss.data())[0], 1); // before the step: (0 − 1)²
+ *   // Adam's first step moves each weight by about the learning rate, against its gradient's sign.
+ *   const kernel = await model.getWeights()[0].data();
+ *   assert.ok(Array.from(kernel).every((w) => Math.abs(w - 0.1) < 1e-5));
+ *   optimizer.dispose();
+ *   tf.dispose([x, y, loss]);
+ *   model.dispose();
+ * }
  * ```
  */
 export class FusedAdam {

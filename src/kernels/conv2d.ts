@@ -38,9 +38,9 @@ import {
 export const PIXELS_PER_THREAD = 4;
 /** Threads the weight-gradient kernel aims for, by splitting its long reduction over image rows. */
 const FILTER_THREADS = 4096;
-/** Threads the few-input-channels weight gradient aims for (conv1 of the default CNN: 4.5 ms for 64 images). */
+/** Threads the few-input-channels weight gradient aims for (timings: docs/performance.md, "Kernel notes"). */
 const FEW_FILTER_THREADS = 256;
-/** Output pixels per thread of the few-input-channels forward kernel (more were no faster; 2 were slower). */
+/** Output pixels per thread of the few-input-channels forward kernel (chosen by timing: docs/performance.md). */
 const FEW_PX = 4;
 
 /** `vec4(a[i], a[i+s], a[i+2s], a[i+3s])` where lane k counts only while `first + k < limit`. */
@@ -277,8 +277,8 @@ export function conv2dBackpropFilter(
   c: ConvInfo,
 ): tf.TensorInfo {
   const few = fewChannelsFilterGradient(c);
-  // Blocks of 4 output channels per thread: one x load feeds up to 16 vec4 products (the 14×14×16→32 weight
-  // gradient: 16.5 ms for 64 images against 29 with one block).
+  // Blocks of 4 output channels per thread: one x load feeds up to 16 vec4 products (timings:
+  // docs/performance.md, "The first speed round").
   const groups = vec4Channels(c) ? channelGroups(c.outChannels / 4) : few ? fewChannelsFilterGroups(c) : 1;
   // The few-channels kernel does every tap in one thread, so it has KH·KW fewer blocks; it aims for fewer
   // threads too, each summing longer runs of rows.

@@ -188,8 +188,7 @@ export function filterGradientLoop(
  * How much one thread of the vec4 conv kernels computes: `px` neighbouring pixels along a row of `width` (a
  * divisor of the width from 16 down to 4 where there is one, so no thread computes pixels past the edge;
  * else 8) and `groups` of 4 channels (4, 2 or 1, whichever divides `channels4`, the channel count / 4). On
- * lavapipe large blocks win: the 14×14×16→32 forward ran at 15.4 GFLOP/s with 14 pixels × 16 channels
- * against 6.8 with 4 × 4, its input gradient at 18.5 against 9.0 (see docs/performance.md).
+ * lavapipe large blocks win (timings: docs/performance.md, "The first speed round").
  */
 export function threadBlock(width: number, channels4: number): { px: number; groups: number } {
   return { px: rowBlock(width), groups: channelGroups(channels4) };

@@ -1,7 +1,6 @@
 /**
  * The conv kernels of `conv2d.ts` for channel counts that are multiples of 4: inputs are read as `vec4`
- * along the channels, so one load brings four values. On lavapipe this made the 14×14×16→32 forward pass
- * 1.5× faster than scalar loads (15.5 vs 23.3 ms for 64 images).
+ * along the channels, so one load brings four values (measurements: docs/performance.md, "Kernel notes").
  * @module
  */
 import {

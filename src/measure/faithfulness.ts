@@ -15,7 +15,7 @@
 import { onForwardEngine } from "../model/forward_engine.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
-import { type ExplainableModel } from "../explain/explainable_model.ts";
+import type { ExplainableModel } from "../explain/explainable_model.ts";
 import { inputsPerPass } from "../explain/batching.ts";
 import { type Target, targetLength, targetScores, targetWeights } from "../explain/target.ts";
 

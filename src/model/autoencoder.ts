@@ -189,8 +189,27 @@ export function printAutoencoderProgress(p: AutoencoderProgress): void {
  *
  * @example
  * ```ts
- * const { model } = await trainAutoencoder(train, { seed: 1 });
- * const errors = await reconstructionErrors(model, images);
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const train = {
+ *   name: "toy",
+ *   images: new Float32Array(8 * 16).fill(0.5), // eight gray 4×4 images
+ *   labels: new Int32Array(8),
+ *   count: 8,
+ *   height: 4,
+ *   width: 4,
+ *   channels: 1,
+ *   classNames: ["gray"],
+ * };
+ * const { model, size } = await trainAutoencoder(train, { seed: 1, batchSize: 4, filters: [2, 2] });
+ * assert.equal(size, 8);
+ * const images = tf.tensor4d(train.images, [8, 4, 4, 1]);
+ * const errors = await reconstructionErrors(model, images); // one ‖AE(x) − x‖² per image
+ * assert.equal(errors.length, 8);
+ * images.dispose();
+ * model.dispose();
  * ```
  */
 export async function trainAutoencoder(

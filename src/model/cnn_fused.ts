@@ -76,9 +76,21 @@ function plan(model: tf.LayersModel): Step[] | undefined {
  * `{ input: false, weights: true }` for training.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../backend.ts";
+ * import { tf } from "../deps.ts";
+ * import { createCnn } from "./cnn.ts";
+ *
+ * const { backend } = await initBackend({ warn: false, kernels: "hans" });
+ * const model = createCnn({ height: 8, width: 8, channels: 1, classes: 3, seed: 1, filters: [2, 4], hidden: 4 });
+ * const x = tf.randomUniform([2, 8, 8, 1], 0, 1, "float32", 1) as tf.Tensor4D;
  * const forward = fusedForward(model);
+ * assert.equal(forward === undefined, backend !== "webgpu"); // off WebGPU the layers run as they are
  * const logits = forward ? forward(x, { input: true, weights: false }) : model.apply(x) as tf.Tensor2D;
+ * assert.deepEqual(logits.shape, [2, 3]);
+ * tf.dispose([x, logits]);
+ * model.dispose();
  * ```
  */
 export function fusedForward(model: tf.LayersModel): FusedForward | undefined {

@@ -2,8 +2,8 @@
  * Work on the faster of two engines: the WebGPU backend everything else runs on, or tfjs's WebAssembly backend
  * on the CPU. Two kinds of work choose apart: gradient-free work (predictions, occlusion, RISE, deletion and
  * insertion curves), timed by a forward pass, and the gradient methods, timed by an input gradient. On Mesa's
- * software adapter wasm ran hans's CNN forward 1.3–6× faster than WebGPU and MobileNetV2 224's input gradient
- * about 4× faster (docs/performance.md); on a real GPU WebGPU should win. Which engine runs a model's work of
+ * software adapter wasm measured faster (docs/performance.md, "Forward-only work on wasm"); on a real GPU
+ * WebGPU should win. Which engine runs a model's work of
  * each kind is measured once per model, on a probe batch of its own inputs, and recorded
  * ({@linkcode forwardEngineOf}, {@linkcode gradientEngineOf}) for metrics.json.
  *
@@ -67,8 +67,23 @@ const GRADIENT_PROBE_VALUES = 2 ** 17;
  * Sets how forward-only work picks its engine, for every model from now on (choices already made stay).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "../explain/explainable_model.ts";
+ *
+ * await tf.setBackend("cpu");
  * setForwardEnginePolicy("active"); // keep occlusion, RISE and the curves on the active backend
+ * const net = tf.sequential({
+ *   layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, kernelInitializer: "ones" })],
+ * });
+ * const model = fromLayersModel(net); // logits: three times the sum of the pixels, each
+ * const x = tf.ones([2, 4, 4, 1]) as tf.Tensor4D;
+ * await onForwardEngine(model, x, async (xs) => void tf.dispose(await model.logits(xs).data()));
+ * assert.equal(forwardEngineOf(model)?.engine, "cpu"); // wasm was not even tried
+ * setForwardEnginePolicy("auto");
+ * tf.dispose(x);
+ * net.dispose();
  * ```
  */
 export function setForwardEnginePolicy(p: ForwardEnginePolicy): void {
@@ -195,13 +210,26 @@ async function choose(
  * Should the chosen engine fail, the work runs on the active backend and the choice says so.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "../explain/explainable_model.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential({
+ *   layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, kernelInitializer: "ones" })],
+ * });
+ * const model = fromLayersModel(net); // logits: three times the sum of the pixels, each
+ * const x = tf.ones([2, 4, 4, 1]) as tf.Tensor4D;
  * const values = await onEngine("gradient", model, x, async (xs) => {
  *   const g = tf.grad((t) => tf.sum(model.logits(t as tf.Tensor4D)))(xs);
  *   const out = await g.data();
  *   g.dispose();
  *   return out;
  * });
+ * assert.ok(values.length === 2 * 16 && values.every((v) => v === 3)); // each pixel feeds each logit once
+ * tf.dispose(x);
+ * net.dispose();
  * ```
  */
 export function onEngine<T>(
@@ -239,13 +267,27 @@ export function onEngine<T>(
  * Runs forward-only work on the engine chosen for `model` (see {@linkcode onEngine}).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "../explain/explainable_model.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential({
+ *   layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, kernelInitializer: "ones" })],
+ * });
+ * const model = fromLayersModel(net); // logits: three times the sum of the pixels, each
+ * const x = tf.ones([2, 4, 4, 1]) as tf.Tensor4D;
  * const scores = await onForwardEngine(model, x, async (xs) => {
  *   const logits = model.logits(xs);
  *   const values = await logits.data();
  *   logits.dispose();
  *   return values;
  * });
+ * assert.deepEqual(Array.from(scores), new Array(2 * 3).fill(16)); // 16 white pixels
+ * console.log(forwardEngineOf(model)?.reason); // e.g. "wasm ran a forward pass faster than cpu"
+ * tf.dispose(x);
+ * net.dispose();
  * ```
  */
 export function onForwardEngine<T>(
@@ -261,8 +303,26 @@ export function onForwardEngine<T>(
  * engine and rebuilt on the active backend.
  *
  * @example
- * ```ts ignore
- * const [[maps], report] = await tensorsOnEngine("gradient", model, x, async (xs) => [[await mapsOf(xs)], {}]);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "../explain/explainable_model.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential({
+ *   layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, kernelInitializer: "ones" })],
+ * });
+ * const model = fromLayersModel(net); // logits: three times the sum of the pixels, each
+ * const x = tf.ones([2, 4, 4, 1]) as tf.Tensor4D;
+ * const [[grads], report] = await tensorsOnEngine("gradient", model, x, async (xs) => {
+ *   const g = tf.grad((t) => tf.sum(model.logits(t as tf.Tensor4D)))(xs);
+ *   return [[g], { engine: tf.getBackend() }];
+ * });
+ * assert.equal(tf.getBackend(), "cpu"); // back on the active backend, wherever the gradient ran
+ * assert.deepEqual(grads.shape, [2, 4, 4, 1]);
+ * console.log(`computed on ${report.engine}`);
+ * tf.dispose([x, grads]);
+ * net.dispose();
  * ```
  */
 export async function tensorsOnEngine<R extends tf.Tensor, T>(

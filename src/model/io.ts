@@ -252,21 +252,6 @@ export function modelArtifacts(
   };
 }
 
-/** Loads a LayersModel from the bytes of `model.json` and its weight files (by manifest path). */
-export async function loadLayersModelFromFiles(
-  modelJson: string,
-  readWeightsFile: (path: string) => Promise<Uint8Array>,
-  source: string,
-): Promise<tf.LayersModel> {
-  const json = parseModelJson(modelJson, source);
-  const weights = await readWeights(json, readWeightsFile, source);
-  try {
-    return await tf.loadLayersModel(tf.io.fromMemory(modelArtifacts(json, weights)));
-  } catch (e) {
-    throw new HansError(`${source} cannot be built as a LayersModel: ${(e as Error).message}`);
-  }
-}
-
 const BYTES_PER_ELEMENT: Record<string, number | undefined> = {
   float32: 4,
   int32: 4,

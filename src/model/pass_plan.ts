@@ -1,8 +1,8 @@
 /**
  * How many images one pass of a model may take: batches sized by bytes, against the device's buffer limits and
  * the run's memory budget, never by a fixed image count. A 28×28 CNN takes hundreds of images per pass; a
- * 224×224 MobileNetV2 keeps about 90 MB of activations per image in a forward pass and 310 MB in a backward
- * one, and on Mesa's software adapter one shader may bind at most 128 MB.
+ * 224×224 MobileNetV2 only a few (its sizes, measured: docs/real-size.md), and on Mesa's software adapter one
+ * shader may bind at most 128 MB.
  *
  * What a pass costs is measured once per model and image size ({@link measurePassCost}): the model runs on one
  * image and on two under `tf.profile`, which gives the bytes of every tensor made and the peak; the difference
@@ -30,7 +30,7 @@ export interface PassCost {
   /**
    * Bytes of all the tensors a pass makes, per image. On WebGPU a forward pass holds about that much: tfjs
    * queues a whole pass before the device runs it, and a buffer is freed only once the work that reads it has
-   * run (on MobileNetV2 224, 88 MB against a peak of 29 MB of live tensors).
+   * run (measured on MobileNetV2 224: docs/real-size.md).
    */
   allocatedPerImage: number;
   /** Peak bytes a pass adds whatever its batch (weights transposed or cast, constants). */
@@ -213,9 +213,8 @@ export interface PassPlan {
 /** Share of the free budget one pass may take: the rest is for what the method keeps between passes. */
 const PASS_SHARE = 0.7;
 /**
- * Share of the budget the wasm backend's heap may grow to for forward passes (it never shrinks: InceptionV3 at
- * 299 kept 508 MB at a quarter), and for input gradients, whose one image of MobileNetV2 224 needs 300 MB
- * (LRP half as much again).
+ * Share of the budget the wasm backend's heap may grow to for forward passes (it never shrinks), and for input
+ * gradients, which need far more per image (LRP half as much again); the measurements are in docs/real-size.md.
  */
 const WASM_SHARE = { forward: 0.125, backward: 0.4 };
 /**
@@ -223,10 +222,7 @@ const WASM_SHARE = { forward: 0.125, backward: 0.4 };
  * that run on the active backend afterwards need room (a run that loaded a large data set starved them).
  */
 const WASM_RESERVE = 0.25;
-/**
- * Measured: forward passes of MobileNetV2 224 on wasm grew its heap by 1.3–2 times their tensors' peak (its
- * allocator keeps free blocks of the sizes it saw); an input gradient of one image by 1.05 times (336 MB).
- */
+/** How much the wasm heap grows per byte of a pass's tensor peak (measured: docs/real-size.md). */
 const WASM_HEAP_FACTOR = { forward: 2, backward: 1.25 };
 
 /**

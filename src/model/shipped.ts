@@ -21,7 +21,15 @@ export interface ShippedRecord {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { disposeLoaded, loadModel } from "../explain/load.ts";
+ *
+ * await tf.setBackend("cpu");
  * const loaded = await loadModel(shippedModel().source);
+ * assert.deepEqual([loaded.inputShape, loaded.classes], [[28, 28, 1], 10]); // Fashion-MNIST
+ * assert.equal((await readShippedRecord()).dataset, "fashion-mnist");
+ * disposeLoaded(loaded);
  * ```
  */
 export function shippedModel(): { source: string; record: URL } {

@@ -12,7 +12,7 @@ import {
 } from "../kernels/counterfactual_step.ts";
 import { findCounterfactuals } from "../counterfactual/optimize.ts";
 import { fromLayersModel } from "../explain/explainable_model.ts";
-import { METHODS } from "../explain/registry.ts";
+import { method, METHODS } from "../explain/registry.ts";
 import { occlusion } from "../explain/occlusion.ts";
 import { occlusionReference } from "../explain/occlusion_reference.ts";
 import { hansKernelsActive, useHansKernels } from "../kernels/register.ts";
@@ -105,7 +105,7 @@ async function sync(t: tf.Tensor | Promise<tf.Tensor>): Promise<void> {
   tensor.dispose();
 }
 
-/** Maps/s of every registered method (batched, the method's defaults but RISE's 200 masks) on `n` images. */
+/** Maps/s of every registered method (batched, the method's light settings where it has them) on `n` images. */
 export async function methodRates(n: number, log: (line: string) => void): Promise<Record<string, number>> {
   const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
   const model = fromLayersModel(cnn);
@@ -113,7 +113,7 @@ export async function methodRates(n: number, log: (line: string) => void): Promi
   const target = Array.from({ length: n }, (_, i) => i % 10);
   const out: Record<string, number> = {};
   for (const m of METHODS) {
-    const options = m.name === "rise" ? { masks: 200 } : undefined;
+    const options = m.presets?.light;
     out[m.name] = n / await timed(() => sync(m.explain(model, x, target, options)));
     log(`${m.name.padEnd(22)} ${out[m.name].toFixed(2).padStart(10)} maps/s`);
   }
@@ -171,7 +171,7 @@ export async function runBench(
   const model = fromLayersModel(cnn);
   const perImage = async (name: string, x: tf.Tensor4D, options?: Record<string, unknown>) => {
     const n = x.shape[0];
-    const m = METHODS.find((k) => k.name === name)!;
+    const m = method(name);
     for (let i = 0; i < n; i++) {
       const xi = x.slice([i, 0, 0, 0], [1, -1, -1, -1]);
       await sync(m.explain(model, xi, [i % 10], options));
@@ -179,7 +179,7 @@ export async function runBench(
     }
   };
   const batched = async (name: string, x: tf.Tensor4D, options?: Record<string, unknown>) => {
-    await sync(METHODS.find((k) => k.name === name)!.explain(model, x, targets(x.shape[0]), options));
+    await sync(method(name).explain(model, x, targets(x.shape[0]), options));
   };
   for (
     const [name, n, options] of [
@@ -202,7 +202,7 @@ export async function runBench(
       await timed(() => sync(occlusionReference(model, xr, targets(s.occlusionReference))));
     // As users get it: on the forward-only engine measured faster for this model (wasm or the active one),
     // chosen in the untimed first run.
-    const occlusionMethod = METHODS.find((k) => k.name === "occlusion")!;
+    const occlusionMethod = method("occlusion");
     const auto = s.occlusion /
       await timed(() => sync(occlusionMethod.explain(model, x, targets(s.occlusion))), HANS_RUNS);
     const engine = forwardEngineOf(model);
@@ -295,7 +295,7 @@ export async function profileBench(quick: boolean, log: (line: string) => void):
   const explain = (name: string, n: number, options: Record<string, unknown> = {}) => {
     const x = images(n);
     // Occlusion on the active backend: the profile is of its kernels, not of the wasm engine's.
-    const fn = name === "occlusion" ? occlusion : METHODS.find((k) => k.name === name)!.explain;
+    const fn = name === "occlusion" ? occlusion : method(name).explain;
     return { run: () => fn(model, x, targets(n), options), done: () => x.dispose() };
   };
   const fused = fusedForward(cnn);

@@ -12,7 +12,7 @@ import { explain, type MethodName, type MethodOptionsByName } from "../explain/r
 import { forwardEngineOf, gradientEngineOf, onForwardEngine } from "../model/forward_engine.ts";
 import { mobileNetV2 } from "../model/mobilenet_v2.ts";
 import { Rng } from "../rng.ts";
-import { predictWithConfidence } from "./contrastive.ts";
+import { predictWithConfidence } from "../explain/model_checks.ts";
 
 /** One real-size workload: its rate in the peer's unit, and what it is. */
 export interface RealWorkloadResult {
@@ -51,9 +51,18 @@ async function timedRuns(fn: () => Promise<unknown>, runs: number): Promise<numb
  * Runs R1–R6 and returns them by hans's name (`real_predict`, …); `log` gets a line per workload.
  *
  * @example
- * ```ts ignore
- * const workloads = await runRealBench(console.log);
- * console.log(workloads.real_gradient.rate, "maps/s");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * // About a minute even with `quick` (one image of a narrow MobileNetV2, one timed run), so this example runs
+ * // it only when asked; tests/tasks/bench_test.ts runs `bench --real --quick` every time.
+ * if (Deno.env.get("HANS_RUN_BENCH_EXAMPLE") === "1") {
+ *   const workloads = await runRealBench(console.log, true);
+ *   assert.ok(workloads.real_gradient.rate > 0);
+ *   console.log(workloads.real_gradient.rate, "maps/s");
+ * }
  * ```
  */
 export async function runRealBench(

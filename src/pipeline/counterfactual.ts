@@ -27,7 +27,7 @@ import { createCnn } from "../model/cnn.ts";
 import { batchTensor } from "../model/predict.ts";
 import { trainModel, type TrainProgress } from "../model/train.ts";
 import type { AutoencoderProgress } from "../model/autoencoder.ts";
-import { checkFiniteGradients, predictWithConfidence } from "./contrastive.ts";
+import { checkFiniteGradients, predictWithConfidence } from "../explain/model_checks.ts";
 
 /** Settings of {@link runCounterfactual}. */
 export interface CounterfactualSettings {

@@ -4,7 +4,7 @@
  * @module
  */
 import { type Dataset, imageSize, indicesOfClass, subset } from "../data/dataset.ts";
-import { METHODS } from "../explain/registry.ts";
+import { method as registered } from "../explain/registry.ts";
 import type { ExplainableModel } from "../explain/explainable_model.ts";
 import { artifactPurityRecall, flagClasses, sprayClass, type SprayResult } from "../measure/spray.ts";
 import { VERDICT } from "../measure/reliance.ts";
@@ -61,7 +61,7 @@ export async function sprayAnalysis(
   plan: StampPlan,
   options: SprayAnalysisOptions,
 ): Promise<SprayClassResult[]> {
-  const method = METHODS.find((m) => m.name === (options.method ?? "gradient_input"))!;
+  const method = registered(options.method ?? "gradient_input");
   const stamped = stampDataset(test, plan, options.seed);
   const size = imageSize(test);
   const out: SprayClassResult[] = [];

@@ -7,7 +7,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { type ExplainableModel } from "../explain/explainable_model.ts";
+import type { ExplainableModel } from "../explain/explainable_model.ts";
 import { inputGradients, inputsPerPass } from "../explain/batching.ts";
 import type { MethodInfo, MethodLeftOut } from "../explain/registry.ts";
 import { targetWeights } from "../explain/target.ts";
@@ -45,9 +45,22 @@ async function timed(fn: () => tf.Tensor): Promise<number> {
  * engine gradient methods run on.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "../explain/explainable_model.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential({
+ *   layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, kernelInitializer: "ones" })],
+ * });
+ * const model = fromLayersModel(net); // logits: three times the sum of the pixels, each
+ * const x = tf.ones([2, 4, 4, 1]) as tf.Tensor4D;
  * const seconds = await measurePassSeconds(model, x);
- * console.log(`one input gradient takes ${seconds.backward.toFixed(2)} s per image`);
+ * console.log(`one input gradient takes ${seconds.backward.toFixed(4)} s per image`);
+ * assert.ok(seconds.forward > 0 && seconds.backward > 0);
+ * tf.dispose(x);
+ * net.dispose();
  * ```
  */
 export async function measurePassSeconds(model: ExplainableModel, x: tf.Tensor4D): Promise<PassSeconds> {

@@ -11,7 +11,15 @@ import type { CounterfactualMetrics } from "../pipeline/counterfactual_metrics.t
 import { paragraph } from "./html.ts";
 import { colorBar, type ImageCell, imageTable, mapCell } from "./image_table.ts";
 import { imageToRgba } from "./png.ts";
-import { cleverHansAnswer, contrastiveAnswer, counterfactualAnswer, mostConcentrated } from "./summary.ts";
+import {
+  cleverHansAnswer,
+  concentrationText,
+  contrastiveAnswer,
+  counterfactualAnswer,
+  mostConcentrated,
+  rankedByConcentration,
+  verdictWords,
+} from "./summary.ts";
 
 function imageCell(
   pixels: Float32Array,
@@ -42,7 +50,7 @@ const SCALE_NOTE =
   "(blue negative, red positive), heat maps from 0 to max.";
 
 /** clever-hans: the verdict per planted artifact in words, and per class a clean and stamped image, the
- * artifact's mask and the two maps that concentrate most on it. */
+ * artifact's mask and the two maps that concentrate most on it (their concentrations read from `metrics`). */
 export async function cleverHansAnswerHtml(
   result: CleverHansResult,
   metrics: CleverHansMetrics,
@@ -52,29 +60,27 @@ export async function cleverHansAnswerHtml(
   const rows = [];
   for (const s of result.shortcuts) {
     if (s.examples.stamped.length === 0) continue;
-    const ranked = Object.entries(s.relevance)
-      .filter(([, r]) => Number.isFinite(r.concentration))
-      .sort((a, b) => b[1].concentration - a[1].concentration)
-      .slice(0, 2);
+    const written = metrics.shortcuts.find((w) => w.class === s.class && w.artifact === s.artifact)!;
+    const ranked = rankedByConcentration(written.relevance, labels).slice(0, 2);
     const cells: ImageCell[] = [
       imageCell(s.examples.clean[0], result.shape, "clean"),
       imageCell(s.examples.stamped[0], result.shape, "stamped"),
       maskCell(s.examples.masks[0], result.shape),
-      ...ranked.map(([name, r]) => {
-        const info = result.methods.find((m) => m.name === name)!;
+      ...ranked.map((r) => {
+        const info = result.methods.find((m) => m.name === r.name)!;
         return mapCell(
-          s.examples.maps[name][0],
+          s.examples.maps[r.name][0],
           result.shape.width,
           result.shape.height,
-          `${info.label}, ${r.concentration.toFixed(1)}× on the artifact`,
+          `${info.label}, ${concentrationText(r.concentration)} on the artifact`,
           info.signed,
         );
       }),
     ];
     rows.push({
-      label:
-        `class ${s.class}${s.className !== String(s.class) ? ` (${s.className})` : ""}: ${s.artifact}, ` +
-        (s.cheats === null ? "no verdict" : s.cheats ? "cheats" : "no reliance"),
+      label: `class ${written.class}${
+        written.className !== String(written.class) ? ` (${written.className})` : ""
+      }: ${written.artifact}, ${verdictWords(written.cheats)}`,
       cells,
     });
   }

@@ -3,7 +3,7 @@
  * @module
  */
 import type { CleverHansResult } from "../pipeline/clever_hans.ts";
-import type { CleverHansMetrics } from "../pipeline/clever_hans_metrics.ts";
+import { type CleverHansMetrics, FINDS_CONCENTRATION } from "../pipeline/clever_hans_metrics.ts";
 import { VERDICT } from "../measure/reliance.ts";
 import { cleverHansAnswerHtml } from "./answers.ts";
 import { mapExplorer } from "./explorer.ts";
@@ -14,6 +14,7 @@ import { gridSvg } from "./grid.ts";
 import { type Figure, paragraph, renderReport, svgFigure, table } from "./html.ts";
 import { saliencyGrid, shrinkNote } from "./saliency_figure.ts";
 import { spraySection } from "./spray_report.ts";
+import { cleverHansVerdict, controlSentence } from "./summary.ts";
 
 export type { Figure } from "./html.ts";
 
@@ -56,24 +57,6 @@ export async function cleverHansHtml(
   metrics: CleverHansMetrics,
   figures: Figure[],
 ): Promise<string> {
-  const poisoned = metrics.shortcuts.filter((s) => s.rate > 0);
-  const cheating = metrics.shortcuts.filter((s) => s.cheats === true);
-  const undecided = metrics.shortcuts.filter((s) => s.cheats === null);
-  const undecidedNote = undecided.length === 0
-    ? ""
-    : ` No verdict for ${
-      undecided.map((s) => `class ${s.class} (${s.className}): ${s.verdictNote}`).join("; ")
-    }.`;
-  const summary = poisoned.length === 0
-    ? `The model was trained on clean data. The default artifacts were pasted at test time only, as probes: ` +
-      `${
-        cheating.length === 0
-          ? "no class is flagged as cheating."
-          : `${cheating.length} flagged (unexpected).`
-      }${undecidedNote}`
-    : `${cheating.length} of ${metrics.shortcuts.length} poisoned classes cheat: ` +
-      (cheating.map((s) => `class ${s.class} (${s.className}) uses the ${s.artifact}`).join("; ") || "none") +
-      `.${undecidedNote}`;
   const reliance = table(
     [
       "class",
@@ -151,7 +134,7 @@ export async function cleverHansHtml(
       },
       {
         heading: "Verdict",
-        html: paragraph(summary) +
+        html: paragraph(cleverHansVerdict(metrics)) +
           paragraph(
             `Rule: a class cheats when pasting its artifact onto other classes' test images turns at least ` +
               `${
@@ -229,7 +212,8 @@ export async function cleverHansHtml(
       },
       {
         heading: "Which methods find which artifact",
-        html: paragraph(`A method finds an artifact when its concentration is at least 2.`) +
+        html:
+          paragraph(`A method finds an artifact when its concentration is at least ${FINDS_CONCENTRATION}.`) +
           table(["method", ...metrics.shortcuts.map((s) => `${s.class}: ${s.artifact}`)], findsRows),
       },
       ...(result.spray && metrics.spray
@@ -241,12 +225,7 @@ export async function cleverHansHtml(
       ...(metrics.control
         ? [{
           heading: "Control model",
-          html: paragraph(
-            `A second model trained on the same data with the same artifacts stamped at the same rates on every ` +
-              `class, so they carry no label information (clean test accuracy ${
-                metrics.control.accuracy.clean.toFixed(3)
-              }).`,
-          ) + table(
+          html: paragraph(controlSentence(metrics.control.accuracy.clean)) + table(
             ["class", "artifact", "model", "acc. with", "acc. without", "flip rate", "cheats"],
             metrics.shortcuts.flatMap((s, i) => {
               const c = metrics.control!.shortcuts[i];

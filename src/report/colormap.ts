@@ -130,7 +130,11 @@ export function colorRange(values: Float32Array, options: ColormapOptions): Colo
  *
  * @example
  * ```ts
- * const rgba = colorize(saliency, { map: "heat" }); // 28*28 values → 28*28*4 bytes
+ * import assert from "node:assert/strict";
+ *
+ * const rgba = colorize(Float32Array.of(0, 1, 2, NaN), { map: "gray", min: 0, max: 1 });
+ * // Black, white, white (clamped), transparent.
+ * assert.deepEqual(Array.from(rgba), [0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0]);
  * ```
  */
 export function colorize(values: Float32Array, options: ColormapOptions): Uint8ClampedArray {

@@ -13,6 +13,7 @@ import { paragraph, renderReport, svgFigure, table } from "./html.ts";
 import { blockMeans, figureCell, saliencyGrid, shrinkNote } from "./saliency_figure.ts";
 import { barPlot } from "./svg.ts";
 import { contrastiveAnswerHtml } from "./answers.ts";
+import { completenessSentence, contrastiveRule, planSentence } from "./summary.ts";
 
 /** What the page says about the run, besides the result. */
 export interface ContrastiveMeta {
@@ -119,6 +120,7 @@ export async function contrastiveHtml(
   figures: Figure[],
 ): Promise<string> {
   const name = (k: number) => `${k} ${meta.classNames[k] ?? ""}`.trim();
+  const labels = Object.fromEntries(result.methodInfo.map((m) => [m.name, m.label]));
   const ranking = table(
     [
       "rank",
@@ -211,20 +213,7 @@ export async function contrastiveHtml(
                 ? `Every method asked for (--methods ${result.methodsAsked.join(",")}) ran.`
                 : "Every attribution method ran on this model.",
             )) +
-          (result.plan
-            ? paragraph(
-              `Time budget ${
-                (result.plan.budgetSeconds / 60).toFixed(1)
-              } min: each method's time per mistake ` +
-                `was estimated from timed passes (a forward pass ${
-                  result.plan.passSeconds.forward.toFixed(3)
-                } s and a backward pass ${
-                  result.plan.passSeconds.backward.toFixed(3)
-                } s per image), and the ` +
-                `methods studied the most confident mistakes first, as many as their share paid for (the ` +
-                `"mistakes" column).`,
-            )
-            : "") +
+          (result.plan ? paragraph(planSentence(result.plan)) : "") +
           (result.methodsFailed.length > 0
             ? table(
               ["method failed (not scored)", "why"],
@@ -235,16 +224,8 @@ export async function contrastiveHtml(
       },
       {
         heading: "Which method explains the errors best",
-        html: paragraph(
-          "For each method, the top 5% or 10% pixels of its contrastive map (logit P − logit Q) are set to black; " +
-            "a map that found what made the model wrong turns the prediction into the true class and makes the " +
-            "margin fall. Random maps are the baseline. A method is named best only when its flip-to-true rate " +
-            "at 10% beats random maps' by two standard errors of the difference, √(2/n) for n mistakes " +
-            `(here ${result.verdict.margin.toFixed(3)} for ${result.verdict.mistakes}): ` +
-            (result.verdict.best === null
-              ? `${result.verdict.note}, so no method is named.`
-              : `${result.verdict.best} does.`),
-        ) + ranking + bars + completenessParagraph(result),
+        html: paragraph(contrastiveRule(result.verdict, labels)) + ranking + bars +
+          (completenessSentence(result.methods) ? paragraph(completenessSentence(result.methods)) : ""),
       },
       {
         heading: "Maps",
@@ -252,20 +233,4 @@ export async function contrastiveHtml(
       },
     ],
   });
-}
-
-/** What Integrated Gradients' completeness check found, when it ran. */
-function completenessParagraph(result: ContrastiveResult): string {
-  const c = result.methods.integrated_gradients?.completeness;
-  if (!c) return "";
-  const within = Math.round(c.withinTolerance * c.maps.length);
-  const steps = Math.max(...c.maps.filter((m) => m.target !== "contrast").map((m) => m.steps));
-  return paragraph(
-    `Integrated Gradients: ${within} of ${c.maps.length} maps sum to f(x) − f(baseline) within ` +
-      `${(100 * c.tolerance).toFixed(0)}% (median error ${(100 * c.medianError).toFixed(1)}%, largest ` +
-      `${
-        (100 * c.maxError).toFixed(1)
-      }%; up to ${steps} points per map). A map outside the tolerance did not ` +
-      `get the points it needed within its settings or the time budget: read its values with care.`,
-  );
 }

@@ -6,8 +6,9 @@ import type { Dataset } from "../data/dataset.ts";
 import { CHANGE_SALIENCY_METHODS } from "../counterfactual/saliency.ts";
 import { method } from "../explain/registry.ts";
 import type { CounterfactualResult, ExampleRow } from "../pipeline/counterfactual.ts";
-import type { CounterfactualMetrics, CounterfactualSummary } from "../pipeline/counterfactual_metrics.ts";
+import type { CounterfactualMetrics } from "../pipeline/counterfactual_metrics.ts";
 import { counterfactualAnswerHtml } from "./answers.ts";
+import { priorSentence, saliencySentence } from "./summary.ts";
 import { colorize } from "./colormap.ts";
 import { engines, formatNumber, mapScale } from "./format.ts";
 import { gridSvg } from "./grid.ts";
@@ -47,11 +48,12 @@ export async function counterfactualHtml(
   const rows = result.plain.rows;
   const priorRows = result.withPrior?.rows;
   const gamma = result.withPrior?.gamma;
-  const autoencoder = result.autoencoder;
-  const seed = metrics.seed;
   const datasetText = metrics.dataset;
   const info = { backend: metrics.backend, adapter: metrics.adapter };
   const p = metrics.withPrior;
+  const saliencyLabels = Object.fromEntries(
+    CHANGE_SALIENCY_METHODS.map((name) => [name, method(name).label]),
+  );
   const summaryRows: Cell[][] = [
     ["mistakes optimized", rows.length, ...(p ? [rows.length] : [])],
     ["success rate", metrics.successRate, ...(p ? [p.successRate] : [])],
@@ -93,10 +95,8 @@ export async function counterfactualHtml(
           summaryRows,
         ) +
           paragraph(`Transfer model: ${metrics.transferModel}.`) +
-          paragraph(
-            p ? priorSentence(rows, priorRows!, gamma!, { ...autoencoder!, seed: seed + 2 }) : NO_PRIOR,
-          ) +
-          paragraph(saliencySentence(metrics, p ?? undefined)),
+          paragraph(priorSentence(metrics)) +
+          paragraph(saliencySentence(metrics, saliencyLabels)),
       },
       {
         heading: "What had to change",
@@ -157,54 +157,12 @@ export async function counterfactualHtml(
   });
 }
 
-const NO_PRIOR = "The autoencoder prior was not run (--no-prior).";
-
 /** An example's ρ per saliency method for the report's table; no value (NaN) shows as a dash. */
 function correlationCells(row: ExampleRow): Cell[] {
   return CHANGE_SALIENCY_METHODS.map((name) => {
     const r = row.saliencyCorrelation[name];
     return Number.isFinite(r) ? r : null;
   });
-}
-
-/** The report's sentence on how well the change follows the contrastive saliency maps. */
-function saliencySentence(
-  without: CounterfactualSummary,
-  withPrior?: CounterfactualSummary,
-): string {
-  const parts = CHANGE_SALIENCY_METHODS.map((name) => {
-    const own = (m: CounterfactualSummary) => formatNumber(m.medianSaliencyCorrelation[name]);
-    const base = (m: CounterfactualSummary) => formatNumber(m.medianSaliencyCorrelationBaseline[name]);
-    return `${method(name).label}: ${own(without)}` +
-      (withPrior ? ` without and ${own(withPrior)} with the prior` : "") +
-      `, against ${base(without)}` + (withPrior ? ` and ${base(withPrior)}` : "") +
-      " for another mistake's map";
-  });
-  return "Median Spearman ρ over the successes between |x′ − x| (summed over channels) and the absolute " +
-    "contrastive map of the same mistake (why the predicted class P rather than the true class T, computed on " +
-    `the original image) — ${parts.join("; ")}. A ρ near its baseline means the change does not go where ` +
-    "the map says this image's evidence for P over T lies. The optimizer's first steps follow the gradient " +
-    "of nearly the same contrast (the cross-entropy to T of a confident mistake), so part of the Gradient ρ is " +
-    "built in; Gradient × input is 0 on black pixels, where the change may still add ink.";
-}
-
-/** The report's sentence comparing the transfer rates without and with the prior. */
-function priorSentence(
-  rows: ExampleRow[],
-  priorRows: ExampleRow[],
-  gamma: number,
-  autoencoder: { size: number; epochs: number; finalLoss: number; seed: number },
-): string {
-  const count = (r: ExampleRow[]) => {
-    const ok = r.filter((e) => e.success);
-    const moved = ok.filter((e) => e.transfers).length;
-    return `${formatNumber(ok.length ? moved / ok.length : NaN)} (${moved} of ${ok.length} successes)`;
-  };
-  return `With the autoencoder prior (γ = ${gamma}), the transfer rate is ${count(priorRows)}, against ` +
-    `${count(rows)} without it. The autoencoder (src/model/autoencoder.ts) was trained here on ` +
-    `${autoencoder.size.toLocaleString("en-US")} training images for ${autoencoder.epochs} ` +
-    `epoch${autoencoder.epochs === 1 ? "" : "s"} (seed ${autoencoder.seed}), to a ` +
-    `mean squared error of ${formatNumber(autoencoder.finalLoss)} per value.`;
 }
 
 /**

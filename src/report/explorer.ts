@@ -31,7 +31,13 @@ async function dataUri(cell: ImageCell, zoom: number): Promise<string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const gray = new Uint8ClampedArray(2 * 2 * 4).fill(128); // a 2×2 gray image, and a map of it per method
+ * const image = { rgba: gray, width: 2, height: 2, caption: "image" };
+ * const maps = ["Gradient", "Occlusion"].map((caption) => ({ rgba: gray, width: 2, height: 2, caption }));
  * const html = await mapExplorer("saliency", [{ label: "class 0", image, maps }]);
+ * assert.equal(html.match(/type="radio"/g)?.length, 2); // one button per method
  * ```
  */
 export async function mapExplorer(id: string, items: ExplorerItem[], zoom = 6): Promise<string> {

@@ -28,6 +28,22 @@ export function formatNumber(value: number, digits = 3): string {
 }
 
 /**
+ * A share in [0, 1] as a percentage for sentences: whole percent, one decimal below 10% (`0.4%`, `7.5%`), and
+ * `n/a` when it was not measured (NaN).
+ *
+ * @example
+ * ```ts
+ * formatPercent(0.834); // "83%"
+ * formatPercent(0.075); // "7.5%"
+ * formatPercent(NaN); // "n/a"
+ * ```
+ */
+export function formatPercent(share: number): string {
+  if (!Number.isFinite(share)) return "n/a";
+  return `${(100 * share).toFixed(share < 0.1 && share > 0 ? 1 : 0)}%`;
+}
+
+/**
  * The colour scale of a map divided by its own largest |value| `max`, as a caption: `±0.31` for a signed map
  * (colours span −max…+max), `0…0.31` for an unsigned one; two significant digits, exponent form outside
  * 0.01…100.

@@ -65,7 +65,12 @@ export function mapCell(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const cell = mapCell(Float32Array.of(0, 1, -2, 0.5), 2, 2, "gradient", true); // a 2×2 signed map
+ * assert.equal(cell.caption, "gradient (±2.0)"); // the scale: the largest |value|
  * const html = await imageTable([{ label: "T-shirt/top → Pullover", cells: [cell] }]);
+ * assert.ok(html.includes("data:image/png;base64,")); // the map as an inline PNG
  * ```
  */
 export async function imageTable(rows: ImageRow[], zoom = 4): Promise<string> {

@@ -20,7 +20,14 @@ function checkSize(rgba: Uint8ClampedArray, width: number, height: number, what:
  *
  * @example
  * ```ts
- * await Deno.writeFile("map.png", await encodePng(colorize(map, { map: "heat" }), 28, 28));
+ * import assert from "node:assert/strict";
+ * import { join } from "node:path";
+ * import { colorize } from "./colormap.ts";
+ *
+ * const map = new Float32Array(4 * 4).map((_, i) => i / 15); // a 4×4 ramp
+ * const png = await encodePng(colorize(map, { map: "heat" }), 4, 4);
+ * assert.deepEqual(Array.from(png.subarray(0, 4)), [0x89, 0x50, 0x4e, 0x47]); // "\x89PNG"
+ * await Deno.writeFile(join(await Deno.makeTempDir(), "map.png"), png);
  * ```
  */
 export function encodePng(rgba: Uint8ClampedArray, width: number, height: number): Promise<Uint8Array> {

@@ -106,15 +106,22 @@ function reason(error: unknown): string {
  *
  * @example
  * ```ts
- * const out = await ResultsDir.create(defaultResultsPath("clever-hans"));
+ * import assert from "node:assert/strict";
+ * import { join } from "node:path";
+ *
+ * const results = await Deno.makeTempDir(); // a task writes under results/ instead
+ * const out = await ResultsDir.create(join(results, "clever-hans"));
  * try {
- *   await out.writeJson("metrics.json", metrics);
- *   await out.writeFile("report.html", html);
- *   console.log(`results in ${await out.commit()}`);
+ *   await out.writeJson("metrics.json", { accuracy: 0.9 });
+ *   await out.writeFile("report.html", "<!doctype html><title>report</title>");
+ *   assert.equal(await out.commit(), join(results, "clever-hans"));
  * } catch (error) {
  *   await out.abort();
  *   throw error;
  * }
+ * assert.deepEqual(JSON.parse(await Deno.readTextFile(join(results, "clever-hans", "metrics.json"))), {
+ *   accuracy: 0.9,
+ * });
  * ```
  */
 export class ResultsDir {
@@ -291,7 +298,12 @@ export class ResultsDir {
  *
  * @example
  * ```ts
- * const { path } = await withResultsDir("results/run", (out) => out.writeJson("metrics.json", { ok: true }));
+ * import assert from "node:assert/strict";
+ * import { join } from "node:path";
+ *
+ * const results = await Deno.makeTempDir();
+ * const { path } = await withResultsDir(join(results, "run"), (out) => out.writeJson("metrics.json", { ok: true }));
+ * assert.equal(await Deno.readTextFile(join(path, "metrics.json")), '{\n  "ok": true\n}\n');
  * ```
  */
 export async function withResultsDir<T>(

@@ -414,8 +414,8 @@ gpuTest("every method returns [n,H,W] and leaves no tensors behind over many bat
   const model = fromLayersModel(cnn);
   const x = tf.tensor4d(images, [4, H, W, C]);
   // Small batches so every method runs several; few masks so RISE stays quick (it still needs two batches).
-  const options = { batchSize: 3, masks: 5 };
   for (const m of METHODS) {
+    const options = { batchSize: 3, ...("masks" in m.options ? { masks: 5 } : {}) };
     const warm = await m.explain(model, x, [0, 1, 2, 0], options);
     assert.deepEqual(warm.shape, [4, H, W], m.name);
     warm.dispose();

@@ -73,6 +73,8 @@ gpuTest(
     const why = await unavailable(method("lrp_epsilon"), model);
     assert.match(why ?? "", /cannot fold into it.*inputRule "epsilon"/);
     assert.equal(await unavailable(method("lrp_epsilon"), model, { inputRule: "epsilon" }), undefined);
+    // Each method names the input rule it takes: αβ takes "alphaBeta", not "epsilon".
+    assert.match(await unavailable(method("lrp_alpha_beta"), model) ?? "", /inputRule "alphaBeta"/);
     await assert.rejects(explain("lrp_epsilon", model, x, [0]), (e: Error) => e instanceof HansError);
     const maps = await take(await explain("lrp_epsilon", model, x, [0], { inputRule: "epsilon" }));
     assert.ok(maps.every(Number.isFinite));

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
 import { gradientInput } from "../../src/explain/gradient_input.ts";
-import { lrpAlphaBeta } from "../../src/explain/lrp_alpha_beta.ts";
-import { lrpEpsilon } from "../../src/explain/lrp_epsilon.ts";
+import { checkOptions } from "../../src/explain/descriptor.ts";
+import { lrpAlphaBeta, lrpAlphaBetaMethod } from "../../src/explain/lrp_alpha_beta.ts";
+import { lrpEpsilon, lrpEpsilonMethod } from "../../src/explain/lrp_epsilon.ts";
+import { lrpEpsilonPlusFlatMethod } from "../../src/explain/lrp_epsilon_plus_flat.ts";
 import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { createCnn } from "../../src/model/cnn.ts";
 import { Rng } from "../../src/rng.ts";
@@ -197,4 +199,91 @@ gpuTest("LRP refuses a softmax inside the model, naming the layer", async () => 
   );
   x.dispose();
   net.dispose();
+});
+
+gpuTest(
+  "the flat rule on the first layer spreads each output's relevance evenly over its receptive field",
+  async () => {
+    // conv 2×2 valid (1 filter, ReLU) on 3×3 pixels → flatten → dense, no biases. LRP-0 on the dense layer gives
+    // conv unit j the relevance a_j · w_j (w: the target's column); flat gives pixel i Σ_{j sees i} a_j w_j / 4.
+    const rng = new Rng(12);
+    const net = tf.sequential({
+      layers: [
+        tf.layers.conv2d({
+          inputShape: [3, 3, 1],
+          filters: 1,
+          kernelSize: 2,
+          activation: "relu",
+          useBias: false,
+        }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 2, useBias: false }),
+      ],
+    });
+    const kernel = Float32Array.from({ length: 4 }, () => 0.5 + rng.next()); // positive: every unit active
+    const dense = Float32Array.from({ length: 8 }, () => rng.normal());
+    net.layers[0].setWeights([tf.tensor4d(kernel, [2, 2, 1, 1])]);
+    net.layers[2].setWeights([tf.tensor2d(dense, [4, 2])]);
+    const xs = Float32Array.from({ length: 9 }, () => rng.next());
+    const x = tf.tensor4d(xs, [1, 3, 3, 1]);
+    const maps = await take(
+      await lrpEpsilon(fromLayersModel(net), x, [1], { inputRule: "flat", epsilon: 0 }),
+    );
+    const expected = new Float32Array(9);
+    for (let r = 0; r < 2; r++) {
+      for (let c = 0; c < 2; c++) {
+        let a = 0;
+        for (let dr = 0; dr < 2; dr++) {
+          for (let dc = 0; dc < 2; dc++) {
+            a += xs[(r + dr) * 3 + c + dc] * kernel[dr * 2 + dc];
+          }
+        }
+        const share = a * dense[(r * 2 + c) * 2 + 1] / 4;
+        for (let dr = 0; dr < 2; dr++) {
+          for (let dc = 0; dc < 2; dc++) {
+            expected[(r + dr) * 3 + c + dc] += share;
+          }
+        }
+      }
+    }
+    assert.ok(maxAbsDiff(maps, expected) < 1e-5, `flat: ${maxAbsDiff(maps, expected)}`);
+    x.dispose();
+    net.dispose();
+  },
+);
+
+gpuTest("the LRP methods' report: conservation is Σ map / target score per image", async () => {
+  const net = cnn(true);
+  const model = fromLayersModel(net);
+  const x = images(4);
+  const p = [1, 3, 0];
+  const scores = await targetScores(net, x, p);
+  for (const method of [lrpEpsilonMethod, lrpAlphaBetaMethod, lrpEpsilonPlusFlatMethod]) {
+    const { maps, report } = await method.explainReport!(model, x, p, {});
+    const expected = sums(await take(maps)).map((s, i) => s / scores[i]);
+    assert.equal(report.conservation.length, N);
+    assertClose(report.conservation, expected, 1e-3, `${method.name} conservation`);
+  }
+  // Without biases, LRP-ε (z^B below) and ε-plus-flat conserve relevance: the report says 1.
+  const unbiased = cnn();
+  const bare = fromLayersModel(unbiased);
+  for (const method of [lrpEpsilonMethod, lrpEpsilonPlusFlatMethod]) {
+    const { maps, report } = await method.explainReport!(bare, x, p, {});
+    maps.dispose();
+    assertClose(report.conservation, [1, 1, 1], 1e-3, `${method.name} without biases`);
+  }
+  x.dispose();
+  net.dispose();
+  unbiased.dispose();
+});
+
+gpuTest("the LRP descriptors check their options and say when maps are linear in the target", () => {
+  assert.throws(
+    () => checkOptions(lrpAlphaBetaMethod, { inputRule: "epsilon" }),
+    /inputRule must be one of/,
+  );
+  assert.throws(() => checkOptions(lrpEpsilonMethod, { epsilon: -1 }), /epsilon must be/);
+  assert.throws(() => checkOptions(lrpEpsilonPlusFlatMethod, { bounds: [0, 1] }), /has no option "bounds"/);
+  assert.equal(lrpEpsilonMethod.linearInTarget!({}), true);
+  assert.equal(lrpEpsilonMethod.linearInTarget!({ absolute: true }), false);
 });

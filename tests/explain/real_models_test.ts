@@ -391,7 +391,15 @@ gpuTest(
       );
       assert.deepEqual(
         leftOut.map((l) => l.name),
-        ["guided_backprop", "grad_cam", "guided_grad_cam", "lrp_epsilon", "lrp_alpha_beta", "activations"],
+        [
+          "guided_backprop",
+          "grad_cam",
+          "guided_grad_cam",
+          "lrp_epsilon",
+          "lrp_alpha_beta",
+          "lrp_epsilon_plus_flat",
+          "activations",
+        ],
       );
       assert.ok(methods.some((m) => m.name === "integrated_gradients"));
       const g = await maps(loaded.explainable, "gradient", x, [0, 1]);

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { pickSpatialNode } from "../../src/explain/graph.ts";
+import { pickSpatialNode } from "../../src/explain/graph_query.ts";
 import { disposeLoaded, loadModel } from "../../src/explain/load.ts";
 import { explain } from "../../src/explain/registry.ts";
 import { mobileNetV2 } from "../../src/model/mobilenet_v2.ts";
@@ -81,7 +81,7 @@ Deno.test({
     ) {
       assert.ok(m.finite && m.nonzero, `${name}: finite and not all zero`);
     }
-    assert.equal(Object.keys(result.methods).length, 13);
+    assert.equal(Object.keys(result.methods).length, 14); // every attribution method
     assert.ok(
       result.peakMB <= BUDGET_MB,
       `peak ${result.peakMB.toFixed(0)} MB over the ${BUDGET_MB} MB budget`,

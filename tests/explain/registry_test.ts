@@ -3,12 +3,23 @@ import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
 import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { noiseTunnel } from "../../src/explain/noise_tunnel.ts";
-import { checkMethodOptions, explain, METHOD_OPTION_KEYS, METHODS } from "../../src/explain/registry.ts";
+import { checkOptions } from "../../src/explain/descriptor.ts";
+import { checkMethodOptions, explain, method, METHODS } from "../../src/explain/registry.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, linearModel, maxAbsDiff, take } from "../gpu.ts";
 
-Deno.test("every registered method has its option names for the run-time check, and no other", () => {
-  assert.deepEqual(Object.keys(METHOD_OPTION_KEYS).sort(), METHODS.map((m) => m.name).sort());
+Deno.test("every method's defaults pass its own option checks, and a value of the wrong kind fails each option", () => {
+  for (const m of METHODS) {
+    const defaults = m.defaults([224, 224, 3], {});
+    assert.deepEqual(checkOptions(m, defaults), defaults, m.name);
+    for (const key of Object.keys(m.options)) {
+      assert.throws(
+        () => checkOptions(m, { [key]: { wrong: true } }),
+        (e: Error) => e instanceof HansError && e.message.startsWith(`${m.name} option ${key} must be`),
+        `${m.name}.${key}`,
+      );
+    }
+  }
 });
 
 Deno.test("an unknown method option is an error that names it and the options there are", () => {
@@ -18,26 +29,45 @@ Deno.test("an unknown method option is an error that names it and the options th
       e instanceof HansError && /smoothgrad has no option "sample"; it takes samples,/.test(e.message),
   );
   checkMethodOptions("rise", { masks: 500, seed: 3 });
+  // A misspelt method name among a run's method options is an error too, not ignored.
+  assert.throws(
+    () => checkMethodOptions("smoothgard", { samples: 4 }),
+    /unknown saliency method "smoothgard"/,
+  );
 });
+
+gpuTest(
+  "the SmoothGrad family rejects a number of copies it cannot draw (it gave NaN and zero maps)",
+  async () => {
+    const net = linearModel([2, 2, 1], new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]), new Float32Array([0, 0]));
+    const model = fromLayersModel(net);
+    const x = tf.ones([1, 2, 2, 1]) as tf.Tensor4D;
+    await assert.rejects(explain("smoothgrad", model, x, [0], { samples: 0 }), HansError);
+    await assert.rejects(
+      explain("vargrad", model, x, [0], { samples: -3 }),
+      /vargrad option samples must be/,
+    );
+    await assert.rejects(explain("smoothgrad_sq", model, x, [0], { noiseLevel: NaN }), /noiseLevel must be/);
+    x.dispose();
+    net.dispose();
+  },
+);
 
 Deno.test("Integrated Gradients' option values are checked: steps, maxSteps ≥ steps, tolerance > 0, the rule", () => {
   const ig = (options: Record<string, unknown>) => () => checkMethodOptions("integrated_gradients", options);
   ig({ steps: 8, method: "riemann_middle", tolerance: 0.01, maxSteps: 8 })();
   ig({ method: "gausslegendre", tolerance: 1e-6 })();
   const bad: [Record<string, unknown>, RegExp][] = [
-    [{ tolerance: 0 }, /tolerance 0 must be a positive number/],
-    [{ tolerance: -0.1 }, /tolerance -0.1 must be a positive number/],
-    [{ tolerance: "0.01" }, /tolerance 0.01 must be a positive number/],
-    [{ tolerance: Infinity }, /tolerance Infinity/],
-    [
-      { method: "trapezoid" },
-      /method "trapezoid" is not a quadrature rule; use gausslegendre or riemann_middle/,
-    ],
-    [{ steps: 64, maxSteps: 32 }, /maxSteps 32 must be a whole number ≥ steps \(64\)/],
-    [{ maxSteps: 12.5 }, /maxSteps 12.5 must be a whole number/],
-    [{ maxSteps: 0 }, /maxSteps 0 must be a whole number/],
-    [{ steps: 0 }, /steps 0 must be a whole number ≥ 1/],
-    [{ steps: 2.5 }, /steps 2.5 must be a whole number ≥ 1/],
+    [{ tolerance: 0 }, /tolerance must be a finite number > 0; got 0\./],
+    [{ tolerance: -0.1 }, /tolerance must be a finite number > 0; got -0.1/],
+    [{ tolerance: "0.01" }, /tolerance must be a finite number > 0; got "0.01"/],
+    [{ tolerance: Infinity }, /tolerance must be .*got Infinity/],
+    [{ method: "trapezoid" }, /method must be one of "gausslegendre", "riemann_middle"; got "trapezoid"/],
+    [{ steps: 64, maxSteps: 32 }, /maxSteps must be a whole number ≥ steps \(64\); got 32/],
+    [{ maxSteps: 12.5 }, /maxSteps must be a whole number ≥ 1; got 12.5/],
+    [{ maxSteps: 0 }, /maxSteps must be a whole number ≥ 1; got 0/],
+    [{ steps: 0 }, /steps must be a whole number ≥ 1; got 0/],
+    [{ steps: 2.5 }, /steps must be a whole number ≥ 1; got 2.5/],
   ];
   for (const [options, message] of bad) {
     assert.throws(
@@ -71,23 +101,70 @@ gpuTest(
     // The signed gradient of a linear model is its weights, whatever the noise: the tunnel must give them back.
     const plain = await take(await explain("gradient", model, x, [1, 0], { absolute: false }));
     const options = { samples: 5, noiseLevel: 0.3, methodOptions: { absolute: false } };
-    const mean = await take(await noiseTunnel("gradient", model, x, [1, 0], options));
+    const mean = await take(await noiseTunnel(method("gradient"), model, x, [1, 0], options));
     assert.ok(maxAbsDiff(mean, plain) < 1e-5, `mean ${maxAbsDiff(mean, plain)}`);
     const variance = await take(
-      await noiseTunnel("gradient", model, x, [1, 0], { ...options, kind: "vargrad" }),
+      await noiseTunnel(method("gradient"), model, x, [1, 0], { ...options, kind: "vargrad" }),
     );
     assert.ok(Math.max(...variance.map(Math.abs)) < 1e-5, "variance of a constant map");
     const squares = await take(
-      await noiseTunnel("gradient", model, x, [1, 0], { ...options, kind: "smoothgrad_sq" }),
+      await noiseTunnel(method("gradient"), model, x, [1, 0], { ...options, kind: "smoothgrad_sq" }),
     );
     assert.ok(maxAbsDiff(squares, plain.map((v) => v * v)) < 1e-5);
     // Gradient × input is not constant under noise: its tunnel mean is x̄·w with x̄ the mean noisy input, and
     // the noise is seeded, so two calls agree and another seed differs.
-    const a = await take(await noiseTunnel("gradient_input", model, x, [1, 0], { samples: 4, seed: 1 }));
-    const b = await take(await noiseTunnel("gradient_input", model, x, [1, 0], { samples: 4, seed: 1 }));
-    const c = await take(await noiseTunnel("gradient_input", model, x, [1, 0], { samples: 4, seed: 2 }));
+    const a = await take(
+      await noiseTunnel(method("gradient_input"), model, x, [1, 0], { samples: 4, seed: 1 }),
+    );
+    const b = await take(
+      await noiseTunnel(method("gradient_input"), model, x, [1, 0], { samples: 4, seed: 1 }),
+    );
+    const c = await take(
+      await noiseTunnel(method("gradient_input"), model, x, [1, 0], { samples: 4, seed: 2 }),
+    );
     assert.deepEqual(a, b);
     assert.ok(maxAbsDiff(a, c) > 1e-4);
+    x.dispose();
+    net.dispose();
+  },
+);
+
+gpuTest(
+  "one noise tunnel: over the signed gradient it is SmoothGrad's signed map, whatever the batching",
+  async () => {
+    const net = tf.sequential({
+      layers: [
+        tf.layers.flatten({ inputShape: [3, 3, 2] }),
+        tf.layers.dense({
+          units: 6,
+          activation: "relu",
+          kernelInitializer: tf.initializers.randomNormal({ seed: 4 }),
+        }),
+        tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.randomNormal({ seed: 5 }) }),
+      ],
+    });
+    const model = fromLayersModel(net);
+    const rng = new Rng(9);
+    const x = tf.tensor4d(Float32Array.from({ length: 3 * 18 }, () => rng.next()), [3, 3, 3, 2]);
+    const noise = { samples: 6, noiseLevel: 0.5, seed: 3 };
+    const smooth = await take(
+      await explain("smoothgrad", model, x, [0, 1, 2], { ...noise, absolute: false }),
+    );
+    const tunnelled = await take(
+      await noiseTunnel(method("gradient"), model, x, [0, 1, 2], {
+        ...noise,
+        methodOptions: { absolute: false },
+      }),
+    );
+    assert.ok(maxAbsDiff(smooth, tunnelled) < 1e-5, `tunnel vs smoothgrad ${maxAbsDiff(smooth, tunnelled)}`);
+    // The ReLU makes the gradient depend on the noise: the tunnel is not the plain gradient.
+    const plain = await take(await explain("gradient", model, x, [0, 1, 2], { absolute: false }));
+    assert.ok(maxAbsDiff(smooth, plain) > 1e-3, "noise changed nothing: the test model is too linear");
+    // Two copies per pass instead of all six: the same noise per image and copy, so the same maps.
+    const small = await take(
+      await explain("smoothgrad", model, x, [0, 1, 2], { ...noise, absolute: false, batchSize: 2 }),
+    );
+    assert.ok(maxAbsDiff(smooth, small) < 1e-5, `batching changed the map ${maxAbsDiff(smooth, small)}`);
     x.dispose();
     net.dispose();
   },

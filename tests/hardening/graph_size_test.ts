@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
-import { disposeLoaded, loadModel, MAX_GRAPH_NODES } from "../../src/explain/load.ts";
+import { disposeLoaded, loadModel } from "../../src/explain/load.ts";
+import { MAX_GRAPH_NODES } from "../../src/limits.ts";
 import { CHILD_PERMISSIONS, cli, CLI_TS, entries, stderrLines, writeFolderDataset } from "./cli.ts";
 
 /** Nodes besides the chain: the Placeholder, three Const, Reshape, MatMul, BiasAdd, Softmax. */

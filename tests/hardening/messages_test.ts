@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { errorLine, printable } from "../../src/errors.ts";
-import { checkModelSource, layersPassBytes, loadModel } from "../../src/explain/load.ts";
+import { layersPassBytes, loadModel } from "../../src/explain/load.ts";
+import { checkModelSource } from "../../src/explain/model_source.ts";
 import { residentBytes } from "../../src/limits.ts";
 import { graphModelFixture } from "../fixtures/graph_model.ts";
 import { layersModelFiles, writeModelFolder } from "../fixtures/real_models.ts";

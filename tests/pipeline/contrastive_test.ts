@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
 import type { Dataset } from "../../src/data/dataset.ts";
-import { tf } from "../../src/deps.ts";
 import { fromLayersModel } from "../../src/explain/explainable_model.ts";
-import { removalTest, runContrastive, topOverlap } from "../../src/pipeline/contrastive.ts";
+import { runContrastive } from "../../src/pipeline/contrastive.ts";
 import { gpuTest, linearModel } from "../gpu.ts";
-
-Deno.test("topOverlap counts shared top pixels", () => {
-  assert.equal(topOverlap([9, 8, 0, 0, 0, 0, 0, 0, 0, 0], [9, 0, 8, 0, 0, 0, 0, 0, 0, 0], 0.2), 0.5);
-  assert.equal(topOverlap([1, 2, 3, 4], [1, 2, 3, 4], 0.5), 1);
-  assert.equal(topOverlap([4, 3, 2, 1], [1, 2, 3, 4], 0.5), 0);
-});
 
 /**
  * A 2-class linear model on 4x5 gray images where class 1 ("wrong") is pulled up by the top-left pixel only:
@@ -24,27 +17,6 @@ function trap() {
   kernel[1] = 10.5;
   return fromLayersModel(linearModel([4, 5, 1], kernel, new Float32Array([0, -1])));
 }
-
-gpuTest(
-  "removalTest: removing the pixel that causes the mistake fixes it; removing others does not",
-  async () => {
-    const model = trap();
-    const img = new Float32Array(20).fill(0.5);
-    const x = tf.tensor4d(img, [1, 4, 5, 1]);
-    const good = new Float32Array(20);
-    good[0] = 1; // the culprit
-    const bad = new Float32Array(20).fill(1);
-    bad[0] = -1; // the culprit ranked last
-    const r1 = await removalTest(model, x, good, [1], [0], 0);
-    assert.equal(r1.flipToTrueAt5, 1);
-    assert.equal(r1.flipToTrueAt10, 1);
-    // margin before: 10·0.5 − 1 = 4; after removing the culprit and one more pixel (10% of 20 = 2): −1
-    assert.ok(Math.abs(r1.marginDrop - 5) < 1e-4, `${r1.marginDrop}`);
-    const r2 = await removalTest(model, x, bad, [1], [0], 0);
-    assert.equal(r2.flipToTrueAt10, 0);
-    x.dispose();
-  },
-);
 
 gpuTest(
   "runContrastive finds the mistakes, ranks methods, and a gradient method beats random maps",
@@ -144,5 +116,77 @@ gpuTest(
     assert.deepEqual(result.methodsLeftOut.map((m) => m.name), ["gradient", "occlusion"]);
     for (const m of result.methodsLeftOut) assert.match(m.reason, /one image takes about .* raise --budget/);
     assert.deepEqual(result.ranking, []);
+  },
+);
+
+/**
+ * A 2-class linear model on 4x5 gray images whose mistakes have two known causes: logit0 = 0.5 · sum(x),
+ * logit1 = 0.5 · sum(x) + 10 · x[0] + 20 · x[5] + 20 · x[6] − 1, so the margin logit1 − logit0 is
+ * 10 · x[0] + 20 · x[5] + 20 · x[6] − 1 and Gradient × input is each pixel's exact share of it.
+ * Kind A (4 mistakes): x[0] = 0.9, x[5] = x[6] = 0 (margin 8). Kind B (4): x[0] = 0, x[5] = x[6] = 0.3
+ * (margin 11). 4 more images (x[0] = x[5] = x[6] = 0) are classified right. Other pixels are 0.3 and weigh 0.
+ * The removal test blacks out the top 1 (5%) and top 2 (10%) of 20 pixels, ties broken by lower index.
+ */
+function twoCauses(): { model: ReturnType<typeof fromLayersModel>; test: Dataset } {
+  const kernel = new Float32Array(20 * 2).fill(0.5);
+  for (const [pixel, w] of [[0, 10], [5, 20], [6, 20]]) kernel[pixel * 2 + 1] += w;
+  const model = fromLayersModel(linearModel([4, 5, 1], kernel, new Float32Array([0, -1])));
+  const n = 12;
+  const images = new Float32Array(n * 20).fill(0.3);
+  for (let i = 0; i < n; i++) {
+    images[i * 20] = i < 4 ? 0.9 : 0;
+    images[i * 20 + 5] = images[i * 20 + 6] = i >= 4 && i < 8 ? 0.3 : 0;
+  }
+  const test: Dataset = {
+    name: "two causes",
+    images,
+    labels: new Int32Array(n),
+    count: n,
+    height: 4,
+    width: 5,
+    channels: 1,
+    classNames: ["zero", "one"],
+  };
+  return { model, test };
+}
+
+gpuTest(
+  "the ranking's order: the map that finds each mistake's cause first, one blind to the input next, one " +
+    "explaining against a white image last",
+  async () => {
+    const { model, test } = twoCauses();
+    const result = await runContrastive({
+      model,
+      test,
+      // Listed in the reverse of the expected order, so the stable sort cannot give it by accident.
+      methods: ["integrated_gradients", "gradient", "gradient_input"],
+      // Against a white image every pixel of this model is at most 0 ((x − 1) · w, w ≥ 0): the top pixels
+      // are the first zero-weight ones, whose removal changes nothing.
+      methodOptions: { integrated_gradients: { baseline: 1 } },
+      seed: 1,
+    });
+    assert.equal(result.misclassified, 8);
+    assert.equal(result.examples.length, 8);
+    const s = result.methods;
+    // Gradient × input: kind A's top pixel is x[0] (9; margin −1 without it), kind B's top two are x[5] and
+    // x[6] (6 each; margin −1 without both, 5 without one).
+    assert.equal(s.gradient_input.flipToTrueAt5, 0.5);
+    assert.equal(s.gradient_input.flipToTrueAt10, 1);
+    assert.ok(Math.abs(s.gradient_input.marginDrop - (9 + 12) / 2) < 1e-3, `${s.gradient_input.marginDrop}`);
+    // Gradient: |w| ranks x[5] and x[6] top whatever the image, which are already black in kind A.
+    assert.equal(s.gradient.flipToTrueAt5, 0);
+    assert.equal(s.gradient.flipToTrueAt10, 0.5);
+    assert.ok(Math.abs(s.gradient.marginDrop - (0 + 12) / 2) < 1e-3, `${s.gradient.marginDrop}`);
+    // Integrated Gradients from white: x[1] and x[2] (weight 0) are blacked out, nothing flips.
+    assert.equal(s.integrated_gradients.flipToTrueAt10, 0);
+    assert.ok(Math.abs(s.integrated_gradients.marginDrop) < 1e-3, `${s.integrated_gradients.marginDrop}`);
+    assert.deepEqual(result.ranking, ["gradient_input", "gradient", "integrated_gradients"]);
+    // 8 mistakes: the margin is √(2/8) = 0.5; random pixels rarely hit x[0] (kind A) or both x[5] and x[6].
+    assert.equal(result.verdict.margin, 0.5);
+    assert.equal(result.verdict.mistakes, 8);
+    assert.ok(result.randomBaseline.flipToTrueAt10 <= 0.5, `${result.randomBaseline.flipToTrueAt10}`);
+    assert.equal(result.verdict.best, "gradient_input");
+    // The mean map per confusion pair is the best method's.
+    assert.deepEqual(result.pairMaps.map((m) => [m.method, m.count]), [["gradient_input", 8]]);
   },
 );

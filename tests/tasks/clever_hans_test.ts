@@ -3,9 +3,12 @@ import { svgTexts } from "../report/svg_figure.ts";
 import { cleverHansTask } from "../../tasks/clever_hans.ts";
 import { METHODS } from "../../src/explain/registry.ts";
 import { gpuTest } from "../gpu.ts";
+import { checkCleverHansReport } from "../report/answer_checks.ts";
+import { filesUnder } from "./files.ts";
 
 const root = new URL("../../", import.meta.url);
-const attributionMethods = METHODS.filter((x) => x.attribution).map((x) => x.name).sort();
+const attributionMethods = METHODS.filter((x) => x.attribution).map((x) => x.name);
+const labels = Object.fromEntries(METHODS.map((x) => [x.name, x.label]));
 
 function isNumber(v: unknown): boolean {
   return typeof v === "number" && Number.isFinite(v);
@@ -27,21 +30,6 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
       `--out=${out}`,
     ]);
     assert.equal(path, out);
-    const names = [...Deno.readDirSync(out)].map((e) => e.name).sort();
-    assert.deepEqual(
-      names,
-      [
-        "metrics.json",
-        "model",
-        "report.html",
-        "saliency-class0-square.svg",
-        "saliency-class7-timestamp.svg",
-        "spray-class0.svg",
-        "spray-class7.svg",
-      ].concat(
-        [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => /^spray-class[1-689]\.svg$/.test(n)),
-      ).sort(),
-    );
     assert.deepEqual(
       [...Deno.readDirSync(`${dir}`)].map((e) => e.name),
       ["run"],
@@ -49,13 +37,36 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
     );
     const m = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
     assert.equal(m.task, "clever-hans");
+    // The files a user gets: the figures of the two planted artifacts, SpRAy's figure of each class that holds
+    // stamped images (0 and 7) and of any other class it flags, the report, metrics and the model.
+    const flaggedOthers = m.spray.classes.filter((c: { class: number; flagged: boolean | null }) =>
+      c.flagged === true && c.class !== 0 && c.class !== 7
+    ).map((c: { class: number }) => `spray-class${c.class}.svg`);
+    assert.deepEqual(
+      filesUnder(out),
+      [
+        "metrics.json",
+        "model/model.json",
+        "model/weights.bin",
+        "report.html",
+        "saliency-class0-square.svg",
+        "saliency-class7-timestamp.svg",
+        "spray-class0.svg",
+        "spray-class7.svg",
+        ...flaggedOthers,
+      ].sort(),
+    );
     assert.equal(m.dataset, "mnist");
     assert.equal(m.seed, 1);
     assert.ok(["webgpu", "cpu"].includes(m.backend));
     assert.equal(typeof m.adapter, "string");
+    assert.equal(m.hans.deno, Deno.version.deno);
+    assert.equal(m.test.size, 200);
+    assert.deepEqual(Object.keys(m.accuracy.perClass), ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
     assert.ok(isNumber(m.accuracy.clean) && m.accuracy.clean >= 0 && m.accuracy.clean <= 1);
     assert.equal(m.train.size, 400);
     assert.equal(m.train.epochs, 1);
+    assert.equal(m.train.head, "flatten");
     assert.equal(m.train.standardize, "pixel");
     assert.equal(m.train.stdFloor, 0.05);
     assert.equal(
@@ -74,12 +85,26 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
       ],
     );
     for (const s of m.shortcuts) {
-      assert.equal(typeof s.className, "string");
+      assert.equal(s.className, String(s.class), "MNIST's classes are named by their digits");
       assert.ok(isNumber(s.accuracy.withArtifact) && isNumber(s.accuracy.withoutArtifact));
       assert.ok(isNumber(s.flipRate) && isNumber(s.baseFlipRate));
       assert.equal(typeof s.cheats, "boolean", "200 test images hold at least 20 of classes 0 and 7");
       assert.equal(s.verdictNote, null);
-      assert.deepEqual(Object.keys(s.relevance).sort(), attributionMethods);
+      assert.deepEqual(Object.keys(s.relevance), attributionMethods, "every method, in the registry's order");
+      // One artifact, one mask: every method measures against the same area.
+      const areas = new Set(
+        Object.values(s.relevance).map((r) => (r as { areaFraction: number }).areaFraction),
+      );
+      assert.equal(areas.size, 1, `${s.artifact}: ${[...areas]}`);
+      // The "finds" table is concentration ≥ 2 below half the image, and no verdict (null) above it.
+      for (const [name, r] of Object.entries(s.relevance) as [string, Record<string, number>][]) {
+        const finds = m.methodFindsArtifact[name][`${s.class}:${s.artifact}`];
+        assert.equal(
+          finds,
+          r.areaFraction >= 0.5 ? null : r.concentration >= 2,
+          `${name} finds ${s.artifact}`,
+        );
+      }
       for (const r of Object.values(s.relevance) as Record<string, number>[]) {
         for (
           const k of [
@@ -95,13 +120,18 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
         }
       }
     }
-    assert.deepEqual(Object.keys(m.methods).sort(), attributionMethods);
+    assert.deepEqual(Object.keys(m.methods), attributionMethods);
     for (const c of Object.values(m.methods) as Record<string, number>[]) {
       assert.ok(isNumber(c.deletionAuc) && isNumber(c.insertionAuc));
       assert.ok(isNumber(c.sanity) && c.sanity >= -1 && c.sanity <= 1);
     }
     assert.equal(m.spray.method, "gradient_input");
-    assert.equal(m.spray.classes.length, 10);
+    assert.deepEqual(m.spray.classes.map((c: { class: number }) => c.class), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.equal(
+      m.spray.classes.reduce((n: number, c: { count: number }) => n + c.count, 0),
+      200,
+      "one map per test image",
+    );
     for (const c of m.spray.classes) {
       assert.ok(Number.isInteger(c.clusters) && c.clusters >= 1);
       // A class of fewer than 20 maps gets no SpRAy verdict.
@@ -110,7 +140,7 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
       assert.ok(isNumber(c.eigengap));
       assert.equal(c.clusterSizes.reduce((a: number, b: number) => a + b, 0), c.count);
       if (c.class === 0 || c.class === 7) assert.ok(isNumber(c.artifactPurity) && isNumber(c.artifactRecall));
-      else assert.equal(c.artifactPurity, null);
+      else assert.deepEqual([c.artifactPurity, c.stamped], [null, 0], "nothing stamped in a clean class");
     }
     assert.equal(
       m.spray.classes[0].stamped,
@@ -121,6 +151,8 @@ gpuTest("clever-hans --quick writes a complete results folder with the documente
     assert.equal(m.shortcuts[0].cheats, true);
     assert.ok(m.shortcuts[0].flipRate >= 0.8, `square flip rate ${m.shortcuts[0].flipRate}`);
     const html = await Deno.readTextFile(`${out}/report.html`);
+    // Every sentence, caption and verdict cell of the report says what metrics.json says.
+    checkCleverHansReport(html, m, labels);
     assert.ok(!/<script/i.test(html));
     assert.match(
       html,

@@ -8,6 +8,11 @@ import { mapColor } from "../../src/report/colormap.ts";
 import { svgImages, svgTexts } from "../report/svg_figure.ts";
 import { cifarBatch, withTempDir } from "../data/helpers.ts";
 import { gpuTest } from "../gpu.ts";
+import { checkCounterfactualReport } from "../report/answer_checks.ts";
+import { filesUnder } from "./files.ts";
+
+/** The saliency methods the change is compared with, as the report names them. */
+const SALIENCY_LABELS = { gradient: "Gradient", gradient_input: "Gradient × input" };
 
 /** The summary fields of both runs: rates, medians, and per saliency method the median ρ and its baseline. */
 function assertSummary(m: Record<string, unknown>): void {
@@ -64,7 +69,22 @@ gpuTest(
       ]);
       const m = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
       assert.equal(m.task, "counterfactual");
+      assert.equal(m.dataset, "fashion-mnist");
       assert.equal(m.examples.length, 4);
+      assert.equal(new Set(m.examples.map((e: { index: number }) => e.index)).size, 4, "4 distinct mistakes");
+      assert.deepEqual(filesUnder(out), ["counterfactuals.svg", "metrics.json", "report.html"]);
+      assert.deepEqual(
+        [
+          m.settings.quick,
+          m.settings.steps,
+          m.settings.rounds,
+          m.settings.examples,
+          m.settings.testSize,
+          m.settings.priorWeight,
+        ],
+        [true, 30, 1, 4, 200, 0.5],
+        JSON.stringify(m.settings),
+      );
       for (const e of m.examples) {
         assert.notEqual(e.true, e.predicted, "only mistakes are optimized");
         assertExample(e);
@@ -72,6 +92,14 @@ gpuTest(
       assertSummary(m);
       const ok0 = m.examples.filter((e: { success: boolean }) => e.success);
       assert.equal(m.successRate, ok0.length / 4);
+      // The summary is the upper median of the successes and their share that transfers.
+      const upperMedian = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+      assert.equal(m.medianL1, upperMedian(ok0.map((e: { l1: number }) => e.l1)));
+      assert.equal(m.medianL0, upperMedian(ok0.map((e: { l0: number }) => e.l0)));
+      assert.equal(
+        m.transferRate,
+        ok0.filter((e: { transfers: boolean }) => e.transfers).length / ok0.length,
+      );
       // The shipped model's confident mistakes flip within 30 steps; a broken optimizer would give none.
       assert.ok(ok0.length >= 2, `successes: ${ok0.length} of 4`);
       const rhos = ok0.map((e: { saliencyCorrelation: { gradient: number } }) =>
@@ -104,6 +132,7 @@ gpuTest(
       assert.equal(p.autoencoder.trainSize, 600);
       assert.ok(p.autoencoder.finalLoss > 0 && Number.isFinite(p.autoencoder.finalLoss));
       const html = await Deno.readTextFile(`${out}/report.html`);
+      checkCounterfactualReport(html, m, SALIENCY_LABELS, [...FASHION_MNIST_CLASS_NAMES]);
       assert.match(html, /with the autoencoder prior \(γ = 0\.5\)/);
       assert.match(html, /the transfer rate is .* against .* without it/);
       assert.match(html, /Median Spearman ρ over the successes between \|x′ − x\|/);
@@ -130,6 +159,13 @@ gpuTest("counterfactual --no-prior trains no autoencoder and writes withPrior: n
     ]);
     const m = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
     assert.equal(m.withPrior, null);
+    assert.deepEqual(filesUnder(out), ["counterfactuals.svg", "metrics.json", "report.html"]);
+    checkCounterfactualReport(
+      await Deno.readTextFile(`${out}/report.html`),
+      m,
+      SALIENCY_LABELS,
+      [...FASHION_MNIST_CLASS_NAMES],
+    );
     assert.equal(m.examples.length, 2);
     for (const e of m.examples) assert.equal("reconstructionError" in e, false);
     assert.match(await Deno.readTextFile(`${out}/report.html`), /was not run \(--no-prior\)/);

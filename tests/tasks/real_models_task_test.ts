@@ -19,7 +19,14 @@ import {
 } from "../fixtures/real_models.ts";
 import { gpuTest } from "../gpu.ts";
 
-const LAYER_METHODS = ["guided_backprop", "grad_cam", "guided_grad_cam", "lrp_epsilon", "lrp_alpha_beta"];
+const LAYER_METHODS = [
+  "guided_backprop",
+  "grad_cam",
+  "guided_grad_cam",
+  "lrp_epsilon",
+  "lrp_alpha_beta",
+  "lrp_epsilon_plus_flat",
+];
 
 /** A folder of PNGs, `perClass` per class, 40×30 RGB (another size and aspect than the model's 32×32). */
 async function photoFolder(dir: string, classes: string[], perClass: number): Promise<void> {
