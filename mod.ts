@@ -107,10 +107,11 @@ export {
   type MethodName,
   type MethodOptionsByName,
   METHODS,
+  noiseTunnel,
   presetOptions,
   type TargetMaps,
 } from "./src/explain/registry.ts";
-export { noiseTunnel, type NoiseTunnelOptions } from "./src/explain/noise_tunnel.ts";
+export { type NoiseTunnelOptions, noiseTunnelOver } from "./src/explain/noise_tunnel.ts";
 export {
   checkOptions,
   type CostClass,

@@ -66,7 +66,7 @@ export interface IntegratedGradientsOptions {
 export interface IntegratedGradientsReport {
   /** The maps `[n,H,W]`, as {@link integratedGradients} gives them. */
   maps: tf.Tensor3D;
-  /** Points on the path each map used. */
+  /** Points on the path of each map kept (an image may have been tried with more, see `completenessError`). */
   steps: number[];
   /**
    * Each map's relative completeness error |Σ attributions − gap| / |gap|, with gap = f(x) − f(baseline) for
@@ -191,8 +191,9 @@ export async function integratedGradients(
  * there; the others are computed again with more points (new nodes: Gauss–Legendre nodes do not nest): the
  * error times the points over the tolerance (the quadrature error of a ReLU net's piecewise-constant gradient
  * falls about as 1/points), rounded up to a power of 2 and kept within 2–4 times the points before, up to
- * `maxSteps`. An image that never gets within the tolerance keeps its `maxSteps` map, and its report says how
- * far off it is.
+ * `maxSteps`. An image that never gets within the tolerance keeps the map of smallest error among those tried
+ * (the error does not always fall with more points), and its report says how far off that map is and how many
+ * points it used.
  *
  * @example
  * ```ts

@@ -120,7 +120,9 @@ export const lrpAlphaBetaMethod: MethodDescriptor<"lrp_alpha_beta", LrpAlphaBeta
     ...LRP_COMMON_OPTIONS,
   },
   passes: () => ({ forward: 0, backward: 2 }),
-  linearInTarget: (o) => !(o.absolute ?? false),
+  // Not linear in the target: the output layer's rule splits the target's weights (w_p − w_q for a contrast)
+  // into positive and negative parts, so the map of "P rather than Q" is not the map of P minus that of Q.
+  linearInTarget: () => false,
   defaults: () => ({ alpha: 1, inputRule: "zB", bounds: [0, 1], maxPooling: "winner", absolute: false }),
   explain: lrpAlphaBeta,
   explainReport: (model, images, target, options = {}) =>

@@ -3,7 +3,8 @@
  * input, combined over the copies as their mean (`smoothgrad`), the mean of their squares (`smoothgrad_sq`) or
  * their variance (`vargrad`). One loop serves two uses: the registry's SmoothGrad, SmoothGrad² and VarGrad run
  * it on the raw input gradient `[n,H,W,C]` (before the channels are reduced, as the papers do), and
- * {@link noiseTunnel} runs it on the maps of any method (SmoothGrad over Integrated Gradients, say).
+ * {@link noiseTunnelOver} runs it on the maps of any method (SmoothGrad over Integrated Gradients, say; the
+ * registry's `noiseTunnel` takes the method by name).
  * @module
  */
 import { tf } from "../deps.ts";
@@ -11,10 +12,10 @@ import { tfSeed } from "../rng.ts";
 import { inputsPerPass } from "./batching.ts";
 import { checkOptions, checkOptionValues, type MethodDescriptor } from "./descriptor.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
-import { finiteNumber, interval, wholeNumber } from "./option_checks.ts";
+import { finiteNumber, integer, interval, wholeNumber } from "./option_checks.ts";
 import { isContrast, sliceTarget, type Target, targetLength } from "./target.ts";
 
-/** The noise options of the SmoothGrad family and of {@link noiseTunnel}. */
+/** The noise options of the SmoothGrad family and of {@link noiseTunnelOver}. */
 export interface NoiseOptions {
   /** Noisy copies per image (default 32). */
   samples?: number;
@@ -31,7 +32,7 @@ export const NOISE_OPTIONS = {
   samples: wholeNumber("noisy copies per image (default 32)", 1),
   noiseLevel: finiteNumber("noise σ as a fraction of the input range (default 0.15)", { min: 0 }),
   inputRange: interval("the input range the noise level refers to (default [0, 1])"),
-  seed: wholeNumber("seed of the noise (default 0)", 0),
+  seed: integer("seed of the noise (default 0)"),
 };
 
 /** The noise settings when none is given. */
@@ -184,7 +185,7 @@ function repeatTarget(target: Target, copies: number): Target {
   return isContrast(target) ? { p: pick(target.p), q: pick(target.q) } : pick(target);
 }
 
-/** Options of {@link noiseTunnel}. */
+/** Options of {@link noiseTunnelOver}. */
 export interface NoiseTunnelOptions<O> extends NoiseOptions {
   /** How the maps of the noisy copies are combined (default `smoothgrad`, their mean). */
   kind?: NoiseKind;
@@ -209,15 +210,15 @@ export interface NoiseTunnelOptions<O> extends NoiseOptions {
  * const model = fromLayersModel(tf.sequential({ layers }));
  * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
  * const options = { samples: 2, seed: 7, methodOptions: { steps: 4 } };
- * const a = await noiseTunnel(integratedGradientsMethod, model, x, [0], options);
- * const b = await noiseTunnel(integratedGradientsMethod, model, x, [0], options);
+ * const a = await noiseTunnelOver(integratedGradientsMethod, model, x, [0], options);
+ * const b = await noiseTunnelOver(integratedGradientsMethod, model, x, [0], options);
  * assert.deepEqual(a.shape, [1, 4, 4]);
  * assert.deepEqual(a.arraySync(), b.arraySync()); // seeded: the same noise both times
- * assert.throws(() => noiseTunnel(integratedGradientsMethod, model, x, [0], { samples: 0 }), /samples/);
+ * assert.throws(() => noiseTunnelOver(integratedGradientsMethod, model, x, [0], { samples: 0 }), /samples/);
  * tf.dispose([x, a, b]);
  * ```
  */
-export function noiseTunnel<O extends object>(
+export function noiseTunnelOver<O extends object>(
   method: MethodDescriptor<string, O>,
   model: ExplainableModel,
   images: tf.Tensor4D,

@@ -253,7 +253,7 @@ export const occlusionMethod: MethodDescriptor<"occlusion", OcclusionOptions> = 
     patch: wholeNumber("side of the square patch in pixels (default about 1/14 of the shorter side, ≥ 4)", 1),
     stride: wholeNumber("step between patch positions in pixels (default half the patch)", 1),
     baseline: finiteNumber("value the patch sets the pixels to (default 0)"),
-    batchSize: batchSize(),
+    batchSize: batchSize(DEFAULT_FORWARD_INPUTS_PER_PASS),
   },
   presets: { quick: { patch: 4, stride: 4 } },
   passes: (o, [height, width]) => {

@@ -55,6 +55,25 @@ export function wholeNumber(doc: string, min: number, max = Infinity): OptionSpe
   };
 }
 
+/**
+ * A whole number of any sign (a seed).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const seed = integer("seed of the noise (default 0)");
+ * assert.equal(seed.check(-7, "vargrad option seed"), -7);
+ * assert.throws(() => seed.check(0.5, "vargrad option seed"), /a whole number; got 0.5/);
+ * ```
+ */
+export function integer(doc: string): OptionSpec<number> {
+  return {
+    doc,
+    check: (v, where) => Number.isSafeInteger(v) ? v as number : fail(where, "a whole number", v),
+  };
+}
+
 /** Bounds of {@link finiteNumber}: `min`/`max` inclusive, `above`/`below` exclusive. */
 export interface NumberBounds {
   /** Smallest value allowed. */
@@ -185,9 +204,9 @@ export function interval(doc: string): OptionSpec<[number, number]> {
  * assert.throws(() => batchSize().check(0, "gradient option batchSize"), /whole number ≥ 1; got 0/);
  * ```
  */
-export function batchSize(): OptionSpec<number> {
+export function batchSize(defaultCount = 256): OptionSpec<number> {
   return wholeNumber(
-    "most model inputs per pass (default 256; fewer when the device or memory budget needs it)",
+    `most model inputs per pass (default ${defaultCount}; fewer when the device or memory budget needs it)`,
     1,
   );
 }

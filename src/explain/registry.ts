@@ -26,6 +26,7 @@ import { occlusionMethod } from "./occlusion.ts";
 import { riseMethod } from "./rise.ts";
 import { smoothGradMethod } from "./smoothgrad.ts";
 import { smoothGradSquaredMethod } from "./smoothgrad_sq.ts";
+import { type NoiseTunnelOptions, noiseTunnelOver } from "./noise_tunnel.ts";
 import { isContrast, type Target } from "./target.ts";
 import { varGradMethod } from "./vargrad.ts";
 
@@ -178,6 +179,43 @@ export async function explain<N extends MethodName>(
     () => onGradientEngine(info, model, images, async (x) => [await info.explain(model, x, target, checked)]),
   );
   return maps;
+}
+
+/**
+ * Maps of a method combined over seeded noisy copies of `images` (Captum's NoiseTunnel; see noise_tunnel.ts):
+ * `kind` `smoothgrad` (the mean, the default), `smoothgrad_sq` or `vargrad`. The method is named as for
+ * {@link explain} (its `methodOptions` typed and checked by the name), or given as a descriptor.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { fromLayersModel } from "./explainable_model.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
+ * const model = fromLayersModel(tf.sequential({ layers }));
+ * const x = tf.randomUniform([1, 4, 4, 1]) as tf.Tensor4D;
+ * const maps = await noiseTunnel("integrated_gradients", model, x, [0], { samples: 4, methodOptions: { steps: 8 } });
+ * assert.deepEqual(maps.shape, [1, 4, 4]);
+ * const name: string = "integrated_gradient"; // a typo, as from settings: refused when it runs
+ * await assert.rejects(noiseTunnel(name as "gradient", model, x, [0]), /unknown saliency method/);
+ * tf.dispose([x, maps]);
+ * ```
+ */
+export function noiseTunnel<N extends MethodName>(
+  name: N | MethodInfo,
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  target: Target,
+  options: NoiseTunnelOptions<MethodOptionsByName[N]> = {},
+): Promise<tf.Tensor3D> {
+  try {
+    const info: MethodInfo = typeof name === "string" ? method(name) : name;
+    return noiseTunnelOver(info, model, images, target, options);
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 /**

@@ -23,7 +23,7 @@ import {
   onForwardEngine,
 } from "./batching.ts";
 import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
-import { batchSize, finiteNumber, flag, oneOf, wholeNumber } from "./option_checks.ts";
+import { batchSize, finiteNumber, flag, integer, oneOf, wholeNumber } from "./option_checks.ts";
 import { type Target, targetLength, targetWeights } from "./target.ts";
 
 /** Options of {@link rise}. */
@@ -272,8 +272,8 @@ export const riseMethod: MethodDescriptor<"rise", RiseOptions> = {
       ] as const,
     ),
     center: flag("subtract the mean score over the masks (default false, as in the paper)"),
-    seed: wholeNumber("seed of the masks (default 0)", 0),
-    batchSize: batchSize(),
+    seed: integer("seed of the masks (default 0)"),
+    batchSize: batchSize(DEFAULT_FORWARD_INPUTS_PER_PASS),
   },
   presets: { light: { masks: 200, center: true }, quick: { masks: 50, center: true } },
   passes: (o) => ({ forward: o.masks ?? 1000, backward: 0 }),

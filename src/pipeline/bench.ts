@@ -105,7 +105,10 @@ async function sync(t: tf.Tensor | Promise<tf.Tensor>): Promise<void> {
   tensor.dispose();
 }
 
-/** Maps/s of every registered method (batched, the method's light settings where it has them) on `n` images. */
+/**
+ * Maps/s of every registered method (batched, the method's defaults; a forward-only method its light settings,
+ * RISE's 200 masks, since its default 1000 would take the bench minutes) on `n` images.
+ */
 export async function methodRates(n: number, log: (line: string) => void): Promise<Record<string, number>> {
   const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
   const model = fromLayersModel(cnn);
@@ -113,7 +116,7 @@ export async function methodRates(n: number, log: (line: string) => void): Promi
   const target = Array.from({ length: n }, (_, i) => i % 10);
   const out: Record<string, number> = {};
   for (const m of METHODS) {
-    const options = m.presets?.light;
+    const options = m.usesGradient === false ? m.presets?.light : undefined;
     out[m.name] = n / await timed(() => sync(m.explain(model, x, target, options)));
     log(`${m.name.padEnd(22)} ${out[m.name].toFixed(2).padStart(10)} maps/s`);
   }

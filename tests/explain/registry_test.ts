@@ -2,9 +2,15 @@ import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { HansError } from "../../src/errors.ts";
 import { fromLayersModel } from "../../src/explain/explainable_model.ts";
-import { noiseTunnel } from "../../src/explain/noise_tunnel.ts";
 import { checkOptions } from "../../src/explain/descriptor.ts";
-import { checkMethodOptions, explain, method, METHODS } from "../../src/explain/registry.ts";
+import {
+  checkMethodOptions,
+  explain,
+  explainTargets,
+  method,
+  METHODS,
+  noiseTunnel,
+} from "../../src/explain/registry.ts";
 import { Rng } from "../../src/rng.ts";
 import { gpuTest, linearModel, maxAbsDiff, take } from "../gpu.ts";
 
@@ -101,14 +107,14 @@ gpuTest(
     // The signed gradient of a linear model is its weights, whatever the noise: the tunnel must give them back.
     const plain = await take(await explain("gradient", model, x, [1, 0], { absolute: false }));
     const options = { samples: 5, noiseLevel: 0.3, methodOptions: { absolute: false } };
-    const mean = await take(await noiseTunnel(method("gradient"), model, x, [1, 0], options));
+    const mean = await take(await noiseTunnel("gradient", model, x, [1, 0], options));
     assert.ok(maxAbsDiff(mean, plain) < 1e-5, `mean ${maxAbsDiff(mean, plain)}`);
     const variance = await take(
-      await noiseTunnel(method("gradient"), model, x, [1, 0], { ...options, kind: "vargrad" }),
+      await noiseTunnel("gradient", model, x, [1, 0], { ...options, kind: "vargrad" }),
     );
     assert.ok(Math.max(...variance.map(Math.abs)) < 1e-5, "variance of a constant map");
     const squares = await take(
-      await noiseTunnel(method("gradient"), model, x, [1, 0], { ...options, kind: "smoothgrad_sq" }),
+      await noiseTunnel("gradient", model, x, [1, 0], { ...options, kind: "smoothgrad_sq" }),
     );
     assert.ok(maxAbsDiff(squares, plain.map((v) => v * v)) < 1e-5);
     // Gradient × input is not constant under noise: its tunnel mean is x̄·w with x̄ the mean noisy input, and
@@ -151,7 +157,7 @@ gpuTest(
       await explain("smoothgrad", model, x, [0, 1, 2], { ...noise, absolute: false }),
     );
     const tunnelled = await take(
-      await noiseTunnel(method("gradient"), model, x, [0, 1, 2], {
+      await noiseTunnel("gradient", model, x, [0, 1, 2], {
         ...noise,
         methodOptions: { absolute: false },
       }),
@@ -165,6 +171,52 @@ gpuTest(
       await explain("smoothgrad", model, x, [0, 1, 2], { ...noise, absolute: false, batchSize: 2 }),
     );
     assert.ok(maxAbsDiff(smooth, small) < 1e-5, `batching changed the map ${maxAbsDiff(smooth, small)}`);
+    x.dispose();
+    net.dispose();
+  },
+);
+
+gpuTest(
+  "a method that says its maps are linear in the target gets P − Q equal to the contrast's own map",
+  async () => {
+    const net = tf.sequential({
+      layers: [
+        tf.layers.conv2d({
+          inputShape: [6, 6, 2],
+          filters: 3,
+          kernelSize: 3,
+          activation: "relu",
+          kernelInitializer: tf.initializers.randomNormal({ seed: 21 }),
+          biasInitializer: tf.initializers.randomNormal({ seed: 22 }),
+        }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.randomNormal({ seed: 23 }) }),
+      ],
+    });
+    const model = fromLayersModel(net);
+    const rng = new Rng(4);
+    const x = tf.tensor4d(Float32Array.from({ length: 2 * 72 }, () => rng.next()), [2, 6, 6, 2]);
+    const [p, q] = [[0, 2], [1, 0]];
+    // Integrated Gradients with fixed points, so P, Q and the contrast use the same nodes.
+    const fixed: Record<string, Record<string, unknown>> = {
+      integrated_gradients: { steps: 8, maxSteps: 8 },
+    };
+    const linear = METHODS.filter((m) => m.linearInTarget?.(fixed[m.name] ?? {}));
+    assert.ok(linear.length >= 4, linear.map((m) => m.name).join());
+    for (const m of linear) {
+      const name = m.name as Parameters<typeof explainTargets>[0];
+      const { maps, derived } = await explainTargets(name, model, x, [p, q, { p, q }], fixed[m.name] ?? {});
+      assert.deepEqual(derived, [false, false, true], m.name);
+      const difference = await take(maps[2]);
+      tf.dispose(maps.slice(0, 2));
+      const direct = await take(await explain(name, model, x, { p, q }, fixed[m.name] ?? {}));
+      const scale = Math.max(...direct.map(Math.abs));
+      assert.ok(
+        maxAbsDiff(difference, direct) <= 1e-4 * scale,
+        `${m.name}: ${maxAbsDiff(difference, direct)}`,
+      );
+    }
     x.dispose();
     net.dispose();
   },
