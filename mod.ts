@@ -13,6 +13,10 @@
  *   {@link memoryBudget} (`HANS_MAX_MEMORY_MB`).
  * - Metrics: localization, reliance, SpRAy, faithfulness, the randomization sanity check.
  * - Experiments: {@link runCleverHans}, {@link runContrastive}, {@link findCounterfactuals}, and their reports.
+ * - Notebooks: {@link mapsFigure}, {@link showMaps}, {@link toPng} and {@link mapsToArrays} make results that
+ *   show themselves in Deno's Jupyter kernel; {@link display} shows one from a cell, {@link notebookProgress}
+ *   turns `onProgress` (taken by {@link explain} and the runs) into one updating output; {@link loadTestSample}
+ *   reads a few test images fast. See docs/notebook.ipynb.
  *
  * @example
  * ```ts
@@ -65,6 +69,7 @@ export {
   setForwardEnginePolicy,
 } from "./src/model/forward_engine.ts";
 export { Rng } from "./src/rng.ts";
+export { type Progress, withProgress } from "./src/progress.ts";
 export { tf } from "./src/deps.ts";
 
 export { type Dataset, type DatasetSplit } from "./src/data/dataset.ts";
@@ -73,6 +78,8 @@ export {
   loadDataset,
   type LoadDatasetOptions,
   loadImageFolder,
+  loadTestSample,
+  type TestSampleOptions,
 } from "./src/data/mod.ts";
 
 export { type ImageShape, type Shortcut } from "./src/shortcuts/shortcut.ts";
@@ -109,6 +116,7 @@ export {
   METHODS,
   noiseTunnel,
   presetOptions,
+  type ProgressOption,
   type TargetMaps,
 } from "./src/explain/registry.ts";
 export { type NoiseTunnelOptions, noiseTunnelOver } from "./src/explain/noise_tunnel.ts";
@@ -146,3 +154,26 @@ export {
 export { cleverHansFigures, cleverHansHtml } from "./src/report/clever_hans_report.ts";
 export { contrastiveFigures, contrastiveHtml } from "./src/report/contrastive_report.ts";
 export { ResultsDir } from "./src/report/results_dir.ts";
+export {
+  type Displayable,
+  type ImagesInput,
+  JUPYTER_DISPLAY,
+  mapsFigure,
+  type MapsFigureOptions,
+  type MapsInput,
+  mapsToArrays,
+  type MimeBundle,
+  type NotebookFigure,
+  type NotebookPng,
+  showMaps,
+  toPng,
+  type ToPngOptions,
+} from "./src/report/notebook.ts";
+export {
+  display,
+  DISPLAY_SETTLE_MS,
+  inNotebook,
+  type NotebookProgress,
+  notebookProgress,
+  type NotebookProgressOptions,
+} from "./src/report/notebook_display.ts";

@@ -1,39 +1,64 @@
 /**
  * Picks and starts the TensorFlow.js backend: WebGPU when an adapter exists (a real GPU or Mesa's software
- * one), otherwise the cpu backend with a warning. Says which adapter runs the work.
+ * one), otherwise the cpu backend with a warning; in a browser, WebGPU on a real adapter, else wasm (see
+ * {@link InitBackendOptions}). Says which adapter runs the work, and whether it is a software one.
  * @module
  */
-import { tf, WebGPUBackend } from "./deps.ts";
+import { importWasmBackend, tf, WebGPUBackend } from "./deps.ts";
 import { useHansKernels } from "./kernels/register.ts";
 import { HansError } from "./errors.ts";
 import { keptMemory, memoryBudget, PROCESS_ALLOWANCE, residentBytes } from "./limits.ts";
 
 /** What runs the tensor work; recorded in every metrics.json. */
 export interface BackendInfo {
-  /** The tfjs backend name: `webgpu` or `cpu`. */
+  /** The tfjs backend name: `webgpu`, `cpu`, or in a browser also `wasm` or `webgl`. */
   backend: string;
-  /** The adapter's description (e.g. `llvmpipe (LLVM 15.0.6, 256 bits)` or a GPU's name), or `none`. */
+  /**
+   * The adapter's description (e.g. `llvmpipe (LLVM 15.0.6, 256 bits)` or a GPU's name; a software adapter
+   * that does not say so in its first field gets all its fields and `(software)`, as Chrome's SwiftShader:
+   * `google swiftshader (software)`), or `none` off WebGPU.
+   */
   adapter: string;
-  /** True for a software adapter (Mesa llvmpipe/lavapipe) or the cpu backend. */
+  /**
+   * True for a software adapter (Mesa llvmpipe/lavapipe, SwiftShader, any adapter flagged as a fallback) and
+   * for the CPU backends (cpu, wasm).
+   */
   software: boolean;
   /**
    * Whose kernels run the convolutions, pooling, dense layers and bias sums: `hans` (the hand-written WGSL
-   * of `src/kernels/`, chosen on software adapters) or `tfjs` (its own, on real GPUs and the cpu backend).
+   * of `src/kernels/`, chosen on Mesa's software adapter) or `tfjs` (its own, elsewhere).
    */
   kernels: "hans" | "tfjs";
 }
 
 /** Options of {@link initBackend}. */
 export interface InitBackendOptions {
-  /** Force a backend; by default WebGPU when an adapter exists, else cpu. */
-  backend?: "webgpu" | "cpu";
-  /** Print the warning about the cpu fallback (default true). */
+  /**
+   * Force a backend; by default WebGPU when a usable adapter exists, else `fallback`. `wasm` and `webgl` are
+   * for browsers (webgl does not start in Deno).
+   */
+  backend?: "webgpu" | "cpu" | "wasm" | "webgl";
+  /** What runs without a usable WebGPU adapter: `cpu` (the default) or `wasm` (what a browser wants). */
+  fallback?: "cpu" | "wasm";
+  /**
+   * Whether a software adapter counts as usable when no backend is forced (default true: on Mesa's, hans's
+   * kernels beat the CPU backends). A browser passes false: there wasm is faster than SwiftShader's WebGPU.
+   */
+  softwareWebgpu?: boolean;
+  /**
+   * The folder (a URL ending in `/`) the wasm backend's `.wasm` files are served from, in a browser; Deno
+   * reads them from its npm cache.
+   */
+  wasmFolder?: string;
+  /** Print the warning about the fallback (default true). */
   warn?: boolean;
-  /** `auto` (default): hans's kernels on software adapters, tfjs's elsewhere; or force one. */
+  /** `auto` (default): hans's kernels on Mesa's software adapter, tfjs's elsewhere; or force one. */
   kernels?: "auto" | "hans" | "tfjs";
 }
 
 let current: BackendInfo | undefined;
+/** Whether the WebGPU adapter is one hans's kernels were measured to win on (Mesa's software one). */
+let mesaAdapter = false;
 /** The process's resident bytes when the backend first started. */
 let startResident: number | undefined;
 /** What `keepMemory` had recorded when the backend started. */
@@ -46,7 +71,7 @@ let keptAtStart = 0;
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   if (current && (!options.backend || options.backend === current.backend)) {
     if (current.backend === "webgpu" && options.kernels) {
-      const kernels = pickKernels(options.kernels, current.software);
+      const kernels = pickKernels(options.kernels, mesaAdapter);
       useHansKernels(kernels === "hans");
       current = { ...current, kernels };
     }
@@ -57,8 +82,16 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     startResident = residentBytes();
     keptAtStart = keptMemory(); // already in the resident size
   }
-  const adapter = options.backend === "cpu" ? null : await requestWebGpuAdapter();
-  if (adapter) {
+  // Before any use of the wasm backend (forward_engine.ts may try it beside WebGPU), so that it finds its files.
+  if (options.wasmFolder !== undefined) await importWasmBackend(options.wasmFolder);
+  if (options.backend === "wasm" || options.backend === "webgl") {
+    current = await startCpuSide(options.backend);
+    return current;
+  }
+  let adapter = options.backend === "cpu" ? null : await requestWebGpuAdapter();
+  const named = adapter ? adapterName(adapter) : undefined;
+  if (named?.software && options.softwareWebgpu === false && options.backend !== "webgpu") adapter = null;
+  if (adapter && named) {
     const info = adapter.info;
     tf.removeBackend("webgpu");
     tf.registerBackend("webgpu", async () => {
@@ -81,20 +114,24 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     tf.env().set("WEBGPU_CONV_SEPARATE_IM2COL_SHADER", true);
     if (await tf.setBackend("webgpu")) {
       await tf.ready();
-      const description = [info.description, info.device, info.vendor, info.architecture]
-        .find((s) => s && s.length > 0) ?? "unknown adapter";
-      const software = isSoftware(adapter, description);
-      const kernels = pickKernels(options.kernels ?? "auto", software);
+      mesaAdapter = named.mesa;
+      const kernels = pickKernels(options.kernels ?? "auto", mesaAdapter);
       useHansKernels(kernels === "hans");
       capBufferPool(poolCap());
-      current = { backend: "webgpu", adapter: description, software, kernels };
+      current = { backend: "webgpu", adapter: named.description, software: named.software, kernels };
       return current;
     }
+  }
+  if (options.fallback === "wasm") {
+    current = await startCpuSide("wasm");
+    return current;
   }
   if (options.warn !== false && options.backend !== "cpu") {
     console.error(
       "hans: no WebGPU adapter found, falling back to the tfjs cpu backend (about 15x slower to train). " +
-        (wgpuBackends === "vulkan"
+        (typeof Deno === "undefined"
+          ? "This browser offers no WebGPU adapter"
+          : wgpuBackends === "vulkan"
           ? "A Vulkan driver is installed but gave no adapter; DENO_WEBGPU_BACKEND=gl tries OpenGL instead"
           : "On Linux without a GPU, install Mesa's software driver: apt-get install -y mesa-vulkan-drivers"),
     );
@@ -105,6 +142,25 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   return current;
 }
 
+/** Starts tfjs's wasm or webgl backend; a HansError when it does not start. */
+async function startCpuSide(name: "wasm" | "webgl"): Promise<BackendInfo> {
+  if (name === "wasm") await importWasmBackend();
+  let started = false;
+  try {
+    started = await tf.setBackend(name);
+  } catch {
+    // tfjs logs why; the message below says what to do
+  }
+  if (!started) {
+    throw new HansError(
+      `the ${name} backend did not start here` +
+        (name === "webgl" ? " (it needs a browser with WebGL)" : "") + "; choose another backend.",
+    );
+  }
+  await tf.ready();
+  // webgl runs on the GPU (or on SwiftShader's GL); tfjs does not say which, so it is not named here.
+  return { backend: name, adapter: "none", software: name === "wasm", kernels: "tfjs" };
+}
 /** What the WebGPU device reported on its own, as {@linkcode webgpuErrors} gives it. */
 export interface WebGPUErrors {
   /** How many errors were reported in this process. */
@@ -192,9 +248,12 @@ export function poolCap(): number {
   return Math.floor(memoryBudget().bytes / 8);
 }
 
-/** Measured: hans's kernels win on Mesa's software adapter; tfjs's tiled ones are built for real GPUs. */
-function pickKernels(choice: "auto" | "hans" | "tfjs", software: boolean): "hans" | "tfjs" {
-  return choice === "auto" ? (software ? "hans" : "tfjs") : choice;
+/**
+ * Measured: hans's kernels win on Mesa's software adapter; tfjs's tiled ones are built for real GPUs, and on
+ * Chrome's SwiftShader hans's took over 200 s for one gradient where tfjs's take 0.6 s.
+ */
+function pickKernels(choice: "auto" | "hans" | "tfjs", mesa: boolean): "hans" | "tfjs" {
+  return choice === "auto" ? (mesa ? "hans" : "tfjs") : choice;
 }
 
 /** Mesa prints an error line on every run when XDG_RUNTIME_DIR is unset; any existing folder quiets it. */
@@ -244,6 +303,7 @@ const VULKAN_DRIVER_DIRS = ["/usr/share/vulkan/icd.d", "/usr/local/share/vulkan/
  * nothing changes (and no permission is asked for). Returns the APIs in effect.
  */
 function preferVulkan(): string {
+  if (typeof Deno === "undefined") return "all"; // a browser chooses for itself
   const env = Deno.permissions.querySync({ name: "env", variable: "DENO_WEBGPU_BACKEND" });
   if (env.state !== "granted") return "all"; // asks no question
   const chosen = Deno.env.get("DENO_WEBGPU_BACKEND");
@@ -281,9 +341,47 @@ function hasDriverManifest(dir: string): boolean {
   return false;
 }
 
-function isSoftware(adapter: GPUAdapter, description: string): boolean {
-  const fallback = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  return fallback || /llvmpipe|lavapipe|swiftshader|software/i.test(description);
+/** What an adapter is called, and whether it is a software one. */
+export interface AdapterName {
+  /** Its description (see {@link BackendInfo.adapter}). */
+  description: string;
+  /** A software adapter: flagged as a fallback, or Mesa's llvmpipe/lavapipe, or SwiftShader (vendor `google`). */
+  software: boolean;
+  /** Mesa's software adapter (llvmpipe/lavapipe), where hans's kernels are the faster ones. */
+  mesa: boolean;
+}
+
+/**
+ * Names a WebGPU adapter from its `info` and says whether it is a software one: the fallback flag (Chrome
+ * sets it on `adapter.info`, older browsers on the adapter), or a name that says so (Mesa's llvmpipe or
+ * lavapipe, SwiftShader, whose vendor is `google`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const swiftShader = { info: { vendor: "google", architecture: "swiftshader", device: "", description: "" } };
+ * assert.deepEqual(adapterName(swiftShader as unknown as GPUAdapter), {
+ *   description: "google swiftshader (software)",
+ *   software: true,
+ *   mesa: false,
+ * });
+ * ```
+ */
+export function adapterName(adapter: GPUAdapter): AdapterName {
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const fields = [info.description, info.device, info.vendor, info.architecture]
+    .filter((s): s is string => typeof s === "string" && s.length > 0);
+  const all = fields.join(" ");
+  const flagged = info.isFallbackAdapter === true ||
+    (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  const mesa = /llvmpipe|lavapipe/i.test(all);
+  const software = flagged || mesa || /swiftshader|software/i.test(all) || info.vendor === "google";
+  const first = fields[0] ?? "unknown adapter";
+  const description = software && !/llvmpipe|lavapipe|swiftshader|software/i.test(first)
+    ? `${[...new Set(fields)].join(" ") || "unknown adapter"} (software)`
+    : first;
+  return { description, software, mesa };
 }
 
 /** The largest buffers the active backend can hold and bind, in bytes. */

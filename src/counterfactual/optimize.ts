@@ -6,6 +6,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { reportProgress, withoutProgress } from "../progress.ts";
 import type { ExplainableModel } from "../explain/explainable_model.ts";
 import { inputsPerPass } from "../explain/batching.ts";
 import { reconstructionError, type Reconstructor } from "../model/autoencoder.ts";
@@ -101,11 +102,14 @@ export async function findCounterfactuals(
     const group = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
     try {
       parts.push(
-        await searchGroup(model, group, target.slice(start, start + m), {
-          ...options,
-          onRound: (round, k) => void (succeeded[round] += k),
-        }),
+        await withoutProgress(() =>
+          searchGroup(model, group, target.slice(start, start + m), {
+            ...options,
+            onRound: (round, k) => void (succeeded[round] += k),
+          })
+        ),
       );
+      await reportProgress(start + m, n, "counterfactual images");
     } finally {
       group.dispose();
     }
@@ -212,6 +216,7 @@ async function searchGroup(
       }
     }
     options.onRound?.(round, succeeded);
+    await reportProgress(round + 1, rounds, "counterfactual rounds");
   }
   loss.dispose();
   return {

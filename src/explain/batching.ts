@@ -6,6 +6,7 @@
 import { tf } from "../deps.ts";
 import { tensorOnForwardEngine } from "../model/forward_engine.ts";
 import { planPass, type PlanPassOptions } from "../model/pass_plan.ts";
+import { reportProgress } from "../progress.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
 import { sliceTarget, type Target, targetScores, targetWeights } from "./target.ts";
 
@@ -324,8 +325,56 @@ export async function targetChunks(
     label: options.label,
     ...(options.factor === undefined ? {} : { factor: options.factor }),
   });
-  return mapChunks(images, batch, (x, start, end) => {
+  return await reportedChunks(images, batch, options.label, (x, start, end) => {
     const weights = targetWeights(sliceTarget(target, start, end), model.classes);
     return fn(x, weights, start, end);
   });
+}
+
+/**
+ * {@link mapChunks} that reports its progress (images done of all, under `label`; see `src/progress.ts`) after
+ * each chunk. With a progress callback listening, each chunk's maps are read back before it is reported, so a
+ * chunk counts when the device has made it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ * import { withProgress } from "../progress.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const x = tf.ones([5, 2, 2, 1]) as tf.Tensor4D;
+ * const seen: string[] = [];
+ * const maps = await withProgress(
+ *   (done, total, label) => seen.push(`${label} ${done}/${total}`),
+ *   () => reportedChunks(x, 2, "demo", (chunk) => tf.sum(chunk, 3)),
+ * );
+ * assert.deepEqual(seen, ["demo 2/5", "demo 4/5", "demo 5/5"]);
+ * tf.dispose([x, maps]);
+ * ```
+ */
+export async function reportedChunks(
+  x: tf.Tensor4D,
+  batchSize: number,
+  label: string,
+  fn: (chunk: tf.Tensor4D, start: number, end: number) => tf.Tensor3D,
+): Promise<tf.Tensor3D> {
+  const n = x.shape[0];
+  const size = Math.max(1, Math.floor(batchSize));
+  const parts: tf.Tensor3D[] = [];
+  try {
+    for (let start = 0; start < n; start += size) {
+      const end = Math.min(n, start + size);
+      const part = tf.tidy(() => fn(x.slice([start, 0, 0, 0], [end - start, -1, -1, -1]), start, end));
+      parts.push(part);
+      await reportProgress(end, n, label, () => part.data());
+    }
+  } catch (e) {
+    tf.dispose(parts);
+    throw e;
+  }
+  if (parts.length === 1) return parts[0];
+  const out = tf.concat(parts, 0);
+  parts.forEach((p) => p.dispose());
+  return out;
 }

@@ -8,12 +8,13 @@
  */
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { reportProgress } from "../progress.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
 import {
   DEFAULT_INPUTS_PER_PASS,
   inputsPerPass,
-  mapChunks,
   reduceChannels,
+  reportedChunks,
   sampledGradients,
 } from "./batching.ts";
 import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
@@ -177,7 +178,7 @@ export async function integratedGradients(
     label: "Integrated Gradients",
   });
   const chunkImages = Math.max(1, Math.floor(batchSize / steps));
-  return mapChunks(images, chunkImages, (x, start, end) => {
+  return await reportedChunks(images, chunkImages, "Integrated Gradients", (x, start, end) => {
     const w = targetWeights(sliceTarget(target, start, end), model.classes);
     const a = pathAttributions(model, x, w, options.baseline ?? 0, options.method, rule, batchSize);
     return reduceChannels(a, options.absolute ?? false);
@@ -324,6 +325,7 @@ async function integrate(
     return rules.get(s)!;
   };
   const chunks: tf.Tensor3D[] = [];
+  let mapsDone = 0;
   try {
     for (let start = 0; start < n; start += chunkImages) {
       const end = Math.min(n, start + chunkImages);
@@ -384,6 +386,8 @@ async function integrate(
           }
           const finished = new Set(done.map((j) => group[j]));
           open = open.filter((i) => !finished.has(i));
+          mapsDone += done.length;
+          await reportProgress(mapsDone, n, "Integrated Gradients");
         }
         // Back in the images' order.
         chunks.push(tf.tidy(() => {

@@ -18,7 +18,7 @@ import {
   layersModelLogits,
   type ModelOutputs,
 } from "./explainable_model.ts";
-import { locate } from "./model_source.ts";
+import { locate, type ModelSource } from "./model_source.ts";
 import type { ImageShape } from "../shortcuts/shortcut.ts";
 import {
   modelArtifacts,
@@ -77,8 +77,9 @@ const PROBABILITY_FLOOR = 1e-12;
 const PROBE_BATCH = 4;
 
 /**
- * Loads the TF.js model at `source`: a local folder holding `model.json`, a local `model.json`, or an
- * http(s) URL of a `model.json`. Weight files are resolved relative to `model.json` (downloaded for a URL,
+ * Loads the TF.js model at `source`: a local folder holding `model.json`, a local `model.json`, an
+ * http(s) URL of a `model.json`, or a {@link ModelSource} (say, files dropped in a page: `filesSource`).
+ * Weight files are resolved relative to `model.json` (downloaded for a URL,
  * within `options.timeoutMs` for model.json and all its weights files together). `format: "graph-model"`
  * gives a tf.GraphModel; `"layers-model"`, or a Keras topology without a format, gives a tf.LayersModel. Runs
  * one forward pass on a few random images in [0, 1) to count the classes and to tell logits from probabilities.
@@ -108,8 +109,11 @@ const PROBE_BATCH = 4;
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function loadModel(source: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  const { file, readModel, readWeight } = await locate(source, options);
+export async function loadModel(
+  source: string | ModelSource,
+  options: LoadModelOptions = {},
+): Promise<LoadedModel> {
+  const { file, readModel, readWeight } = typeof source === "string" ? await locate(source, options) : source;
   const json = parseModelJson(new TextDecoder().decode(await readModel()), file);
   const kind = modelKind(json, file);
   if (kind === "graph") checkGraphDef(json, file);

@@ -4,6 +4,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { reportProgress } from "../progress.ts";
 
 /**
  * `[m·k, H, W, C]`: image `i` times mask `p` at row `i·k + p`, i.e. `x[i] · keep[p] + fill[p]` per pixel (every
@@ -63,6 +64,8 @@ export interface MaskedScoreOptions {
   perPass: number;
   /** Score softmax probabilities instead of logits. */
   probability?: boolean;
+  /** The loop's name in progress reports (masks done of `count`; see `src/progress.ts`). Default `masks`. */
+  label?: string;
 }
 
 /** What {@link maskedScoreSums} adds up, per target. */
@@ -94,18 +97,18 @@ export const MASK_BLOCK_VALUES = 1 << 24;
  * const w = tf.ones([1, 1]) as tf.Tensor2D;
  * const masks = tf.tensor2d([[1, 0], [1, 1]]);
  * const block = (k0: number, k1: number) => ({ keep: masks.slice(k0, k1 - k0), weight: masks.slice(k0, k1 - k0) });
- * const [{ sums, scoreSums }] = maskedScoreSums(model, x, [w], { count: 2, block, perPass: 1 });
+ * const [{ sums, scoreSums }] = await maskedScoreSums(model, x, [w], { count: 2, block, perPass: 1 });
  * assert.deepEqual(Array.from(scoreSums.dataSync()), [3]); // scores 1 and 2
  * assert.deepEqual(Array.from(sums.dataSync()), [3, 2]); // pixel 0 under both masks, pixel 1 under the second
  * tf.dispose([x, w, masks, sums, scoreSums]);
  * ```
  */
-export function maskedScoreSums(
+export async function maskedScoreSums(
   model: { logits(x: tf.Tensor4D): tf.Tensor2D },
   images: tf.Tensor4D,
   weights: tf.Tensor2D[],
   options: MaskedScoreOptions,
-): MaskedScoreSums[] {
+): Promise<MaskedScoreSums[]> {
   const [n, height, width] = images.shape;
   const pixels = height * width;
   const perPass = Math.max(1, Math.floor(options.perPass));
@@ -163,6 +166,8 @@ export function maskedScoreSums(
     } finally {
       tf.dispose([masks.keep, masks.fill, masks.weight].filter((t) => t !== undefined) as tf.Tensor[]);
     }
+    const settled = totals[0]?.scoreSums;
+    await reportProgress(b0 + b, options.count, options.label ?? "masks", settled && (() => settled.data()));
   }
   return totals;
 }

@@ -8,6 +8,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { reportProgress, withoutProgress } from "../progress.ts";
 import { tfSeed } from "../rng.ts";
 import { inputsPerPass } from "./batching.ts";
 import { checkOptions, checkOptionValues, type MethodDescriptor } from "./descriptor.ts";
@@ -70,6 +71,8 @@ export interface TunnelSettings extends NoiseOptions {
   kind: NoiseKind;
   /** Most noisy inputs per call of `attribute`. */
   inputsPerCall: number;
+  /** The loop's name in progress reports (noisy copies done of all; see `src/progress.ts`). Default `kind`. */
+  label?: string;
 }
 
 /**
@@ -145,7 +148,7 @@ export async function tunnel(
           ) as tf.Tensor4D;
           let a: tf.Tensor;
           try {
-            a = await attribute(noisy, repeatTarget(rows, k1 - k0));
+            a = await withoutProgress(() => attribute(noisy, repeatTarget(rows, k1 - k0)));
           } finally {
             noisy.dispose();
           }
@@ -159,6 +162,13 @@ export async function tunnel(
           sum?.dispose();
           sumSquares?.dispose();
           [sum, sumSquares] = [nextSum, nextSquares];
+          const settled = nextSum;
+          await reportProgress(
+            start * samples + k1 * m,
+            n * samples,
+            settings.label ?? kind,
+            () => settled.data(),
+          );
         }
         parts.push(combine(kind, sum!, sumSquares, samples));
       } finally {
@@ -236,7 +246,7 @@ export function noiseTunnelOver<O extends object>(
     return await tunnel(
       images,
       target,
-      { ...checkedNoise, kind, inputsPerCall },
+      { ...checkedNoise, kind, inputsPerCall, label: `noise tunnel over ${method.label}` },
       (noisy, rows) => method.explain(model, noisy, rows, inner),
     ) as tf.Tensor3D;
   })();

@@ -196,7 +196,12 @@ export async function occlusionMany(
   const { count, block, coverage } = occlusionBlocks(height, width, patch, stride, baseline);
   const weights = targets.map((t) => targetWeights(t, model.classes));
   try {
-    const totals = maskedScoreSums(model, images, weights, { count, block, perPass });
+    const totals = await maskedScoreSums(model, images, weights, {
+      count,
+      block,
+      perPass,
+      label: "Occlusion",
+    });
     const full = unmaskedScores(model, images, weights, perPass);
     // Mean drop per pixel: (full score · coverage − Σ_k score_k · mask_k) / coverage = full − S / coverage.
     const maps = tf.tidy(() => {

@@ -6,6 +6,7 @@
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { checkWebgpuErrors, webgpuErrors } from "../backend.ts";
+import { type Progress, withProgress } from "../progress.ts";
 import { tensorsOnEngine } from "../model/forward_engine.ts";
 import { activationsMethod } from "./activations.ts";
 import { type AnyMethod, checkOptions, type MethodReport, type OptionsOf } from "./descriptor.ts";
@@ -160,8 +161,11 @@ export function method(name: string): MethodInfo {
  * const layers = [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3 })];
  * const model = fromLayersModel(tf.sequential({ layers }));
  * const x = tf.randomUniform([2, 4, 4, 1]) as tf.Tensor4D;
- * const maps = await explain("rise", model, x, [0, 2], { masks: 8 });
+ * const steps: string[] = [];
+ * const onProgress = (done: number, total: number, label: string) => steps.push(`${label} ${done}/${total}`);
+ * const maps = await explain("rise", model, x, [0, 2], { masks: 8, onProgress });
  * assert.deepEqual(maps.shape, [2, 4, 4]);
+ * assert.equal(steps.at(-1), "RISE 8/8"); // masks done of all
  * tf.dispose([x, maps]);
  * ```
  */
@@ -170,15 +174,28 @@ export async function explain<N extends MethodName>(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
-  options?: MethodOptionsByName[N],
+  options?: MethodOptionsByName[N] & ProgressOption,
 ): Promise<tf.Tensor3D> {
   const info: MethodInfo = method(name);
-  const checked = checkOptions(info, options);
-  const [maps] = await checkedMaps(
-    info,
-    () => onGradientEngine(info, model, images, async (x) => [await info.explain(model, x, target, checked)]),
-  );
+  const { onProgress, ...given } = options ?? {};
+  const checked = checkOptions(info, options === undefined ? undefined : given);
+  const [maps] = await withProgress(onProgress, () =>
+    checkedMaps(
+      info,
+      () =>
+        onGradientEngine(info, model, images, async (x) => [await info.explain(model, x, target, checked)]),
+    ));
   return maps;
+}
+
+/**
+ * The option every entry point of the methods takes besides the method's own: `onProgress(done, total, label)`,
+ * called after each step of the method's loops (chunks of images, noisy copies, masks, refinement rounds; see
+ * `src/progress.ts`). Default none.
+ */
+export interface ProgressOption {
+  /** Called after each step of the method's loops. */
+  onProgress?: Progress;
 }
 
 /**
@@ -208,11 +225,12 @@ export function noiseTunnel<N extends MethodName>(
   model: ExplainableModel,
   images: tf.Tensor4D,
   target: Target,
-  options: NoiseTunnelOptions<MethodOptionsByName[N]> = {},
+  options: NoiseTunnelOptions<MethodOptionsByName[N]> & ProgressOption = {},
 ): Promise<tf.Tensor3D> {
   try {
     const info: MethodInfo = typeof name === "string" ? method(name) : name;
-    return noiseTunnelOver(info, model, images, target, options);
+    const { onProgress, ...tunnel } = options;
+    return withProgress(onProgress, () => noiseTunnelOver(info, model, images, target, tunnel));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -299,7 +317,21 @@ export async function explainTargets<N extends MethodName>(
   model: ExplainableModel,
   images: tf.Tensor4D,
   targets: Target[],
-  options?: MethodOptionsByName[N],
+  options?: MethodOptionsByName[N] & ProgressOption,
+): Promise<TargetMaps> {
+  const { onProgress, ...methodOptions } = options ?? {};
+  return await withProgress(
+    onProgress,
+    () => explainTargetsNow(name, model, images, targets, options === undefined ? undefined : methodOptions),
+  );
+}
+
+async function explainTargetsNow(
+  name: MethodName,
+  model: ExplainableModel,
+  images: tf.Tensor4D,
+  targets: Target[],
+  options: unknown,
 ): Promise<TargetMaps> {
   const info: MethodInfo = method(name);
   const given = checkOptions(info, options);

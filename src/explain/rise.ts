@@ -215,8 +215,9 @@ export async function riseMany(
   const weights = targets.map((t) => targetWeights(t, model.classes));
   let totals: MaskedScoreSums[];
   try {
-    totals = maskedScoreSums(model, images, weights, {
+    totals = await maskedScoreSums(model, images, weights, {
       count: plan.n,
+      label: "RISE",
       block,
       perPass,
       probability: (options.score ?? "logit") === "probability",

@@ -27,6 +27,13 @@ export interface SmoothGradOptions extends NoisyGradientOptions {
 /** The option checks of the SmoothGrad family. */
 export const NOISY_GRADIENT_OPTIONS = { ...NOISE_OPTIONS, batchSize: batchSize() };
 
+/** The methods' names of the noise kinds, for progress reports. */
+const NOISE_LABELS: Record<NoiseKind, string> = {
+  smoothgrad: "SmoothGrad",
+  smoothgrad_sq: "SmoothGrad²",
+  vargrad: "VarGrad",
+};
+
 /**
  * The input gradients `[n,H,W,C]` at noisy copies of `images`, combined over the copies by `kind` (their mean,
  * the mean of their squares, or their variance). Seeded: the same seed and images give the same result,
@@ -69,7 +76,7 @@ export async function noisyGradients(
   return await tunnel(
     images,
     target,
-    { ...options, kind, inputsPerCall },
+    { ...options, kind, inputsPerCall, label: NOISE_LABELS[kind] },
     (noisy, rows) =>
       Promise.resolve(tf.tidy(() => {
         const w = targetWeights(rows, model.classes);

@@ -69,8 +69,10 @@ class MaxPoolProgram extends FlatProgram {
       fn main(index : i32) {
         ${decodePosition("ox", "oy", "OW", "OH")}
         let best = windowArgmax(b, oy, ox, ch);
-        // A window lying wholly in the padding has no maximum: -infinity, as tfjs's cpu kernel gives.
-        result[index] = select(bitcast<f32>(0xff800000u), x[max(best, 0)], best >= 0);
+        // A window lying wholly in the padding has no maximum: -infinity, as tfjs's cpu kernel gives. The bits
+        // sit in a var: a constant bitcast to -inf is a shader-creation error in Chrome's compiler (Tint).
+        var negativeInfinity = 0xff800000u;
+        result[index] = select(bitcast<f32>(negativeInfinity), x[max(best, 0)], best >= 0);
       }
     `;
   }

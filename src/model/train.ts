@@ -2,6 +2,7 @@
  * Training with Adam on the active backend, seeded shuffles, progress on stderr, and few GPU read-backs.
  * @module
  */
+import { reportProgress } from "../progress.ts";
 import { type Dataset, imageSize } from "../data/dataset.ts";
 import { tf } from "../deps.ts";
 import { Rng } from "../rng.ts";
@@ -46,6 +47,14 @@ export interface TrainResult {
   /** Mean loss of each epoch's last read-back window. */
   finalLoss: number;
   finalAccuracy: number;
+}
+
+/**
+ * A training run's progress as a `src/progress.ts` report (steps of all epochs done, label `training`): what the
+ * runs pass to training when they are given `onProgress` and no `onTrainProgress`.
+ */
+export function trainingProgress(p: TrainProgress): void {
+  void reportProgress((p.epoch - 1) * p.steps + p.step, p.epochs * p.steps, "training");
 }
 
 /** Prints a progress line on stderr (rewritten in place on a terminal). */

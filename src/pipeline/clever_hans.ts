@@ -19,7 +19,8 @@ import { DEFAULT_CONTRAST_POWER } from "../model/contrast_norm.ts";
 import { artifactStrength } from "../shortcuts/strength.ts";
 import { DEFAULT_STD_FLOOR, type PixelStatistics, pixelStatistics } from "../model/standardize.ts";
 import { accuracy, asClassifier, batchTensor, predictClasses } from "../model/predict.ts";
-import { trainModel, type TrainOptions, type TrainResult } from "../model/train.ts";
+import { trainingProgress, trainModel, type TrainOptions, type TrainResult } from "../model/train.ts";
+import { type Progress, reportProgress, withProgress } from "../progress.ts";
 import { Rng } from "../rng.ts";
 import {
   builtinShortcut,
@@ -76,6 +77,11 @@ export interface CleverHansSettings {
   onTrainProgress?: TrainOptions["onProgress"];
   /** Called with a line of progress for the later phases. */
   log?: (line: string) => void;
+  /**
+   * Called after each step of the run's loops and of the methods' loops inside it (see `src/progress.ts`);
+   * default none.
+   */
+  onProgress?: Progress;
 }
 
 /** What one method's maps say about one artifact. */
@@ -148,6 +154,11 @@ export interface CleverHansResult {
  * (pasted at test time only), so the verdicts show what an honest model looks like.
  */
 export async function runCleverHans(settings: CleverHansSettings): Promise<CleverHansResult> {
+  return await withProgress(settings.onProgress, () => cleverHans(settings));
+}
+
+/** {@link runCleverHans} under its progress callback. */
+async function cleverHans(settings: CleverHansSettings): Promise<CleverHansResult> {
   const log = settings.log ?? (() => {});
   const { train, test } = settings.data;
   // The caller starts the backend (initBackend); the library only reports which one runs.
@@ -266,7 +277,7 @@ async function trainCnn(
     epochs: settings.epochs,
     batchSize: settings.batchSize,
     seed: rng.fork(),
-    onProgress: settings.onTrainProgress,
+    onProgress: settings.onTrainProgress ?? trainingProgress,
   });
   return { model, result };
 }
@@ -298,6 +309,7 @@ async function analyzeShortcuts(
   const classifier = asClassifier(model);
   const rng = new Rng(seed);
   const shortcuts: ShortcutResult[] = [];
+  let mapsDone = 0;
   for (const entry of probes) {
     const name = `class ${entry.label} (${test.classNames[entry.label]}) / ${entry.shortcut.name}`;
     log(`reliance tests: ${name}`);
@@ -326,6 +338,7 @@ async function analyzeShortcuts(
         const values = await maps.data() as Float32Array;
         maps.dispose();
         const seconds = (performance.now() - start) / 1000;
+        await reportProgress(++mapsDone, probes.length * methods.length, "clever-hans: saliency maps");
         const scores = meanLocalization(values, masks);
         const few = Math.min(FAITHFULNESS_IMAGES, own.count);
         const fewX = x.slice([0, 0, 0, 0], [few, -1, -1, -1]);

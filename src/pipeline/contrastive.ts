@@ -30,6 +30,7 @@ import { duration, measurePassSeconds, methodSeconds, type PassSeconds, planImag
 import { spearman } from "../measure/sanity.ts";
 import { removalTest, topOverlap } from "../measure/removal.ts";
 import { batchTensor } from "../model/predict.ts";
+import { type Progress, reportProgress, withProgress } from "../progress.ts";
 import { Rng } from "../rng.ts";
 import { HansError } from "../errors.ts";
 
@@ -59,6 +60,11 @@ export interface ContrastiveSettings {
   /** When the run started (`performance.now()`), so that the budget counts loading too; default now. */
   startedAt?: number;
   log?: (line: string) => void;
+  /**
+   * Called after each step of the run's loops and of the methods' loops inside it (see `src/progress.ts`);
+   * default none.
+   */
+  onProgress?: Progress;
 }
 
 /** One studied mistake. */
@@ -224,6 +230,11 @@ export interface WorkPlanRecord {
 
 /** Runs the analysis. */
 export async function runContrastive(settings: ContrastiveSettings): Promise<ContrastiveResult> {
+  return await withProgress(settings.onProgress, () => contrastive(settings));
+}
+
+/** {@link runContrastive} under its progress callback. */
+async function contrastive(settings: ContrastiveSettings): Promise<ContrastiveResult> {
   const started = performance.now();
   const { model, test } = settings;
   const log = settings.log ?? (() => {});
@@ -418,6 +429,7 @@ export async function runContrastive(settings: ContrastiveSettings): Promise<Con
     const seconds = (performance.now() - start) / 1000;
     if (plan) Object.assign(plan.methods[m.name], { studied: done, seconds });
     log(`${m.label}: ${done} mistakes in ${duration(seconds)}`);
+    await reportProgress(k + 1, running.length, "contrastive: methods");
     const [mp, mq, mc] = [studied.p, studied.q, studied.c].map(joinArrays);
     if (![mp, mq, mc].every((v) => v.every(Number.isFinite))) {
       // Never scored: a map with NaN would rank as anything.

@@ -8,6 +8,7 @@
 import { type Dataset, subset } from "../data/dataset.ts";
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
+import { type Progress, reportProgress, withProgress } from "../progress.ts";
 import {
   changeNorms,
   type CounterfactualPrior,
@@ -25,7 +26,7 @@ import { inputsPerPass } from "../explain/batching.ts";
 import { reconstructionErrors, trainAutoencoder, type TrainedAutoencoder } from "../model/autoencoder.ts";
 import { createCnn } from "../model/cnn.ts";
 import { batchTensor } from "../model/predict.ts";
-import { trainModel, type TrainProgress } from "../model/train.ts";
+import { trainingProgress, trainModel, type TrainProgress } from "../model/train.ts";
 import type { AutoencoderProgress } from "../model/autoencoder.ts";
 import { checkFiniteGradients, predictWithConfidence } from "../explain/model_checks.ts";
 
@@ -55,6 +56,11 @@ export interface CounterfactualSettings {
   onTrainProgress?: (p: TrainProgress) => void;
   /** Training progress of the autoencoder. */
   onAutoencoderProgress?: (p: AutoencoderProgress) => void;
+  /**
+   * Called after each step of the run's loops and of the methods' loops inside it (see `src/progress.ts`);
+   * default none.
+   */
+  onProgress?: Progress;
 }
 
 /** The mistakes that were optimized: their images, labels, test indices and predictions. */
@@ -99,6 +105,11 @@ type SaliencyMaps = Record<string, Float32Array>;
 
 /** Runs the experiment. */
 export async function runCounterfactual(settings: CounterfactualSettings): Promise<CounterfactualResult> {
+  return await withProgress(settings.onProgress, () => counterfactual(settings));
+}
+
+/** {@link runCounterfactual} under its progress callback. */
+async function counterfactual(settings: CounterfactualSettings): Promise<CounterfactualResult> {
   const log = settings.log ?? (() => {});
   const { model } = settings;
   const { train, test } = settings.data;
@@ -130,10 +141,17 @@ export async function runCounterfactual(settings: CounterfactualSettings): Promi
           log(`round ${r + 1}/${settings.rounds}: ${n} of ${mistakes.count} reached their class`),
       });
     };
-    const plain = await search("without the prior");
-    const transferModel = settings.transferModel ?? await trainIndependent(train, settings, log);
+    // The phases: saliency maps, the search, the transfer model, and with the prior its training and search.
     const gamma = settings.priorWeight;
+    const phases = gamma !== undefined ? 5 : 3;
+    const phase = (done: number) => reportProgress(done, phases, "counterfactual: phases");
+    await phase(1);
+    const plain = await search("without the prior");
+    await phase(2);
+    const transferModel = settings.transferModel ?? await trainIndependent(train, settings, log);
+    await phase(3);
     const autoencoder = gamma !== undefined ? await trainPrior(train, settings, log) : undefined;
+    if (autoencoder) await phase(4);
     const withPrior = autoencoder && gamma !== undefined
       ? await search(`with the autoencoder prior (γ = ${gamma})`, {
         reconstruct: autoencoder.model,
@@ -147,6 +165,7 @@ export async function runCounterfactual(settings: CounterfactualSettings): Promi
         autoencoder: autoencoder?.model,
         saliency,
       });
+    if (withPrior) await phase(5);
     const rows = await score(plain);
     const priorRows = withPrior ? await score(withPrior) : undefined;
     const originalErrors = autoencoder ? await reconstructionErrors(autoencoder.model, x) : undefined;
@@ -301,7 +320,11 @@ async function trainIndependent(
     classes: train.classNames.length,
     seed: seed + 1,
   });
-  await trainModel(model, data, { epochs: 1, seed: seed + 1, onProgress: settings.onTrainProgress });
+  await trainModel(model, data, {
+    epochs: 1,
+    seed: seed + 1,
+    onProgress: settings.onTrainProgress ?? trainingProgress,
+  });
   return fromLayersModel(model);
 }
 
