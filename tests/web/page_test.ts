@@ -6,7 +6,12 @@
  * hans computes in Deno (cpu backend) from the same PNG files within 1e-4 (times the map's largest |value|
  * where that is above 1), on wasm and on WebGPU, and the page must show hans's SVG figure without a console
  * error (`engine=active`: hans's move of gradient work to wasm is turned off, so each backend computes its
- * own maps). Where Chromium offers no WebGPU adapter headless, the WebGPU case is ignored with that reason.
+ * own maps). On wasm, the same page then takes a model folder that is not the shipped one (another input
+ * and class count, two weight shards, a labels.txt) and two images through its file inputs (DevTools'
+ * `DOM.setFileInputFiles`), and must report that model and compute Deno's maps for it; then, its service
+ * worker in control, the server is stopped and the page reloaded: it must start from the worker's cache and
+ * explain the samples as before. Where Chromium offers no WebGPU adapter headless, the WebGPU case is ignored
+ * with that reason.
  * Ignored as a whole where /usr/bin/chromium is missing (`.ci/run` installs it).
  */
 import assert from "node:assert/strict";
@@ -14,6 +19,9 @@ import { initBackend } from "../../src/backend.ts";
 import { tf, wasmBackendFiles } from "../../src/deps.ts";
 import { decodeImageBytes } from "../../src/data/decode_image.ts";
 import { fitImage } from "../../src/data/resize.ts";
+import { createCnn } from "../../src/model/cnn.ts";
+import { serializeModel } from "../../src/model/io.ts";
+import { encodePng } from "../../src/report/png.ts";
 import { disposeLoaded, loadModel } from "../../src/explain/load.ts";
 import { explainTargets, type MethodName } from "../../src/explain/registry.ts";
 import { shippedModel } from "../../src/model/shipped.ts";
@@ -45,20 +53,25 @@ interface Explained {
   maps: Record<string, { p: number[]; contrast: number[] }>;
 }
 
-/** The maps hans computes in Deno from the sample PNGs, as the page does: predicted class P, runner-up Q. */
-async function denoExplained(): Promise<Explained> {
+/**
+ * The maps hans computes in Deno for the model at `source` and the image files `images`, as the page does:
+ * predicted class P, runner-up Q.
+ */
+async function denoExplained(
+  source: string,
+  images: URL[],
+  [height, width, channels]: [number, number, 1 | 3],
+): Promise<Explained> {
   await initBackend({ backend: "cpu" });
-  const samples = JSON.parse(
-    await Deno.readTextFile(new URL("../../web/samples/samples.json", import.meta.url)),
-  );
-  const pixels = new Float32Array(COUNT * 28 * 28);
-  for (let i = 0; i < COUNT; i++) {
-    const file = new URL(`../../web/samples/${samples.images[i].file}`, import.meta.url);
-    const image = await decodeImageBytes(await Deno.readFile(file), file.pathname);
-    fitImage(image, 28, 28, 1, pixels, i * 28 * 28);
+  const count = images.length;
+  const size = height * width * channels;
+  const pixels = new Float32Array(count * size);
+  for (let i = 0; i < count; i++) {
+    const image = await decodeImageBytes(await Deno.readFile(images[i]), images[i].pathname);
+    fitImage(image, width, height, channels, pixels, i * size);
   }
-  const loaded = await loadModel(shippedModel().source);
-  const x = tf.tensor4d(pixels, [COUNT, 28, 28, 1]);
+  const loaded = await loadModel(source);
+  const x = tf.tensor4d(pixels, [count, height, width, channels]);
   try {
     const probabilities = await tf.tidy(() => tf.softmax(loaded.explainable.logits(x))).array() as number[][];
     const ranked = probabilities.map((row) => row.map((v, k) => [v, k]).sort((a, b) => b[0] - a[0]));
@@ -75,6 +88,53 @@ async function denoExplained(): Promise<Explained> {
     x.dispose();
     disposeLoaded(loaded);
   }
+}
+
+/** The first `count` sample images of web/samples/. */
+async function sampleFiles(count: number): Promise<URL[]> {
+  const samples = JSON.parse(
+    await Deno.readTextFile(new URL("../../web/samples/samples.json", import.meta.url)),
+  ) as { images: { file: string }[] };
+  return samples.images.slice(0, count).map((s) => new URL(`../../web/samples/${s.file}`, import.meta.url));
+}
+
+/** The model a user drops in the drop step: not the shipped one (another input, another class count). */
+const DROPPED = { height: 24, width: 20, channels: 3 as const, classes: 5 };
+const DROPPED_LABELS = ["alpha", "beta", "gamma", "delta", "epsilon"];
+
+/**
+ * Writes into `dir` what a user drops in the drop step: `dir/tiny-cnn/` a small seeded CNN (hans's createCnn,
+ * {@link DROPPED}) saved as TF.js LayersModel files with its weights split over two shards and a labels.txt,
+ * and `dir/images/` one sample PNG and a colour PNG of another size and aspect. Returns the model's folder and
+ * the images' paths.
+ */
+async function writeDropped(dir: string): Promise<{ model: string; images: string[] }> {
+  await initBackend({ backend: "cpu" });
+  const model = `${dir}/tiny-cnn`;
+  await Deno.mkdir(model, { recursive: true });
+  const net = createCnn({ ...DROPPED, filters: [4, 8], hidden: 8, seed: 7 });
+  const { modelJson, weights } = await serializeModel(net);
+  net.dispose();
+  const json = JSON.parse(modelJson);
+  const shards = ["group1-shard1of2.bin", "group1-shard2of2.bin"];
+  json.weightsManifest[0].paths = shards;
+  const half = Math.floor(weights.length / 2);
+  await Deno.writeTextFile(`${model}/model.json`, JSON.stringify(json));
+  await Deno.writeFile(`${model}/${shards[0]}`, weights.slice(0, half));
+  await Deno.writeFile(`${model}/${shards[1]}`, weights.slice(half));
+  await Deno.writeTextFile(`${model}/labels.txt`, DROPPED_LABELS.join("\n") + "\n");
+  const images = `${dir}/images`;
+  await Deno.mkdir(images, { recursive: true });
+  const [sample] = await sampleFiles(1);
+  const first = `${images}/${sample.pathname.split("/").pop()}`;
+  await Deno.copyFile(sample, first);
+  const [w, h] = [36, 30];
+  const rgba = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) rgba.set([x * 7, y * 8, (x * y) % 256, 255], (y * w + x) * 4);
+  }
+  await Deno.writeFile(`${images}/colour.png`, await encodePng(rgba, w, h));
+  return { model, images: [first, `${images}/colour.png`] };
 }
 
 /** browser.ts bundled into `dir` with tfjs's wasm files beside it, as `deno task bundle` does into dist/. */
@@ -94,8 +154,26 @@ async function bundle(dir: string): Promise<URL> {
   return out;
 }
 
-/** One page session: Chromium with `flags` opens `url`, and `expression` (awaited) gives its value back. */
-async function inPage<T>(profile: string, flags: string[], url: string, expression: string): Promise<{
+/** A page open in Chromium, for a session's steps. */
+interface Page {
+  /** The value of `expression` in the page (awaited); throws what the page threw. */
+  evaluate<T>(expression: string): Promise<T>;
+  /** A DevTools command to the page's target. */
+  send(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** Reloads the page and waits for its load event. */
+  reload(): Promise<void>;
+}
+
+/**
+ * One page session: Chromium with `flags` opens `url`, and `drive` takes the page from there; its value comes
+ * back with the page's console errors of the whole session.
+ */
+async function inPage<T>(
+  profile: string,
+  flags: string[],
+  url: string,
+  drive: (page: Page) => Promise<T>,
+): Promise<{
   value: T;
   errors: string[];
 }> {
@@ -105,29 +183,43 @@ async function inPage<T>(profile: string, flags: string[], url: string, expressi
   try {
     const session = async () => {
       browser = await startChromium(profile, flags);
-      cdp = await Cdp.connect(browser.url);
-      const { targetId } = await cdp.send("Target.createTarget", { url: "about:blank" });
-      const { sessionId } = await cdp.send("Target.attachToTarget", { targetId, flatten: true }) as {
+      const client = cdp = await Cdp.connect(browser.url);
+      const { targetId } = await client.send("Target.createTarget", { url: "about:blank" });
+      const { sessionId } = await client.send("Target.attachToTarget", { targetId, flatten: true }) as {
         sessionId: string;
       };
-      for (const domain of ["Page", "Runtime", "Log"]) await cdp.send(`${domain}.enable`, {}, sessionId);
-      const loaded = cdp.waitFor((m) => m.method === "Page.loadEventFired" && m.sessionId === sessionId);
-      const nav = await cdp.send("Page.navigate", { url }, sessionId);
+      for (const domain of ["Page", "Runtime", "Log"]) await client.send(`${domain}.enable`, {}, sessionId);
+      const loadEvent = () =>
+        client.waitFor((m) => m.method === "Page.loadEventFired" && m.sessionId === sessionId);
+      const page: Page = {
+        async evaluate<V>(expression: string) {
+          const reply = await client.send("Runtime.evaluate", {
+            expression,
+            awaitPromise: true,
+            returnByValue: true,
+          }, sessionId) as {
+            result: { value: V };
+            exceptionDetails?: { exception?: { description?: string } };
+          };
+          if (reply.exceptionDetails) {
+            throw new Error(`the page threw: ${reply.exceptionDetails.exception?.description ?? "?"}`);
+          }
+          return reply.result.value;
+        },
+        send: (method, params = {}) => client.send(method, params, sessionId),
+        async reload() {
+          const loaded = loadEvent();
+          await client.send("Page.reload", {}, sessionId);
+          await loaded;
+        },
+      };
+      const loaded = loadEvent();
+      const nav = await client.send("Page.navigate", { url }, sessionId);
       assert.equal(nav.errorText, undefined, `navigation failed: ${nav.errorText}`);
       await loaded;
-      const reply = await cdp.send("Runtime.evaluate", {
-        expression,
-        awaitPromise: true,
-        returnByValue: true,
-      }, sessionId) as {
-        result: { value: T };
-        exceptionDetails?: { exception?: { description?: string } };
-      };
-      if (reply.exceptionDetails) {
-        throw new Error(`the page threw: ${reply.exceptionDetails.exception?.description ?? "?"}`);
-      }
+      const value = await drive(page);
       await new Promise((resolve) => setTimeout(resolve, 200)); // late console messages
-      return { value: reply.result.value, errors: pageErrors(cdp.events) };
+      return { value, errors: pageErrors(client.events) };
     };
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -142,16 +234,24 @@ async function inPage<T>(profile: string, flags: string[], url: string, expressi
   }
 }
 
-/** Runs the page on `backend` and returns what it computed, the backend it ran on and its figure's words. */
-const RUN = (backend: string) =>
+/** What {@link RUN} gives back. */
+interface Ran {
+  info: { backend: string };
+  words: string[];
+  engines: Record<string, string>;
+  explained: Explained;
+}
+
+/** Runs the page on its first `count` images and returns what it computed, its backend and its figure's words. */
+const RUN = (count: number) =>
   `hansPage.ready.then(async (info) => {
   const r = await hansPage.run({ methods: ${
     JSON.stringify(METHODS)
-  }, p: "predicted", q: "runner-up", count: ${COUNT} });
+  }, p: "predicted", q: "runner-up", count: ${count} });
   const words = [...document.querySelectorAll("#figure svg text")].map((t) => t.textContent);
   return { info, words, engines: r.engines, explained: { classes: r.predictions.classes, probabilities: r.predictions.probabilities,
     p: r.p, q: r.q, maps: r.maps } };
-})`.replace("BACKEND", backend);
+})`;
 
 /**
  * Runs hans's kernels (max pooling with padding and its gradient, convolution, dense product) on WebGPU in the
@@ -202,10 +302,152 @@ async function webgpuAdapter(profile: string, url: string): Promise<string | und
     profile,
     WEBGPU_FLAGS,
     url,
-    `navigator.gpu ? navigator.gpu.requestAdapter().then((a) => a ? a.info.vendor + " " + a.info.architecture : "")
+    (page) =>
+      page.evaluate(
+        `navigator.gpu ? navigator.gpu.requestAdapter().then((a) => a ? a.info.vendor + " " + a.info.architecture : "")
       : ""`,
+      ),
   );
   return value || undefined;
+}
+
+/** What the page shows of its run of the shipped model on `backend` (`RUN`): all of it hans's numbers. */
+function checkRun(value: Ran, deno: Explained, backend: string, where: string): void {
+  assert.equal(value.info.backend, backend, "the page runs on the backend asked for");
+  // engine=active: no work moved to wasm, so these are the backend's own numbers
+  assert.deepEqual(value.engines, { forward: backend, gradient: backend });
+  compare(value.explained, deno, where);
+  for (const word of ["Gradient: P", "Grad-CAM: P − Q", "Integrated Gradients: P"]) {
+    assert.ok(
+      value.words.includes(word),
+      `${where}: the figure's words include "${word}": ${value.words.slice(0, 12)}`,
+    );
+  }
+}
+
+/** Waits (up to 30 s) until the page's status `id` matches `pattern`; rejects with the status when it is an error. */
+const STATUS = (id: string, pattern: RegExp) =>
+  `new Promise((ok, fail) => {
+  const el = document.getElementById(${JSON.stringify(id)});
+  const until = Date.now() + 30000;
+  const tick = () => el.classList.contains("error") ? fail(new Error(el.textContent))
+    : ${pattern}.test(el.textContent) ? ok(el.textContent)
+    : Date.now() > until ? fail(new Error("still: " + el.textContent)) : setTimeout(tick, 20);
+  tick();
+})`;
+
+/** Picks `files` (paths on this machine) in the page's file input `selector`, as a user's file chooser does. */
+async function chooseFiles(page: Page, selector: string, files: string[]): Promise<void> {
+  const { root } = await page.send("DOM.getDocument") as { root: { nodeId: number } };
+  const { nodeId } = await page.send("DOM.querySelector", { nodeId: root.nodeId, selector }) as {
+    nodeId: number;
+  };
+  assert.ok(nodeId, `the page has ${selector}`);
+  await page.send("DOM.setFileInputFiles", { nodeId, files });
+}
+
+/** Resolves (with its script's URL) once a service worker is active and controls the page. */
+const CONTROLLED = `navigator.serviceWorker.ready.then(() => navigator.serviceWorker.controller ??
+  new Promise((ok) => navigator.serviceWorker.addEventListener("controllerchange", ok, { once: true })))
+  .then(() => navigator.serviceWorker.controller.scriptURL)`;
+
+/**
+ * The wasm session: the shipped model and samples; then a model folder and images picked in the page's file
+ * inputs (DevTools' `DOM.setFileInputFiles`, what a file chooser or a drop hands the page), checked against
+ * hans in Deno on the same files; then, with the page's service worker in control, its server stopped and
+ * the page reloaded: it must start from the worker's cache and explain the samples as before.
+ */
+async function wasmSession(
+  t: Deno.TestContext,
+  profile: string,
+  dist: URL,
+  dir: string,
+  shipped: Explained,
+): Promise<void> {
+  const dropped = await writeDropped(`${dir}/dropped`);
+  const droppedDeno = await denoExplained(
+    dropped.model,
+    dropped.images.map((f) => new URL(`file://${f}`)),
+    [DROPPED.height, DROPPED.width, DROPPED.channels],
+  );
+  let url = "";
+  const server = serve(0, (u) => url = u, dist);
+  let serving = true;
+  try {
+    const { errors } = await inPage(
+      profile,
+      ["--disable-gpu"],
+      `${url}?backend=wasm&engine=active`,
+      async (page) => {
+        await t.step("the shipped model and the samples", async () => {
+          checkRun(await page.evaluate<Ran>(RUN(COUNT)), shipped, "wasm", "wasm");
+        });
+        await t.step("a picked model folder (two weight shards, labels.txt) and picked images", async () => {
+          const [h, w, c] = [DROPPED.height, DROPPED.width, DROPPED.channels];
+          await chooseFiles(page, "#model-files", [dropped.model]);
+          const status = await page.evaluate<string>(
+            STATUS("model-status", new RegExp(`${h}×${w}×${c} input`)),
+          );
+          assert.match(status, new RegExp(`: ${h}×${w}×${c} input, ${DROPPED.classes} classes`));
+          // the samples already there are fitted to the new model's input, then the picked images replace them
+          await page.evaluate(
+            STATUS("image-status", new RegExp(`^8 image\\(s\\), fitted to ${h}×${w}×${c}$`)),
+          );
+          await chooseFiles(page, "#image-files", dropped.images);
+          await page.evaluate(
+            STATUS("image-status", new RegExp(`^2 image\\(s\\), fitted to ${h}×${w}×${c}$`)),
+          );
+          const shown = await page.evaluate<{ shape: number[]; classes: number; options: string[] }>(
+            `({ shape: hansPage.state.loaded.inputShape, classes: hansPage.state.loaded.classes,
+            options: [...document.querySelectorAll("#p option")].map((o) => o.textContent) })`,
+          );
+          assert.deepEqual(shown.shape, [h, w, c], "the page's model takes the picked model's input");
+          assert.equal(shown.classes, DROPPED.classes);
+          assert.deepEqual(
+            shown.options,
+            ["the predicted class", ...DROPPED_LABELS],
+            "labels.txt names the classes",
+          );
+          const ran = await page.evaluate<Ran>(RUN(2));
+          compare(ran.explained, droppedDeno, "the picked model");
+          const rows = await page.evaluate<string[][]>(
+            `[...document.querySelectorAll("#predictions tr")].slice(1).map((tr) => [...tr.cells].map((c) => c.textContent))`,
+          );
+          assert.deepEqual(
+            rows.map((r) => [r[0], r[3], r[4]]),
+            dropped.images.map((f, i) => [
+              f.split("/").pop(),
+              DROPPED_LABELS[droppedDeno.p[i]],
+              DROPPED_LABELS[droppedDeno.q[i]],
+            ]),
+            "the predictions table names the images and their P and Q by labels.txt",
+          );
+        });
+        await t.step(
+          "offline after one visit: server stopped, page reloaded from the service worker",
+          async () => {
+            const worker = await page.evaluate<string>(CONTROLLED);
+            assert.equal(worker, `${url}sw.js`);
+            await server.shutdown();
+            serving = false;
+            await assert.rejects(fetch(url), "the server is stopped");
+            await page.reload();
+            assert.ok(
+              await page.evaluate<boolean>(`typeof hansPage === "object"`),
+              "the page's script and bundle load offline (from the service worker's cache)",
+            );
+            const ran = await page.evaluate<Ran>(RUN(COUNT));
+            checkRun(ran, shipped, "wasm", "offline");
+            const status = await page.evaluate<string>(`document.getElementById("model-status").textContent`);
+            assert.match(status, /^model\/model\.json: 28×28×1 input, 10 classes/);
+          },
+        );
+      },
+    );
+    assert.deepEqual(errors, [], "no console errors");
+  } finally {
+    if (serving) await server.shutdown();
+  }
 }
 
 const chromium = hasChromium();
@@ -218,14 +460,11 @@ Deno.test({
   async fn(t) {
     const dir = await Deno.makeTempDir({ prefix: "hans-page-" });
     let base = "";
-    const server = serve(0, (url) => base = url, await bundle(dir));
+    const dist = await bundle(dir);
+    const server = serve(0, (url) => base = url, dist);
     try {
-      const deno = await denoExplained();
+      const deno = await denoExplained(shippedModel().source, await sampleFiles(COUNT), [28, 28, 1]);
       const adapter = await webgpuAdapter(`${dir}/profile-probe`, `${base}samples/samples.json`);
-      const cases: [backend: string, flags: string[], ignored?: string][] = [
-        ["wasm", ["--disable-gpu"]],
-        ["webgpu", WEBGPU_FLAGS, adapter ? undefined : "Chromium offers no WebGPU adapter headless here"],
-      ];
       await t.step({
         name: adapter
           ? "hans's WGSL kernels compile and run in Chromium's WebGPU (no device error)"
@@ -236,7 +475,7 @@ Deno.test({
             `${dir}/profile-kernels`,
             WEBGPU_FLAGS,
             `${base}?backend=webgpu&kernels=hans&offline=no`,
-            KERNELS,
+            (page) => page.evaluate(KERNELS),
           );
           assert.equal(value.kernels, "hans");
           assert.ok(value.finite, "the kernels' results are finite");
@@ -244,40 +483,26 @@ Deno.test({
           assert.deepEqual(errors, [], "no console errors");
         },
       });
-      for (const [backend, flags, ignored] of cases) {
-        await t.step({
-          name: ignored
-            ? `${backend} (ignored: ${ignored})`
-            : `${backend}${backend === "webgpu" ? ` on ${adapter}` : ""}`,
-          ignore: ignored !== undefined,
-          async fn() {
-            const { value, errors } = await inPage<
-              {
-                info: { backend: string };
-                words: string[];
-                engines: Record<string, string>;
-                explained: Explained;
-              }
-            >(
-              `${dir}/profile-${backend}`,
-              flags,
-              `${base}?backend=${backend}&engine=active&offline=no`,
-              RUN(backend),
-            );
-            assert.equal(value.info.backend, backend, "the page runs on the backend asked for");
-            // engine=active: no work moved to wasm, so these are the backend's own numbers
-            assert.deepEqual(value.engines, { forward: backend, gradient: backend });
-            compare(value.explained, deno, backend);
-            for (const word of ["Gradient: P", "Grad-CAM: P − Q", "Integrated Gradients: P"]) {
-              assert.ok(
-                value.words.includes(word),
-                `the figure's words include "${word}": ${value.words.slice(0, 12)}`,
-              );
-            }
-            assert.deepEqual(errors, [], "no console errors");
-          },
-        });
-      }
+      await t.step(
+        "wasm: shipped model, a picked model folder and images, offline reload",
+        (t) => wasmSession(t, `${dir}/profile-wasm`, dist, dir, deno),
+      );
+      await t.step({
+        name: adapter
+          ? `webgpu on ${adapter}`
+          : "webgpu (ignored: Chromium offers no WebGPU adapter headless here)",
+        ignore: !adapter,
+        async fn() {
+          const { value, errors } = await inPage<Ran>(
+            `${dir}/profile-webgpu`,
+            WEBGPU_FLAGS,
+            `${base}?backend=webgpu&engine=active&offline=no`,
+            (page) => page.evaluate(RUN(COUNT)),
+          );
+          checkRun(value, deno, "webgpu", "webgpu");
+          assert.deepEqual(errors, [], "no console errors");
+        },
+      });
     } finally {
       await server.shutdown();
       await removeTree(dir);
