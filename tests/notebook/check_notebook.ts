@@ -2,13 +2,13 @@
  * Executes docs/notebook.ipynb headless in Deno's Jupyter kernel (`jupyter nbconvert --execute`) and checks that
  * every code cell produced its outputs: one per `await display(` in its source (progress displays aside), no
  * error, and every figure as inline SVG in `text/html`. A run that lost outputs is run once more (the kernel
- * sometimes reports a cell idle before its last message; see the README). With `--html FILE` the checked run
+ * sometimes reports a cell idle before its last message; see docs/notebook.md). With `--html FILE` the checked run
  * is also written as HTML.
  *
  *     deno run -A tests/notebook/check_notebook.ts [--html docs/notebook.html] [--runs N]
  *
  * `--runs N` executes N times without the retry and prints how many runs lost outputs (the measurement in
- * the README).
+ * docs/notebook.md).
  * @module
  */
 import { join } from "node:path";
