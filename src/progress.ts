@@ -19,8 +19,8 @@ let current: Progress | undefined;
 
 /**
  * Runs `work` with `onProgress` receiving the progress of every loop inside it; without `onProgress`, runs it
- * under the callback already installed (if any). Concurrent works share the one installed last, so give
- * concurrent calls no callback or the same one.
+ * under the callback already installed (if any). While works overlap, the latest one still running listens
+ * (reports of the others go to it too); once each has ended, nothing it installed is left behind.
  *
  * @example
  * ```ts
@@ -36,25 +36,31 @@ let current: Progress | undefined;
  */
 export async function withProgress<T>(onProgress: Progress | undefined, work: () => Promise<T>): Promise<T> {
   if (!onProgress) return await work();
-  const before = current;
-  current = onProgress;
-  try {
-    return await work();
-  } finally {
-    current = before;
-  }
+  return await installed({ callback: onProgress }, work);
 }
 
 /** Runs `work` with no progress reported from inside it (a loop nested in one that reports for it). */
 export async function withoutProgress<T>(work: () => Promise<T>): Promise<T> {
-  const before = current;
-  current = undefined;
+  return await installed({ callback: undefined }, work);
+}
+
+/**
+ * Runs `work` with `entry` installed; the latest installation still running is the one that listens. Entries
+ * leave in whatever order their work ends, so overlapping calls never leave a finished call's callback behind.
+ */
+async function installed<T>(entry: { callback: Progress | undefined }, work: () => Promise<T>): Promise<T> {
+  active.push(entry);
+  current = entry.callback;
   try {
     return await work();
   } finally {
-    current = before;
+    active.splice(active.indexOf(entry), 1);
+    current = active.at(-1)?.callback;
   }
 }
+
+/** The installations whose work is still running, oldest first. */
+const active: { callback: Progress | undefined }[] = [];
 
 /** True when a callback listens, so a loop may pay for an exact report (waiting for its device work). */
 export function progressListened(): boolean {

@@ -25,3 +25,18 @@ Deno.test("reportProgress waits for the step's work first, and a throwing callba
     throw new Error("display failed");
   }, () => reportProgress(1, 1, "broken"));
 });
+
+Deno.test("overlapping works: each finished call's callback leaves, whatever order they end in", async () => {
+  const seen: string[] = [];
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const a = withProgress(() => seen.push("a"), async () => await sleep(10));
+  const b = withProgress(() => seen.push("b"), async () => {
+    await sleep(30);
+    await reportProgress(1, 1, "b's loop");
+  });
+  await Promise.all([a, b]);
+  assert.deepEqual(seen, ["b"]); // B's own report reached B, after A had ended
+  assert.equal(progressListened(), false); // and nothing is left installed
+  await reportProgress(1, 1, "nobody listens");
+  assert.deepEqual(seen, ["b"]);
+});

@@ -51,6 +51,9 @@ const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src '
  * assert.ok(fileFor("/model/model.json")?.href.endsWith("/fixtures/fashion-mnist-cnn/model.json"));
  * assert.equal(fileFor("/dist/../deno.json"), undefined); // nothing outside the served folders
  * assert.equal(fileFor("/%2e%2e/deno.json"), undefined);
+ * assert.equal(fileFor("//etc/passwd"), undefined); // an absolute path once joined
+ * assert.equal(fileFor("/%2Fetc/passwd"), undefined);
+ * assert.equal(fileFor("/dist//etc/passwd"), undefined);
  * ```
  */
 export function fileFor(pathname: string, dist: URL = new URL("dist/", ROOT)): URL | undefined {
@@ -61,11 +64,17 @@ export function fileFor(pathname: string, dist: URL = new URL("dist/", ROOT)): U
     return undefined;
   }
   if (path === "/") path = "/index.html";
-  if (!/^[/A-Za-z0-9._-]+$/.test(path) || path.split("/").some((p) => p === ".." || p === ".")) {
+  // One leading slash, then non-empty names: "//etc/passwd" would be an absolute path once joined.
+  if (
+    !/^[/A-Za-z0-9._-]+$/.test(path) ||
+    path.slice(1).split("/").some((p) => p === ".." || p === "." || p === "")
+  ) {
     return undefined;
   }
   for (const [prefix, folder] of mounts(dist)) {
-    if (path.startsWith(prefix)) return new URL(path.slice(prefix.length), folder);
+    if (!path.startsWith(prefix)) continue;
+    const url = new URL(path.slice(prefix.length), folder);
+    return url.href.startsWith(folder.href) ? url : undefined;
   }
   return undefined;
 }
