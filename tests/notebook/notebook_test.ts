@@ -8,8 +8,12 @@ import { checkNotebook, notebookProblems, type Output } from "./check_notebook.t
 
 async function missingJupyter(): Promise<string | undefined> {
   try {
-    const out = await new Deno.Command("jupyter", { args: ["kernelspec", "list", "--json"], stdout: "piped" })
-      .output();
+    const out = await new Deno.Command("jupyter", {
+      args: ["kernelspec", "list", "--json"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!out.success) return "jupyter kernelspec is not installed (apt-get install jupyter-client)";
     const specs = JSON.parse(new TextDecoder().decode(out.stdout)).kernelspecs ?? {};
     if (!("deno" in specs)) return "the Deno kernel is not installed (deno jupyter --install)";
     const nbconvert = await new Deno.Command("jupyter", { args: ["nbconvert", "--version"], stdout: "null" })
