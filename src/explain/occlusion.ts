@@ -16,15 +16,18 @@ import {
   onForwardEngine,
 } from "./batching.ts";
 import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
-import { batchSize, finiteNumber, wholeNumber } from "./option_checks.ts";
+import { batchSize, finiteNumber, flag, wholeNumber } from "./option_checks.ts";
 import { type Target, targetScores, targetWeights } from "./target.ts";
 
 /** Options of {@link occlusion}. */
 export interface OcclusionOptions {
   /** Side of the square patch in pixels (default about 1/14 of the image's shorter side, at least 4). */
   patch?: number;
-  /** Step between patch positions in pixels (default half the patch, rounded up). */
+  /** Step between patch positions in pixels (default half the patch, rounded up; the patch with `overlap: false`). */
   stride?: number;
+  /** Whether the default stride overlaps patches by half (true, the default) or tiles the image with them
+   * (false: stride = patch, about a quarter of the positions). A given `stride` overrules it. */
+  overlap?: boolean;
   /** Value the patch sets the pixels to (default 0). */
   baseline?: number;
   /** Most model inputs per forward pass (default 512; fewer when the device or the memory budget needs it). */
@@ -52,7 +55,8 @@ export function patchPositions(size: number, patch: number, stride: number): num
 /**
  * The options with their defaults filled in, checked against the image size `[n,H,W,C]`. The default patch
  * scales with the image: about 1/14 of its shorter side and at least 4 pixels (4 at 28×28, 16 at 224×224), and
- * the default stride is half the patch, so a map has about 27 × 27 patch positions at any size above 56.
+ * the default stride is half the patch, so a map has about 27 × 27 patch positions at any size above 56
+ * (`overlap: false`: the whole patch, about 14 × 14).
  *
  * @example
  * ```ts
@@ -61,6 +65,8 @@ export function patchPositions(size: number, patch: number, stride: number): num
  * assert.deepEqual(occlusionSettings({}, [1, 28, 28, 1]), { patch: 4, stride: 2, baseline: 0 });
  * assert.deepEqual(occlusionSettings({}, [1, 224, 224, 3]), { patch: 16, stride: 8, baseline: 0 });
  * assert.deepEqual(occlusionSettings({ patch: 2 }, [1, 4, 4, 1]), { patch: 2, stride: 1, baseline: 0 });
+ * // Tiling instead of overlapping (the quick preset): 14 × 14 positions at 224.
+ * assert.deepEqual(occlusionSettings({ overlap: false }, [1, 224, 224, 3]), { patch: 16, stride: 16, baseline: 0 });
  * assert.throws(() => occlusionSettings({ patch: 8 }, [1, 4, 4, 1]), /do not fit 4x4 images/);
  * ```
  */
@@ -71,7 +77,7 @@ export function occlusionSettings(
   const [, height, width] = shape;
   const patch = options.patch ??
     Math.min(Math.max(4, Math.round(Math.min(height, width) / 14)), height, width);
-  const stride = options.stride ?? Math.max(1, Math.ceil(patch / 2));
+  const stride = options.stride ?? (options.overlap === false ? patch : Math.max(1, Math.ceil(patch / 2)));
   const baseline = options.baseline ?? 0;
   if (
     !(Number.isInteger(patch) && Number.isInteger(stride)) || patch < 1 || stride < 1 ||
@@ -257,10 +263,13 @@ export const occlusionMethod: MethodDescriptor<"occlusion", OcclusionOptions> = 
   options: {
     patch: wholeNumber("side of the square patch in pixels (default about 1/14 of the shorter side, ≥ 4)", 1),
     stride: wholeNumber("step between patch positions in pixels (default half the patch)", 1),
+    overlap: flag("default stride half the patch (true, the default) or the whole patch (false)"),
     baseline: finiteNumber("value the patch sets the pixels to (default 0)"),
     batchSize: batchSize(DEFAULT_FORWARD_INPUTS_PER_PASS),
   },
-  presets: { quick: { patch: 4, stride: 4 } },
+  // Quick tiles the image with the default patch: 7×7 positions at 28×28, 14×14 at 224 (27×27 overlapping).
+  presets: { quick: { overlap: false } },
+  cheaper: (o) => (o.stride === undefined && o.overlap !== false ? [{ ...o, overlap: false }] : []),
   passes: (o, [height, width]) => {
     const { patch, stride } = occlusionSettings(o, [1, height, width]);
     const positions = patchPositions(height, patch, stride).length *

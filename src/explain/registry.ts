@@ -94,7 +94,7 @@ export function checkMethodOptions(name: string, options: unknown): void {
  * import assert from "node:assert/strict";
  *
  * assert.deepEqual(presetOptions("light").smoothgrad, { samples: 16 });
- * assert.deepEqual(presetOptions("quick").occlusion, { patch: 4, stride: 4 });
+ * assert.deepEqual(presetOptions("quick").occlusion, { overlap: false });
  * assert.equal(presetOptions("quick").gradient, undefined);
  * ```
  */

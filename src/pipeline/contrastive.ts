@@ -138,8 +138,10 @@ export interface BestMethodVerdict {
   best: string | null;
   /** How much higher than random maps' its flip-to-true rate at 10% must be: √(2/n) for n studied mistakes. */
   margin: number;
-  /** Mistakes the rates were measured on. */
+  /** Mistakes the rates were measured on: the top method's, the first `mistakes` studied. */
   mistakes: number;
+  /** Random maps' flip-to-true rate at 10% on those same mistakes (the same random maps as `randomBaseline`). */
+  random: number;
   /** Why no method is named (null when one is). */
   note: string | null;
 }
@@ -148,7 +150,8 @@ export interface BestMethodVerdict {
  * The best method, if any: the top of `ranking` when its flip-to-true rate at 10% beats random maps' by at
  * least two standard errors of a difference of two rates over `n` mistakes, 2·√(0.5/n) = √(2/n) (0.14 for
  * 100 mistakes, 0.5 for 8), and by at least one mistake. With fewer mistakes, or no method that clears
- * the margin, no method is named.
+ * the margin, no method is named. `random` is random maps' rate on the same `n` mistakes as the top
+ * method's, so the two rates are paired.
  *
  * @example
  * ```ts
@@ -168,14 +171,21 @@ export function bestMethodVerdict(
   const margin = n > 0 ? Math.max(Math.sqrt(2 / n), 1 / n) : Infinity;
   const top = ranking[0];
   if (top === undefined || n === 0) {
-    return { best: null, margin, mistakes: n, note: n === 0 ? "no mistakes were studied" : "no method ran" };
+    return {
+      best: null,
+      margin,
+      mistakes: n,
+      random,
+      note: n === 0 ? "no mistakes were studied" : "no method ran",
+    };
   }
   const gain = methods[top].flipToTrueAt10 - random;
-  if (gain >= margin - 1e-9) return { best: top, margin, mistakes: n, note: null };
+  if (gain >= margin - 1e-9) return { best: top, margin, mistakes: n, random, note: null };
   return {
     best: null,
     margin,
     mistakes: n,
+    random,
     note: `no method beats random maps by the margin (${
       margin.toFixed(2)
     } for ${n} mistakes): the top-ranked, ${top}, turns ${
@@ -482,16 +492,27 @@ async function contrastive(settings: ContrastiveSettings): Promise<ContrastiveRe
   const rng = new Rng(settings.seed);
   const random = Float32Array.from({ length: data.count * pixels }, () => rng.next());
   const randomBaseline = await removalTest(model, x, random, p, q, settings.baseline ?? 0);
-  x.dispose();
   const ranking = methods.map((m) => m.name).filter((n) => n in scores).sort((a, b) =>
     scores[b].flipToTrueAt10 - scores[a].flipToTrueAt10 || scores[b].marginDrop - scores[a].marginDrop
   );
-  const verdict = bestMethodVerdict(
-    ranking,
-    scores,
-    randomBaseline.flipToTrueAt10,
-    ranking.length > 0 ? scores[ranking[0]].examples : 0,
-  );
+  // The verdict compares the top method with random maps on the same mistakes: a method the budget cut
+  // short was scored on the first n studied, so random maps are scored again on those n (the same maps).
+  const judged = ranking.length > 0 ? scores[ranking[0]].examples : 0;
+  let randomOnJudged = randomBaseline.flipToTrueAt10;
+  if (judged > 0 && judged < data.count) {
+    const xs = x.slice([0, 0, 0, 0], [judged, -1, -1, -1]);
+    randomOnJudged = (await removalTest(
+      model,
+      xs,
+      random.subarray(0, judged * pixels),
+      p.slice(0, judged),
+      q.slice(0, judged),
+      settings.baseline ?? 0,
+    )).flipToTrueAt10;
+    xs.dispose();
+  }
+  x.dispose();
+  const verdict = bestMethodVerdict(ranking, scores, randomOnJudged, judged);
   const best = ranking[0];
   const pairMaps = best === undefined
     ? []

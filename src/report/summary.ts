@@ -183,7 +183,7 @@ export function controlSentence(cleanAccuracy: number): string {
  *   methods: { gradient: { flipToTrueAt10: 0.7 } } as never,
  *   randomBaseline: { flipToTrueAt5: 0, flipToTrueAt10: 0.1, marginDrop: 0 },
  *   // 0.7 beats random maps' 0.1 by more than √(2/20) = 0.32.
- *   verdict: { best: "gradient", margin: Math.sqrt(2 / 20), mistakes: 20, note: null },
+ *   verdict: { best: "gradient", margin: Math.sqrt(2 / 20), mistakes: 20, random: 0.1, note: null },
  *   plan: null,
  * }, { gradient: "Gradient" });
  * // "Of 40 mistakes, the 20 most confident were studied. Blacking out … turns 70% of them …"
@@ -193,7 +193,8 @@ export function contrastiveAnswer(facts: ContrastiveFacts, labels: Record<string
   const [best, second] = facts.ranking;
   if (!best) return "No method ran.";
   const s = facts.methods[best];
-  const random = facts.randomBaseline.flipToTrueAt10;
+  // Random maps on the same mistakes as the top method (its first n when the budget cut it short).
+  const random = facts.verdict.random;
   const studied =
     `Of ${facts.misclassified} mistakes, the ${facts.examples.length} most confident were studied.`;
   // A method the time budget cut short was scored on its first mistakes only.
@@ -221,7 +222,7 @@ export function contrastiveAnswer(facts: ContrastiveFacts, labels: Record<string
  *
  * @example
  * ```ts
- * contrastiveRule({ best: "gradient", margin: 0.5, mistakes: 8, note: null }, { gradient: "Gradient" });
+ * contrastiveRule({ best: "gradient", margin: 0.5, mistakes: 8, random: 0, note: null }, { gradient: "Gradient" });
  * // "… (here 0.5 for 8): Gradient does."
  * ```
  */

@@ -28,6 +28,34 @@ Deno.test("every method's defaults pass its own option checks, and a value of th
   }
 });
 
+Deno.test("presets and cheaper settings cost fewer passes than what they lighten, at 28×28 and at 224×224", () => {
+  // A backward pass costs about five forward passes (the descriptors' own convention).
+  const cost = (p: { forward: number; backward: number }) => p.forward + 5 * p.backward;
+  for (const size of [[28, 28, 1], [224, 224, 3]] as [number, number, number][]) {
+    for (const m of METHODS) {
+      const at = (o: Record<string, unknown>) => cost(m.passes(o as never, size));
+      const defaults = at({});
+      const light = m.presets?.light ? at(m.presets.light) : defaults;
+      const quick = m.presets?.quick ? at(m.presets.quick) : light;
+      const where = `${m.name} at ${size[0]}×${size[1]}`;
+      assert.ok(light <= defaults, `${where}: light ${light} > defaults ${defaults}`);
+      assert.ok(quick <= light, `${where}: quick ${quick} > light ${light}`);
+      for (const o of [{}, ...(m.presets?.quick ? [m.presets.quick] : [])]) {
+        for (const cheaper of m.cheaper?.(o as never) ?? []) {
+          assert.ok(at(cheaper) < at(o), `${where}: cheaper ${JSON.stringify(cheaper)} is not cheaper`);
+        }
+      }
+    }
+  }
+  // What the quick preset saves at 224: occlusion tiles instead of overlapping (197 passes, not 730), and
+  // Integrated Gradients refines to 64 points at most.
+  assert.deepEqual(method("occlusion").passes({ overlap: false }, [224, 224, 3]), {
+    forward: 197,
+    backward: 0,
+  });
+  assert.deepEqual(method("occlusion").passes({}, [224, 224, 3]), { forward: 730, backward: 0 });
+});
+
 Deno.test("an unknown method option is an error that names it and the options there are", () => {
   assert.throws(
     () => checkMethodOptions("smoothgrad", { sample: 16 }),

@@ -105,7 +105,7 @@ function contrastive(best: string | null, overrides: Partial<ContrastiveFacts> =
     ranking: ["integrated_gradients", "gradient"],
     methods: { integrated_gradients: score(0.75), gradient: score(0.05) },
     randomBaseline: { flipToTrueAt5: 0, flipToTrueAt10: 0.1, marginDrop: 0 },
-    verdict: { best, margin: Math.sqrt(0.1), mistakes: 20, note: best ? null : "none" },
+    verdict: { best, margin: Math.sqrt(0.1), mistakes: 20, random: 0.1, note: best ? null : "none" },
     plan: null,
     ...overrides,
   } as unknown as ContrastiveFacts;
@@ -122,11 +122,19 @@ Deno.test("contrastive: the answer reads back as the ranking, the rates and the 
     checkContrastiveSentence(contrastiveAnswer(facts, labels), facts, labels);
   }
   // The time budget cut the top method short: its rate is over its first 8 mistakes, and the answer says so.
+  // The verdict pairs it with random maps on those 8 (25% there, 10% over all 20).
   const trimmed = contrastive(null);
   trimmed.methods.integrated_gradients.examples = 8;
+  trimmed.verdict = { ...trimmed.verdict, mistakes: 8, margin: 0.5, random: 0.25 };
   const short = contrastiveAnswer(trimmed, labels);
   checkContrastiveSentence(short, trimmed, labels);
-  assert.match(short, /turns 75% of the first 8 of them into the true class/);
+  assert.match(short, /turns 75% of the first 8 of them into the true class, random pixels 25%/);
+  assert.throws(() =>
+    checkContrastiveSentence(short, { ...trimmed, verdict: { ...trimmed.verdict, random: 0.1 } }, labels)
+  );
+  assert.throws(() =>
+    checkContrastiveSentence(short, { ...trimmed, verdict: { ...trimmed.verdict, mistakes: 20 } }, labels)
+  );
   assert.throws(() => checkContrastiveSentence(short, contrastive(null), labels));
   const text = contrastiveAnswer(contrastive("integrated_gradients"), labels);
   assert.match(
@@ -144,6 +152,15 @@ Deno.test("contrastive: the answer reads back as the ranking, the rates and the 
       contrastive("integrated_gradients", { ranking: ["gradient", "integrated_gradients"] }),
       contrastive("integrated_gradients", {
         randomBaseline: { flipToTrueAt5: 0, flipToTrueAt10: 0.2, marginDrop: 0 },
+      }),
+      contrastive("integrated_gradients", {
+        verdict: {
+          best: "integrated_gradients",
+          margin: Math.sqrt(0.1),
+          mistakes: 20,
+          random: 0.2,
+          note: null,
+        },
       }),
     ]
   ) {
