@@ -4,44 +4,59 @@ import { gpuTest } from "../gpu.ts";
 import { METHODS } from "../../src/explain/registry.ts";
 import { hansKernelsActive } from "../../src/kernels/register.ts";
 
-gpuTest("bench --quick --json measures every workload, both paths, in one run", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const kernelsBefore = hansKernelsActive();
-    const doc = await benchTask(["--quick", "--json", `--out=${dir}/bench`]) as {
-      adapter: string;
-      backend: string;
-      kernels: string;
-      deno: string;
-      tfjs: string;
-      workloads: Record<string, { unit: string; hans: number; reference: number; ratio: number }>;
-      methods: Record<string, number>;
-    };
-    assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/bench/bench.json`)), doc);
-    for (const k of ["adapter", "backend", "deno", "tfjs"] as const) assert.equal(typeof doc[k], "string");
-    assert.ok(["hans", "tfjs"].includes(doc.kernels));
-    assert.equal(hansKernelsActive(), kernelsBefore, "the bench leaves the kernel choice as it found it");
-    const expected = [
-      "train",
-      "gradient",
-      "integrated_gradients",
-      "occlusion",
-      "occlusion_active_backend",
-      "smoothgrad",
-      "grad_cam",
-    ];
-    if (doc.backend === "webgpu") expected.push("counterfactual", "counterfactual_step");
-    assert.deepEqual(Object.keys(doc.workloads).sort(), expected.sort());
-    assert.deepEqual(Object.keys(doc.methods).sort(), METHODS.map((m) => m.name).sort());
-    for (const [name, rate] of Object.entries(doc.methods)) assert.ok(rate > 0, name);
-    for (const [name, w] of Object.entries(doc.workloads)) {
-      assert.ok(w.hans > 0 && w.reference > 0, name);
-      assert.ok(Math.abs(w.ratio - w.hans / w.reference) < 1e-9, name);
+// One run covers both: the 28×28 workloads of `--quick` and, with `--real`, R1–R6 at 224 (a run each took
+// about 25 s here).
+gpuTest(
+  "bench --quick --real --json measures every workload, both paths, and R1–R6 in the peer's units",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const kernelsBefore = hansKernelsActive();
+      const doc = await benchTask(["--quick", "--real", "--json", `--out=${dir}/bench`]) as {
+        adapter: string;
+        backend: string;
+        kernels: string;
+        deno: string;
+        tfjs: string;
+        workloads: Record<
+          string,
+          { id?: string; unit: string; hans: number; reference: number; ratio: number; rate?: number }
+        >;
+        methods: Record<string, number>;
+      };
+      assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/bench/bench.json`)), doc);
+      for (const k of ["adapter", "backend", "deno", "tfjs"] as const) assert.equal(typeof doc[k], "string");
+      assert.ok(["hans", "tfjs"].includes(doc.kernels));
+      assert.equal(hansKernelsActive(), kernelsBefore, "the bench leaves the kernel choice as it found it");
+      const expected = [
+        "train",
+        "gradient",
+        "integrated_gradients",
+        "occlusion",
+        "occlusion_active_backend",
+        "smoothgrad",
+        "grad_cam",
+      ];
+      if (doc.backend === "webgpu") expected.push("counterfactual", "counterfactual_step");
+      const real = Object.entries(doc.workloads).filter(([name]) => name.startsWith("real_"));
+      const small = Object.entries(doc.workloads).filter(([name]) => !name.startsWith("real_"));
+      assert.deepEqual(small.map(([name]) => name).sort(), expected.sort());
+      assert.deepEqual(Object.keys(doc.methods).sort(), METHODS.map((m) => m.name).sort());
+      for (const [name, rate] of Object.entries(doc.methods)) assert.ok(rate > 0, name);
+      for (const [name, w] of small) {
+        assert.ok(w.hans > 0 && w.reference > 0, name);
+        assert.ok(Math.abs(w.ratio - w.hans / w.reference) < 1e-9, name);
+      }
+      assert.deepEqual(real.map(([, w]) => w.id).sort(), ["R1", "R2", "R3", "R4", "R5", "R6"]);
+      for (const [name, w] of real) {
+        assert.ok((w.rate ?? 0) > 0, name);
+        assert.equal(w.unit, name === "real_predict" ? "images/s" : "maps/s");
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  },
+);
 
 gpuTest(
   "bench --profile --quick writes the ceiling and a kernel-by-kernel profile of every workload",
@@ -74,20 +89,3 @@ gpuTest(
     }
   },
 );
-
-gpuTest("bench --real --quick adds the real-size workloads R1–R6 in the peer's units", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const doc = await benchTask(["--quick", "--real", "--json", `--out=${dir}/bench`]) as {
-      workloads: Record<string, { id?: string; unit: string; rate?: number }>;
-    };
-    const real = Object.entries(doc.workloads).filter(([name]) => name.startsWith("real_"));
-    assert.deepEqual(real.map(([, w]) => w.id).sort(), ["R1", "R2", "R3", "R4", "R5", "R6"]);
-    for (const [name, w] of real) {
-      assert.ok((w.rate ?? 0) > 0, name);
-      assert.equal(w.unit, name === "real_predict" ? "images/s" : "maps/s");
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});

@@ -1,0 +1,84 @@
+/**
+ * `deno task test`: the test files in two `deno test` processes side by side, then the doc examples.
+ *
+ * One `deno test` process keeps about one core busy (software WebGPU included), so on a 2-core machine two
+ * processes take about half the wall time. Processes, not `--parallel`: several tests set environment
+ * variables (`HANS_MAX_MEMORY_MB`, …) or read the process's resident memory, which workers in one process
+ * would share. The slow files (real-size models, the browser, the bench, the tasks end to end) go to the first
+ * process and everything else, new files included, to the second. The first streams its output; the second's
+ * is printed when it ends. Arguments are passed to both (`deno task test --filter lrp`).
+ *
+ * @module
+ */
+
+/** The test files that take longest (seconds each on lavapipe, 2 cores), run in the first process. */
+export const SLOW_FILES: readonly string[] = [
+  "web/page_test.ts", // 64
+  "tasks/bench_test.ts", // 40
+  "explain/real_models_test.ts", // 42
+  "explain/real_size_test.ts", // 41
+  "explain/converter_graph_model_test.ts", // 40
+  "tasks/real_models_task_test.ts", // 25
+  "tasks/clever_hans_test.ts", // 20
+  "tasks/counterfactual_test.ts", // 19
+  "tasks/remote_test.ts", // 19
+  "fixtures/real_models_test.ts", // 11
+  "tasks/contrastive_test.ts", // 11
+];
+
+const TEST_FLAGS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-net=127.0.0.1,localhost",
+  "--allow-run",
+];
+const DOC_FLAGS = ["--doc", "--parallel", "--allow-read", "--allow-write", "--allow-env"];
+
+/** Every `*_test.ts` below `dir`, relative to it, sorted. */
+async function testFiles(dir: URL): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (sub: string) => {
+    for await (const entry of Deno.readDir(new URL(sub, dir))) {
+      const path = `${sub}${entry.name}`;
+      if (entry.isDirectory) await walk(`${path}/`);
+      else if (entry.isFile && /_test\.ts$/.test(entry.name)) out.push(path);
+    }
+  };
+  await walk("");
+  return out.sort();
+}
+
+function deno(args: string[], piped: boolean): Deno.ChildProcess {
+  const root = new URL("..", import.meta.url);
+  return new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: root,
+    stdout: piped ? "piped" : "inherit",
+    stderr: piped ? "piped" : "inherit",
+  }).spawn();
+}
+
+if (import.meta.main) {
+  const tests = new URL("./", import.meta.url);
+  const all = await testFiles(tests);
+  const missing = SLOW_FILES.filter((f) => !all.includes(f));
+  if (missing.length > 0) throw new Error(`tests/run_suite.ts: SLOW_FILES lists missing files: ${missing}`);
+  const first = SLOW_FILES.map((f) => `tests/${f}`);
+  const second = all.filter((f) => !SLOW_FILES.includes(f)).map((f) => `tests/${f}`);
+  const extra = Deno.args;
+  const streamed = deno(["test", ...TEST_FLAGS, ...extra, ...first], false);
+  const buffered = deno(["test", ...TEST_FLAGS, ...extra, ...second], true);
+  const [a, b] = await Promise.all([streamed.status, buffered.output()]);
+  for (const [out, bytes] of [[Deno.stdout, b.stdout], [Deno.stderr, b.stderr]] as const) {
+    for (let at = 0; at < bytes.length;) at += await out.write(bytes.subarray(at));
+  }
+  if (!a.success || !b.success) {
+    console.error(
+      `test files failed (slow files: exit ${a.code}, the others: exit ${b.code}); doc examples not run`,
+    );
+    Deno.exit(1);
+  }
+  const docs = await deno(["test", ...DOC_FLAGS, ...extra, "src/", "mod.ts"], false).status;
+  Deno.exit(docs.code);
+}
