@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { removalTest, topOverlap } from "../../src/measure/removal.ts";
-import { gpuTest, linearModel } from "../gpu.ts";
+import { gpuTest } from "../gpu.ts";
+import { trapModel } from "../fixtures/trap_model.ts";
 
 Deno.test("topOverlap counts shared top pixels", () => {
   assert.equal(topOverlap([9, 8, 0, 0, 0, 0, 0, 0, 0, 0], [9, 0, 8, 0, 0, 0, 0, 0, 0, 0], 0.2), 0.5);
@@ -10,24 +10,10 @@ Deno.test("topOverlap counts shared top pixels", () => {
   assert.equal(topOverlap([4, 3, 2, 1], [1, 2, 3, 4], 0.5), 0);
 });
 
-/**
- * A 2-class linear model on 4x5 gray images where class 1 ("wrong") is pulled up by the top-left pixel only:
- * logit0 = 0.5 · sum(x), logit1 = 0.5 · sum(x) + 10 · x[0,0] − 1.
- */
-function trap() {
-  const kernel = new Float32Array(20 * 2);
-  for (let p = 0; p < 20; p++) {
-    kernel[p * 2] = 0.5;
-    kernel[p * 2 + 1] = 0.5;
-  }
-  kernel[1] = 10.5;
-  return fromLayersModel(linearModel([4, 5, 1], kernel, new Float32Array([0, -1])));
-}
-
 gpuTest(
   "removalTest: removing the pixel that causes the mistake fixes it; removing others does not",
   async () => {
-    const model = trap();
+    const model = trapModel();
     const img = new Float32Array(20).fill(0.5);
     const x = tf.tensor4d(img, [1, 4, 5, 1]);
     const good = new Float32Array(20);

@@ -3,25 +3,12 @@ import type { Dataset } from "../../src/data/dataset.ts";
 import { fromLayersModel } from "../../src/explain/explainable_model.ts";
 import { runContrastive } from "../../src/pipeline/contrastive.ts";
 import { gpuTest, linearModel } from "../gpu.ts";
-
-/**
- * A 2-class linear model on 4x5 gray images where class 1 ("wrong") is pulled up by the top-left pixel only:
- * logit0 = 0.5 · sum(x), logit1 = 0.5 · sum(x) + 10 · x[0,0] − 1.
- */
-function trap() {
-  const kernel = new Float32Array(20 * 2);
-  for (let p = 0; p < 20; p++) {
-    kernel[p * 2] = 0.5;
-    kernel[p * 2 + 1] = 0.5;
-  }
-  kernel[1] = 10.5;
-  return fromLayersModel(linearModel([4, 5, 1], kernel, new Float32Array([0, -1])));
-}
+import { trapModel } from "../fixtures/trap_model.ts";
 
 gpuTest(
   "runContrastive finds the mistakes, ranks methods, and a gradient method beats random maps",
   async () => {
-    const model = trap();
+    const model = trapModel();
     const n = 12;
     const images = new Float32Array(n * 20).fill(0.3);
     for (let i = 0; i < n; i++) images[i * 20] = i < 8 ? 0.9 : 0; // 8 images have the culprit lit
@@ -78,7 +65,7 @@ gpuTest(
   async () => {
     const lines: string[] = [];
     const result = await runContrastive({
-      model: trap(),
+      model: trapModel(),
       test: trapTest(),
       methods: ["gradient", "occlusion", "integrated_gradients"],
       seed: 1,
@@ -107,7 +94,7 @@ gpuTest(
   "a time budget too small for one image of a method leaves it out with the times, before any work",
   async () => {
     const result = await runContrastive({
-      model: trap(),
+      model: trapModel(),
       test: trapTest(),
       methods: ["gradient", "occlusion"],
       seed: 1,
