@@ -3,8 +3,9 @@
  * decoders), with the checks those decoders leave out: a PNG's chunk structure (counts and sizes per chunk
  * type, the image data against what the header's size needs) and the memory a decode takes
  * ({@link checkMemory}) before anything is allocated; a JPEG's frame size, its CMYK or YCCK colours converted
- * to RGB (the decoder gives the ink values, and imagescript's own conversion got them wrong), and its EXIF
- * orientation applied, so that the pixels are upright as image viewers show them.
+ * to RGB (the decoder gives the ink values, and imagescript's own conversion got them wrong); and the EXIF
+ * orientation of either (a JPEG's APP1 segment, a PNG's eXIf chunk) applied, so that the pixels are upright as
+ * image viewers show them.
  * @module
  */
 import { decodePngPixels, type JpegCodec, newJpegCodec } from "../deps.ts";
@@ -57,6 +58,8 @@ const DEFLATE_SLACK = 65536;
 
 /** Chunk types, as the 4 ASCII bytes read big-endian. */
 const IHDR = 0x49484452, PLTE = 0x504c5445, IDAT = 0x49444154, IEND = 0x49454e44, TRNS = 0x74524e53;
+/** The EXIF chunk (PNG 1.2 extensions, PNG third edition): a TIFF header and its directories, as in JPEG. */
+const EXIF = 0x65584966;
 
 /**
  * Decodes a PNG or JPEG file's bytes to upright RGBA; `name` appears in the error when the bytes are not a
@@ -112,6 +115,8 @@ function chunkName(type: number): string {
 interface PngChunks {
   /** Bytes of image data (IDAT) in all. */
   imageData: number;
+  /** The EXIF orientation of its eXIf chunk (1–8; 1 when there is none or it is unreadable). */
+  orientation: number;
 }
 
 /**
@@ -130,6 +135,7 @@ function pngChunks(bytes: Uint8Array, name: string, colorType: number): PngChunk
   let ancillaryBytes = 0;
   let palette = -1;
   let transparency = -1;
+  let orientation = 0;
   let offset = 8;
   for (;;) {
     if (offset + 12 > bytes.length) throw truncated(name, "it ends before the IEND chunk");
@@ -168,6 +174,10 @@ function pngChunks(bytes: Uint8Array, name: string, colorType: number): PngChunk
       }
       transparency = length;
     } else if ((type >>> 24) & 0x20) { // a lower-case first letter: ancillary
+      // The first eXIf chunk's orientation, as viewers apply it (one chunk is allowed; a second is ignored).
+      if (type === EXIF && orientation === 0) {
+        orientation = exifOrientation(bytes.subarray(offset + 8, offset + 8 + length)) || 1;
+      }
       ancillary++;
       ancillaryBytes += length;
       if (ancillary > MAX_PNG_ANCILLARY_CHUNKS || ancillaryBytes > MAX_PNG_ANCILLARY_BYTES) {
@@ -187,7 +197,7 @@ function pngChunks(bytes: Uint8Array, name: string, colorType: number): PngChunk
   if (colorType === 3 && palette < 0) {
     throw truncated(name, "an indexed-colour PNG without its palette (PLTE chunk)");
   }
-  return { imageData };
+  return { imageData, orientation: orientation || 1 };
 }
 
 /**
@@ -213,7 +223,7 @@ function decodePng(bytes: Uint8Array, name: string): DecodedImage {
   }
   const channels = PNG_CHANNELS[colorType];
   if (channels === undefined) throw truncated(name, `colour type ${colorType} does not exist`);
-  const { imageData } = pngChunks(bytes, name, colorType);
+  const { imageData, orientation } = pngChunks(bytes, name, colorType);
   const raw = height * (1 + width * channels);
   if (raw > MAX_INFLATE_RATIO * imageData + 1024) {
     throw truncated(
@@ -229,9 +239,10 @@ function decodePng(bytes: Uint8Array, name: string): DecodedImage {
         `pixels need (${megabytes(raw)} uncompressed); the file is broken or forged, so save it again.`,
     );
   }
-  // imagescript holds the joined image data, the inflated rows, the unfiltered samples and the RGBA pixels.
+  // imagescript holds the joined image data, the inflated rows, the unfiltered samples and the RGBA pixels,
+  // and a turned image its turned copy.
   checkMemory(
-    imageData + 2 * raw + 4 * width * height,
+    imageData + 2 * raw + (orientation === 1 ? 4 : 8) * width * height,
     `decoding ${name} (${width}x${height})`,
     "make it smaller",
   );
@@ -239,7 +250,7 @@ function decodePng(bytes: Uint8Array, name: string): DecodedImage {
   if (pixels.length !== width * height * 4) {
     throw new HansError(`${name} is truncated: ${pixels.length} bytes of pixels for ${width}x${height}.`);
   }
-  return { width, height, rgba: pixels };
+  return applyOrientation({ width, height, rgba: pixels }, orientation);
 }
 
 /** What the JPEG's header segments say, up to the scan. */

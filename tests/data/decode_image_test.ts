@@ -268,20 +268,22 @@ Deno.test("EXIF orientations 1-8 move every pixel where the standard's table say
   assert.equal((await decodeImageBytes(odd, "o9.jpg")).width, 24);
 });
 
+/** A TIFF header with one directory of one entry: `tag` of `type`, one value `value` (EXIF's layout). */
+function tiff(little: boolean, tag: number, type: number, value: number): Uint8Array {
+  const out = new Uint8Array(8 + 2 + 12 + 4);
+  const view = new DataView(out.buffer);
+  out.set(new TextEncoder().encode(little ? "II" : "MM"));
+  view.setUint16(2, 42, little);
+  view.setUint32(4, 8, little);
+  view.setUint16(8, 1, little);
+  view.setUint16(10, tag, little);
+  view.setUint16(12, type, little);
+  view.setUint32(14, 1, little);
+  view.setUint16(18, value, little);
+  return out;
+}
+
 Deno.test("exifOrientation reads both byte orders and ignores what is not there", () => {
-  const tiff = (little: boolean, tag: number, type: number, value: number) => {
-    const out = new Uint8Array(8 + 2 + 12 + 4);
-    const view = new DataView(out.buffer);
-    out.set(new TextEncoder().encode(little ? "II" : "MM"));
-    view.setUint16(2, 42, little);
-    view.setUint32(4, 8, little);
-    view.setUint16(8, 1, little);
-    view.setUint16(10, tag, little);
-    view.setUint16(12, type, little);
-    view.setUint32(14, 1, little);
-    view.setUint16(18, value, little);
-    return out;
-  };
   assert.equal(exifOrientation(tiff(true, 0x0112, 3, 8)), 8);
   assert.equal(exifOrientation(tiff(false, 0x0112, 3, 3)), 3);
   assert.equal(exifOrientation(tiff(true, 0x0110, 3, 3)), 0); // another tag
@@ -296,4 +298,38 @@ Deno.test("applyOrientation keeps an unaligned view's pixels", () => {
   buffer.set([1, 2, 3, 4, 5, 6, 7, 8], 1);
   const turned = applyOrientation({ width: 2, height: 1, rgba: buffer.subarray(1) }, 3);
   assert.deepEqual([...turned.rgba], [5, 6, 7, 8, 1, 2, 3, 4]);
+});
+
+Deno.test("PNG eXIf orientations 1-8 move every pixel where the standard's table says, as in a JPEG", async () => {
+  const png = smallPng(); // 4x2, every pixel different
+  const stored = await decodeImageBytes(png, "stored.png");
+  assert.deepEqual([stored.width, stored.height], [4, 2]);
+  for (let o = 1; o <= 8; o++) {
+    for (const little of [true, false]) {
+      // eXIf before the image data, as the chunk's specification asks; the other byte order after it.
+      const exif = chunk("eXIf", tiff(little, 0x0112, 3, o));
+      const bytes = little
+        ? withChunks(png, exif)
+        : concat(png.subarray(0, png.length - 12), exif, png.slice(-12));
+      const image = await decodeImageBytes(bytes, `o${o}.png`);
+      const [w, h] = o >= 5 ? [2, 4] : [4, 2];
+      assert.deepEqual([image.width, image.height], [w, h], `orientation ${o}`);
+      for (let y = 0; y < 2; y++) {
+        for (let x = 0; x < 4; x++) {
+          const [sx, sy] = shownAt(o, x, y, 4, 2);
+          const at = (
+            img: typeof image,
+            px: number,
+            py: number,
+          ) => [...img.rgba.subarray(4 * (py * img.width + px), 4 * (py * img.width + px) + 4)];
+          assert.deepEqual(at(image, sx, sy), at(stored, x, y), `orientation ${o}, stored pixel ${x},${y}`);
+        }
+      }
+    }
+  }
+  // An unreadable eXIf chunk, or an orientation outside 1-8, leaves the pixels as stored.
+  for (const exif of [chunk("eXIf", Uint8Array.of(1, 2, 3)), chunk("eXIf", tiff(true, 0x0112, 3, 9))]) {
+    const image = await decodeImageBytes(withChunks(png, exif), "odd.png");
+    assert.deepEqual([image.width, image.height, ...image.rgba], [4, 2, ...stored.rgba]);
+  }
 });
