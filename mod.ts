@@ -100,6 +100,7 @@ export {
   type ExplainableModel,
   fromLayersModel,
   type ModelOutputs,
+  settleModel,
 } from "./src/explain/explainable_model.ts";
 export { type ModelGraph } from "./src/explain/graph.ts";
 export { disposeLoaded, type LoadedModel, loadModel, type LoadModelOptions } from "./src/explain/load.ts";

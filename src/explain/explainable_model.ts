@@ -6,7 +6,7 @@ import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { fusedForward } from "../model/cnn_fused.ts";
 import { disposeGraph, graphLogits, graphTensors, type ModelGraph } from "./graph.ts";
-import { graphProblemNow, layerClassProblem, readsSynchronously } from "./graph_check.ts";
+import { graphProblem, graphProblemNow, layerClassProblem, readsSynchronously } from "./graph_check.ts";
 import { layersGraph } from "./graph_layers.ts";
 
 /**
@@ -43,10 +43,11 @@ export interface ExplainableModel {
 /**
  * Wraps a tfjs LayersModel (Sequential or functional). A final softmax is left out: the model is explained on
  * the logits before it (`outputs: "pre-softmax"`). hans reads the model's layers as a graph and keeps it only
- * when it can trust it, as `loadModel` does: every layer is the class its name says, and, where the backend
- * reads synchronously (cpu, wasm; not WebGPU), the graph's output reproduces the model's on two seeded random
- * images (`graphProblem`). Otherwise the methods that need a graph are unavailable (`graphUnavailable` says
- * why) and the logits are the model's output.
+ * when it can trust it, as `loadModel` does: every layer is the class its name says, and the graph's output
+ * reproduces the model's on two seeded random images (`graphProblem`). Otherwise the methods that need a graph
+ * are unavailable (`graphUnavailable` says why) and the logits are the model's output. Where the backend reads
+ * synchronously (cpu, wasm) the output check runs here; on WebGPU it runs before the first explanation
+ * ({@link settleModel}: `explain`, `explainTargets`, `noiseTunnel` and `availableMethods` call it).
  *
  * @example
  * ```ts
@@ -70,7 +71,98 @@ export interface ExplainableModel {
  */
 export function fromLayersModel(model: tf.LayersModel): ExplainableModel {
   const read = layersModelLogits(model);
-  return read.classes === 1 ? asTwoClasses(read) : read;
+  const explainable = read.classes === 1 ? asTwoClasses(read) : read;
+  const shape = imageShape(model);
+  if (read.graph && shape && !readsSynchronously()) {
+    // The graph's output is compared with the model's before the first explanation (see settleModel).
+    let started: Promise<void> | undefined;
+    unchecked.set(explainable, () =>
+      started ??= (async () => {
+        const problem = await graphProblem(read.graph!, forwardOf(model), shape).catch((e) =>
+          `hans's reading of the model fails on images (${(e as Error).message?.split("\n")[0]}).`
+        );
+        if (problem === undefined) return;
+        // What fromLayersModel gives where it checks at once: the model's own output and no graph.
+        const plain = withoutGraph(model, read.classes, problem);
+        if (explainable.graph) disposeGraph(explainable.graph);
+        delete explainable.graph;
+        Object.assign(explainable, read.classes === 1 ? asTwoClasses(plain) : plain);
+      })());
+  }
+  return explainable;
+}
+
+/**
+ * Models from {@link fromLayersModel} on a backend that reads back only asynchronously (WebGPU), whose graph
+ * is still to be compared with the model's own output.
+ */
+const unchecked = new WeakMap<ExplainableModel, () => Promise<void>>();
+
+/**
+ * Runs the check {@link fromLayersModel} could not run at once: on a backend that cannot read a tensor back
+ * synchronously (tfjs's WebGPU under Deno), the comparison of hans's graph with the model's output waits for
+ * this call, which `explain`, `explainTargets`, `noiseTunnel` and `availableMethods` make before any work
+ * (once per model; later calls wait for the same check). When the graph does not reproduce the model, the
+ * model is changed in place to what fromLayersModel gives at once on cpu or wasm: `graph` gone,
+ * `graphUnavailable` saying why, `logits` the model's own output. A model with nothing left to check returns
+ * at once.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [2, 2, 1] }), tf.layers.dense({ units: 2 })] });
+ * const model = fromLayersModel(net); // on cpu the check ran already
+ * await settleModel(model);
+ * assert.ok(model.graph);
+ * net.dispose();
+ * ```
+ */
+export async function settleModel(model: ExplainableModel): Promise<void> {
+  await unchecked.get(model)?.();
+}
+
+/** The model's input `[height, width, channels]` when all three are known. */
+function imageShape(model: tf.LayersModel): [number, number, number] | undefined {
+  const shape = model.inputs[0].shape;
+  const [, height, width, channels] = shape;
+  const dims = [height, width, channels];
+  return shape.length === 4 && dims.every((d) => typeof d === "number" && d > 0)
+    ? dims as [number, number, number]
+    : undefined;
+}
+
+/** The model's own forward pass (in inference mode). */
+function forwardOf(model: tf.LayersModel): (x: tf.Tensor4D) => tf.Tensor {
+  return (x) => model.apply(x, { training: false }) as tf.Tensor;
+}
+
+/**
+ * The model explained on its own output, with `why` there is no graph. Never the fused forward pass: it reads
+ * the layers as the graph does, and that reading is what failed.
+ */
+function withoutGraph(model: tf.LayersModel, classes: number, why: string): ExplainableModel {
+  return {
+    classes,
+    logits: (x) => model.apply(x, { training: false }) as tf.Tensor2D,
+    outputs: "logits",
+    graphUnavailable: why,
+    tensors: () => model.weights.map((w) => w.read()),
+  };
+}
+
+/** The model's output as logits: fused where hans's kernels can, else `model.apply` in inference mode. */
+function modelOutput(model: tf.LayersModel): (x: tf.Tensor4D) => tf.Tensor2D {
+  // On hans's WebGPU kernels, a Sequential model's conv + ReLU + pool and dense layers run fused.
+  // (Only while that backend is active: forward-only work may run the same model on wasm.)
+  const fused = fusedForward(model);
+  const backend = tf.getBackend();
+  return (x: tf.Tensor4D) =>
+    fused && tf.getBackend() === backend
+      ? fused(x, { input: true, weights: false })
+      : model.apply(x, { training: false }) as tf.Tensor2D;
 }
 
 /**
@@ -97,26 +189,19 @@ export function layersModelLogits(
   { reproduce = true }: { reproduce?: boolean } = {},
 ): ExplainableModel {
   const classes = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
-  // On hans's WebGPU kernels, a Sequential model's conv + ReLU + pool and dense layers run fused.
-  // (Only while that backend is active: forward-only work may run the same model on wasm.)
-  const fused = fusedForward(model);
-  const backend = tf.getBackend();
-  const apply = (x: tf.Tensor4D) =>
-    fused && tf.getBackend() === backend
-      ? fused(x, { input: true, weights: false })
-      : model.apply(x, { training: false }) as tf.Tensor2D;
+  const apply = modelOutput(model);
   const weights = () => model.weights.map((w) => w.read());
   let graph: ModelGraph;
   try {
     graph = layersGraph(model);
   } catch (e) {
     if (!(e instanceof HansError)) throw e;
-    return { classes, logits: apply, outputs: "logits", graphUnavailable: e.message, tensors: weights };
+    return withoutGraph(model, classes, e.message);
   }
   const problem = layerClassProblem(model) ?? (reproduce ? reproductionProblem(model, graph) : undefined);
   if (problem) {
     disposeGraph(graph);
-    return { classes, logits: apply, outputs: "logits", graphUnavailable: problem, tensors: weights };
+    return withoutGraph(model, classes, problem);
   }
   const tensors = () => [...weights(), ...graphTensors(graph)];
   if (!graph.softmaxRemoved && !graph.sigmoidRemoved) {
@@ -133,15 +218,14 @@ export function layersModelLogits(
 
 /**
  * Why `graph` does not reproduce `model`'s output on the probe of {@link graphProblemNow}, or undefined: also
- * when it cannot be told here (a backend that reads only asynchronously, an input of unknown size).
+ * when it cannot be told here (a backend that reads only asynchronously, where {@link settleModel} tells it
+ * later; an input of unknown size).
  */
 function reproductionProblem(model: tf.LayersModel, graph: ModelGraph): string | undefined {
-  const [, height, width, channels] = model.inputs[0].shape;
-  const known = [height, width, channels].every((d) => typeof d === "number" && d > 0);
-  if (!readsSynchronously() || model.inputs[0].shape.length !== 4 || !known) return undefined;
-  const forward = (x: tf.Tensor4D) => model.apply(x, { training: false }) as tf.Tensor;
+  const shape = imageShape(model);
+  if (!readsSynchronously() || !shape) return undefined;
   try {
-    return graphProblemNow(graph, forward, [height!, width!, channels!]);
+    return graphProblemNow(graph, forwardOf(model), shape);
   } catch (e) {
     return `hans's reading of the model fails on images (${(e as Error).message?.split("\n")[0]}).`;
   }

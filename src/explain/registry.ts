@@ -11,7 +11,7 @@ import { tensorsOnEngine } from "../model/forward_engine.ts";
 import { activationsMethod } from "./activations.ts";
 import { type AnyMethod, checkOptions, type MethodReport, type OptionsOf } from "./descriptor.ts";
 export type { MethodPasses, MethodReport } from "./descriptor.ts";
-import type { ExplainableModel } from "./explainable_model.ts";
+import { type ExplainableModel, settleModel } from "./explainable_model.ts";
 import { gradCamMethod } from "./grad_cam.ts";
 import { gradientMethod } from "./gradient.ts";
 import { gradientInputMethod } from "./gradient_input.ts";
@@ -179,6 +179,7 @@ export async function explain<N extends MethodName>(
   const info: MethodInfo = method(name);
   const { onProgress, ...given } = options ?? {};
   const checked = checkOptions(info, options === undefined ? undefined : given);
+  await settleModel(model);
   const [maps] = await withProgress(onProgress, () =>
     checkedMaps(
       info,
@@ -230,7 +231,9 @@ export function noiseTunnel<N extends MethodName>(
   try {
     const info: MethodInfo = typeof name === "string" ? method(name) : name;
     const { onProgress, ...tunnel } = options;
-    return withProgress(onProgress, () => noiseTunnelOver(info, model, images, target, tunnel));
+    return settleModel(model).then(() =>
+      withProgress(onProgress, () => noiseTunnelOver(info, model, images, target, tunnel))
+    );
   } catch (e) {
     return Promise.reject(e);
   }
@@ -320,6 +323,7 @@ export async function explainTargets<N extends MethodName>(
   options?: MethodOptionsByName[N] & ProgressOption,
 ): Promise<TargetMaps> {
   const { onProgress, ...methodOptions } = options ?? {};
+  await settleModel(model);
   return await withProgress(
     onProgress,
     () => explainTargetsNow(name, model, images, targets, options === undefined ? undefined : methodOptions),
@@ -484,6 +488,7 @@ export async function availableMethods(
 ): Promise<{ methods: MethodInfo[]; leftOut: MethodLeftOut[] }> {
   const methods: MethodInfo[] = [];
   const leftOut: MethodLeftOut[] = [];
+  await settleModel(model);
   for (const name of names) {
     const info = method(name);
     checkMethodOptions(name, optionsOf(name));

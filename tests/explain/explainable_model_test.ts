@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
-import { fromLayersModel } from "../../src/explain/explainable_model.ts";
-import { gpuTest, maxAbsDiff, take } from "../gpu.ts";
+import { fromLayersModel, settleModel } from "../../src/explain/explainable_model.ts";
+import { availableMethods, explain } from "../../src/explain/registry.ts";
+import { gpuTest, maxAbsDiff, take, webgpuTest } from "../gpu.ts";
 
 /** flatten → dense(4, relu, "hidden") → dense(3, softmax, "head") on 4x4 gray images. */
 function net(): tf.Sequential {
@@ -71,7 +72,7 @@ gpuTest("fromLayersModel keeps the graph of a model it reads right, on the model
 
 gpuTest(
   "fromLayersModel drops the graph of a layer that computes something else than its class",
-  () => {
+  async () => {
     // Replaced on the layer itself: seen without a forward pass, so on every backend.
     const patched = net();
     const head = patched.getLayer("head");
@@ -80,6 +81,9 @@ gpuTest(
     const read = fromLayersModel(patched);
     assert.equal(read.graph, undefined);
     assert.match(read.graphUnavailable!, /layer "head" \(Dense\) computes something of its own/);
+    // Explained on what the model computes, not on hans's reading of it (nor the fused pass built from it).
+    const { theirs, mine } = await outputs(patched, read.logits, false);
+    assert.ok(maxAbsDiff(theirs, mine) < 1e-5, `${maxAbsDiff(theirs, mine)}`);
     patched.dispose();
     // A subclass of Dense: its class name is still "Dense".
     type DenseClass = new (args: { units: number; name?: string }) => tf.layers.Layer;
@@ -96,5 +100,64 @@ gpuTest(
     assert.equal(subRead.graph, undefined);
     assert.match(subRead.graphUnavailable!, /layer "doubled" \(Dense\) computes something of its own/);
     sub.dispose();
+  },
+);
+
+webgpuTest(
+  "fromLayersModel on WebGPU checks the graph's output before the first explanation, and drops a misread graph",
+  async () => {
+    const model = net();
+    // Every Dense computes twice its output: hans's reading (from class and config) no longer matches.
+    const dense = Object.getPrototypeOf(model.getLayer("hidden"));
+    const call = dense.call;
+    dense.call = function (this: tf.layers.Layer, inputs: tf.Tensor, kwargs: Record<string, unknown>) {
+      return tf.mul(call.call(this, inputs, kwargs) as tf.Tensor, 2);
+    };
+    const x = tf.randomUniform([2, 4, 4, 1], 0, 1, "float32", 3) as tf.Tensor4D;
+    try {
+      const misread = fromLayersModel(model);
+      // No synchronous read-back on WebGPU: the graph is kept until the check has run.
+      assert.ok(misread.graph);
+      const maps = await explain("gradient", misread, x, [0, 1]);
+      maps.dispose();
+      assert.equal(misread.graph, undefined);
+      assert.match(misread.graphUnavailable!, /does not reproduce its output \(largest difference/);
+      assert.equal(misread.outputs, "logits");
+      const { theirs, mine } = await outputs(model, misread.logits, false);
+      assert.ok(maxAbsDiff(theirs, mine) < 1e-5);
+      // Methods that need the graph are now left out, with the reason.
+      await assert.rejects(explain("grad_cam", misread, x, [0, 1]), /does not reproduce its output/);
+      // Once checked, later calls do not check again; several at once wait for the one check.
+      const again = fromLayersModel(model);
+      const [a, b] = await Promise.all([
+        explain("gradient", again, x, [0, 1]),
+        availableMethods(["gradient", "grad_cam"], again, () => undefined, false),
+      ]);
+      a.dispose();
+      assert.deepEqual(b.methods.map((m) => m.name), ["gradient"]);
+      assert.match(b.leftOut[0].reason, /does not reproduce its output/);
+    } finally {
+      dense.call = call;
+      x.dispose();
+      model.dispose();
+    }
+  },
+);
+
+webgpuTest(
+  "fromLayersModel on WebGPU keeps the graph of a model it reads right after the check",
+  async () => {
+    const model = net();
+    const x = tf.randomUniform([2, 4, 4, 1], 0, 1, "float32", 3) as tf.Tensor4D;
+    const read = fromLayersModel(model);
+    await settleModel(read);
+    assert.ok(read.graph, read.graphUnavailable);
+    assert.equal(read.outputs, "pre-softmax");
+    const maps = await explain("grad_cam", read, x, [0, 1], { layer: "hidden" }).catch((e) => e);
+    // hidden is 2-D (no spatial layer here): the method says so, which proves it looked at the graph.
+    assert.ok(maps instanceof Error ? !/does not reproduce/.test(maps.message) : true);
+    if (!(maps instanceof Error)) maps.dispose();
+    x.dispose();
+    model.dispose();
   },
 );
