@@ -6,7 +6,8 @@
  * variables (`HANS_MAX_MEMORY_MB`, …) or read the process's resident memory, which workers in one process
  * would share. The slow files (real-size models, the browser, the bench, the tasks end to end) go to the first
  * process and everything else, new files included, to the second. The first streams its output; the second's
- * is printed when it ends. Arguments are passed to both (`deno task test --filter lrp`).
+ * is printed when it ends, or when both are stopped after `HANS_TEST_LIMIT_MINUTES` (default 40). Arguments
+ * are passed to both (`deno task test --filter lrp`).
  *
  * @module
  */
@@ -59,6 +60,24 @@ function deno(args: string[], piped: boolean): Deno.ChildProcess {
   }).spawn();
 }
 
+/** Everything `child` writes to stdout and stderr, in the order it arrives. */
+function collect(child: Deno.ChildProcess): { chunks: Uint8Array[]; done: Promise<void> } {
+  const chunks: Uint8Array[] = [];
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) chunks.push(chunk);
+  };
+  return { chunks, done: Promise.all([drain(child.stdout), drain(child.stderr)]).then(() => {}) };
+}
+
+async function write(chunks: Uint8Array[]): Promise<void> {
+  for (const bytes of chunks) {
+    for (let at = 0; at < bytes.length;) at += await Deno.stdout.write(bytes.subarray(at));
+  }
+}
+
+/** Minutes the test files may take before both processes are stopped and what they printed is shown. */
+const LIMIT_MINUTES = Number(Deno.env.get("HANS_TEST_LIMIT_MINUTES") ?? 40);
+
 if (import.meta.main) {
   const tests = new URL("./", import.meta.url);
   const all = await testFiles(tests);
@@ -69,13 +88,25 @@ if (import.meta.main) {
   const extra = Deno.args;
   const streamed = deno(["test", ...TEST_FLAGS, ...extra, ...first], false);
   const buffered = deno(["test", ...TEST_FLAGS, ...extra, ...second], true);
-  const [a, b] = await Promise.all([streamed.status, buffered.output()]);
-  for (const [out, bytes] of [[Deno.stdout, b.stdout], [Deno.stderr, b.stderr]] as const) {
-    for (let at = 0; at < bytes.length;) at += await out.write(bytes.subarray(at));
-  }
-  if (!a.success || !b.success) {
+  const output = collect(buffered);
+  // A hung test would otherwise hide the second process's output until whoever runs this gives up.
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    for (const child of [streamed, buffered]) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already ended */ }
+    }
+  }, LIMIT_MINUTES * 60_000);
+  const [a, b] = await Promise.all([streamed.status, buffered.status, output.done]);
+  clearTimeout(timer);
+  await write(output.chunks);
+  if (timedOut || !a.success || !b.success) {
     console.error(
-      `test files failed (slow files: exit ${a.code}, the others: exit ${b.code}); doc examples not run`,
+      timedOut
+        ? `the test files ran past ${LIMIT_MINUTES} minutes (HANS_TEST_LIMIT_MINUTES) and were stopped`
+        : `test files failed (slow files: exit ${a.code}, the others: exit ${b.code}); doc examples not run`,
     );
     Deno.exit(1);
   }
