@@ -100,6 +100,7 @@ export {
   type ExplainableModel,
   fromLayersModel,
   type ModelOutputs,
+  settled,
   settleModel,
 } from "./src/explain/explainable_model.ts";
 export { type ModelGraph } from "./src/explain/graph.ts";

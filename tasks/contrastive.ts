@@ -118,7 +118,9 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
   const finding = best === null
     ? `no best method: ${result.verdict.note}`
     : `best: ${best} (flip to true @10% ${result.methods[best].flipToTrueAt10.toFixed(3)} vs random ` +
-      `${result.randomBaseline.flipToTrueAt10.toFixed(3)}, margin ${margin.toFixed(3)})`;
+      `${result.verdict.random.toFixed(3)} on the same ${result.verdict.mistakes}, margin ${
+        margin.toFixed(3)
+      })`;
   say(
     `test accuracy ${result.testAccuracy.toFixed(4)}, ${result.misclassified} mistakes, ` +
       `${result.examples.length} studied; ${finding}; results in ${path}`,

@@ -76,7 +76,9 @@ async function write(chunks: Uint8Array[]): Promise<void> {
 }
 
 /** Minutes the test files may take before both processes are stopped and what they printed is shown. */
-const LIMIT_MINUTES = Number(Deno.env.get("HANS_TEST_LIMIT_MINUTES") ?? 40);
+const LIMIT_MINUTES = ((m) => Number.isFinite(m) && m > 0 ? m : 40)(
+  Number(Deno.env.get("HANS_TEST_LIMIT_MINUTES") || NaN),
+);
 
 if (import.meta.main) {
   const tests = new URL("./", import.meta.url);

@@ -47,7 +47,9 @@ export interface ExplainableModel {
  * reproduces the model's on two seeded random images (`graphProblem`). Otherwise the methods that need a graph
  * are unavailable (`graphUnavailable` says why) and the logits are the model's output. Where the backend reads
  * synchronously (cpu, wasm) the output check runs here; on WebGPU it runs before the first explanation
- * ({@link settleModel}: `explain`, `explainTargets`, `noiseTunnel` and `availableMethods` call it).
+ * ({@link settleModel}: `explain`, `explainTargets`, `noiseTunnel`, `availableMethods` and the tasks'
+ * pipelines call it; a model `asTwoClasses` or `withInputRange` wraps follows it). A method's own function
+ * called directly does not: `await settled(fromLayersModel(net))` first.
  *
  * @example
  * ```ts
@@ -122,6 +124,49 @@ const unchecked = new WeakMap<ExplainableModel, () => Promise<void>>();
  */
 export async function settleModel(model: ExplainableModel): Promise<void> {
   await unchecked.get(model)?.();
+}
+
+/**
+ * `model` once {@link settleModel} has run on it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../deps.ts";
+ *
+ * await tf.setBackend("cpu");
+ * const net = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [2, 2, 1] }), tf.layers.dense({ units: 2 })] });
+ * const model = await settled(fromLayersModel(net)); // checked on any backend
+ * assert.ok(model.graph);
+ * net.dispose();
+ * ```
+ */
+export async function settled(model: ExplainableModel): Promise<ExplainableModel> {
+  await settleModel(model);
+  return model;
+}
+
+/**
+ * Makes `outer`, which a wrapper built from `inner` (asTwoClasses, withInputRange), follow `inner`'s deferred
+ * check: settling `outer` settles `inner`, and when `inner` lost its graph, `outer` drops its own and takes the
+ * fields `rebuild` gives from the settled `inner` (the wrapper applied again). Nothing to do when `inner` has
+ * no check pending.
+ */
+export function followCheck(
+  inner: ExplainableModel,
+  outer: ExplainableModel,
+  rebuild: () => ExplainableModel,
+) {
+  if (!unchecked.has(inner) || outer === inner) return;
+  let started: Promise<void> | undefined;
+  unchecked.set(outer, () =>
+    started ??= (async () => {
+      await settleModel(inner);
+      if (inner.graph || !outer.graph) return;
+      disposeGraph(outer.graph);
+      delete outer.graph;
+      Object.assign(outer, rebuild());
+    })());
 }
 
 /** The model's input `[height, width, channels]` when all three are known. */
@@ -266,13 +311,15 @@ export function asTwoClasses(model: ExplainableModel): ExplainableModel {
       return tf.concat([tf.mul(z, -0.5), tf.mul(z, 0.5)], 1) as tf.Tensor2D;
     });
   const graph = model.graph ? withTwoClassHead(model.graph) : undefined;
-  return {
+  const two: ExplainableModel = {
     ...model,
     classes: 2,
     logits,
     graph,
     tensors: () => [...(model.tensors?.() ?? []), ...(graph?.owned ?? [])],
   };
+  followCheck(model, two, () => asTwoClasses(model));
+  return two;
 }
 
 /** The graph with a dense node `hans/two_classes` (kernel `[[−½, ½]]`, no bias) after its one-column output. */

@@ -5,7 +5,7 @@
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { graphLogits, withInputTransform } from "./graph.ts";
-import type { ExplainableModel } from "./explainable_model.ts";
+import { type ExplainableModel, followCheck } from "./explainable_model.ts";
 
 /**
  * Parses `--input-range lo,hi` (e.g. `0,1`, `-1,1`, `0,255`).
@@ -63,9 +63,12 @@ export function withInputRange(model: ExplainableModel, range: [number, number])
     tf.tidy(() => model.logits(tf.add(tf.mul(x, hi - lo), lo) as tf.Tensor4D));
   if (!model.graph) return { ...model, logits };
   const graph = withInputTransform(model.graph, hi - lo, lo);
-  return {
+  const scaled: ExplainableModel = {
     ...model,
     graph,
     logits: model.outputs === "pre-softmax" ? (x) => tf.tidy(() => graphLogits(graph, x)) : logits,
   };
+  // A graph fromLayersModel checks later (WebGPU): when it fails, this one goes too (see settleModel).
+  followCheck(model, scaled, () => withInputRange(model, range));
+  return scaled;
 }

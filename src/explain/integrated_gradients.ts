@@ -453,10 +453,11 @@ export const integratedGradientsMethod: MethodDescriptor<"integrated_gradients",
         backward: worstCasePasses(steps, o.maxSteps ?? Math.max(DEFAULT_MAX_STEPS, steps)),
       };
     },
+    // Fewer points at most, below any maxSteps given (the quick preset's 64 too): 128, 64, 32, then `steps`.
     cheaper: (o) => {
-      if (o.maxSteps !== undefined) return [];
       const steps = o.steps ?? 32;
-      return [128, 64, steps].filter((m) => m >= steps && m < DEFAULT_MAX_STEPS).map((maxSteps) => ({
+      const max = o.maxSteps ?? Math.max(DEFAULT_MAX_STEPS, steps);
+      return [...new Set([128, 64, 32, steps])].filter((m) => m >= steps && m < max).map((maxSteps) => ({
         ...o,
         maxSteps,
       }));

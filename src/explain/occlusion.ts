@@ -269,7 +269,7 @@ export const occlusionMethod: MethodDescriptor<"occlusion", OcclusionOptions> = 
   },
   // Quick tiles the image with the default patch: 7×7 positions at 28×28, 14×14 at 224 (27×27 overlapping).
   presets: { quick: { overlap: false } },
-  cheaper: (o) => (o.stride === undefined && o.overlap !== false ? [{ ...o, overlap: false }] : []),
+  cheaper: (o) => (o.stride === undefined && o.overlap === undefined ? [{ ...o, overlap: false }] : []),
   passes: (o, [height, width]) => {
     const { patch, stride } = occlusionSettings(o, [1, height, width]);
     const positions = patchPositions(height, patch, stride).length *

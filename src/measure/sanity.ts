@@ -13,7 +13,7 @@
 import { tf } from "../deps.ts";
 import { HansError } from "../errors.ts";
 import { disposeGraph } from "../explain/graph.ts";
-import { fromLayersModel } from "../explain/explainable_model.ts";
+import { fromLayersModel, settled } from "../explain/explainable_model.ts";
 import { method } from "../explain/registry.ts";
 import type { Target } from "../explain/target.ts";
 
@@ -146,7 +146,7 @@ export async function modelRandomization(
   const seed = options.seed ?? 0;
   const pixels = images.shape[1] * images.shape[2];
   const read = async (m: tf.LayersModel) => {
-    const explainable = fromLayersModel(m);
+    const explainable = await settled(fromLayersModel(m));
     const maps = await explain(explainable, images, options.target, options.methodOptions);
     const values = await maps.data() as Float32Array;
     maps.dispose();

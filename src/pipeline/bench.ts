@@ -11,7 +11,7 @@ import {
   type StepSettings,
 } from "../kernels/counterfactual_step.ts";
 import { findCounterfactuals } from "../counterfactual/optimize.ts";
-import { fromLayersModel } from "../explain/explainable_model.ts";
+import { fromLayersModel, settled } from "../explain/explainable_model.ts";
 import { method, METHODS } from "../explain/registry.ts";
 import { occlusion } from "../explain/occlusion.ts";
 import { occlusionReference } from "../explain/occlusion_reference.ts";
@@ -111,7 +111,7 @@ async function sync(t: tf.Tensor | Promise<tf.Tensor>): Promise<void> {
  */
 export async function methodRates(n: number, log: (line: string) => void): Promise<Record<string, number>> {
   const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
-  const model = fromLayersModel(cnn);
+  const model = await settled(fromLayersModel(cnn));
   const x = tf.tensor4d(randomData(n, 9).images, [n, 28, 28, 1]);
   const target = Array.from({ length: n }, (_, i) => i % 10);
   const out: Record<string, number> = {};
@@ -171,7 +171,7 @@ export async function runBench(
   );
 
   const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
-  const model = fromLayersModel(cnn);
+  const model = await settled(fromLayersModel(cnn));
   const perImage = async (name: string, x: tf.Tensor4D, options?: Record<string, unknown>) => {
     const n = x.shape[0];
     const m = method(name);
@@ -294,7 +294,7 @@ export async function profileBench(quick: boolean, log: (line: string) => void):
       `copy ${ceiling.copyGbps.toFixed(1)} GB/s (${ceiling.copyBest})`,
   );
   const cnn = createCnn({ height: 28, width: 28, channels: 1, classes: 10, seed: 3 });
-  const model = fromLayersModel(cnn);
+  const model = await settled(fromLayersModel(cnn));
   const explain = (name: string, n: number, options: Record<string, unknown> = {}) => {
     const x = images(n);
     // Occlusion on the active backend: the profile is of its kernels, not of the wasm engine's.

@@ -7,7 +7,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { fromLayersModel } from "../explain/explainable_model.ts";
+import { fromLayersModel, settled } from "../explain/explainable_model.ts";
 import { explain, type MethodName, type MethodOptionsByName } from "../explain/registry.ts";
 import { forwardEngineOf, gradientEngineOf, onForwardEngine } from "../model/forward_engine.ts";
 import { mobileNetV2 } from "../model/mobilenet_v2.ts";
@@ -73,7 +73,7 @@ export async function runRealBench(
   const net = mobileNetV2({ alpha: quick ? 0.35 : 1, size: 224, classes: 1000, seed: 1 });
   const runs = quick ? 1 : RUNS;
   const count = (n: number) => (quick ? 1 : n);
-  const model = fromLayersModel(net);
+  const model = await settled(fromLayersModel(net));
   const out: Record<string, RealWorkloadResult> = {};
   /**
    * The predicted class of each image: one forward pass, as the peer's `predicted(x)`, on the engine a run

@@ -7,7 +7,7 @@ import { backendInfo } from "../backend.ts";
 import { type Dataset, type DatasetSplit, imageSize, indicesOfClass, subset } from "../data/dataset.ts";
 import { sprayAnalysis, type SprayClassResult } from "./spray_analysis.ts";
 import { tf } from "../deps.ts";
-import { type ExplainableModel, fromLayersModel } from "../explain/explainable_model.ts";
+import { type ExplainableModel, fromLayersModel, settled } from "../explain/explainable_model.ts";
 import { type ForwardEngineChoice, forwardEngineOf } from "../model/forward_engine.ts";
 import { checkMethodOptions, method, type MethodInfo, METHODS } from "../explain/registry.ts";
 import { deletion, insertion } from "../measure/faithfulness.ts";
@@ -184,7 +184,7 @@ async function cleverHans(settings: CleverHansSettings): Promise<CleverHansResul
   log("evaluating on the clean test set");
   const evaluation = await evaluate(poisoned.model, test);
   // One wrapper for every analysis of the poisoned model, so its forward-only engine is chosen once.
-  const explainable = fromLayersModel(poisoned.model);
+  const explainable = await settled(fromLayersModel(poisoned.model));
   const shortcuts = await analyzeShortcuts(
     poisoned.model,
     explainable,
@@ -222,7 +222,7 @@ async function cleverHans(settings: CleverHansSettings): Promise<CleverHansResul
       cleanAccuracy: controlEval.cleanAccuracy,
       shortcuts: await analyzeShortcuts(
         trained.model,
-        fromLayersModel(trained.model),
+        await settled(fromLayersModel(trained.model)),
         test,
         controlEval.predicted,
         probes,

@@ -12,7 +12,7 @@ import { loadDataset, parseDatasetSpec } from "../data/mod.ts";
 import { checkInputFits, type LoadedModel, loadModel } from "../explain/load.ts";
 import { checkModelSource } from "../explain/model_source.ts";
 import { tf } from "../deps.ts";
-import type { ExplainableModel } from "../explain/explainable_model.ts";
+import { type ExplainableModel, settleModel } from "../explain/explainable_model.ts";
 import { checkFiniteGradients, predictWithConfidence } from "../explain/model_checks.ts";
 import {
   availableMethods,
@@ -252,6 +252,8 @@ async function contrastive(settings: ContrastiveSettings): Promise<ContrastiveRe
   for (const [name, options] of Object.entries(settings.methodOptions ?? {})) {
     checkMethodOptions(name, options);
   }
+  // A graph fromLayersModel checks only now (WebGPU) may be dropped, and the logits with it: first.
+  await settleModel(model);
   const first = batchTensor(test, 0, 1);
   const noGradient = gradientProblem(model, first);
   first.dispose();

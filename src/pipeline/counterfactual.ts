@@ -21,7 +21,7 @@ import {
   changeSaliencyCorrelations,
   contrastiveSaliency,
 } from "../counterfactual/saliency.ts";
-import { type ExplainableModel, fromLayersModel } from "../explain/explainable_model.ts";
+import { type ExplainableModel, fromLayersModel, settled } from "../explain/explainable_model.ts";
 import { inputsPerPass } from "../explain/batching.ts";
 import { reconstructionErrors, trainAutoencoder, type TrainedAutoencoder } from "../model/autoencoder.ts";
 import { createCnn } from "../model/cnn.ts";
@@ -325,7 +325,7 @@ async function trainIndependent(
     seed: seed + 1,
     onProgress: settings.onTrainProgress ?? trainingProgress,
   });
-  return fromLayersModel(model);
+  return await settled(fromLayersModel(model));
 }
 
 /** The autoencoder of the prior: src/model/autoencoder.ts's defaults on the same images, seed + 2. */

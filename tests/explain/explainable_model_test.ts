@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { tf } from "../../src/deps.ts";
 import { fromLayersModel, settleModel } from "../../src/explain/explainable_model.ts";
+import { withInputRange } from "../../src/explain/input_range.ts";
 import { availableMethods, explain } from "../../src/explain/registry.ts";
 import { gpuTest, maxAbsDiff, take, webgpuTest } from "../gpu.ts";
 
@@ -127,15 +128,18 @@ webgpuTest(
       assert.ok(maxAbsDiff(theirs, mine) < 1e-5);
       // Methods that need the graph are now left out, with the reason.
       await assert.rejects(explain("grad_cam", misread, x, [0, 1]), /does not reproduce its output/);
-      // Once checked, later calls do not check again; several at once wait for the one check.
-      const again = fromLayersModel(model);
-      const [a, b] = await Promise.all([
-        explain("gradient", again, x, [0, 1]),
-        availableMethods(["gradient", "grad_cam"], again, () => undefined, false),
-      ]);
-      a.dispose();
-      assert.deepEqual(b.methods.map((m) => m.name), ["gradient"]);
-      assert.match(b.leftOut[0].reason, /does not reproduce its output/);
+      // A model wrapped before its check (pixels in [0, 255]) follows it: its graph goes too, and its logits are
+      // the model's own on the scaled pixels.
+      const scaled = withInputRange(fromLayersModel(model), [0, 255]);
+      assert.ok(scaled.graph);
+      (await explain("gradient", scaled, x, [0, 1])).dispose();
+      assert.equal(scaled.graph, undefined);
+      assert.match(scaled.graphUnavailable!, /does not reproduce its output/);
+      const big = tf.mul(x, 255) as tf.Tensor4D;
+      const theirsScaled = await take(model.predict(big) as tf.Tensor);
+      const mineScaled = await take(scaled.logits(x));
+      big.dispose();
+      assert.ok(maxAbsDiff(theirsScaled, mineScaled) < 1e-3, `${maxAbsDiff(theirsScaled, mineScaled)}`);
     } finally {
       dense.call = call;
       x.dispose();
@@ -159,5 +163,44 @@ webgpuTest(
     if (!(maps instanceof Error)) maps.dispose();
     x.dispose();
     model.dispose();
+  },
+);
+
+webgpuTest(
+  "fromLayersModel on WebGPU checks once per model: calls made while it runs, and later ones, share it",
+  async () => {
+    const model = net();
+    const dense = Object.getPrototypeOf(model.getLayer("hidden"));
+    const call = dense.call;
+    const doubled = function (this: tf.layers.Layer, inputs: tf.Tensor, kwargs: Record<string, unknown>) {
+      return tf.mul(call.call(this, inputs, kwargs) as tf.Tensor, 2);
+    };
+    const x = tf.randomUniform([2, 4, 4, 1], 0, 1, "float32", 3) as tf.Tensor4D;
+    try {
+      const read = fromLayersModel(model);
+      // The first call starts the check: its probe runs the model now, while the layers compute what they say.
+      const first = explain("gradient", read, x, [0, 1]);
+      // From here on the model computes something else: a check started now would drop the graph.
+      dense.call = doubled;
+      const second = availableMethods(["guided_backprop"], read, () => undefined, false);
+      (await first).dispose();
+      const { methods } = await second;
+      assert.deepEqual(
+        methods.map((m) => m.name),
+        ["guided_backprop"],
+        "the second call waited for the first check",
+      );
+      assert.ok(read.graph, "one check, made before the change");
+      (await explain("gradient", read, x, [0, 1])).dispose();
+      assert.ok(read.graph, "a later call does not check again");
+      // The same model read afresh is checked afresh, and fails.
+      const fresh = fromLayersModel(model);
+      await settleModel(fresh);
+      assert.equal(fresh.graph, undefined);
+    } finally {
+      dense.call = call;
+      x.dispose();
+      model.dispose();
+    }
   },
 );
