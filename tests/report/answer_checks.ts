@@ -217,18 +217,22 @@ export function checkContrastiveSentence(
   if (n === m.examples.length) {
     assert.equal(v.random, m.randomBaseline.flipToTrueAt10, "random on all studied");
   }
-  if (v.best === null) {
-    const [label, flip, of, random, margin, count] = groups(
-      rest,
-      /^No method explains them better than random maps: blacking out the top 10% pixels of the top-ranked method's contrastive map \((.+)\) turns (\S+) of (.+?) into the true class, random pixels (\S+), and a method is named best only when it beats random by (\S+) \(two standard errors for (\d+) mistakes\)\./,
-      "answer, no best method",
-    );
+  // What both sentences say: the method, its rate on the mistakes it saw, random maps' there, the margin.
+  const common = (label: string, flip: string, of: string, random: string, margin: string, count: string) => {
     assert.equal(label, labels[best]);
     assert.equal(of, them, "the mistakes the top-ranked method was scored on");
     assertPercent(flip, m.methods[best].flipToTrueAt10, "top-ranked flip rate");
     assertPercent(random, v.random, "random flip rate on the same mistakes");
     assertPercent(margin, v.margin, "margin");
     assert.equal(Number(count), v.mistakes);
+  };
+  if (v.best === null) {
+    const [label, flip, of, random, margin, count] = groups(
+      rest,
+      /^No method explains them better than random maps: blacking out the top 10% pixels of the top-ranked method's contrastive map \((.+)\) turns (\S+) of (.+?) into the true class, random pixels (\S+), and a method is named best only when it beats random by (\S+) \(two standard errors for (\d+) mistakes\)\./,
+      "answer, no best method",
+    );
+    common(label, flip, of, random, margin, count);
     return;
   }
   assert.equal(v.best, best, "the method named best is the top of the ranking");
@@ -237,12 +241,7 @@ export function checkContrastiveSentence(
     /^Blacking out the top 10% pixels of (.+)'s contrastive map \(why the predicted rather than the true class\) turns (\S+) of (.+?) into the true class, against (\S+) for random pixels, more than the (\S+) margin for (\d+) mistakes: its maps point at what made the model wrong best\.(.*)$/,
     "answer, best method",
   );
-  assert.equal(label, labels[best]);
-  assert.equal(of, them, "the mistakes the best method was scored on");
-  assertPercent(flip, m.methods[best].flipToTrueAt10, "best flip rate");
-  assertPercent(random, v.random, "random flip rate on the same mistakes");
-  assertPercent(margin, v.margin, "margin");
-  assert.equal(Number(count), v.mistakes);
+  common(label, flip, of, random, margin, count);
   assert.ok(
     m.methods[best].flipToTrueAt10 - v.random >= v.margin - 1e-9,
     "it does beat it",
