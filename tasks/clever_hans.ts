@@ -3,6 +3,7 @@
  * results folder (metrics.json, PNG grids, report.html, the trained model).
  * @module
  */
+import { withEnginePolicy } from "../src/model/forward_engine.ts";
 import { initBackend } from "../src/backend.ts";
 import { loadDataset, parseDatasetSpec } from "../src/data/mod.ts";
 import { redactUrls } from "../src/data/fetch.ts";
@@ -35,67 +36,68 @@ export async function cleverHansTask(args: string[]): Promise<string | undefined
     ? "auto"
     : numberFlag("contrast-norm", flags["contrast-norm"], 0, { min: 0, max: 1 });
   const started = performance.now();
-  const { path, value: metrics } = await withResultsDir(
-    flags.out ?? defaultResultsPath("clever-hans"),
-    async (out) => {
-      await initBackend({ backend: flags.backend, kernels: flags.kernels });
-      const data = await loadDataset(spec, {
-        seed,
-        trainSize: flags["train-size"],
-        testSize: flags["test-size"],
-      });
-      if (data.train.classNames.length < 2) {
-        throw new HansError(
-          `${redactUrls(flags.dataset)} has one class (${
-            data.train.classNames[0]
-          }); a classifier needs two or more, so give ` +
-            `a folder with one sub-folder per class.`,
-        );
-      }
-      const plan = parsePlan(flags.shortcut, flags.rate, {
-        classCount: data.train.classNames.length,
-        tone: datasetTone(data.train),
-      });
-      const result = await runCleverHans({
-        data,
-        plan,
-        seed,
-        epochs: flags.epochs,
-        head: flags.head,
-        standardize: flags.standardize,
-        stdFloor: flags["std-floor"],
-        contrastNorm,
-        mapsPerClass: flags.maps,
-        methods,
-        methodOptions: presetOptions(quick ? "quick" : "light"),
-        spray: sprayMethod !== "none",
-        sprayMethod: sprayMethod === "none" ? undefined : sprayMethod,
-        control: flags.control,
-        onTrainProgress: printProgress,
-        log: say,
-      });
-      const metrics = cleverHansMetrics(result, {
-        dataset: redactUrls(flags.dataset),
-        seed,
-        testSize: data.test.count,
-        seconds: (performance.now() - started) / 1000,
-        tfjs: versions.tfjs,
-        sprayMethod,
-      });
-      const figures = [
-        ...await cleverHansFigures(result),
-        ...(result.spray ? await sprayFigures(result.spray, result.shape) : []),
-      ];
-      await out.writeJson("metrics.json", metrics);
-      for (const f of figures) await out.writeFile(f.file, f.svg);
-      await out.writeFile("report.html", await cleverHansHtml(result, metrics, figures));
-      const saved = await serializeModel(result.model);
-      await out.writeFile("model/model.json", saved.modelJson);
-      await out.writeFile("model/weights.bin", saved.weights);
-      result.model.dispose();
-      return metrics;
-    },
-  );
+  const { path, value: metrics } = await withEnginePolicy(flags.engine, () =>
+    withResultsDir(
+      flags.out ?? defaultResultsPath("clever-hans"),
+      async (out) => {
+        await initBackend({ backend: flags.backend, kernels: flags.kernels });
+        const data = await loadDataset(spec, {
+          seed,
+          trainSize: flags["train-size"],
+          testSize: flags["test-size"],
+        });
+        if (data.train.classNames.length < 2) {
+          throw new HansError(
+            `${redactUrls(flags.dataset)} has one class (${
+              data.train.classNames[0]
+            }); a classifier needs two or more, so give ` +
+              `a folder with one sub-folder per class.`,
+          );
+        }
+        const plan = parsePlan(flags.shortcut, flags.rate, {
+          classCount: data.train.classNames.length,
+          tone: datasetTone(data.train),
+        });
+        const result = await runCleverHans({
+          data,
+          plan,
+          seed,
+          epochs: flags.epochs,
+          head: flags.head,
+          standardize: flags.standardize,
+          stdFloor: flags["std-floor"],
+          contrastNorm,
+          mapsPerClass: flags.maps,
+          methods,
+          methodOptions: presetOptions(quick ? "quick" : "light"),
+          spray: sprayMethod !== "none",
+          sprayMethod: sprayMethod === "none" ? undefined : sprayMethod,
+          control: flags.control,
+          onTrainProgress: printProgress,
+          log: say,
+        });
+        const metrics = cleverHansMetrics(result, {
+          dataset: redactUrls(flags.dataset),
+          seed,
+          testSize: data.test.count,
+          seconds: (performance.now() - started) / 1000,
+          tfjs: versions.tfjs,
+          sprayMethod,
+        });
+        const figures = [
+          ...await cleverHansFigures(result),
+          ...(result.spray ? await sprayFigures(result.spray, result.shape) : []),
+        ];
+        await out.writeJson("metrics.json", metrics);
+        for (const f of figures) await out.writeFile(f.file, f.svg);
+        await out.writeFile("report.html", await cleverHansHtml(result, metrics, figures));
+        const saved = await serializeModel(result.model);
+        await out.writeFile("model/model.json", saved.modelJson);
+        await out.writeFile("model/weights.bin", saved.weights);
+        result.model.dispose();
+        return metrics;
+      },
+    ));
   cleverHansSummary(metrics).forEach((line) => say(line));
   say(`clean accuracy ${metrics.accuracy.clean.toFixed(3)}; results in ${path}`);
   return path;

@@ -3,7 +3,7 @@
  * with every attribution method and ranks the methods by how well their contrastive maps explain the errors.
  * @module
  */
-import { forwardEngineOf, gradientEngineOf } from "../src/model/forward_engine.ts";
+import { forwardEngineOf, gradientEngineOf, withEnginePolicy } from "../src/model/forward_engine.ts";
 import { initBackend } from "../src/backend.ts";
 import { parseDatasetSpec } from "../src/data/mod.ts";
 import { displayUrl, redactUrls } from "../src/data/fetch.ts";
@@ -39,81 +39,82 @@ export async function contrastiveTask(args: string[]): Promise<string | undefine
     : flags.dataset ?? record?.dataset ?? "fashion-mnist";
   if (!flags.images) parseDatasetSpec(dataset);
   const started = performance.now();
-  const { path, value: result } = await withResultsDir(
-    flags.out ?? defaultResultsPath("contrastive"),
-    async (out) => {
-      const info = await initBackend({ backend: flags.backend });
-      const { loaded, test, notes } = await loadModelAndTestImages({
-        model: flags.model ?? shipped.source,
-        dataset,
-        images: flags.images,
-        labels: flags.labels,
-        seed,
-        testSize: flags["test-size"],
-        log: say,
-      });
-      const model = withInputRange(loaded.explainable, range);
-      // A --layer the model does not have stops the run here, with the candidates, whatever methods run.
-      if (flags.layer !== undefined && model.graph) pickSpatialNode(model.graph, flags.layer, "--layer");
-      const methodOptions = {
-        ...presetOptions(flags.quick ? "quick" : "light"),
-        ...layerOptions(flags.layer === undefined ? {} : { layer: flags.layer }),
-      };
-      const result = await runContrastive({
-        model,
-        test,
-        maxExamples: flags.examples,
-        methods,
-        methodOptions,
-        seed,
-        budgetSeconds: flags.budget * 60,
-        startedAt: started,
-        log: say,
-      });
-      const meta = {
-        // Recorded and shown without a user name or password a URL may carry.
-        model: flags.model === undefined ? "shipped fashion-mnist-cnn" : displayUrl(flags.model),
-        dataset: redactUrls(dataset),
-        backend: info.backend,
-        adapter: info.adapter,
-        forwardEngine: forwardEngineOf(model) ?? null,
-        gradientEngine: gradientEngineOf(model) ?? null,
-        shape: { height: test.height, width: test.width, channels: test.channels },
-        classNames: test.classNames,
-        outputs: model.outputs ?? "logits",
-        layer: model.graph && result.methodInfo.some((m) => m.needs === "layer")
-          ? pickSpatialNode(model.graph, flags.layer, "--layer")
-          : undefined,
-        imageNotes: notes,
-      };
-      const figures = await contrastiveFigures(result, meta);
-      await out.writeJson(
-        "metrics.json",
-        contrastiveMetrics(result, {
-          ...meta,
-          kernels: info.kernels,
+  const { path, value: result } = await withEnginePolicy(flags.engine, () =>
+    withResultsDir(
+      flags.out ?? defaultResultsPath("contrastive"),
+      async (out) => {
+        const info = await initBackend({ backend: flags.backend });
+        const { loaded, test, notes } = await loadModelAndTestImages({
+          model: flags.model ?? shipped.source,
+          dataset,
+          images: flags.images,
+          labels: flags.labels,
           seed,
-          graph: model.graph?.source ?? null,
-          layer: meta.layer ?? null,
-          layerShape: meta.layer ? model.graph!.shapes.get(meta.layer)!.slice(1) : null,
-          testSize: test.count,
-          seconds: (performance.now() - started) / 1000,
-          settings: {
-            inputRange: range,
-            quick: flags.quick,
-            budgetMinutes: flags.budget,
-            examples: flags.examples,
-            testSize: flags["test-size"] ?? null,
-            methods: flags.methods ?? null,
-            methodOptions: resolvedOptions(result.methodInfo, result.methodOptions, test),
-          },
-        }),
-      );
-      for (const f of figures) await out.writeFile(f.file, f.svg);
-      await out.writeFile("report.html", await contrastiveHtml(result, meta, figures));
-      return result;
-    },
-  );
+          testSize: flags["test-size"],
+          log: say,
+        });
+        const model = withInputRange(loaded.explainable, range);
+        // A --layer the model does not have stops the run here, with the candidates, whatever methods run.
+        if (flags.layer !== undefined && model.graph) pickSpatialNode(model.graph, flags.layer, "--layer");
+        const methodOptions = {
+          ...presetOptions(flags.quick ? "quick" : "light"),
+          ...layerOptions(flags.layer === undefined ? {} : { layer: flags.layer }),
+        };
+        const result = await runContrastive({
+          model,
+          test,
+          maxExamples: flags.examples,
+          methods,
+          methodOptions,
+          seed,
+          budgetSeconds: flags.budget * 60,
+          startedAt: started,
+          log: say,
+        });
+        const meta = {
+          // Recorded and shown without a user name or password a URL may carry.
+          model: flags.model === undefined ? "shipped fashion-mnist-cnn" : displayUrl(flags.model),
+          dataset: redactUrls(dataset),
+          backend: info.backend,
+          adapter: info.adapter,
+          forwardEngine: forwardEngineOf(model) ?? null,
+          gradientEngine: gradientEngineOf(model) ?? null,
+          shape: { height: test.height, width: test.width, channels: test.channels },
+          classNames: test.classNames,
+          outputs: model.outputs ?? "logits",
+          layer: model.graph && result.methodInfo.some((m) => m.needs === "layer")
+            ? pickSpatialNode(model.graph, flags.layer, "--layer")
+            : undefined,
+          imageNotes: notes,
+        };
+        const figures = await contrastiveFigures(result, meta);
+        await out.writeJson(
+          "metrics.json",
+          contrastiveMetrics(result, {
+            ...meta,
+            kernels: info.kernels,
+            seed,
+            graph: model.graph?.source ?? null,
+            layer: meta.layer ?? null,
+            layerShape: meta.layer ? model.graph!.shapes.get(meta.layer)!.slice(1) : null,
+            testSize: test.count,
+            seconds: (performance.now() - started) / 1000,
+            settings: {
+              inputRange: range,
+              quick: flags.quick,
+              budgetMinutes: flags.budget,
+              examples: flags.examples,
+              testSize: flags["test-size"] ?? null,
+              methods: flags.methods ?? null,
+              methodOptions: resolvedOptions(result.methodInfo, result.methodOptions, test),
+            },
+          }),
+        );
+        for (const f of figures) await out.writeFile(f.file, f.svg);
+        await out.writeFile("report.html", await contrastiveHtml(result, meta, figures));
+        return result;
+      },
+    ));
   const { best, margin } = result.verdict;
   const finding = best === null
     ? `no best method: ${result.verdict.note}`

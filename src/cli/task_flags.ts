@@ -22,6 +22,18 @@ const BACKEND_FLAG = {
   help: "webgpu or cpu",
 } as const satisfies FlagSpec;
 
+/** `--engine`, the same in every task that explains a model: where forward-only work and gradients run. */
+const ENGINE_FLAG = {
+  type: "string",
+  metavar: "E",
+  default: "auto",
+  choices: ["auto", "active", "wasm"],
+  help:
+    "where forward-only work (predictions, occlusion, RISE, curves) and gradient methods run: auto (the " +
+    "faster of --backend and tfjs's wasm, timed per model, so two runs can choose differently), active (all " +
+    "on --backend) or wasm",
+} as const satisfies FlagSpec;
+
 /** The command line of `deno task bench`. */
 export const BENCH_FLAGS = {
   name: "bench",
@@ -182,6 +194,7 @@ without and with an autoencoder prior (γ·‖AE(x′) − x′‖₂² added to
       help: "γ, the weight of the squared reconstruction error",
     },
     backend: BACKEND_FLAG,
+    engine: ENGINE_FLAG,
     seed: {
       type: "number",
       default: 1,
@@ -276,6 +289,7 @@ the top pixels of their contrastive map turns the prediction into the true class
         "fewer mistakes and one that cannot afford one is left out (metrics.json's methodsLeftOut says why)",
     },
     backend: BACKEND_FLAG,
+    engine: ENGINE_FLAG,
     seed: {
       type: "number",
       min: 0,
@@ -411,6 +425,7 @@ reliance tests and saliency maps that it cheats. Writes results/clever-hans-<UTC
         "less on average, as the watermark does), else 0",
     },
     backend: BACKEND_FLAG,
+    engine: ENGINE_FLAG,
     kernels: {
       type: "string",
       metavar: "NAME",

@@ -90,6 +90,33 @@ export function setForwardEnginePolicy(p: ForwardEnginePolicy): void {
   policy = p;
 }
 
+/**
+ * Runs `fn` with the engine policy `p`, then restores the one before (a task's `--engine`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const seen = await withEnginePolicy("active", () => Promise.resolve(enginePolicy()));
+ * assert.equal(seen, "active");
+ * assert.equal(enginePolicy(), "auto"); // restored
+ * ```
+ */
+export async function withEnginePolicy<T>(p: ForwardEnginePolicy, fn: () => Promise<T>): Promise<T> {
+  const before = policy;
+  policy = p;
+  try {
+    return await fn();
+  } finally {
+    policy = before;
+  }
+}
+
+/** The policy in force: `auto` unless {@linkcode setForwardEnginePolicy} or {@linkcode withEnginePolicy} set it. */
+export function enginePolicy(): ForwardEnginePolicy {
+  return policy;
+}
+
 /** The engine chosen for `model`'s forward-only work, once one has run; undefined before. */
 export function forwardEngineOf(model: ForwardModel): ForwardEngineChoice | undefined {
   return settled.forward.get(model);
@@ -172,12 +199,14 @@ async function choose(
 ): Promise<ForwardEngineChoice> {
   const active = tf.getBackend();
   const stay = (reason: string): ForwardEngineChoice => ({ engine: active, imagesPerSecond: {}, reason });
-  if (policy === "active") return stay("kept on the active backend (policy `active`)");
+  if (policy === "active") return stay("kept on the active backend (policy `active`, `--engine active`)");
   if (active === "wasm") return stay("wasm is the active backend");
   if (!model.tensors) return stay("the model is a plain function: hans cannot move its tensors to wasm");
   const failed = await wasmReady();
   if (failed) return stay(failed);
-  if (policy === "wasm") return { engine: "wasm", imagesPerSecond: {}, reason: "forced (policy `wasm`)" };
+  if (policy === "wasm") {
+    return { engine: "wasm", imagesPerSecond: {}, reason: "forced (policy `wasm`, `--engine wasm`)" };
+  }
   const [n, height, width, channels] = images.shape;
   const shape: [number, number, number] = [height, width, channels];
   const kind = work === "forward" ? "forward" : "backward";

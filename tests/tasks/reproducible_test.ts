@@ -48,6 +48,7 @@ gpuTest(
         "--methods=gradient,integrated_gradients,occlusion,smoothgrad",
         "--shortcut=0=square",
         "--seed=7",
+        "--engine=wasm", // pinned: `auto` times the engines, and two runs may choose differently
       ];
       await cleverHansTask([...args, `--out=${dir}/a`]); // warm-up: backend and shaders
       const before = tf.memory().numTensors;
@@ -55,7 +56,11 @@ gpuTest(
       assert.equal(tf.memory().numTensors - before, 0, "a whole run releases every tensor it made");
       const read = async (name: string) =>
         withoutTimings(JSON.parse(await Deno.readTextFile(`${dir}/${name}/metrics.json`)));
-      assertClose(await read("a"), await read("b"), 1e-4);
+      const a = await read("a") as { forwardEngine: { engine: string; reason: string } };
+      // --engine wasm reached the run: forced, unless tfjs's wasm backend does not load here at all.
+      if (a.forwardEngine.engine !== "wasm") assert.match(a.forwardEngine.reason, /did not (load|start)/);
+      else assert.match(a.forwardEngine.reason, /forced/);
+      assertClose(a, await read("b"), 1e-4);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
