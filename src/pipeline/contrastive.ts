@@ -92,6 +92,11 @@ export interface MethodScore {
   mapsPerSecond: number;
   /** Mistakes this method studied: the first of `examples` (all unless the time budget trimmed it). */
   examples: number;
+  /**
+   * Random maps' flip-to-true rate at 10% on the same mistakes (the first `examples`): what
+   * `flipToTrueAt10` is ranked and judged against.
+   */
+  randomFlipToTrueAt10: number;
   /** Integrated Gradients: how well each map sums to f(x) − f(baseline). */
   completeness?: CompletenessSummary;
   /** LRP: how much of the target's score each map's relevance holds (1 when relevance is conserved). */
@@ -192,6 +197,36 @@ export function bestMethodVerdict(
       methods[top].flipToTrueAt10.toFixed(2)
     } of them into the true class, random maps ${random.toFixed(2)}`,
   };
+}
+
+/**
+ * Method names, best first: by how far each one's flip-to-true rate at 10% beats random maps' on the same
+ * mistakes (`flipToTrueAt10 − randomFlipToTrueAt10`, equal within 1e-9 counting as a tie), then by
+ * `marginDrop`; ties keep `names`' order. When
+ * every method studied every mistake this is the order of `flipToTrueAt10`; when the time budget cut some
+ * short, each is measured against random maps on the mistakes it saw, not against another method's.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const scores = {
+ *   occlusion: { flipToTrueAt10: 0.67, randomFlipToTrueAt10: 0.67, marginDrop: 3 }, // 3 easy mistakes
+ *   gradient: { flipToTrueAt10: 0.5, randomFlipToTrueAt10: 0.06, marginDrop: 1 }, // all 16
+ * };
+ * assert.deepEqual(rankMethods(["occlusion", "gradient"], scores), ["gradient", "occlusion"]);
+ * ```
+ */
+export function rankMethods(
+  names: string[],
+  scores: Record<string, { flipToTrueAt10: number; randomFlipToTrueAt10: number; marginDrop: number }>,
+): string[] {
+  const gain = (n: string) => scores[n].flipToTrueAt10 - scores[n].randomFlipToTrueAt10;
+  // Gains equal up to rounding (rates over different counts) are ties.
+  const byGain = (a: string, b: string) => Math.abs(gain(b) - gain(a)) < 1e-9 ? 0 : gain(b) - gain(a);
+  return names.filter((n) => n in scores).sort((a, b) =>
+    byGain(a, b) || scores[b].marginDrop - scores[a].marginDrop
+  );
 }
 
 /** Everything the analysis found. */
@@ -481,6 +516,7 @@ async function contrastive(settings: ContrastiveSettings): Promise<ContrastiveRe
       meanCorrelation: correlated > 0 ? correlation / correlated : NaN,
       meanTopOverlap: overlap / done,
       ...removal,
+      randomFlipToTrueAt10: NaN, // below, once random maps are scored on the same mistakes
       mapsPerSecond: (3 * done) / seconds,
       examples: done,
       ...(completeness ? { completeness } : {}),
@@ -494,27 +530,35 @@ async function contrastive(settings: ContrastiveSettings): Promise<ContrastiveRe
   const rng = new Rng(settings.seed);
   const random = Float32Array.from({ length: data.count * pixels }, () => rng.next());
   const randomBaseline = await removalTest(model, x, random, p, q, settings.baseline ?? 0);
-  const ranking = methods.map((m) => m.name).filter((n) => n in scores).sort((a, b) =>
-    scores[b].flipToTrueAt10 - scores[a].flipToTrueAt10 || scores[b].marginDrop - scores[a].marginDrop
-  );
-  // The verdict compares the top method with random maps on the same mistakes: a method the budget cut
-  // short was scored on the first n studied, so random maps are scored again on those n (the same maps).
-  const judged = ranking.length > 0 ? scores[ranking[0]].examples : 0;
-  let randomOnJudged = randomBaseline.flipToTrueAt10;
-  if (judged > 0 && judged < data.count) {
-    const xs = x.slice([0, 0, 0, 0], [judged, -1, -1, -1]);
-    randomOnJudged = (await removalTest(
-      model,
-      xs,
-      random.subarray(0, judged * pixels),
-      p.slice(0, judged),
-      q.slice(0, judged),
-      settings.baseline ?? 0,
-    )).flipToTrueAt10;
-    xs.dispose();
+  // Each method is ranked and judged against random maps on the mistakes it saw: a method the budget cut
+  // short was scored on the first n studied, so random maps (the same maps) are scored again on those n.
+  const randomOn = new Map<number, number>([[data.count, randomBaseline.flipToTrueAt10]]);
+  for (const s of Object.values(scores)) {
+    if (!randomOn.has(s.examples)) {
+      const n = s.examples;
+      const xs = x.slice([0, 0, 0, 0], [n, -1, -1, -1]);
+      const r = await removalTest(
+        model,
+        xs,
+        random.subarray(0, n * pixels),
+        p.slice(0, n),
+        q.slice(0, n),
+        settings.baseline ?? 0,
+      );
+      xs.dispose();
+      randomOn.set(n, r.flipToTrueAt10);
+    }
+    s.randomFlipToTrueAt10 = randomOn.get(s.examples)!;
   }
   x.dispose();
-  const verdict = bestMethodVerdict(ranking, scores, randomOnJudged, judged);
+  const ranking = rankMethods(methods.map((m) => m.name), scores);
+  const top = ranking.length > 0 ? scores[ranking[0]] : undefined;
+  const verdict = bestMethodVerdict(
+    ranking,
+    scores,
+    top?.randomFlipToTrueAt10 ?? randomBaseline.flipToTrueAt10,
+    top?.examples ?? 0,
+  );
   const best = ranking[0];
   const pairMaps = best === undefined
     ? []

@@ -214,6 +214,7 @@ export function checkContrastiveSentence(
   const them = n < m.examples.length ? `the first ${n} of them` : "them";
   // The verdict pairs the top method with random maps on the same mistakes.
   assert.equal(v.mistakes, n, "the verdict's mistakes are the top method's");
+  assert.equal(v.random, m.methods[best].randomFlipToTrueAt10, "random maps on the top method's mistakes");
   if (n === m.examples.length) {
     assert.equal(v.random, m.randomBaseline.flipToTrueAt10, "random on all studied");
   }
@@ -297,18 +298,26 @@ export function checkContrastiveReport(
   const table = tableWith(section, "rank", "method").rows;
   assert.equal(table.length, m.ranking.length + 1);
   m.ranking.forEach((name, i) => {
-    const [rank, label, at5, at10, drop, examples] = table[i];
+    const [rank, label, at5, at10, random10, drop, examples] = table[i];
     const s = m.methods[name];
     assert.deepEqual([rank, label], [String(i + 1), labels[name]]);
     assertCell(at5, s.flipToTrueAt5, `${name} @5%`);
     assertCell(at10, s.flipToTrueAt10, `${name} @10%`);
+    assertCell(random10, s.randomFlipToTrueAt10, `${name}: random maps @10% on its mistakes`);
     assertCell(drop, s.marginDrop, `${name} margin drop`);
     assertCell(examples, s.examples, `${name} mistakes`);
-    if (i > 0) assert.ok(m.methods[m.ranking[i - 1]].flipToTrueAt10 >= s.flipToTrueAt10, "best first");
+    if (s.examples === m.examples.length) {
+      assert.equal(s.randomFlipToTrueAt10, m.randomBaseline.flipToTrueAt10, "all studied: the baseline");
+    }
+    // Best first: by the gain over random maps on the mistakes each method saw.
+    const gain = (t: { flipToTrueAt10: number; randomFlipToTrueAt10: number }) =>
+      t.flipToTrueAt10 - t.randomFlipToTrueAt10;
+    if (i > 0) assert.ok(gain(m.methods[m.ranking[i - 1]]) >= gain(s) - 1e-12, "best first");
   });
   const random = table[m.ranking.length];
   assert.equal(random[1], "random maps");
   assertCell(random[3], m.randomBaseline.flipToTrueAt10, "random @10%");
+  assert.equal(random[4], "–", "random maps have no random column of their own");
   const c = m.methods.integrated_gradients?.completeness;
   const complete = texts.find((t) => t.startsWith("Integrated Gradients: "));
   assert.equal(complete !== undefined, c !== undefined, "a completeness sentence when IG ran");

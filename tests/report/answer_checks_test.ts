@@ -98,7 +98,13 @@ Deno.test("clever-hans: the checks fail on a number or verdict that is not the f
 });
 
 function contrastive(best: string | null, overrides: Partial<ContrastiveFacts> = {}): ContrastiveFacts {
-  const score = (at10: number) => ({ flipToTrueAt10: at10, flipToTrueAt5: 0, marginDrop: 1, examples: 20 });
+  const score = (at10: number) => ({
+    flipToTrueAt10: at10,
+    flipToTrueAt5: 0,
+    randomFlipToTrueAt10: 0.1,
+    marginDrop: 1,
+    examples: 20,
+  });
   return {
     misclassified: 41,
     examples: new Array(20).fill({ index: 0, true: 0, predicted: 1, confidence: 0.9 }),
@@ -124,7 +130,7 @@ Deno.test("contrastive: the answer reads back as the ranking, the rates and the 
   // The time budget cut the top method short: its rate is over its first 8 mistakes, and the answer says so.
   // The verdict pairs it with random maps on those 8 (25% there, 10% over all 20).
   const trimmed = contrastive(null);
-  trimmed.methods.integrated_gradients.examples = 8;
+  Object.assign(trimmed.methods.integrated_gradients, { examples: 8, randomFlipToTrueAt10: 0.25 });
   trimmed.verdict = { ...trimmed.verdict, mistakes: 8, margin: 0.5, random: 0.25 };
   const short = contrastiveAnswer(trimmed, labels);
   checkContrastiveSentence(short, trimmed, labels);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type CleverHansMetrics, cleverHansSummary } from "../../src/pipeline/clever_hans_metrics.ts";
-import { bestMethodVerdict, type ContrastiveResult } from "../../src/pipeline/contrastive.ts";
+import { bestMethodVerdict, type ContrastiveResult, rankMethods } from "../../src/pipeline/contrastive.ts";
 import { cleverHansAnswer, contrastiveAnswer } from "../../src/report/summary.ts";
 
 /** A class with no test images, as `--test-size 10` leaves some: NaN accuracies, no verdict. */
@@ -73,6 +73,28 @@ Deno.test("bestMethodVerdict: a best method only when it beats random maps by âˆ
   // One mistake is never evidence, whatever it did.
   assert.equal(bestMethodVerdict(ranking, rates(1), 0, 1).best, null);
   assert.equal(bestMethodVerdict([], {}, 0, 0).best, null);
+});
+
+Deno.test("rankMethods: each method against random maps on the mistakes it saw, then the margin drop", () => {
+  const s = (at10: number, random: number, drop = 1) => ({
+    flipToTrueAt10: at10,
+    randomFlipToTrueAt10: random,
+    marginDrop: drop,
+  });
+  // Every method on every mistake (one random rate): the order of the flip rates.
+  assert.deepEqual(
+    rankMethods(["a", "b", "c"], { a: s(0.2, 0.1), b: s(0.6, 0.1), c: s(0.4, 0.1) }),
+    ["b", "c", "a"],
+  );
+  // The budget cut "a" to its first 3 mistakes, on which random maps flip 2 of 3 too: its 0.67 is no better
+  // than chance there, so "b" (0.5 on all 16, random 0.06) ranks first although its raw rate is lower.
+  assert.deepEqual(rankMethods(["a", "b"], { a: s(0.67, 0.67), b: s(0.5, 0.0625) }), ["b", "a"]);
+  // Equal gains: the larger margin drop first; equal both: the order given. Unscored names are dropped.
+  assert.deepEqual(
+    rankMethods(["a", "b", "x"], { a: s(0.5, 0.1, 1), b: s(0.6, 0.2, 2) }), /* 0.4 both, up to rounding */
+    ["b", "a"],
+  );
+  assert.deepEqual(rankMethods(["b", "a"], { a: s(0.5, 0.1), b: s(0.5, 0.1) }), ["b", "a"]);
 });
 
 Deno.test("contrastive: the answer names no best method when none beats random maps", () => {
