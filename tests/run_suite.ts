@@ -6,7 +6,8 @@
  * variables (`HANS_MAX_MEMORY_MB`, …) or read the process's resident memory, which workers in one process
  * would share. The slow files (real-size models, the browser, the bench, the tasks end to end) go to the first
  * process and everything else, new files included, to the second. The first streams its output; the second's
- * is printed when it ends, or when both are stopped after `HANS_TEST_LIMIT_MINUTES` (default 40). Arguments
+ * is printed when it ends, or when both (and on Linux the processes they started) are stopped after
+ * `HANS_TEST_LIMIT_MINUTES` (default 40). Arguments
  * are passed to both (`deno task test --filter lrp`).
  *
  * @module
@@ -75,6 +76,32 @@ async function write(chunks: Uint8Array[]): Promise<void> {
   }
 }
 
+/**
+ * The processes `pid` started, and theirs, read from Linux's `/proc/<pid>/task/<tid>/children`; none where
+ * there is no such file (other systems), so a stop there reaches the test processes only.
+ */
+export function descendants(pid: number): number[] {
+  const found: number[] = [];
+  const visit = (p: number) => {
+    let tasks: Deno.DirEntry[] = [];
+    try {
+      tasks = [...Deno.readDirSync(`/proc/${p}/task`)];
+    } catch { /* ended, or no /proc */ }
+    for (const task of tasks) {
+      let text = "";
+      try {
+        text = Deno.readTextFileSync(`/proc/${p}/task/${task.name}/children`);
+      } catch { /* ended */ }
+      for (const child of text.split(/\s+/).filter(Boolean).map(Number)) {
+        found.push(child);
+        visit(child);
+      }
+    }
+  };
+  visit(pid);
+  return found;
+}
+
 /** Minutes the test files may take before both processes are stopped and what they printed is shown. */
 const LIMIT_MINUTES = ((m) => Number.isFinite(m) && m > 0 ? m : 40)(
   Number(Deno.env.get("HANS_TEST_LIMIT_MINUTES") || NaN),
@@ -95,9 +122,11 @@ if (import.meta.main) {
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    for (const child of [streamed, buffered]) {
+    // The test processes and what they started (task runs, Chromium): read first, as a stop orphans them.
+    const pids = [streamed, buffered].flatMap((child) => [child.pid, ...descendants(child.pid)]);
+    for (const pid of pids) {
       try {
-        child.kill("SIGTERM");
+        Deno.kill(pid, "SIGTERM");
       } catch { /* already ended */ }
     }
   }, LIMIT_MINUTES * 60_000);
