@@ -28,7 +28,7 @@ import {
 import { DEFAULT_TOLERANCE } from "../explain/integrated_gradients.ts";
 import { duration, measurePassSeconds, methodSeconds, type PassSeconds, planImages } from "./work_plan.ts";
 import { spearman } from "../measure/sanity.ts";
-import { removalTest, topOverlap } from "../measure/removal.ts";
+import { type RemovalResult, removalTest, topOverlap } from "../measure/removal.ts";
 import { batchTensor } from "../model/predict.ts";
 import { type Progress, reportProgress, withProgress } from "../progress.ts";
 import { Rng } from "../rng.ts";
@@ -93,10 +93,11 @@ export interface MethodScore {
   /** Mistakes this method studied: the first of `examples` (all unless the time budget trimmed it). */
   examples: number;
   /**
-   * Random maps' flip-to-true rate at 10% on the same mistakes (the first `examples`): what
-   * `flipToTrueAt10` is ranked and judged against.
+   * Random maps' removal test on the same mistakes (the first `examples`; the same maps as the run's
+   * `randomBaseline`, so equal to it when the method studied every mistake): what this method's rates and
+   * margin drop are ranked and judged against.
    */
-  randomFlipToTrueAt10: number;
+  random: RemovalResult;
   /** Integrated Gradients: how well each map sums to f(x) − f(baseline). */
   completeness?: CompletenessSummary;
   /** LRP: how much of the target's score each map's relevance holds (1 when relevance is conserved). */
@@ -201,32 +202,32 @@ export function bestMethodVerdict(
 
 /**
  * Method names, best first: by how far each one's flip-to-true rate at 10% beats random maps' on the same
- * mistakes (`flipToTrueAt10 − randomFlipToTrueAt10`, equal within 1e-9 counting as a tie), then by
- * `marginDrop`; ties keep `names`' order. When
- * every method studied every mistake this is the order of `flipToTrueAt10`; when the time budget cut some
- * short, each is measured against random maps on the mistakes it saw, not against another method's.
+ * mistakes (`flipToTrueAt10 − random.flipToTrueAt10`; equal within 1e-9 is a tie), then by how far its margin
+ * drop beats theirs (`marginDrop − random.marginDrop`); ties keep `names`' order. When every method studied
+ * every mistake this is the order of `flipToTrueAt10`, then `marginDrop`; when the time budget cut some short,
+ * each is measured against random maps on the mistakes it saw, not against another method's mistakes.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  *
+ * const random = (at10: number) => ({ flipToTrueAt5: 0, flipToTrueAt10: at10, marginDrop: 0 });
  * const scores = {
- *   occlusion: { flipToTrueAt10: 0.67, randomFlipToTrueAt10: 0.67, marginDrop: 3 }, // 3 easy mistakes
- *   gradient: { flipToTrueAt10: 0.5, randomFlipToTrueAt10: 0.06, marginDrop: 1 }, // all 16
+ *   occlusion: { flipToTrueAt10: 0.67, marginDrop: 3, random: random(0.67) }, // its first 3, easy, mistakes
+ *   gradient: { flipToTrueAt10: 0.5, marginDrop: 1, random: random(0.06) }, // all 16
  * };
  * assert.deepEqual(rankMethods(["occlusion", "gradient"], scores), ["gradient", "occlusion"]);
  * ```
  */
 export function rankMethods(
   names: string[],
-  scores: Record<string, { flipToTrueAt10: number; randomFlipToTrueAt10: number; marginDrop: number }>,
+  scores: Record<string, { flipToTrueAt10: number; marginDrop: number; random: RemovalResult }>,
 ): string[] {
-  const gain = (n: string) => scores[n].flipToTrueAt10 - scores[n].randomFlipToTrueAt10;
+  const flips = (n: string) => scores[n].flipToTrueAt10 - scores[n].random.flipToTrueAt10;
+  const drop = (n: string) => scores[n].marginDrop - scores[n].random.marginDrop;
   // Gains equal up to rounding (rates over different counts) are ties.
-  const byGain = (a: string, b: string) => Math.abs(gain(b) - gain(a)) < 1e-9 ? 0 : gain(b) - gain(a);
-  return names.filter((n) => n in scores).sort((a, b) =>
-    byGain(a, b) || scores[b].marginDrop - scores[a].marginDrop
-  );
+  const byFlips = (a: string, b: string) => Math.abs(flips(b) - flips(a)) < 1e-9 ? 0 : flips(b) - flips(a);
+  return names.filter((n) => n in scores).sort((a, b) => byFlips(a, b) || drop(b) - drop(a));
 }
 
 /** Everything the analysis found. */
@@ -516,7 +517,7 @@ async function contrastive(settings: ContrastiveSettings): Promise<ContrastiveRe
       meanCorrelation: correlated > 0 ? correlation / correlated : NaN,
       meanTopOverlap: overlap / done,
       ...removal,
-      randomFlipToTrueAt10: NaN, // below, once random maps are scored on the same mistakes
+      random: { flipToTrueAt5: NaN, flipToTrueAt10: NaN, marginDrop: NaN }, // below, on the same mistakes
       mapsPerSecond: (3 * done) / seconds,
       examples: done,
       ...(completeness ? { completeness } : {}),
@@ -532,7 +533,7 @@ async function contrastive(settings: ContrastiveSettings): Promise<ContrastiveRe
   const randomBaseline = await removalTest(model, x, random, p, q, settings.baseline ?? 0);
   // Each method is ranked and judged against random maps on the mistakes it saw: a method the budget cut
   // short was scored on the first n studied, so random maps (the same maps) are scored again on those n.
-  const randomOn = new Map<number, number>([[data.count, randomBaseline.flipToTrueAt10]]);
+  const randomOn = new Map<number, RemovalResult>([[data.count, randomBaseline]]);
   for (const s of Object.values(scores)) {
     if (!randomOn.has(s.examples)) {
       const n = s.examples;
@@ -546,9 +547,9 @@ async function contrastive(settings: ContrastiveSettings): Promise<ContrastiveRe
         settings.baseline ?? 0,
       );
       xs.dispose();
-      randomOn.set(n, r.flipToTrueAt10);
+      randomOn.set(n, r);
     }
-    s.randomFlipToTrueAt10 = randomOn.get(s.examples)!;
+    s.random = { ...randomOn.get(s.examples)! };
   }
   x.dispose();
   const ranking = rankMethods(methods.map((m) => m.name), scores);
@@ -556,7 +557,7 @@ async function contrastive(settings: ContrastiveSettings): Promise<ContrastiveRe
   const verdict = bestMethodVerdict(
     ranking,
     scores,
-    top?.randomFlipToTrueAt10 ?? randomBaseline.flipToTrueAt10,
+    top?.random.flipToTrueAt10 ?? randomBaseline.flipToTrueAt10,
     top?.examples ?? 0,
   );
   const best = ranking[0];

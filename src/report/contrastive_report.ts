@@ -143,7 +143,7 @@ export async function contrastiveHtml(
           label,
           s.flipToTrueAt5,
           s.flipToTrueAt10,
-          s.randomFlipToTrueAt10,
+          s.random.flipToTrueAt10,
           s.marginDrop,
           s.examples,
           s.meanCorrelation,

@@ -101,7 +101,7 @@ function contrastive(best: string | null, overrides: Partial<ContrastiveFacts> =
   const score = (at10: number) => ({
     flipToTrueAt10: at10,
     flipToTrueAt5: 0,
-    randomFlipToTrueAt10: 0.1,
+    random: { flipToTrueAt5: 0, flipToTrueAt10: 0.1, marginDrop: 0 },
     marginDrop: 1,
     examples: 20,
   });
@@ -130,7 +130,10 @@ Deno.test("contrastive: the answer reads back as the ranking, the rates and the 
   // The time budget cut the top method short: its rate is over its first 8 mistakes, and the answer says so.
   // The verdict pairs it with random maps on those 8 (25% there, 10% over all 20).
   const trimmed = contrastive(null);
-  Object.assign(trimmed.methods.integrated_gradients, { examples: 8, randomFlipToTrueAt10: 0.25 });
+  Object.assign(trimmed.methods.integrated_gradients, {
+    examples: 8,
+    random: { flipToTrueAt5: 0, flipToTrueAt10: 0.25, marginDrop: 0 },
+  });
   trimmed.verdict = { ...trimmed.verdict, mistakes: 8, margin: 0.5, random: 0.25 };
   const short = contrastiveAnswer(trimmed, labels);
   checkContrastiveSentence(short, trimmed, labels);

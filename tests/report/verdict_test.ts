@@ -75,11 +75,11 @@ Deno.test("bestMethodVerdict: a best method only when it beats random maps by âˆ
   assert.equal(bestMethodVerdict([], {}, 0, 0).best, null);
 });
 
-Deno.test("rankMethods: each method against random maps on the mistakes it saw, then the margin drop", () => {
-  const s = (at10: number, random: number, drop = 1) => ({
+Deno.test("rankMethods: each method against random maps on the mistakes it saw, flips then margin drop", () => {
+  const s = (at10: number, random: number, drop = 1, randomDrop = 0) => ({
     flipToTrueAt10: at10,
-    randomFlipToTrueAt10: random,
     marginDrop: drop,
+    random: { flipToTrueAt5: 0, flipToTrueAt10: random, marginDrop: randomDrop },
   });
   // Every method on every mistake (one random rate): the order of the flip rates.
   assert.deepEqual(
@@ -89,11 +89,12 @@ Deno.test("rankMethods: each method against random maps on the mistakes it saw, 
   // The budget cut "a" to its first 3 mistakes, on which random maps flip 2 of 3 too: its 0.67 is no better
   // than chance there, so "b" (0.5 on all 16, random 0.06) ranks first although its raw rate is lower.
   assert.deepEqual(rankMethods(["a", "b"], { a: s(0.67, 0.67), b: s(0.5, 0.0625) }), ["b", "a"]);
-  // Equal gains: the larger margin drop first; equal both: the order given. Unscored names are dropped.
-  assert.deepEqual(
-    rankMethods(["a", "b", "x"], { a: s(0.5, 0.1, 1), b: s(0.6, 0.2, 2) }), /* 0.4 both, up to rounding */
-    ["b", "a"],
-  );
+  // Equal flip gains (0.4 both, up to rounding): the larger margin drop first. Unscored names are dropped.
+  assert.deepEqual(rankMethods(["a", "b", "x"], { a: s(0.5, 0.1, 1), b: s(0.6, 0.2, 2) }), ["b", "a"]);
+  // No flips anywhere (seeded weights at 224): margin drops over random maps' on the same mistakes decide.
+  // "a" saw 7 mistakes where random maps' drop is 0.3, "b" all 16 where it is âˆ’0.3.
+  assert.deepEqual(rankMethods(["a", "b"], { a: s(0, 0, 0.25, 0.3), b: s(0, 0, 0.03, -0.3) }), ["b", "a"]);
+  // Equal on both: the order given.
   assert.deepEqual(rankMethods(["b", "a"], { a: s(0.5, 0.1), b: s(0.5, 0.1) }), ["b", "a"]);
 });
 
