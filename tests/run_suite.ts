@@ -6,8 +6,8 @@
  * variables (`HANS_MAX_MEMORY_MB`, …) or read the process's resident memory, which workers in one process
  * would share. The slow files (real-size models, the browser, the bench, the tasks end to end) go to the first
  * process and everything else, new files included, to the second. The first streams its output; the second's
- * is printed when it ends, or when both (and on Linux the processes they started) are stopped after
- * `HANS_TEST_LIMIT_MINUTES` (default 40). Arguments
+ * is printed when it ends, or when both are stopped after `HANS_TEST_LIMIT_MINUTES` (default 40), with what
+ * they started (each leads a process group of its own). Arguments
  * are passed to both (`deno task test --filter lrp`).
  *
  * @module
@@ -51,14 +51,38 @@ async function testFiles(dir: URL): Promise<string[]> {
   return out.sort();
 }
 
+/** The process groups started here and not yet ended (see {@linkcode spawnGroup}). */
+const running = new Set<Deno.ChildProcess>();
+
+/**
+ * Starts `command` as the leader of a process group of its own (`detached`), so that
+ * {@linkcode stopGroup} reaches whatever it starts too: a test process's task runs and Chromium.
+ */
+export function spawnGroup(command: string, options: Deno.CommandOptions): Deno.ChildProcess {
+  const child = new Deno.Command(command, { ...options, detached: true }).spawn();
+  running.add(child);
+  child.status.finally(() => running.delete(child));
+  return child;
+}
+
+/** Sends `signal` to `child`'s process group; to `child` alone where groups cannot be signalled. */
+export function stopGroup(child: Deno.ChildProcess, signal: Deno.Signal = "SIGTERM"): void {
+  try {
+    Deno.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch { /* already ended */ }
+  }
+}
+
 function deno(args: string[], piped: boolean): Deno.ChildProcess {
-  const root = new URL("..", import.meta.url);
-  return new Deno.Command(Deno.execPath(), {
+  return spawnGroup(Deno.execPath(), {
     args,
-    cwd: root,
+    cwd: new URL("..", import.meta.url),
     stdout: piped ? "piped" : "inherit",
     stderr: piped ? "piped" : "inherit",
-  }).spawn();
+  });
 }
 
 /** Everything `child` writes to stdout and stderr, in the order it arrives. */
@@ -76,38 +100,19 @@ async function write(chunks: Uint8Array[]): Promise<void> {
   }
 }
 
-/**
- * The processes `pid` started, and theirs, read from Linux's `/proc/<pid>/task/<tid>/children`; none where
- * there is no such file (other systems), so a stop there reaches the test processes only.
- */
-export function descendants(pid: number): number[] {
-  const found: number[] = [];
-  const visit = (p: number) => {
-    let tasks: Deno.DirEntry[] = [];
-    try {
-      tasks = [...Deno.readDirSync(`/proc/${p}/task`)];
-    } catch { /* ended, or no /proc */ }
-    for (const task of tasks) {
-      let text = "";
-      try {
-        text = Deno.readTextFileSync(`/proc/${p}/task/${task.name}/children`);
-      } catch { /* ended */ }
-      for (const child of text.split(/\s+/).filter(Boolean).map(Number)) {
-        found.push(child);
-        visit(child);
-      }
-    }
-  };
-  visit(pid);
-  return found;
-}
-
 /** Minutes the test files may take before both processes are stopped and what they printed is shown. */
 const LIMIT_MINUTES = ((m) => Number.isFinite(m) && m > 0 ? m : 40)(
   Number(Deno.env.get("HANS_TEST_LIMIT_MINUTES") || NaN),
 );
 
 if (import.meta.main) {
+  // The groups are detached from the terminal's: a Ctrl-C (or CI's own stop) is passed on to them.
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(signal, () => {
+      for (const child of running) stopGroup(child, signal);
+      Deno.exit(code);
+    });
+  }
   const tests = new URL("./", import.meta.url);
   const all = await testFiles(tests);
   const missing = SLOW_FILES.filter((f) => !all.includes(f));
@@ -122,13 +127,7 @@ if (import.meta.main) {
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    // The test processes and what they started (task runs, Chromium): read first, as a stop orphans them.
-    const pids = [streamed, buffered].flatMap((child) => [child.pid, ...descendants(child.pid)]);
-    for (const pid of pids) {
-      try {
-        Deno.kill(pid, "SIGTERM");
-      } catch { /* already ended */ }
-    }
+    for (const child of [streamed, buffered]) stopGroup(child);
   }, LIMIT_MINUTES * 60_000);
   const [a, b] = await Promise.all([streamed.status, buffered.status, output.done]);
   clearTimeout(timer);

@@ -1,33 +1,37 @@
 import assert from "node:assert/strict";
-import { descendants } from "./run_suite.ts";
+import { spawnGroup, stopGroup } from "./run_suite.ts";
 
 Deno.test({
-  name: "run_suite finds what a test process started, and its children, so a time-out stops them too",
-  ignore: Deno.build.os !== "linux", // reads /proc
+  name: "run_suite's stop reaches what a test process started, and their children",
+  ignore: Deno.build.os === "windows", // no process groups
   fn: async () => {
-    // sh starts a sleep that starts nothing, and a second sh that starts a sleep of its own.
-    const shell = new Deno.Command("sh", {
-      args: ["-c", "sleep 30 & sh -c 'sleep 31 & wait' & wait"],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const dir = await Deno.makeTempDir();
     try {
-      let found: number[] = [];
-      for (let i = 0; i < 100 && found.length < 3; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        found = descendants(shell.pid);
-      }
-      const names = found.map((pid) => Deno.readTextFileSync(`/proc/${pid}/comm`).trim()).sort();
-      assert.deepEqual(names, ["sh", "sleep", "sleep"]);
-      for (const pid of found) Deno.kill(pid, "SIGTERM");
-      // With its children gone, the shell's wait returns and it ends by itself.
-      await shell.status;
-      assert.deepEqual(descendants(shell.pid), []);
+      // A shell whose child shell starts a grandchild that appends to a file every 20 ms until it is stopped.
+      const tick = `while :; do echo x >> '${dir}/ticks'; sleep 0.02; done`;
+      const shell = spawnGroup("sh", {
+        args: ["-c", `sh -c "${tick}" & wait`],
+        stdout: "null",
+        stderr: "null",
+      });
+      const size = async () => {
+        try {
+          return (await Deno.stat(`${dir}/ticks`)).size;
+        } catch {
+          return 0;
+        }
+      };
+      const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      for (let i = 0; i < 200 && await size() === 0; i++) await pause(20);
+      assert.ok(await size() > 0, "the grandchild runs");
+      stopGroup(shell);
+      assert.equal((await shell.status).signal, "SIGTERM");
+      await pause(200); // a write under way when the signal came may still land
+      const after = await size();
+      await pause(300);
+      assert.equal(await size(), after, "the grandchild was stopped with the group");
     } finally {
-      try {
-        shell.kill("SIGKILL");
-      } catch { /* ended */ }
+      await Deno.remove(dir, { recursive: true });
     }
-    assert.deepEqual(descendants(2 ** 30), [], "no such process: nothing");
   },
 });
