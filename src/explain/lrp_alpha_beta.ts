@@ -10,6 +10,7 @@ import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
 import { alphaBetaComposite } from "./lrp_composites.ts";
 import {
+  firstLayerRule,
   LRP_BOUNDS_OPTION,
   LRP_COMMON_OPTIONS,
   LRP_METHODS,
@@ -18,7 +19,7 @@ import {
   lrpMapsWithReport,
   type LrpRun,
 } from "./lrp_method.ts";
-import { alphaBetaRule, flatRule, zBRule } from "./lrp_rules.ts";
+import { alphaBetaRule } from "./lrp_rules.ts";
 import { finiteNumber, oneOf } from "./option_checks.ts";
 import type { Target } from "./target.ts";
 
@@ -35,17 +36,11 @@ export interface LrpAlphaBetaOptions extends LrpCommonOptions {
 function run(options: LrpAlphaBetaOptions): LrpRun {
   const alpha = options.alpha ?? 1;
   if (!(alpha >= 1)) throw new HansError(`LRP-αβ needs alpha ≥ 1 (beta = alpha − 1); got ${alpha}.`);
-  const [low, high] = options.bounds ?? [0, 1];
-  const inputRule = options.inputRule ?? "zB";
-  const first = inputRule === "zB"
-    ? zBRule(low, high)
-    : inputRule === "flat"
-    ? flatRule()
-    : alphaBetaRule(alpha);
+  const { first, firstRuleIsZB } = firstLayerRule(options.inputRule, options.bounds, alphaBetaRule(alpha));
   return {
     name: "lrp_alpha_beta",
     composite: alphaBetaComposite(alpha, { first, maxPooling: options.maxPooling }),
-    firstRuleIsZB: inputRule === "zB",
+    firstRuleIsZB,
   };
 }
 

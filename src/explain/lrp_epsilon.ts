@@ -9,6 +9,7 @@ import { checkOptions, type MethodDescriptor } from "./descriptor.ts";
 import type { ExplainableModel } from "./explainable_model.ts";
 import { epsilonComposite } from "./lrp_composites.ts";
 import {
+  firstLayerRule,
   LRP_BOUNDS_OPTION,
   LRP_COMMON_OPTIONS,
   LRP_METHODS,
@@ -17,7 +18,7 @@ import {
   lrpMapsWithReport,
   type LrpRun,
 } from "./lrp_method.ts";
-import { epsilonRule, flatRule, zBRule } from "./lrp_rules.ts";
+import { epsilonRule } from "./lrp_rules.ts";
 import { finiteNumber, oneOf } from "./option_checks.ts";
 import type { Target } from "./target.ts";
 
@@ -36,18 +37,12 @@ export interface LrpEpsilonOptions extends LrpCommonOptions {
 }
 
 function run(options: LrpEpsilonOptions): LrpRun {
-  const [low, high] = options.bounds ?? [0, 1];
-  const inputRule = options.inputRule ?? "zB";
   const epsilon = options.epsilon ?? 1e-6;
-  const first = inputRule === "zB"
-    ? zBRule(low, high)
-    : inputRule === "flat"
-    ? flatRule()
-    : epsilonRule(epsilon);
+  const { first, firstRuleIsZB } = firstLayerRule(options.inputRule, options.bounds, epsilonRule(epsilon));
   return {
     name: "lrp_epsilon",
     composite: epsilonComposite(epsilon, { first, maxPooling: options.maxPooling }),
-    firstRuleIsZB: inputRule === "zB",
+    firstRuleIsZB,
   };
 }
 

@@ -11,6 +11,7 @@ import { type ExplainableModel, modelGraph } from "./explainable_model.ts";
 import type { ModelGraph } from "./graph.ts";
 import { disposeLrpPlan, type LrpPlan, lrpPlan, lrpRelevance } from "./lrp.ts";
 import type { LrpComposite } from "./lrp_composites.ts";
+import { flatRule, type LrpRule, zBRule } from "./lrp_rules.ts";
 import { batchSize, flag, interval, oneOf } from "./option_checks.ts";
 import type { Target } from "./target.ts";
 
@@ -108,6 +109,32 @@ export interface LrpRun {
   composite: LrpComposite;
   /** True when the first layer's rule is z^B (which needs the pixels themselves). */
   firstRuleIsZB: boolean;
+}
+
+/**
+ * The first layer's rule from a method's `inputRule` option: `zB` (the default) for pixels in `bounds`
+ * (default [0, 1]), `flat`, or any other name for `hidden`, the method's own rule.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { epsilonRule } from "./lrp_rules.ts";
+ *
+ * assert.equal(firstLayerRule(undefined, [0, 255], epsilonRule(0.1)).first.kind, "zB");
+ * assert.equal(firstLayerRule("epsilon", undefined, epsilonRule(0.1)).firstRuleIsZB, false);
+ * ```
+ */
+export function firstLayerRule(
+  inputRule: string | undefined,
+  bounds: [number, number] | undefined,
+  hidden: LrpRule,
+): Pick<LrpRun, "firstRuleIsZB"> & { first: LrpRule } {
+  const [low, high] = bounds ?? [0, 1];
+  const rule = inputRule ?? "zB";
+  return {
+    first: rule === "zB" ? zBRule(low, high) : rule === "flat" ? flatRule() : hidden,
+    firstRuleIsZB: rule === "zB",
+  };
 }
 
 /**
