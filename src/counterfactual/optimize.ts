@@ -41,6 +41,12 @@ export interface CounterfactualOptions {
   reference?: boolean;
   /** Called after each round. */
   onRound?: (round: number, succeeded: number) => void;
+  /**
+   * Called after each Adam step: `done` of `total` steps, where `total` is groups × rounds × steps (images
+   * that optimize together form a group) and a round that ends early, every image having reached its class,
+   * counts as finished.
+   */
+  onStep?: (done: number, total: number) => void;
 }
 
 /**
@@ -97,15 +103,18 @@ export async function findCounterfactuals(
   if (perPass >= n) return await searchGroup(model, images, target, options);
   const parts: Counterfactuals[] = [];
   const succeeded = new Array<number>(options.rounds ?? 3).fill(0);
+  const groups = Math.ceil(n / perPass);
   for (let start = 0; start < n; start += perPass) {
     const m = Math.min(perPass, n - start);
     const group = images.slice([start, 0, 0, 0], [m, -1, -1, -1]);
+    const before = parts.length;
     try {
       parts.push(
         await withoutProgress(() =>
           searchGroup(model, group, target.slice(start, start + m), {
             ...options,
             onRound: (round, k) => void (succeeded[round] += k),
+            onStep: (done, total) => options.onStep?.(before * total + done, groups * total),
           })
         ),
       );
@@ -192,7 +201,9 @@ async function searchGroup(
         const logits = tf.tidy(() => model.logits(state.slice([0, 0], [1, -1]).reshape(images.shape)));
         settle(await margins(logits, target), t);
       }
+      if (t < steps) options.onStep?.(round * steps + t, rounds * steps);
     }
+    options.onStep?.((round + 1) * steps, rounds * steps);
     const last = state.slice([0, 0], [1, -1]);
     const x = await last.data() as Float32Array;
     last.dispose();

@@ -29,6 +29,7 @@ import { batchTensor } from "../model/predict.ts";
 import { trainingProgress, trainModel, type TrainProgress } from "../model/train.ts";
 import type { AutoencoderProgress } from "../model/autoencoder.ts";
 import { checkFiniteGradients, predictWithConfidence } from "../explain/model_checks.ts";
+import { duration } from "./work_plan.ts";
 
 /** Settings of {@link runCounterfactual}. */
 export interface CounterfactualSettings {
@@ -100,12 +101,49 @@ export interface ExampleRow {
   saliencyCorrelationBaseline: Record<string, number>;
 }
 
-export /** Contrastive maps "predicted rather than true" of the mistakes, per method of CHANGE_SALIENCY_METHODS. */
-type SaliencyMaps = Record<string, Float32Array>;
+/** Contrastive maps "predicted rather than true" of the mistakes, per method of CHANGE_SALIENCY_METHODS. */
+export type SaliencyMaps = Record<string, Float32Array>;
 
 /** Runs the experiment. */
 export async function runCounterfactual(settings: CounterfactualSettings): Promise<CounterfactualResult> {
   return await withProgress(settings.onProgress, () => counterfactual(settings));
+}
+
+/**
+ * A search's progress as a log line at most every `seconds`: steps done, time spent and about how long is left
+ * (an estimate from the steps so far; rounds that end early make the search shorter). The last step prints
+ * nothing: the round's own line follows it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const onStep = stepLog((line) => lines.push(line), "optimizing 3 mistakes", 0);
+ * onStep(10, 40);
+ * onStep(40, 40);
+ * assert.equal(lines.length, 1);
+ * assert.match(lines[0], /^optimizing 3 mistakes: 10\/40 steps, .+ s, about .+ left$/);
+ * ```
+ */
+export function stepLog(
+  log: (line: string) => void,
+  label: string,
+  seconds = 30,
+): (done: number, total: number) => void {
+  const started = performance.now();
+  let last = started;
+  return (done, total) => {
+    const now = performance.now();
+    if (done >= total || now - last < seconds * 1000) return;
+    last = now;
+    const spent = (now - started) / 1000;
+    log(
+      `${label}: ${done}/${total} steps, ${duration(spent)}, about ${
+        duration(spent / done * (total - done))
+      } left`,
+    );
+  };
 }
 
 /** {@link runCounterfactual} under its progress callback. */
@@ -139,6 +177,7 @@ async function counterfactual(settings: CounterfactualSettings): Promise<Counter
         prior,
         onRound: (r, n) =>
           log(`round ${r + 1}/${settings.rounds}: ${n} of ${mistakes.count} reached their class`),
+        onStep: stepLog(log, `optimizing ${label}`),
       });
     };
     // The phases: saliency maps, the search, the transfer model, and with the prior its training and search.

@@ -109,6 +109,40 @@ Deno.test("changeNorms counts pixels, not channels, for L0", () => {
   assert.ok(Math.abs(n.l2 - Math.sqrt(0.5 + 0.00000025)) < 1e-6);
 });
 
+gpuTest(
+  "onStep counts every step of every round up to rounds × steps, a round that ends early as finished",
+  async () => {
+    const x = tf.tensor4d(new Float32Array(40).fill(0.5), [2, 4, 5, 1]);
+    const net = trapNet();
+    const model = fromLayersModel(net);
+    for (const kappa of [1e9, 0.5]) {
+      // κ = 1e9 is never reached: all 2 × 100 steps run. κ = 0.5 is reached early in both rounds.
+      const seen: [number, number][] = [];
+      const result = await findCounterfactuals(model, x, [0, 0], {
+        steps: 100,
+        rounds: 2,
+        reference: true,
+        kappa,
+        onStep: (done, total) => seen.push([done, total]),
+      });
+      assert.ok(seen.every(([, total]) => total === 200), JSON.stringify(seen));
+      assert.ok(seen.every(([done], i) => i === 0 || done >= seen[i - 1][0]), JSON.stringify(seen));
+      assert.deepEqual(seen.at(-1), [200, 200]);
+      if (kappa === 1e9) {
+        assert.deepEqual(seen.map(([done]) => done), Array.from({ length: 200 }, (_, i) => i + 1));
+      } else {
+        assert.ok(result.success.every((s) => s) && result.steps.every((s) => s < 100), `${result.steps}`);
+        // The first round stops at the check after its images reached κ, then counts as finished.
+        const first = seen.findIndex(([done]) => done === 100);
+        assert.ok(first > 0 && seen[first - 1][0] < 99, JSON.stringify(seen.slice(first - 2, first + 2)));
+        assert.ok(seen.length < 200, `${seen.length} calls`);
+      }
+    }
+    net.dispose();
+    x.dispose();
+  },
+);
+
 gpuTest("counterfactualLoss builds its one-hot targets once, not at every evaluation", async () => {
   const x = tf.tensor4d(new Float32Array(40).fill(0.5), [2, 4, 5, 1]);
   const net = trapNet();
